@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: ((GPL-2.0 WITH Linux-syscall-note) OR BSD-3-Clause)
+/* Do not edit directly, auto-generated from: */
+/*	Documentation/netlink/specs/vassist.yaml */
+/* YNL-GEN kernel source */
+
+#include <net/netlink.h>
+#include <net/genetlink.h>
+
+#include "vassist_nl_gen.h"
+
+#include <uapi/linux/vassist.h>
+
+/* VASSIST_CMD_PORT_ADD - do */
+static const struct nla_policy vassist_port_add_nl_policy[VASSIST_A_PORT_FEATURES + 1] = {
+	[VASSIST_A_PORT_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
+	[VASSIST_A_PORT_IFNAME] = { .type = NLA_NUL_STRING, .len = 15, },
+	[VASSIST_A_PORT_FEATURES] = NLA_POLICY_MASK(NLA_U32, 0x1),
+};
+
+/* VASSIST_CMD_PORT_DEL - do */
+static const struct nla_policy vassist_port_del_nl_policy[VASSIST_A_PORT_IFNAME + 1] = {
+	[VASSIST_A_PORT_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
+	[VASSIST_A_PORT_IFNAME] = { .type = NLA_NUL_STRING, .len = 15, },
+};
+
+/* VASSIST_CMD_PORT_GET - do */
+static const struct nla_policy vassist_port_get_nl_policy[VASSIST_A_PORT_IFNAME + 1] = {
+	[VASSIST_A_PORT_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
+	[VASSIST_A_PORT_IFNAME] = { .type = NLA_NUL_STRING, .len = 15, },
+};
+
+/* VASSIST_CMD_PORT_SET - do */
+static const struct nla_policy vassist_port_set_nl_policy[VASSIST_A_PORT_FEATURES + 1] = {
+	[VASSIST_A_PORT_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
+	[VASSIST_A_PORT_IFNAME] = { .type = NLA_NUL_STRING, .len = 15, },
+	[VASSIST_A_PORT_FEATURES] = NLA_POLICY_MASK(NLA_U32, 0x1),
+};
+
+/* Ops table for vassist */
+static const struct genl_split_ops vassist_nl_ops[] = {
+	{
+		.cmd		= VASSIST_CMD_PORT_ADD,
+		.doit		= vassist_nl_port_add_doit,
+		.policy		= vassist_port_add_nl_policy,
+		.maxattr	= VASSIST_A_PORT_FEATURES,
+		.flags		= GENL_ADMIN_PERM | GENL_CMD_CAP_DO,
+	},
+	{
+		.cmd		= VASSIST_CMD_PORT_DEL,
+		.doit		= vassist_nl_port_del_doit,
+		.policy		= vassist_port_del_nl_policy,
+		.maxattr	= VASSIST_A_PORT_IFNAME,
+		.flags		= GENL_ADMIN_PERM | GENL_CMD_CAP_DO,
+	},
+	{
+		.cmd		= VASSIST_CMD_PORT_GET,
+		.doit		= vassist_nl_port_get_doit,
+		.policy		= vassist_port_get_nl_policy,
+		.maxattr	= VASSIST_A_PORT_IFNAME,
+		.flags		= GENL_CMD_CAP_DO,
+	},
+	{
+		.cmd	= VASSIST_CMD_PORT_GET,
+		.dumpit	= vassist_nl_port_get_dumpit,
+		.flags	= GENL_CMD_CAP_DUMP,
+	},
+	{
+		.cmd		= VASSIST_CMD_PORT_SET,
+		.doit		= vassist_nl_port_set_doit,
+		.policy		= vassist_port_set_nl_policy,
+		.maxattr	= VASSIST_A_PORT_FEATURES,
+		.flags		= GENL_ADMIN_PERM | GENL_CMD_CAP_DO,
+	},
+};
+
+static const struct genl_multicast_group vassist_nl_mcgrps[] = {
+	[VASSIST_NLGRP_MGMT] = { "mgmt", },
+};
+
+struct genl_family vassist_nl_family __ro_after_init = {
+	.name		= VASSIST_FAMILY_NAME,
+	.version	= VASSIST_FAMILY_VERSION,
+	.netnsok	= true,
+	.parallel_ops	= true,
+	.module		= THIS_MODULE,
+	.split_ops	= vassist_nl_ops,
+	.n_split_ops	= ARRAY_SIZE(vassist_nl_ops),
+	.mcgrps		= vassist_nl_mcgrps,
+	.n_mcgrps	= ARRAY_SIZE(vassist_nl_mcgrps),
+};

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: ((GPL-2.0 WITH Linux-syscall-note) OR BSD-3-Clause) */
+/* Do not edit directly, auto-generated from: */
+/*	Documentation/netlink/specs/vassist.yaml */
+/* YNL-GEN kernel header */
+
+#ifndef _LINUX_VASSIST_GEN_H
+#define _LINUX_VASSIST_GEN_H
+
+#include <net/netlink.h>
+#include <net/genetlink.h>
+
+#include <uapi/linux/vassist.h>
+
+int vassist_nl_port_add_doit(struct sk_buff *skb, struct genl_info *info);
+int vassist_nl_port_del_doit(struct sk_buff *skb, struct genl_info *info);
+int vassist_nl_port_get_doit(struct sk_buff *skb, struct genl_info *info);
+int vassist_nl_port_get_dumpit(struct sk_buff *skb,
+			       struct netlink_callback *cb);
+int vassist_nl_port_set_doit(struct sk_buff *skb, struct genl_info *info);
+
+enum {
+	VASSIST_NLGRP_MGMT,
+};
+
+extern struct genl_family vassist_nl_family;
+
+#endif /* _LINUX_VASSIST_GEN_H */
