@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# vassist: everything from a fresh clone.
+#   make demo    set up, build, boot the test VM and show a port at work
+#   make check   set up, build, run every test (cargo + selftests in the VM)
+#
+# Build the module against your own Rust-enabled kernel with
+#   make module KDIR=/path/to/kernel/build
+# (see README.md for the options it needs: kernel/vassist.config).
+
+SHELL := /bin/bash
+ROOT := $(CURDIR)
+CACHE := $(or $(VASSIST_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vassist)
+BINDGEN := $(CACHE)/bindgen/bin/bindgen
+KMAKE_VARS := LLVM=1 ARCH=x86_64 RUSTC=/usr/bin/rustc BINDGEN=$(BINDGEN) \
+	LIBCLANG_PATH=/usr/lib/llvm-19/lib PATH=/usr/lib/llvm-19/bin:$(PATH)
+OUT := $(ROOT)/out
+
+.PHONY: all setup kernel module tools demo check cargo-test selftests fmt lint clean
+
+all: module tools
+
+setup:
+	@bash tools/setup.sh
+
+# The test kernel, cached outside the repo; its path is KDIR.
+kernel: setup
+	@bash tools/build-kernel.sh > $(OUT)/.kdir.tmp 2>&1 || { cat $(OUT)/.kdir.tmp; exit 1; }; \
+	 grep '^kernel:' $(OUT)/.kdir.tmp; tail -1 $(OUT)/.kdir.tmp > $(OUT)/kdir
+$(OUT):
+	@mkdir -p $(OUT)
+kernel: | $(OUT)
+
+module: $(if $(KDIR),,kernel)
+	$(MAKE) -C $(or $(KDIR),$$(cat $(OUT)/kdir)) M=$(ROOT) $(KMAKE_VARS) modules
+
+tools: setup
+	cargo build --release --quiet --workspace
+
+demo: module tools
+	bash tools/vm/run.sh -k $$(cat $(OUT)/kdir)/arch/x86/boot/bzImage $(OUT)/demo -- \
+		bash selftests/demo.sh; rc=$$?; cat $(OUT)/demo/output; exit $$rc
+
+check: module tools
+	@bash tools/check.sh
+
+fmt:
+	cargo fmt --all
+	/usr/bin/rustfmt --edition 2021 rust/vassist.rs
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
+	$(MAKE) -C $$(cat $(OUT)/kdir) M=$(ROOT) $(KMAKE_VARS) CLIPPY=1 modules
+
+clean:
+	-[ -f $(OUT)/kdir ] && $(MAKE) -C $$(cat $(OUT)/kdir) M=$(ROOT) $(KMAKE_VARS) clean
+	rm -rf $(OUT) target

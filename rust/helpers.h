@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The C interface the vassist Rust crate binds to (bindgen runs over this
+ * file): the kernel headers it needs plus out-of-line copies of the static
+ * inline functions and macros Rust cannot call directly. Each helper is a
+ * one-line forward to the kernel's own inline.
+ */
+#ifndef VASSIST_HELPERS_H
+#define VASSIST_HELPERS_H
+
+#include <linux/netdevice.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter_bridge.h>
+#include <linux/rtnetlink.h>
+#include <linux/skbuff.h>
+#include <net/genetlink.h>
+#include <net/net_namespace.h>
+#include <net/netlink.h>
+#include "vassist_nl_gen.h"
+
+/* sk_buff */
+unsigned int vassist_skb_len(const struct sk_buff *skb);
+u16 vassist_skb_protocol(const struct sk_buff *skb);
+u16 vassist_skb_gso_segs(const struct sk_buff *skb);
+const void *vassist_skb_header_pointer(const struct sk_buff *skb, int offset,
+				       int len, void *buffer);
+
+/* net_device */
+int vassist_netdev_ifindex(const struct net_device *dev);
+const char *vassist_netdev_name(const struct net_device *dev);
+struct net *vassist_netdev_net(const struct net_device *dev);
+bool vassist_netdev_is_bridge_port(const struct net_device *dev);
+int vassist_netdev_master_ifindex(struct net_device *dev);
+void vassist_netdev_hold(struct net_device *dev);
+void vassist_netdev_put(struct net_device *dev);
+struct net_device *vassist_netdev_notifier_dev(void *info);
+bool vassist_netdev_notifier_unlinked_master(void *info);
+
+/* generic netlink */
+struct net *vassist_genl_info_net(const struct genl_info *info);
+const struct nlattr *vassist_genl_info_attr(const struct genl_info *info, int type);
+u32 vassist_nla_get_u32(const struct nlattr *nla);
+const char *vassist_nla_data_str(const struct nlattr *nla);
+void vassist_genl_set_err(struct genl_info *info, const char *msg, int attr);
+struct sk_buff *vassist_genlmsg_new(void);
+void *vassist_genlmsg_put(struct sk_buff *skb, u32 portid, u32 seq, int flags, u8 cmd);
+void *vassist_genlmsg_put_reply(struct sk_buff *skb, const struct genl_info *info, u8 cmd);
+void vassist_genlmsg_end(struct sk_buff *skb, void *hdr);
+void vassist_genlmsg_cancel(struct sk_buff *skb, void *hdr);
+int vassist_genlmsg_reply(struct sk_buff *skb, const struct genl_info *info);
+int vassist_genlmsg_multicast(struct sk_buff *skb, struct net *net, unsigned int group);
+bool vassist_genl_has_listeners(struct net *net, unsigned int group);
+void vassist_nlmsg_free(struct sk_buff *skb);
+int vassist_nla_put_u32(struct sk_buff *skb, int type, u32 value);
+int vassist_nla_put_uint(struct sk_buff *skb, int type, u64 value);
+int vassist_nla_put_string(struct sk_buff *skb, int type, const char *s);
+struct nlattr *vassist_nla_nest_start(struct sk_buff *skb, int type);
+void vassist_nla_nest_end(struct sk_buff *skb, struct nlattr *nest);
+void vassist_nla_nest_cancel(struct sk_buff *skb, struct nlattr *nest);
+unsigned int vassist_skb_msg_len(const struct sk_buff *skb);
+struct net *vassist_dump_net(struct netlink_callback *cb);
+u32 vassist_dump_portid(struct netlink_callback *cb);
+u32 vassist_dump_seq(struct netlink_callback *cb);
+u64 *vassist_dump_ctx(struct netlink_callback *cb);
+
+#endif /* VASSIST_HELPERS_H */

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The packet path: what vassist does with a frame entering or leaving the
+//! bridge through a port. Unattached ports cost one table lookup.
+
+use crate::policy::frame;
+use crate::port::{self, DirStats};
+use crate::sys::netdev::NetDev;
+use crate::sys::netfilter::Verdict;
+use crate::sys::rcu::RcuRead;
+use crate::sys::skb::{SkBuff, ETH_HLEN};
+
+/// A frame the bridge received on `dev`: from the guest behind it.
+pub(crate) fn from_port(skb: &SkBuff<'_>, dev: &NetDev<'_>, rcu: &RcuRead) -> Verdict {
+    if let Some(port) = port::find(dev, rcu) {
+        count(&port.from_guest, skb);
+    }
+    Verdict::Accept
+}
+
+/// A frame the bridge sends out of `dev`: toward the guest behind it.
+pub(crate) fn to_port(skb: &SkBuff<'_>, dev: &NetDev<'_>, rcu: &RcuRead) -> Verdict {
+    if let Some(port) = port::find(dev, rcu) {
+        count(&port.to_guest, skb);
+    }
+    Verdict::Accept
+}
+
+fn count(stats: &DirStats, skb: &SkBuff<'_>) {
+    let mut buf = [0u8; frame::PARSE_LEN];
+    let tcp = frame::tcp_offset(skb.protocol(), skb.headers(&mut buf)).is_some();
+    stats.count(skb.segments(), skb.len() + ETH_HLEN, tcp);
+}

@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Rules that need no kernel: plain `core` Rust, compiled here and by the
+//! userspace crate `tools/vassist-policy`, which unit-, property- and
+//! fuzz-tests them.
+
+// The files' items are `pub` for the userspace crate that shares them.
+#[allow(unreachable_pub)]
+pub(crate) mod frame;

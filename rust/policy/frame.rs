@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Finding the TCP header in an IPv4 or IPv6 packet, given its EtherType and
+//! the first bytes from its network header. Anything malformed, truncated or
+//! not the first fragment is "not TCP": the caller then leaves the packet
+//! alone.
+
+/// EtherType of IPv4.
+pub const ETH_P_IP: u16 = 0x0800;
+/// EtherType of IPv6.
+pub const ETH_P_IPV6: u16 = 0x86dd;
+/// IP protocol number of TCP.
+pub const IPPROTO_TCP: u8 = 6;
+
+/// How many bytes from the network header [`tcp_offset`] may look at: an
+/// IPv4 header with options, or an IPv6 header with a few extension headers,
+/// plus the TCP header's fixed part.
+pub const PARSE_LEN: usize = 128;
+
+// IPv6 extension headers walked over to reach TCP.
+const NEXTHDR_HOP: u8 = 0;
+const NEXTHDR_ROUTING: u8 = 43;
+const NEXTHDR_FRAGMENT: u8 = 44;
+const NEXTHDR_DEST: u8 = 60;
+const MAX_EXT_HEADERS: usize = 4;
+const TCP_MIN_LEN: usize = 20;
+
+/// Offset of the TCP header from the start of the network header, when the
+/// packet is a TCP segment whose fixed TCP header lies within `hdr`.
+pub fn tcp_offset(ethertype: u16, hdr: &[u8]) -> Option<usize> {
+    let off = match ethertype {
+        ETH_P_IP => ipv4_tcp_offset(hdr)?,
+        ETH_P_IPV6 => ipv6_tcp_offset(hdr)?,
+        _ => return None,
+    };
+    (hdr.len() >= off.checked_add(TCP_MIN_LEN)?).then_some(off)
+}
+
+fn ipv4_tcp_offset(hdr: &[u8]) -> Option<usize> {
+    let (&ver_ihl, rest) = hdr.split_first()?;
+    let ihl = usize::from(ver_ihl & 0x0f) * 4;
+    if ver_ihl >> 4 != 4 || ihl < 20 || hdr.len() < ihl {
+        return None;
+    }
+    // Fragment offset (13 bits) must be 0: later fragments carry no header.
+    let frag = u16::from_be_bytes([rest[5], rest[6]]) & 0x1fff;
+    (rest[8] == IPPROTO_TCP && frag == 0).then_some(ihl)
+}
+
+fn ipv6_tcp_offset(hdr: &[u8]) -> Option<usize> {
+    if hdr.len() < 40 || hdr[0] >> 4 != 6 {
+        return None;
+    }
+    let mut next = hdr[6];
+    let mut off = 40;
+    for _ in 0..MAX_EXT_HEADERS {
+        match next {
+            IPPROTO_TCP => return Some(off),
+            NEXTHDR_HOP | NEXTHDR_ROUTING | NEXTHDR_DEST => {
+                let ext = hdr.get(off..off + 2)?;
+                next = ext[0];
+                off += (usize::from(ext[1]) + 1) * 8;
+            }
+            NEXTHDR_FRAGMENT => {
+                let ext = hdr.get(off..off + 8)?;
+                if u16::from_be_bytes([ext[2], ext[3]]) & 0xfff8 != 0 {
+                    return None;
+                }
+                next = ext[0];
+                off += 8;
+            }
+            _ => return None,
+        }
+    }
+    (next == IPPROTO_TCP).then_some(off)
+}

@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Attached ports: the RCU-published table the packet path looks ports up in,
+//! their counters, and attach/detach under RTNL.
+
+use crate::error::VaError;
+use crate::sys::netdev::{NetDev, NetDevRef, NetdevEvent};
+use crate::sys::rcu::{RcuBox, RcuRead};
+use crate::sys::rtnl::{self, Rtnl};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use kernel::c_str;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// Counters of one direction.
+#[derive(Default)]
+pub(crate) struct DirStats {
+    pub(crate) packets: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) tcp_segs: AtomicU64,
+}
+
+impl DirStats {
+    pub(crate) fn count(&self, segments: u32, bytes: u32, tcp: bool) {
+        self.packets.fetch_add(u64::from(segments), Relaxed);
+        self.bytes.fetch_add(u64::from(bytes), Relaxed);
+        if tcp {
+            self.tcp_segs.fetch_add(u64::from(segments), Relaxed);
+        }
+    }
+}
+
+/// An attached bridge port.
+pub(crate) struct Port {
+    dev: NetDevRef,
+    features: AtomicU32,
+    /// Toward the guest: frames the bridge sends out of the port.
+    pub(crate) to_guest: DirStats,
+    /// From the guest: frames the bridge receives on the port.
+    pub(crate) from_guest: DirStats,
+}
+
+impl Port {
+    pub(crate) fn dev(&self) -> NetDev<'_> {
+        self.dev.dev()
+    }
+
+    pub(crate) fn features(&self) -> u32 {
+        self.features.load(Relaxed)
+    }
+}
+
+/// All attached ports of all namespaces; a handful per host, so a vector
+/// scanned by device beats a hash on the packet path.
+struct PortTable {
+    ports: KVec<Arc<Port>>,
+}
+
+static TABLE: RcuBox<PortTable> = RcuBox::new();
+
+/// The attached port whose device is `dev`, for the packet path.
+pub(crate) fn find<'a>(dev: &NetDev<'_>, rcu: &'a RcuRead) -> Option<&'a Port> {
+    let table = TABLE.get(rcu)?;
+    table.ports.iter().find(|p| p.dev().is(dev)).map(|p| &**p)
+}
+
+/// The attached port whose device is `dev`, for a writer.
+pub(crate) fn find_locked(dev: &NetDev<'_>, rtnl: &Rtnl) -> Option<Arc<Port>> {
+    let table = TABLE.get_locked(rtnl)?;
+    table.ports.iter().find(|p| p.dev().is(dev)).cloned()
+}
+
+/// The attached ports of every namespace, for dumps.
+pub(crate) fn iter(rtnl: &Rtnl) -> impl Iterator<Item = &Port> {
+    TABLE
+        .get_locked(rtnl)
+        .into_iter()
+        .flat_map(|t| t.ports.iter().map(|p| &**p))
+}
+
+/// Publishes the table `keep` lets through, plus `add`.
+fn republish(
+    keep: impl Fn(&Port) -> bool,
+    add: Option<Arc<Port>>,
+    rtnl: &mut Rtnl,
+) -> Result<(), VaError> {
+    let mut ports = KVec::new();
+    if let Some(table) = TABLE.get_locked(rtnl) {
+        for p in table.ports.iter().filter(|p| keep(p)) {
+            ports.push(p.clone(), GFP_KERNEL)?;
+        }
+    }
+    if let Some(p) = add {
+        ports.push(p, GFP_KERNEL)?;
+    }
+    let new = if ports.is_empty() {
+        None
+    } else {
+        Some(KBox::new(PortTable { ports }, GFP_KERNEL)?)
+    };
+    // The old table (and with it the last reference to a removed port, and
+    // so its device reference) goes after readers are done with it.
+    drop(TABLE.replace(new, rtnl));
+    Ok(())
+}
+
+/// Attaches `dev`, which must be a bridge port and not yet attached.
+pub(crate) fn attach(dev: NetDevRef, features: u32, rtnl: &mut Rtnl) -> Result<Arc<Port>, VaError> {
+    if !dev.dev().is_bridge_port(rtnl) {
+        return Err(VaError::new(EINVAL, c_str!("device is not a bridge port")));
+    }
+    if find_locked(&dev.dev(), rtnl).is_some() {
+        return Err(VaError::new(EEXIST, c_str!("port is already attached")));
+    }
+    let port = Arc::new(
+        Port {
+            dev,
+            features: AtomicU32::new(features),
+            to_guest: DirStats::default(),
+            from_guest: DirStats::default(),
+        },
+        GFP_KERNEL,
+    )?;
+    republish(|_| true, Some(port.clone()), rtnl)?;
+    Ok(port)
+}
+
+/// Detaches `port`; its traffic passes untouched from now on.
+pub(crate) fn detach(port: &Port, rtnl: &mut Rtnl) -> Result<(), VaError> {
+    let dev = port.dev();
+    republish(|p| !p.dev().is(&dev), None, rtnl)
+}
+
+pub(crate) fn set_features(port: &Port, features: u32) {
+    port.features.store(features, Relaxed);
+}
+
+/// A device vassist may hold went away, or left its bridge: detach it.
+pub(crate) fn netdev_event(event: NetdevEvent, dev: &NetDev<'_>, rtnl: &mut Rtnl) {
+    let Some(port) = find_locked(dev, rtnl) else {
+        return;
+    };
+    let reason = match event {
+        NetdevEvent::Unregister => crate::netlink::DetachReason::Unregistered,
+        NetdevEvent::LeftMaster => crate::netlink::DetachReason::LeftBridge,
+    };
+    // The device reference must go or unregistration hangs. Publishing the
+    // smaller table allocates; should even that fail, detach every port
+    // rather than keep the reference.
+    if detach(&port, rtnl).is_err() {
+        pr_warn!("out of memory: detaching all ports\n");
+        drop(TABLE.replace(None, rtnl));
+    }
+    crate::netlink::notify_detached(&port, reason);
+}
+
+/// Owner of the table's contents: detaches every port when dropped (rmmod).
+pub(crate) struct Ports;
+
+impl Drop for Ports {
+    fn drop(&mut self) {
+        let mut guard = rtnl::lock();
+        drop(TABLE.replace(None, guard.held()));
+    }
+}

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Bridge netfilter hooks in every network namespace: a pernet subsystem
+//! registers them as namespaces come and go. Frames received on a bridge port
+//! go to [`crate::hooks::from_port`], frames the bridge sends out of a port to
+//! [`crate::hooks::to_port`].
+
+use super::netdev::NetDev;
+use super::rcu::RcuRead;
+use super::skb::SkBuff;
+use crate::bindings;
+use core::ptr::NonNull;
+use kernel::ffi;
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+/// What a hook decides for a frame.
+pub(crate) enum Verdict {
+    /// Let it continue through the bridge.
+    Accept,
+}
+
+const fn hook_ops(
+    hook: unsafe extern "C" fn(
+        *mut ffi::c_void,
+        *mut bindings::sk_buff,
+        *const bindings::nf_hook_state,
+    ) -> ffi::c_uint,
+    hooknum: u32,
+    priority: i32,
+) -> bindings::nf_hook_ops {
+    // SAFETY: all-zero is a valid nf_hook_ops (null pointers, NF_HOOK_OP_UNDEFINED).
+    let mut ops: bindings::nf_hook_ops = unsafe { core::mem::zeroed() };
+    ops.hook = Some(hook);
+    ops.pf = bindings::NFPROTO_BRIDGE as u8;
+    ops.hooknum = hooknum;
+    ops.priority = priority;
+    ops
+}
+
+struct HookOps([bindings::nf_hook_ops; 2]);
+
+// SAFETY: the ops are never written after initialisation; netfilter only
+// reads them (it copies the hook function and priority into its own tables).
+unsafe impl Sync for HookOps {}
+
+// Frames from a port are seen first, before any bridge filtering may drop
+// them; frames to a port last, as they leave.
+static HOOK_OPS: HookOps = HookOps([
+    hook_ops(from_port_hook, bindings::NF_BR_PRE_ROUTING, i32::MIN),
+    hook_ops(to_port_hook, bindings::NF_BR_POST_ROUTING, i32::MAX),
+]);
+
+fn verdict(v: Verdict) -> ffi::c_uint {
+    match v {
+        Verdict::Accept => bindings::NF_ACCEPT,
+    }
+}
+
+/// # Safety
+///
+/// Called by netfilter with a valid skb and state, inside an RCU read-side
+/// section, with `state->in` set (pre-routing).
+unsafe extern "C" fn from_port_hook(
+    _priv: *mut ffi::c_void,
+    skb: *mut bindings::sk_buff,
+    state: *const bindings::nf_hook_state,
+) -> ffi::c_uint {
+    // SAFETY: netfilter's contract, above: skb and state are valid for the
+    // call and the call is an RCU read-side section.
+    let (skb, dev, rcu) = unsafe {
+        let Some(dev) = NonNull::new((*state).in_) else {
+            return bindings::NF_ACCEPT;
+        };
+        (
+            SkBuff::from_raw(NonNull::new_unchecked(skb)),
+            NetDev::from_raw(dev),
+            RcuRead::assume(),
+        )
+    };
+    verdict(crate::hooks::from_port(&skb, &dev, rcu))
+}
+
+/// # Safety
+///
+/// As [`from_port_hook`], with `state->out` set (post-routing).
+unsafe extern "C" fn to_port_hook(
+    _priv: *mut ffi::c_void,
+    skb: *mut bindings::sk_buff,
+    state: *const bindings::nf_hook_state,
+) -> ffi::c_uint {
+    // SAFETY: as in `from_port_hook`.
+    let (skb, dev, rcu) = unsafe {
+        let Some(dev) = NonNull::new((*state).out) else {
+            return bindings::NF_ACCEPT;
+        };
+        (
+            SkBuff::from_raw(NonNull::new_unchecked(skb)),
+            NetDev::from_raw(dev),
+            RcuRead::assume(),
+        )
+    };
+    verdict(crate::hooks::to_port(&skb, &dev, rcu))
+}
+
+unsafe extern "C" fn pernet_init(net: *mut bindings::net) -> ffi::c_int {
+    // SAFETY: `net` is being set up; HOOK_OPS is static and lives on until
+    // `pernet_exit` unregisters it from this namespace.
+    unsafe { bindings::nf_register_net_hooks(net, HOOK_OPS.0.as_ptr(), HOOK_OPS.0.len() as u32) }
+}
+
+unsafe extern "C" fn pernet_exit(net: *mut bindings::net) {
+    // SAFETY: registered on this namespace by `pernet_init`; this waits for
+    // hooks in flight (synchronize_net).
+    unsafe { bindings::nf_unregister_net_hooks(net, HOOK_OPS.0.as_ptr(), HOOK_OPS.0.len() as u32) }
+}
+
+struct PernetOps(Opaque<bindings::pernet_operations>);
+
+// SAFETY: written only by (un)register_pernet_subsys, under pernet_ops_rwsem.
+unsafe impl Sync for PernetOps {}
+
+static PERNET: PernetOps = PernetOps(Opaque::new({
+    // SAFETY: all-zero is a valid pernet_operations (no id, no storage).
+    let mut ops: bindings::pernet_operations = unsafe { core::mem::zeroed() };
+    ops.init = Some(pernet_init);
+    ops.exit = Some(pernet_exit);
+    ops
+}));
+
+/// The hooks, registered in every namespace; unregistered from all on drop.
+pub(crate) struct BridgeHooks(());
+
+impl BridgeHooks {
+    pub(crate) fn register() -> Result<BridgeHooks> {
+        // SAFETY: PERNET is static, registered once here, unregistered in drop.
+        kernel::error::to_result(unsafe { bindings::register_pernet_subsys(PERNET.0.get()) })?;
+        Ok(BridgeHooks(()))
+    }
+}
+
+impl Drop for BridgeHooks {
+    fn drop(&mut self) {
+        // SAFETY: registered in `register`; runs `pernet_exit` for every
+        // namespace, which waits for hooks in flight.
+        unsafe { bindings::unregister_pernet_subsys(PERNET.0.get()) };
+    }
+}
