@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! tapguest: stands in for QEMU/vhost-net behind a guest's tap port. It
+//! attaches to the host's tap (the port on the bridge) and to a tap inside
+//! the guest's network namespace (the guest's NIC), and moves frames between
+//! them. With `--active-ms A --period-ms P` it works only A ms of every P ms,
+//! like a vCPU that shares its core; SIGUSR1 pauses it, SIGUSR2 resumes it.
+//! SIGTERM/SIGINT stop it; it then prints the frames it moved.
+
+use clap::Parser;
+use std::ffi::CString;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Cli {
+    /// The port device on the bridge (an existing tap).
+    #[arg(long)]
+    host_tap: String,
+    /// The guest's network namespace (under /run/netns).
+    #[arg(long)]
+    guest_netns: String,
+    /// The guest's NIC (an existing tap in the guest namespace).
+    #[arg(long)]
+    guest_tap: String,
+    /// Active time per period, ms (0 with period 0: always active).
+    #[arg(long, default_value_t = 0)]
+    active_ms: u64,
+    /// Period, ms.
+    #[arg(long, default_value_t = 0)]
+    period_ms: u64,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static PAUSED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    match sig {
+        libc::SIGUSR1 => PAUSED.store(true, Ordering::SeqCst),
+        libc::SIGUSR2 => PAUSED.store(false, Ordering::SeqCst),
+        _ => STOP.store(true, Ordering::SeqCst),
+    }
+}
+
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+const IFF_TAP: libc::c_short = 0x0002;
+const IFF_NO_PI: libc::c_short = 0x1000;
+
+fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// Opens /dev/net/tun attached to tap `name` in the current namespace.
+fn open_tap(name: &str) -> io::Result<libc::c_int> {
+    let path = CString::new("/dev/net/tun").unwrap();
+    // SAFETY: `path` is NUL-terminated.
+    let fd = cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
+    // struct ifreq: name[16] then flags.
+    let mut ifr = [0u8; 40];
+    if name.len() >= 16 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "interface name too long"));
+    }
+    ifr[..name.len()].copy_from_slice(name.as_bytes());
+    ifr[16..18].copy_from_slice(&(IFF_TAP | IFF_NO_PI).to_ne_bytes());
+    // SAFETY: `ifr` is a properly sized struct ifreq for TUNSETIFF.
+    cvt(unsafe { libc::ioctl(fd, TUNSETIFF, ifr.as_mut_ptr()) })
+        .map_err(|e| io::Error::new(e.kind(), format!("attach to tap {name}: {e}")))?;
+    Ok(fd)
+}
+
+/// Enters network namespace /run/netns/`name`.
+fn enter_netns(name: &str) -> io::Result<()> {
+    let path = CString::new(format!("/run/netns/{name}")).unwrap();
+    // SAFETY: `path` is NUL-terminated.
+    let fd = cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })?;
+    // SAFETY: `fd` is a namespace file.
+    let rc = cvt(unsafe { libc::setns(fd, libc::CLONE_NEWNET) });
+    // SAFETY: our fd.
+    unsafe { libc::close(fd) };
+    rc.map(|_| ())
+}
+
+/// Moves every frame waiting on `from` to `to`; returns how many.
+fn drain(from: libc::c_int, to: libc::c_int, buf: &mut [u8]) -> io::Result<u64> {
+    let mut moved = 0;
+    loop {
+        // SAFETY: `buf` is writable for its length.
+        let n = unsafe { libc::read(from, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(moved),
+                _ => Err(e),
+            };
+        }
+        // A frame the other side cannot take (its queue is full) is dropped,
+        // as a NIC drops it.
+        // SAFETY: `buf[..n]` is initialised.
+        unsafe { libc::write(to, buf.as_ptr().cast(), n as usize) };
+        moved += 1;
+    }
+}
+
+fn run(cli: &Cli) -> io::Result<(u64, u64)> {
+    let host = open_tap(&cli.host_tap)?;
+    enter_netns(&cli.guest_netns)?;
+    let guest = open_tap(&cli.guest_tap)?;
+    for sig in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: the handler only stores atomics.
+        unsafe { libc::signal(sig, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+    }
+    println!("tapguest: ready");
+    let start = Instant::now();
+    let (mut to_guest, mut from_guest) = (0u64, 0u64);
+    let mut buf = vec![0u8; 65536];
+    while !STOP.load(Ordering::SeqCst) {
+        if PAUSED.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        // Time left in this active slot; sleep through the inactive part.
+        let mut wait_ms = 100;
+        if cli.period_ms > 0 {
+            let phase = start.elapsed().as_millis() as u64 % cli.period_ms;
+            if phase >= cli.active_ms {
+                std::thread::sleep(Duration::from_millis(cli.period_ms - phase));
+                continue;
+            }
+            wait_ms = (cli.active_ms - phase).max(1);
+        }
+        let mut fds = [
+            libc::pollfd { fd: host, events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: guest, events: libc::POLLIN, revents: 0 },
+        ];
+        // SAFETY: `fds` is a valid array of 2 pollfds.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, wait_ms as libc::c_int) };
+        if n <= 0 {
+            continue;
+        }
+        if fds[0].revents != 0 {
+            to_guest += drain(host, guest, &mut buf)?;
+        }
+        if fds[1].revents != 0 {
+            from_guest += drain(guest, host, &mut buf)?;
+        }
+    }
+    Ok((to_guest, from_guest))
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok((to, from)) => {
+            println!("tapguest: moved {to} frames to the guest, {from} from it");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tapguest: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
