@@ -43,6 +43,10 @@ bool vassist_netdev_notifier_unlinked_master(void *info)
 
 	return cu->master && !cu->linking;
 }
+bool vassist_netdev_unregistering(const struct net_device *dev)
+{
+	return dev->reg_state >= NETREG_UNREGISTERING;
+}
 
 struct net *vassist_genl_info_net(const struct genl_info *info) { return genl_info_net(info); }
 /*

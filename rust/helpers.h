@@ -35,6 +35,7 @@ void vassist_netdev_hold(struct net_device *dev);
 void vassist_netdev_put(struct net_device *dev);
 struct net_device *vassist_netdev_notifier_dev(void *info);
 bool vassist_netdev_notifier_unlinked_master(void *info);
+bool vassist_netdev_unregistering(const struct net_device *dev);
 
 /* generic netlink */
 struct net *vassist_genl_info_net(const struct genl_info *info);

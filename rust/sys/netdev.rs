@@ -177,8 +177,18 @@ unsafe extern "C" fn notifier_call(
     event: ffi::c_ulong,
     info: *mut ffi::c_void,
 ) -> ffi::c_int {
+    // SAFETY: every netdevice notifier info starts with the device, which
+    // lives for the duration of the call.
+    let raw = unsafe { NonNull::new_unchecked(bindings::vassist_netdev_notifier_dev(info)) };
+    // SAFETY: as above.
+    let dev = unsafe { NetDev::from_raw(raw) };
+    // SAFETY: `raw` is valid for the call.
+    let unregistering = unsafe { bindings::vassist_netdev_unregistering(raw.as_ptr()) };
     let event = match event as u32 {
         bindings::netdev_cmd_NETDEV_UNREGISTER => NetdevEvent::Unregister,
+        // A port being unregistered is unlinked from its bridge first: that
+        // is still "unregistered" to the user.
+        bindings::netdev_cmd_NETDEV_CHANGEUPPER if unregistering => NetdevEvent::Unregister,
         // SAFETY: for NETDEV_CHANGEUPPER `info` is a changeupper_info.
         bindings::netdev_cmd_NETDEV_CHANGEUPPER
             if unsafe { bindings::vassist_netdev_notifier_unlinked_master(info) } =>
@@ -187,11 +197,6 @@ unsafe extern "C" fn notifier_call(
         }
         _ => return bindings::NOTIFY_DONE as ffi::c_int,
     };
-    // SAFETY: every netdevice notifier info starts with the device, which
-    // lives for the duration of the call.
-    let dev = unsafe { NonNull::new_unchecked(bindings::vassist_netdev_notifier_dev(info)) };
-    // SAFETY: as above.
-    let dev = unsafe { NetDev::from_raw(dev) };
     // SAFETY: netdevice notifiers are called with RTNL held.
     let rtnl = unsafe { Rtnl::assume_held() };
     crate::port::netdev_event(event, &dev, rtnl);

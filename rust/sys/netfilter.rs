@@ -45,10 +45,12 @@ struct HookOps([bindings::nf_hook_ops; 2]);
 unsafe impl Sync for HookOps {}
 
 // Frames from a port are seen first, before any bridge filtering may drop
-// them; frames to a port last, as they leave.
+// them. Frames to a port are seen after ebtables, but just before
+// br_netfilter's post-routing hook (NF_BR_PRI_LAST), which steals IP frames
+// into the IP hooks (bridge-nf-call-iptables) and transmits them itself.
 static HOOK_OPS: HookOps = HookOps([
     hook_ops(from_port_hook, bindings::NF_BR_PRE_ROUTING, i32::MIN),
-    hook_ops(to_port_hook, bindings::NF_BR_POST_ROUTING, i32::MAX),
+    hook_ops(to_port_hook, bindings::NF_BR_POST_ROUTING, i32::MAX - 1),
 ]);
 
 fn verdict(v: Verdict) -> ffi::c_uint {
