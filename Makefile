@@ -32,16 +32,16 @@ $(OUT):
 kernel: | $(OUT)
 
 module: $(if $(KDIR),,kernel)
-	$(MAKE) -C $(or $(KDIR),$$(cat $(OUT)/kdir)) M=$(ROOT) $(KMAKE_VARS) modules
+	@$(MAKE) -C $(or $(KDIR),$$(cat $(OUT)/kdir)) M=$(ROOT) $(KMAKE_VARS) modules
 
 tools: setup
 	cargo build --release --quiet --workspace
 
 demo: module tools
-	bash tools/vm/run.sh -k $$(cat $(OUT)/kdir)/arch/x86/boot/bzImage $(OUT)/demo -- \
-		bash selftests/demo.sh; rc=$$?; cat $(OUT)/demo/output; exit $$rc
+	@bash tools/vm/run.sh -k $$(cat $(OUT)/kdir)/arch/x86/boot/bzImage $(OUT)/demo -- \
+		bash samples/demo.sh; rc=$$?; cat $(OUT)/demo/output; exit $$rc
 
-check: module tools
+check:
 	@bash tools/check.sh
 
 fmt:

@@ -19,7 +19,11 @@ pub(crate) struct VaError {
 
 impl VaError {
     pub(crate) const fn new(errno: Error, msg: &'static CStr) -> Self {
-        VaError { errno, msg, attr: 0 }
+        VaError {
+            errno,
+            msg,
+            attr: 0,
+        }
     }
 
     pub(crate) const fn at(self, attr: u32) -> Self {

@@ -29,9 +29,12 @@ pub(crate) enum DetachReason {
 fn request_dev(req: &Request<'_>) -> Result<NetDevRef, VaError> {
     let net = req.net();
     let by_index = match req.u32_attr(b::VASSIST_A_PORT_IFINDEX) {
-        Some(i) => Some(NetDevRef::by_index(&net, i).ok_or(
-            VaError::new(ENODEV, c_str!("no device with this ifindex")).at(b::VASSIST_A_PORT_IFINDEX),
-        )?),
+        Some(i) => Some(
+            NetDevRef::by_index(&net, i).ok_or(
+                VaError::new(ENODEV, c_str!("no device with this ifindex"))
+                    .at(b::VASSIST_A_PORT_IFINDEX),
+            )?,
+        ),
         None => None,
     };
     let by_name = match req.str_attr(b::VASSIST_A_PORT_IFNAME) {
@@ -47,14 +50,19 @@ fn request_dev(req: &Request<'_>) -> Result<NetDevRef, VaError> {
         )
         .at(b::VASSIST_A_PORT_IFNAME)),
         (Some(d), _) | (None, Some(d)) => Ok(d),
-        (None, None) => Err(VaError::new(EINVAL, c_str!("ifindex or ifname is required"))),
+        (None, None) => Err(VaError::new(
+            EINVAL,
+            c_str!("ifindex or ifname is required"),
+        )),
     }
 }
 
 fn request_port(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<Arc<Port>, VaError> {
     let dev = request_dev(req)?;
-    port::find_locked(&dev.dev(), rtnl.held())
-        .ok_or(VaError::new(ENOENT, c_str!("device is not an attached port")))
+    port::find_locked(&dev.dev(), rtnl.held()).ok_or(VaError::new(
+        ENOENT,
+        c_str!("device is not an attached port"),
+    ))
 }
 
 fn request_features(req: &Request<'_>) -> Result<Option<u32>, VaError> {
@@ -80,17 +88,41 @@ fn fill_port(msg: &mut Msg<'_>, port: &Port, master: u32) -> Result<(), MsgFull>
     msg.nest(b::VASSIST_A_PORT_STATS, |m| {
         use core::sync::atomic::Ordering::Relaxed;
         let (to, from) = (&port.to_guest, &port.from_guest);
-        m.put_uint(b::VASSIST_A_PORT_STATS_TO_GUEST_PACKETS, to.packets.load(Relaxed))?;
-        m.put_uint(b::VASSIST_A_PORT_STATS_TO_GUEST_BYTES, to.bytes.load(Relaxed))?;
-        m.put_uint(b::VASSIST_A_PORT_STATS_TO_GUEST_TCP_SEGS, to.tcp_segs.load(Relaxed))?;
-        m.put_uint(b::VASSIST_A_PORT_STATS_FROM_GUEST_PACKETS, from.packets.load(Relaxed))?;
-        m.put_uint(b::VASSIST_A_PORT_STATS_FROM_GUEST_BYTES, from.bytes.load(Relaxed))?;
-        m.put_uint(b::VASSIST_A_PORT_STATS_FROM_GUEST_TCP_SEGS, from.tcp_segs.load(Relaxed))
+        m.put_uint(
+            b::VASSIST_A_PORT_STATS_TO_GUEST_PACKETS,
+            to.packets.load(Relaxed),
+        )?;
+        m.put_uint(
+            b::VASSIST_A_PORT_STATS_TO_GUEST_BYTES,
+            to.bytes.load(Relaxed),
+        )?;
+        m.put_uint(
+            b::VASSIST_A_PORT_STATS_TO_GUEST_TCP_SEGS,
+            to.tcp_segs.load(Relaxed),
+        )?;
+        m.put_uint(
+            b::VASSIST_A_PORT_STATS_FROM_GUEST_PACKETS,
+            from.packets.load(Relaxed),
+        )?;
+        m.put_uint(
+            b::VASSIST_A_PORT_STATS_FROM_GUEST_BYTES,
+            from.bytes.load(Relaxed),
+        )?;
+        m.put_uint(
+            b::VASSIST_A_PORT_STATS_FROM_GUEST_TCP_SEGS,
+            from.tcp_segs.load(Relaxed),
+        )
     })
 }
 
 /// Replies with the port and tells the `mgmt` group with `ntf`.
-fn reply_and_notify(req: &Request<'_>, port: &Port, cmd: u32, ntf: u32, rtnl: &mut RtnlGuard) -> Result<(), VaError> {
+fn reply_and_notify(
+    req: &Request<'_>,
+    port: &Port,
+    cmd: u32,
+    ntf: u32,
+    rtnl: &mut RtnlGuard,
+) -> Result<(), VaError> {
     let master = port.dev().master_ifindex(rtnl.held());
     genl::notify(&port.dev().net(), ntf, |m| fill_port(m, port, master));
     req.reply(cmd, |m| fill_port(m, port, master))
@@ -100,7 +132,13 @@ pub(crate) fn port_add(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<(), Va
     let features = request_features(req)?.unwrap_or(0);
     let dev = request_dev(req)?;
     let port = port::attach(dev, features, rtnl.held())?;
-    reply_and_notify(req, &port, b::VASSIST_CMD_PORT_ADD, b::VASSIST_CMD_PORT_ADD_NTF, rtnl)
+    reply_and_notify(
+        req,
+        &port,
+        b::VASSIST_CMD_PORT_ADD,
+        b::VASSIST_CMD_PORT_ADD_NTF,
+        rtnl,
+    )
 }
 
 pub(crate) fn port_del(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<(), VaError> {
@@ -122,7 +160,13 @@ pub(crate) fn port_set(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<(), Va
     if let Some(f) = features {
         port::set_features(&port, f);
     }
-    reply_and_notify(req, &port, b::VASSIST_CMD_PORT_SET, b::VASSIST_CMD_PORT_CHANGE_NTF, rtnl)
+    reply_and_notify(
+        req,
+        &port,
+        b::VASSIST_CMD_PORT_SET,
+        b::VASSIST_CMD_PORT_CHANGE_NTF,
+        rtnl,
+    )
 }
 
 /// Dumps the ports of the requester's namespace, resuming at the cursor.

@@ -107,11 +107,16 @@ fn build(
     fill: impl FnOnce(&mut Msg<'_>) -> Result<(), MsgFull>,
 ) -> Result<NonNull<bindings::sk_buff>, VaError> {
     // SAFETY: allocation from process context.
-    let skb = NonNull::new(unsafe { bindings::vassist_genlmsg_new() })
-        .ok_or(VaError::from(ENOMEM))?;
+    let skb =
+        NonNull::new(unsafe { bindings::vassist_genlmsg_new() }).ok_or(VaError::from(ENOMEM))?;
     let hdr = put(skb.as_ptr());
     // INVARIANT: `skb` is ours, with the header just opened.
-    let filled = !hdr.is_null() && fill(&mut Msg { skb, _p: PhantomData }).is_ok();
+    let filled = !hdr.is_null()
+        && fill(&mut Msg {
+            skb,
+            _p: PhantomData,
+        })
+        .is_ok();
     if !filled {
         // SAFETY: the buffer is ours and was not handed on.
         unsafe { bindings::vassist_nlmsg_free(skb.as_ptr()) };
@@ -149,14 +154,16 @@ impl<'a> Request<'a> {
     fn attr(&self, attr: u32) -> Option<NonNull<bindings::nlattr>> {
         // SAFETY: `info` is valid; the helper returns NULL for attributes
         // outside this op's policy.
-        NonNull::new(unsafe { bindings::vassist_genl_info_attr(self.info.as_ptr(), attr as i32) }
-            .cast_mut())
+        NonNull::new(
+            unsafe { bindings::vassist_genl_info_attr(self.info.as_ptr(), attr as i32) }.cast_mut(),
+        )
     }
 
     /// A u32 attribute, if present (and in this op's policy).
     pub(crate) fn u32_attr(&self, attr: u32) -> Option<u32> {
         // SAFETY: the policy validated it as a u32.
-        self.attr(attr).map(|a| unsafe { bindings::vassist_nla_get_u32(a.as_ptr()) })
+        self.attr(attr)
+            .map(|a| unsafe { bindings::vassist_nla_get_u32(a.as_ptr()) })
     }
 
     /// A string attribute, if present (and in this op's policy).
@@ -175,7 +182,10 @@ impl<'a> Request<'a> {
     ) -> Result<(), VaError> {
         let info = self.info.as_ptr();
         // SAFETY: `skb` is a fresh message, `info` the request.
-        let skb = build(|skb| unsafe { bindings::vassist_genlmsg_put_reply(skb, info, cmd as u8) }, fill)?;
+        let skb = build(
+            |skb| unsafe { bindings::vassist_genlmsg_put_reply(skb, info, cmd as u8) },
+            fill,
+        )?;
         // SAFETY: genlmsg_reply consumes `skb`.
         kernel::error::to_result(unsafe { bindings::vassist_genlmsg_reply(skb.as_ptr(), info) })?;
         Ok(())
@@ -184,7 +194,11 @@ impl<'a> Request<'a> {
 
 /// Multicasts a `cmd` notification to the `mgmt` group in `net`, if anyone
 /// listens. Best effort: a failure to allocate loses the notification only.
-pub(crate) fn notify(net: &NetNs<'_>, cmd: u32, fill: impl FnOnce(&mut Msg<'_>) -> Result<(), MsgFull>) {
+pub(crate) fn notify(
+    net: &NetNs<'_>,
+    cmd: u32,
+    fill: impl FnOnce(&mut Msg<'_>) -> Result<(), MsgFull>,
+) {
     let group = bindings::VASSIST_NLGRP_MGMT;
     // SAFETY: `net` is live; the family is registered while requests and
     // device events, which call this, can arrive.
@@ -192,7 +206,10 @@ pub(crate) fn notify(net: &NetNs<'_>, cmd: u32, fill: impl FnOnce(&mut Msg<'_>) 
         return;
     }
     // SAFETY: a fresh message; portid/seq 0 for notifications.
-    if let Ok(skb) = build(|skb| unsafe { bindings::vassist_genlmsg_put(skb, 0, 0, 0, cmd as u8) }, fill) {
+    if let Ok(skb) = build(
+        |skb| unsafe { bindings::vassist_genlmsg_put(skb, 0, 0, 0, cmd as u8) },
+        fill,
+    ) {
         // SAFETY: genlmsg_multicast_netns consumes `skb`. -ESRCH only says
         // no one listened.
         unsafe { bindings::vassist_genlmsg_multicast(skb.as_ptr(), net.as_ptr(), group) };
@@ -214,7 +231,11 @@ pub(crate) struct Dump<'a> {
 impl<'a> Dump<'a> {
     pub(crate) fn net(&self) -> NetNs<'a> {
         // SAFETY: the dump's socket holds its namespace.
-        unsafe { NetNs::from_raw(NonNull::new_unchecked(bindings::vassist_dump_net(self.cb.as_ptr()))) }
+        unsafe {
+            NetNs::from_raw(NonNull::new_unchecked(bindings::vassist_dump_net(
+                self.cb.as_ptr(),
+            )))
+        }
     }
 
     /// Where the previous round stopped (0 at first).
@@ -246,7 +267,10 @@ impl<'a> Dump<'a> {
             return Err(MsgFull);
         }
         // INVARIANT: `skb` has the header just opened.
-        let mut msg = Msg { skb: self.skb, _p: PhantomData };
+        let mut msg = Msg {
+            skb: self.skb,
+            _p: PhantomData,
+        };
         match fill(&mut msg) {
             // SAFETY: `hdr` was opened on `skb` above.
             Ok(()) => unsafe { bindings::vassist_genlmsg_end(skb, hdr) },
@@ -269,7 +293,10 @@ type DoHandler = fn(&Request<'_>, &mut RtnlGuard) -> Result<(), VaError>;
 /// `info` is the `genl_info` of the request being handled.
 unsafe fn run_do(info: *mut bindings::genl_info, handler: DoHandler) -> ffi::c_int {
     // SAFETY: genetlink passes a valid, non-null info (caller's contract).
-    let req = Request { info: unsafe { NonNull::new_unchecked(info) }, _p: PhantomData };
+    let req = Request {
+        info: unsafe { NonNull::new_unchecked(info) },
+        _p: PhantomData,
+    };
     let mut rtnl = rtnl::lock();
     match handler(&req, &mut rtnl) {
         Ok(()) => 0,

@@ -212,7 +212,9 @@ impl Notifier {
     pub(crate) fn register() -> Result<Notifier> {
         // SAFETY: NOTIFIER is a static block, registered once and
         // unregistered in `drop`.
-        kernel::error::to_result(unsafe { bindings::register_netdevice_notifier(NOTIFIER.0.get()) })?;
+        kernel::error::to_result(unsafe {
+            bindings::register_netdevice_notifier(NOTIFIER.0.get())
+        })?;
         Ok(Notifier(()))
     }
 }

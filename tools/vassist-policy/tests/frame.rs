@@ -34,14 +34,21 @@ fn ipv4_tcp_found_after_options() {
     assert_eq!(tcp_offset(ETH_P_IP, &ipv4(IPPROTO_TCP, 5, 0)), Some(20));
     assert_eq!(tcp_offset(ETH_P_IP, &ipv4(IPPROTO_TCP, 15, 0)), Some(60));
     // DF set, offset 0: still the first fragment.
-    assert_eq!(tcp_offset(ETH_P_IP, &ipv4(IPPROTO_TCP, 5, 0x4000)), Some(20));
+    assert_eq!(
+        tcp_offset(ETH_P_IP, &ipv4(IPPROTO_TCP, 5, 0x4000)),
+        Some(20)
+    );
 }
 
 #[test]
 fn ipv4_not_tcp_or_not_first_fragment_or_malformed() {
     assert_eq!(tcp_offset(ETH_P_IP, &ipv4(17, 5, 0)), None);
     assert_eq!(tcp_offset(ETH_P_IP, &ipv4(IPPROTO_TCP, 5, 0x0001)), None);
-    assert_eq!(tcp_offset(ETH_P_IP, &ipv4(IPPROTO_TCP, 4, 0)), None, "ihl < 5");
+    assert_eq!(
+        tcp_offset(ETH_P_IP, &ipv4(IPPROTO_TCP, 4, 0)),
+        None,
+        "ihl < 5"
+    );
     let mut v6 = ipv4(IPPROTO_TCP, 5, 0);
     v6[0] = 0x65;
     assert_eq!(tcp_offset(ETH_P_IP, &v6), None, "wrong version");
@@ -53,8 +60,14 @@ fn ipv4_not_tcp_or_not_first_fragment_or_malformed() {
 #[test]
 fn ipv6_tcp_found_through_extension_headers() {
     assert_eq!(tcp_offset(ETH_P_IPV6, &ipv6(&[], IPPROTO_TCP)), Some(40));
-    assert_eq!(tcp_offset(ETH_P_IPV6, &ipv6(&[(0, 8), (60, 16)], IPPROTO_TCP)), Some(64));
-    assert_eq!(tcp_offset(ETH_P_IPV6, &ipv6(&[(44, 8)], IPPROTO_TCP)), Some(48));
+    assert_eq!(
+        tcp_offset(ETH_P_IPV6, &ipv6(&[(0, 8), (60, 16)], IPPROTO_TCP)),
+        Some(64)
+    );
+    assert_eq!(
+        tcp_offset(ETH_P_IPV6, &ipv6(&[(44, 8)], IPPROTO_TCP)),
+        Some(48)
+    );
 }
 
 #[test]
@@ -66,7 +79,11 @@ fn ipv6_not_tcp_or_later_fragment_or_truncated() {
     let p = ipv6(&[(0, 8)], IPPROTO_TCP);
     assert_eq!(tcp_offset(ETH_P_IPV6, &p[..50]), None);
     let five = ipv6(&[(0, 8), (0, 8), (0, 8), (0, 8), (0, 8)], IPPROTO_TCP);
-    assert_eq!(tcp_offset(ETH_P_IPV6, &five), None, "too many extension headers");
+    assert_eq!(
+        tcp_offset(ETH_P_IPV6, &five),
+        None,
+        "too many extension headers"
+    );
 }
 
 #[test]

@@ -110,7 +110,11 @@ impl<'a> Attr<'a> {
     }
 
     pub fn str(&self) -> Option<&'a str> {
-        let end = self.data.iter().position(|&c| c == 0).unwrap_or(self.data.len());
+        let end = self
+            .data
+            .iter()
+            .position(|&c| c == 0)
+            .unwrap_or(self.data.len());
         std::str::from_utf8(&self.data[..end]).ok()
     }
 
@@ -212,7 +216,14 @@ impl Socket {
         self.setsockopt(NETLINK_ADD_MEMBERSHIP, group as libc::c_int)
     }
 
-    fn send(&mut self, family: u16, flags: u16, cmd: u8, version: u8, attrs: &AttrBuf) -> io::Result<u32> {
+    fn send(
+        &mut self,
+        family: u16,
+        flags: u16,
+        cmd: u8,
+        version: u8,
+        attrs: &AttrBuf,
+    ) -> io::Result<u32> {
         self.seq += 1;
         let len = NLMSG_HDRLEN + GENL_HDRLEN + attrs.0.len();
         let mut m = Vec::with_capacity(len);
@@ -268,7 +279,8 @@ impl Socket {
                 match ty {
                     NLMSG_DONE => return Ok(out),
                     NLMSG_ERROR => {
-                        let errno = i32::from_ne_bytes(body.get(..4).ok_or_else(bad)?.try_into().unwrap());
+                        let errno =
+                            i32::from_ne_bytes(body.get(..4).ok_or_else(bad)?.try_into().unwrap());
                         if errno == 0 {
                             return Ok(out);
                         }
@@ -401,7 +413,21 @@ mod tests {
         let four = 5u32.to_ne_bytes();
         let eight = (1u64 << 40).to_ne_bytes();
         assert_eq!(Attr { ty: 1, data: &four }.uint(), Some(5));
-        assert_eq!(Attr { ty: 1, data: &eight }.uint(), Some(1 << 40));
-        assert_eq!(Attr { ty: 1, data: &[1, 2] }.uint(), None);
+        assert_eq!(
+            Attr {
+                ty: 1,
+                data: &eight
+            }
+            .uint(),
+            Some(1 << 40)
+        );
+        assert_eq!(
+            Attr {
+                ty: 1,
+                data: &[1, 2]
+            }
+            .uint(),
+            None
+        );
     }
 }

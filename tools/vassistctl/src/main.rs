@@ -100,7 +100,10 @@ fn parse_port_args(args: &[String], features_allowed: bool) -> Result<PortArgs, 
 }
 
 fn feature_bit(name: &str) -> u32 {
-    spec::FEATURES.iter().position(|f| *f == name).expect("spec feature") as u32
+    spec::FEATURES
+        .iter()
+        .position(|f| *f == name)
+        .expect("spec feature") as u32
 }
 
 impl PortArgs {
@@ -168,14 +171,23 @@ fn print_port(p: &Value) {
     let s = |k: &str| p["stats"][k].as_u64().unwrap_or(0);
     let features = p["features"]
         .as_array()
-        .map(|f| f.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","))
+        .map(|f| {
+            f.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default();
     println!(
         "{}: {} master {} features {}",
         p["ifindex"],
         p["ifname"].as_str().unwrap_or("?"),
         p["master-ifindex"],
-        if features.is_empty() { "none" } else { &features }
+        if features.is_empty() {
+            "none"
+        } else {
+            &features
+        }
     );
     println!(
         "    to-guest:   packets {} bytes {} tcp-segs {}",
@@ -203,15 +215,23 @@ impl Ctl {
         let (family, groups) = sock.resolve(spec::FAMILY).map_err(|e| match e.errno {
             libc::ENOENT => NlError {
                 errno: e.errno,
-                msg: Some("generic netlink family 'vassist' not found: is vassist.ko loaded?".into()),
+                msg: Some(
+                    "generic netlink family 'vassist' not found: is vassist.ko loaded?".into(),
+                ),
             },
             _ => e,
         })?;
-        Ok(Ctl { sock, family, groups })
+        Ok(Ctl {
+            sock,
+            family,
+            groups,
+        })
     }
 
     fn call(&mut self, cmd: u8, dump: bool, attrs: &AttrBuf) -> Result<Vec<Value>, NlError> {
-        let replies = self.sock.request(self.family, cmd, spec::VERSION, dump, attrs)?;
+        let replies = self
+            .sock
+            .request(self.family, cmd, spec::VERSION, dump, attrs)?;
         Ok(replies.iter().map(port_json).collect())
     }
 }
@@ -271,7 +291,10 @@ fn run(cli: Cli) -> Result<(), String> {
                 let p = parse_port_args(&args, false)?;
                 let mut a = AttrBuf::default();
                 p.selector(&mut a);
-                show(&ctl.call(spec::CMD_PORT_GET, !p.has_selector(), &a).map_err(nl)?);
+                show(
+                    &ctl.call(spec::CMD_PORT_GET, !p.has_selector(), &a)
+                        .map_err(nl)?,
+                );
             }
         },
         Cmd::Monitor => {
@@ -324,8 +347,16 @@ mod tests {
         let p = parse_port_args(&args("dev tap0 snoop on"), true).unwrap();
         assert_eq!(p.dev.as_deref(), Some("tap0"));
         assert_eq!(p.apply(0), 1);
-        assert_eq!(parse_port_args(&args("ifindex 7"), false).unwrap().ifindex, Some(7));
-        assert_eq!(parse_port_args(&args("dev tap0 snoop off"), true).unwrap().apply(1), 0);
+        assert_eq!(
+            parse_port_args(&args("ifindex 7"), false).unwrap().ifindex,
+            Some(7)
+        );
+        assert_eq!(
+            parse_port_args(&args("dev tap0 snoop off"), true)
+                .unwrap()
+                .apply(1),
+            0
+        );
     }
 
     #[test]

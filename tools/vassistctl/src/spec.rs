@@ -84,7 +84,10 @@ mod tests {
         let got = uapi_enum("VASSIST_CMD_PORT_ADD");
         assert_eq!(got.len(), want.len());
         for ((n, v), (wn, wv)) in got.iter().zip(want) {
-            assert_eq!((n.as_str(), *v), (format!("VASSIST_CMD_{wn}").as_str(), i64::from(wv)));
+            assert_eq!(
+                (n.as_str(), *v),
+                (format!("VASSIST_CMD_{wn}").as_str(), i64::from(wv))
+            );
         }
     }
 
@@ -101,11 +104,20 @@ mod tests {
         let got = uapi_enum("VASSIST_A_PORT_IFINDEX");
         assert_eq!(got.len(), want.len());
         for ((n, v), (wn, wv)) in got.iter().zip(want) {
-            assert_eq!((n.as_str(), *v), (format!("VASSIST_A_PORT_{wn}").as_str(), i64::from(wv)));
+            assert_eq!(
+                (n.as_str(), *v),
+                (format!("VASSIST_A_PORT_{wn}").as_str(), i64::from(wv))
+            );
         }
         let stats = uapi_enum("VASSIST_A_PORT_STATS_TO_GUEST_PACKETS");
-        let names: Vec<_> = PORT_STATS.iter().map(|s| c_name("VASSIST_A_PORT_STATS_", s)).collect();
-        assert_eq!(stats.iter().map(|s| &s.0).collect::<Vec<_>>(), names.iter().collect::<Vec<_>>());
+        let names: Vec<_> = PORT_STATS
+            .iter()
+            .map(|s| c_name("VASSIST_A_PORT_STATS_", s))
+            .collect();
+        assert_eq!(
+            stats.iter().map(|s| &s.0).collect::<Vec<_>>(),
+            names.iter().collect::<Vec<_>>()
+        );
         assert_eq!(stats[0].1, 1);
     }
 

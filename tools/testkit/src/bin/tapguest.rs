@@ -59,11 +59,19 @@ fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
 fn open_tap(name: &str) -> io::Result<libc::c_int> {
     let path = CString::new("/dev/net/tun").unwrap();
     // SAFETY: `path` is NUL-terminated.
-    let fd = cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
+    let fd = cvt(unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    })?;
     // struct ifreq: name[16] then flags.
     let mut ifr = [0u8; 40];
     if name.len() >= 16 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "interface name too long"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "interface name too long",
+        ));
     }
     ifr[..name.len()].copy_from_slice(name.as_bytes());
     ifr[16..18].copy_from_slice(&(IFF_TAP | IFF_NO_PI).to_ne_bytes());
@@ -112,7 +120,12 @@ fn run(cli: &Cli) -> io::Result<(u64, u64)> {
     let guest = open_tap(&cli.guest_tap)?;
     for sig in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGTERM, libc::SIGINT] {
         // SAFETY: the handler only stores atomics.
-        unsafe { libc::signal(sig, on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+        unsafe {
+            libc::signal(
+                sig,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            )
+        };
     }
     println!("tapguest: ready");
     let start = Instant::now();
@@ -134,8 +147,16 @@ fn run(cli: &Cli) -> io::Result<(u64, u64)> {
             wait_ms = (cli.active_ms - phase).max(1);
         }
         let mut fds = [
-            libc::pollfd { fd: host, events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: guest, events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd: host,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: guest,
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         // SAFETY: `fds` is a valid array of 2 pollfds.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, wait_ms as libc::c_int) };

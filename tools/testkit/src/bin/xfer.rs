@@ -51,11 +51,14 @@ const CHUNK: usize = 64 * 1024;
 fn recv(listen: SocketAddr, bytes: u64, seed: u64, timeout: Duration) -> Result<String, String> {
     let l = TcpListener::bind(listen).map_err(|e| format!("bind {listen}: {e}"))?;
     let (mut s, peer) = l.accept().map_err(|e| format!("accept: {e}"))?;
-    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     let start = Instant::now();
     let (mut got, mut buf, mut want) = (0u64, vec![0u8; CHUNK], vec![0u8; CHUNK]);
     loop {
-        let n = s.read(&mut buf).map_err(|e| format!("read after {got} bytes: {e}"))?;
+        let n = s
+            .read(&mut buf)
+            .map_err(|e| format!("read after {got} bytes: {e}"))?;
         if n == 0 {
             break;
         }
@@ -87,26 +90,42 @@ fn send(to: SocketAddr, bytes: u64, seed: u64, timeout: Duration) -> Result<Stri
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
     };
-    s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     let start = Instant::now();
     let (mut sent, mut buf) = (0u64, vec![0u8; CHUNK]);
     while sent < bytes {
         let n = CHUNK.min((bytes - sent) as usize);
         pattern_fill(seed, sent, &mut buf[..n]);
-        s.write_all(&buf[..n]).map_err(|e| format!("write after {sent} bytes: {e}"))?;
+        s.write_all(&buf[..n])
+            .map_err(|e| format!("write after {sent} bytes: {e}"))?;
         sent += n as u64;
     }
-    s.shutdown(std::net::Shutdown::Write).map_err(|e| e.to_string())?;
+    s.shutdown(std::net::Shutdown::Write)
+        .map_err(|e| e.to_string())?;
     // Wait for the receiver to close: the bytes are then all delivered.
     let _ = s.set_read_timeout(Some(timeout));
     let _ = s.read(&mut buf);
-    Ok(format!("xfer: sent {sent} bytes to {to} in {:.3} s", start.elapsed().as_secs_f64()))
+    Ok(format!(
+        "xfer: sent {sent} bytes to {to} in {:.3} s",
+        start.elapsed().as_secs_f64()
+    ))
 }
 
 fn main() -> ExitCode {
     let r = match Cli::parse().cmd {
-        Cmd::Recv { listen, bytes, seed, timeout } => recv(listen, bytes, seed, Duration::from_secs(timeout)),
-        Cmd::Send { connect, bytes, seed, timeout } => send(connect, bytes, seed, Duration::from_secs(timeout)),
+        Cmd::Recv {
+            listen,
+            bytes,
+            seed,
+            timeout,
+        } => recv(listen, bytes, seed, Duration::from_secs(timeout)),
+        Cmd::Send {
+            connect,
+            bytes,
+            seed,
+            timeout,
+        } => send(connect, bytes, seed, Duration::from_secs(timeout)),
     };
     match r {
         Ok(line) => {
