@@ -7,3 +7,7 @@
 
 #[path = "../../../rust/policy/frame.rs"]
 pub mod frame;
+
+/// The EVI/EoC engine; the module's ports get it in a later change.
+#[path = "../../../rust/policy/evi.rs"]
+pub mod evi;
