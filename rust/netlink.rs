@@ -6,7 +6,7 @@
 
 use crate::bindings as b;
 use crate::error::VaError;
-use crate::port::{self, Port};
+use crate::port::{self, DirStats, Port};
 use crate::sys::genl::{self, Dump, Msg, MsgFull, Request};
 use crate::sys::netdev::NetDevRef;
 use crate::sys::rtnl::{Rtnl, RtnlGuard};
@@ -86,33 +86,28 @@ fn fill_port(msg: &mut Msg<'_>, port: &Port, master: u32) -> Result<(), MsgFull>
     }
     msg.put_u32(b::VASSIST_A_PORT_FEATURES, port.features())?;
     msg.nest(b::VASSIST_A_PORT_STATS, |m| {
-        use core::sync::atomic::Ordering::Relaxed;
-        let (to, from) = (&port.to_guest, &port.from_guest);
-        m.put_uint(
-            b::VASSIST_A_PORT_STATS_TO_GUEST_PACKETS,
-            to.packets.load(Relaxed),
-        )?;
-        m.put_uint(
-            b::VASSIST_A_PORT_STATS_TO_GUEST_BYTES,
-            to.bytes.load(Relaxed),
-        )?;
-        m.put_uint(
-            b::VASSIST_A_PORT_STATS_TO_GUEST_TCP_SEGS,
-            to.tcp_segs.load(Relaxed),
-        )?;
-        m.put_uint(
-            b::VASSIST_A_PORT_STATS_FROM_GUEST_PACKETS,
-            from.packets.load(Relaxed),
-        )?;
-        m.put_uint(
-            b::VASSIST_A_PORT_STATS_FROM_GUEST_BYTES,
-            from.bytes.load(Relaxed),
-        )?;
-        m.put_uint(
-            b::VASSIST_A_PORT_STATS_FROM_GUEST_TCP_SEGS,
-            from.tcp_segs.load(Relaxed),
-        )
+        use b::{
+            VASSIST_A_PORT_STATS_FROM_GUEST_BYTES as FB,
+            VASSIST_A_PORT_STATS_FROM_GUEST_PACKETS as FP,
+            VASSIST_A_PORT_STATS_FROM_GUEST_TCP_SEGS as FT,
+            VASSIST_A_PORT_STATS_TO_GUEST_BYTES as TB, VASSIST_A_PORT_STATS_TO_GUEST_PACKETS as TP,
+            VASSIST_A_PORT_STATS_TO_GUEST_TCP_SEGS as TT,
+        };
+        fill_dir(m, &port.to_guest, [TP, TB, TT])?;
+        fill_dir(m, &port.from_guest, [FP, FB, FT])
     })
+}
+
+/// One direction's counters: packets, bytes, TCP segments.
+fn fill_dir(
+    m: &mut Msg<'_>,
+    d: &DirStats,
+    [packets, bytes, segs]: [u32; 3],
+) -> Result<(), MsgFull> {
+    use core::sync::atomic::Ordering::Relaxed;
+    m.put_uint(packets, d.packets.load(Relaxed))?;
+    m.put_uint(bytes, d.bytes.load(Relaxed))?;
+    m.put_uint(segs, d.tcp_segs.load(Relaxed))
 }
 
 /// Replies with the port and tells the `mgmt` group with `ntf`.

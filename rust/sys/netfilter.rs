@@ -59,50 +59,52 @@ fn verdict(v: Verdict) -> ffi::c_uint {
     }
 }
 
+type Handler = fn(&SkBuff<'_>, &NetDev<'_>, &RcuRead) -> Verdict;
+
+/// Runs `handler` on a frame and the port it concerns.
+///
 /// # Safety
 ///
-/// Called by netfilter with a valid skb and state, inside an RCU read-side
-/// section, with `state->in` set (pre-routing).
+/// `skb` is valid for the call, `dev` null or a valid device, and the
+/// call is an RCU read-side section: netfilter's contract for hooks.
+unsafe fn run_hook(
+    skb: *mut bindings::sk_buff,
+    dev: *mut bindings::net_device,
+    handler: Handler,
+) -> ffi::c_uint {
+    let (Some(skb), Some(dev)) = (NonNull::new(skb), NonNull::new(dev)) else {
+        return bindings::NF_ACCEPT;
+    };
+    // SAFETY: the caller's contract, above.
+    let (skb, dev, rcu) = unsafe {
+        (
+            SkBuff::from_raw(skb),
+            NetDev::from_raw(dev),
+            RcuRead::assume(),
+        )
+    };
+    verdict(handler(&skb, &dev, rcu))
+}
+
+/// Pre-routing: `state->in` is the port the frame came in on.
 unsafe extern "C" fn from_port_hook(
     _priv: *mut ffi::c_void,
     skb: *mut bindings::sk_buff,
     state: *const bindings::nf_hook_state,
 ) -> ffi::c_uint {
-    // SAFETY: netfilter's contract, above: skb and state are valid for the
-    // call and the call is an RCU read-side section.
-    let (skb, dev, rcu) = unsafe {
-        let Some(dev) = NonNull::new((*state).in_) else {
-            return bindings::NF_ACCEPT;
-        };
-        (
-            SkBuff::from_raw(NonNull::new_unchecked(skb)),
-            NetDev::from_raw(dev),
-            RcuRead::assume(),
-        )
-    };
-    verdict(crate::hooks::from_port(&skb, &dev, rcu))
+    // SAFETY: netfilter calls hooks with a valid skb and state, inside an
+    // RCU read-side section.
+    unsafe { run_hook(skb, (*state).in_, crate::hooks::from_port) }
 }
 
-/// # Safety
-///
-/// As [`from_port_hook`], with `state->out` set (post-routing).
+/// Post-routing: `state->out` is the port the frame leaves by.
 unsafe extern "C" fn to_port_hook(
     _priv: *mut ffi::c_void,
     skb: *mut bindings::sk_buff,
     state: *const bindings::nf_hook_state,
 ) -> ffi::c_uint {
     // SAFETY: as in `from_port_hook`.
-    let (skb, dev, rcu) = unsafe {
-        let Some(dev) = NonNull::new((*state).out) else {
-            return bindings::NF_ACCEPT;
-        };
-        (
-            SkBuff::from_raw(NonNull::new_unchecked(skb)),
-            NetDev::from_raw(dev),
-            RcuRead::assume(),
-        )
-    };
-    verdict(crate::hooks::to_port(&skb, &dev, rcu))
+    unsafe { run_hook(skb, (*state).out, crate::hooks::to_port) }
 }
 
 unsafe extern "C" fn pernet_init(net: *mut bindings::net) -> ffi::c_int {

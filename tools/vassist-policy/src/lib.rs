@@ -11,3 +11,12 @@ pub mod frame;
 /// The EVI/EoC engine; the module's ports get it in a later change.
 #[path = "../../../rust/policy/evi.rs"]
 pub mod evi;
+
+/// TCP segment parsing and checksum arithmetic (ack offload).
+#[path = "../../../rust/policy/tcp.rs"]
+pub mod tcp;
+
+/// The ack offload (vSnoop) flow state machine; wired into the module by
+/// the ack-offload change.
+#[path = "../../../rust/policy/snoop.rs"]
+pub mod snoop;

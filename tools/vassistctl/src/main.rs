@@ -203,6 +203,18 @@ fn print_port(p: &Value) {
     );
 }
 
+/// Parses a command's arguments, which must name a port, into the
+/// selector attributes.
+fn select(args: &[String], features: bool, what: &str) -> Result<(PortArgs, AttrBuf), String> {
+    let p = parse_port_args(args, features)?;
+    if !p.has_selector() {
+        return Err(format!("port {what} needs 'dev NAME' or 'ifindex N'"));
+    }
+    let mut a = AttrBuf::default();
+    p.selector(&mut a);
+    Ok((p, a))
+}
+
 struct Ctl {
     sock: Socket,
     family: u16,
@@ -249,22 +261,12 @@ fn run(cli: Cli) -> Result<(), String> {
     match cli.cmd {
         Cmd::Port { cmd } => match cmd {
             PortCmd::Add { args } => {
-                let p = parse_port_args(&args, true)?;
-                if !p.has_selector() {
-                    return Err("port add needs 'dev NAME' or 'ifindex N'".into());
-                }
-                let mut a = AttrBuf::default();
-                p.selector(&mut a);
+                let (p, mut a) = select(&args, true, "add")?;
                 a.u32(spec::A_PORT_FEATURES, p.apply(0));
                 show(&ctl.call(spec::CMD_PORT_ADD, false, &a).map_err(nl)?);
             }
             PortCmd::Set { args } => {
-                let p = parse_port_args(&args, true)?;
-                if !p.has_selector() {
-                    return Err("port set needs 'dev NAME' or 'ifindex N'".into());
-                }
-                let mut a = AttrBuf::default();
-                p.selector(&mut a);
+                let (p, mut a) = select(&args, true, "set")?;
                 let current = ctl.call(spec::CMD_PORT_GET, false, &a).map_err(nl)?;
                 let bits = current
                     .first()
@@ -279,12 +281,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 show(&ctl.call(spec::CMD_PORT_SET, false, &a).map_err(nl)?);
             }
             PortCmd::Del { args } => {
-                let p = parse_port_args(&args, false)?;
-                if !p.has_selector() {
-                    return Err("port del needs 'dev NAME' or 'ifindex N'".into());
-                }
-                let mut a = AttrBuf::default();
-                p.selector(&mut a);
+                let (_, a) = select(&args, false, "del")?;
                 ctl.call(spec::CMD_PORT_DEL, false, &a).map_err(nl)?;
             }
             PortCmd::Show { args } => {

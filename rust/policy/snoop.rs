@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Ack offload (vSnoop, Kangarlou et al., SC'10, sections III and IV): the
+//! per-flow state machine and what to do with each segment. The kernel side
+//! only moves packets; every rule is here.
+//!
+//! A flow is seen from the guest: the sender's segments go *to the guest*,
+//! the guest's ACKs come *from the guest*. State, in the paper's names:
+//! NEXT_SEQ (next in-order byte the host expects from the sender), VM_SEQ
+//! (highest ack the guest sent), RCV_WIN (window the host advertises), and
+//! FL_MODE (Active, or offline: UnexpectedSeq / NoBuf).
+//!
+//! The safety rule: the host acknowledges a byte only if the guest will
+//! receive it: in order (seq == NEXT_SEQ, which never passes what the guest
+//! will accept), inside the guest's own advertised window, and with room in
+//! the guest's receive ring. The sender never sees the ack point move back:
+//! the host's acks and the guest ACKs it lets through never go below the
+//! highest ack the host already sent.
+
+use super::tcp::{self, before, seq_max, Segment, ACK, FIN, RST, SYN, URG};
+
+/// Per-port parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// Upper bound of the window advertised to senders (bytes).
+    pub buf_size: u32,
+}
+
+/// Why a flow went offline (per-port statistics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offline {
+    /// A segment not at NEXT_SEQ (loss, reordering).
+    UnexpectedSeq,
+    /// The guest's receive ring had no room.
+    NoBuf,
+    /// Beyond the guest's advertised window.
+    Window,
+    /// SYN, FIN, RST or URG.
+    Flags,
+}
+
+/// FL_MODE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Active,
+    Offline(Offline),
+    /// A FIN was seen: no more early acks.
+    Closing,
+}
+
+/// Timestamps (RFC 7323) as negotiated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ts {
+    Off,
+    /// Latest TSval the guest sent; early acks carry it (never a newer
+    /// one, so the guest's clock is not moved forward behind its back, and
+    /// never an older one).
+    On {
+        guest_tsval: u32,
+    },
+}
+
+/// What to send back to the sender for the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckSpec {
+    pub seq: u32,
+    pub ack: u32,
+    /// Raw window field (scaled by the guest's window scale).
+    pub window: u16,
+    /// (TSval, TSecr)
+    pub ts: Option<(u32, u32)>,
+}
+
+/// Decision for a segment toward the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ToGuest {
+    /// Forward it untouched.
+    Pass,
+    /// Forward it and acknowledge it now.
+    PassAndAck(AckSpec),
+}
+
+/// Decision for a segment from the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FromGuest {
+    Pass,
+    /// A redundant pure ACK.
+    Drop,
+    /// Forward with these fields rewritten (checksum to be fixed).
+    Rewrite {
+        ack: Option<u32>,
+        window: Option<u16>,
+    },
+}
+
+/// One flow's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flow {
+    /// NEXT_SEQ.
+    next_seq: u32,
+    /// Highest ack the sender has seen: the host's early acks and the
+    /// guest's ACKs that were let through.
+    acked: u32,
+    /// VM_SEQ.
+    vm_ack: u32,
+    /// Right edge of the guest's own advertised window (never shrinks).
+    vm_right: u32,
+    /// RCV_WIN (bytes).
+    rcv_win: u32,
+    /// Next sequence number of the guest (the seq of the host's acks).
+    guest_seq: u32,
+    /// The guest's window scale; `None` when the flow was picked up
+    /// mid-connection: windows are then taken unscaled (the smallest
+    /// reading) and echoed, never grown.
+    wscale: Option<u8>,
+    /// Sender's segment size, for the 2*MSS growth.
+    mss: u32,
+    ts: Ts,
+    mode: Mode,
+    /// Guest sent SYN; waiting for the sender's SYN-ACK to know what was
+    /// negotiated.
+    handshake: Option<SynInfo>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SynInfo {
+    wscale: Option<u8>,
+    ts: bool,
+    mss: u32,
+}
+
+const DEFAULT_MSS: u32 = 536;
+
+/// What [`Flow::to_guest`] / [`Flow::from_guest`] also report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Events {
+    /// The flow went offline for this reason now.
+    pub offline: Option<Offline>,
+    /// The flow ended (RST, or FINs both ways): remove it.
+    pub remove: bool,
+    /// A window advertised by the guest was capped to buf_size.
+    pub window_capped: bool,
+}
+
+impl Flow {
+    /// A flow from the guest's SYN (guest is the client) or SYN-ACK (guest
+    /// is the server); `None` for other segments.
+    pub fn from_guest_syn(seg: &Segment, p: &Params) -> Option<Flow> {
+        if !seg.has(SYN) || seg.has(RST) {
+            return None;
+        }
+        let info = SynInfo {
+            wscale: seg.opts.wscale,
+            ts: seg.opts.ts.is_some(),
+            mss: seg.opts.mss.map_or(DEFAULT_MSS, u32::from),
+        };
+        let mut f = Flow {
+            next_seq: seg.ack,
+            acked: seg.ack,
+            vm_ack: seg.ack,
+            // SYN windows are never scaled.
+            vm_right: seg.ack.wrapping_add(u32::from(seg.window)),
+            rcv_win: u32::from(seg.window).min(p.buf_size),
+            guest_seq: seg.end_seq(),
+            wscale: None,
+            mss: info.mss,
+            ts: Ts::Off,
+            mode: Mode::Offline(Offline::Flags),
+            handshake: None,
+        };
+        if seg.has(ACK) {
+            // SYN-ACK: it carries WS/TS only if the SYN did (RFC 7323).
+            f.wscale = Some(info.wscale.unwrap_or(0));
+            f.ts = ts_state(info.ts, seg);
+        } else {
+            f.handshake = Some(info);
+        }
+        Some(f)
+    }
+
+    /// A flow picked up mid-connection from a guest ACK; `None` for other
+    /// segments.
+    pub fn from_guest_ack(seg: &Segment, p: &Params) -> Option<Flow> {
+        if !seg.has(ACK) || seg.has(SYN | RST | FIN) {
+            return None;
+        }
+        Some(Flow {
+            next_seq: seg.ack,
+            acked: seg.ack,
+            vm_ack: seg.ack,
+            vm_right: seg.ack.wrapping_add(u32::from(seg.window)),
+            rcv_win: u32::from(seg.window).min(p.buf_size),
+            guest_seq: seg.end_seq(),
+            wscale: None,
+            mss: DEFAULT_MSS,
+            // Negotiated timestamps are on every segment but RST.
+            ts: ts_state(seg.opts.ts.is_some(), seg),
+            mode: Mode::Active,
+            handshake: None,
+        })
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    fn go_offline(&mut self, why: Offline, ev: &mut Events) {
+        if self.mode != Mode::Offline(why) {
+            ev.offline = Some(why);
+        }
+        self.mode = Mode::Offline(why);
+    }
+
+    /// Window field for `bytes`, in the guest's scale.
+    fn encode(&self, bytes: u32) -> u16 {
+        let shift = self.wscale.unwrap_or(0);
+        (bytes >> shift).min(0xffff) as u16
+    }
+
+    /// Bytes a window field of the guest stands for (unscaled when the
+    /// scale is unknown: the smallest reading).
+    fn decode(&self, raw: u16) -> u32 {
+        u32::from(raw) << self.wscale.unwrap_or(0)
+    }
+
+    /// A segment of the sender on its way to the guest. `room`: the guest's
+    /// receive ring can take it.
+    pub fn to_guest(&mut self, seg: &Segment, room: bool, p: &Params) -> (ToGuest, Events) {
+        let mut ev = Events::default();
+        if seg.has(RST) {
+            ev.remove = true;
+            return (ToGuest::Pass, ev);
+        }
+        if let Some(syn) = self.handshake {
+            if seg.has(SYN) && seg.has(ACK) {
+                // The sender's SYN-ACK settles what was negotiated.
+                self.handshake = None;
+                self.wscale = Some(if seg.opts.wscale.is_some() {
+                    syn.wscale.unwrap_or(0)
+                } else {
+                    0
+                });
+                self.ts = if syn.ts && seg.opts.ts.is_some() {
+                    self.ts_or(seg)
+                } else {
+                    Ts::Off
+                };
+                self.next_seq = seg.seq.wrapping_add(1);
+                self.acked = self.next_seq;
+                self.vm_ack = self.next_seq;
+                self.vm_right = self
+                    .next_seq
+                    .wrapping_add(u32::from(seg.window).min(p.buf_size));
+                self.mss = seg.opts.mss.map_or(syn.mss, |m| u32::from(m).min(syn.mss));
+            }
+            return (ToGuest::Pass, ev);
+        }
+        if seg.has(SYN | URG) {
+            self.go_offline(Offline::Flags, &mut ev);
+            return (ToGuest::Pass, ev);
+        }
+        if seg.has(FIN) {
+            self.mode = Mode::Closing;
+            return (ToGuest::Pass, ev);
+        }
+        if self.mode == Mode::Closing || seg.payload == 0 {
+            return (ToGuest::Pass, ev);
+        }
+        let end = seg.end_seq();
+        // Bytes the sender already had acknowledged: it missed the ack, so
+        // say it again (the guest's own duplicate ACK would be dropped).
+        if !before(self.acked, end) {
+            return (ToGuest::PassAndAck(self.ack_spec(self.acked, seg)), ev);
+        }
+        if seg.seq != self.next_seq {
+            self.go_offline(Offline::UnexpectedSeq, &mut ev);
+            return (ToGuest::Pass, ev);
+        }
+        if before(self.vm_right, end) {
+            self.go_offline(Offline::Window, &mut ev);
+            return (ToGuest::Pass, ev);
+        }
+        if !room {
+            self.go_offline(Offline::NoBuf, &mut ev);
+            return (ToGuest::Pass, ev);
+        }
+        self.mode = Mode::Active;
+        self.next_seq = end;
+        self.acked = end;
+        if self.wscale.is_some() {
+            self.rcv_win = self.rcv_win.saturating_add(2 * self.mss).min(p.buf_size);
+        }
+        (ToGuest::PassAndAck(self.ack_spec(end, seg)), ev)
+    }
+
+    fn ts_or(&self, seg: &Segment) -> Ts {
+        match self.ts {
+            Ts::On { .. } => self.ts,
+            Ts::Off => ts_state(true, seg),
+        }
+    }
+
+    fn ack_spec(&self, ack: u32, seg: &Segment) -> AckSpec {
+        AckSpec {
+            seq: self.guest_seq,
+            ack,
+            window: self.encode(self.rcv_win),
+            ts: match (self.ts, seg.opts.ts) {
+                (Ts::On { guest_tsval }, Some((sender_tsval, _))) => {
+                    Some((guest_tsval, sender_tsval))
+                }
+                (Ts::On { guest_tsval }, None) => Some((guest_tsval, 0)),
+                (Ts::Off, _) => None,
+            },
+        }
+    }
+
+    /// A segment of the guest on its way to the sender.
+    pub fn from_guest(&mut self, seg: &Segment, p: &Params) -> (FromGuest, Events) {
+        let mut ev = Events::default();
+        if seg.has(RST) {
+            ev.remove = true;
+            return (FromGuest::Pass, ev);
+        }
+        self.guest_seq = seq_max(self.guest_seq, seg.end_seq());
+        if let (Ts::On { guest_tsval }, Some((v, _))) = (self.ts, seg.opts.ts) {
+            self.ts = Ts::On {
+                guest_tsval: seq_max(guest_tsval, v),
+            };
+        }
+        if seg.has(FIN) {
+            self.mode = Mode::Closing;
+        }
+        if !seg.has(ACK) || seg.has(SYN) || self.handshake.is_some() {
+            return (FromGuest::Pass, ev);
+        }
+        let win = self.decode(seg.window);
+        self.vm_ack = seq_max(self.vm_ack, seg.ack);
+        self.vm_right = seq_max(self.vm_right, seg.ack.wrapping_add(win));
+        // Unknown scale: echo what the guest says, uncapped (unreadable).
+        self.rcv_win = if self.wscale.is_some() {
+            win.min(p.buf_size)
+        } else {
+            win
+        };
+        if let Mode::Offline(_) = self.mode {
+            // The guest's own acks bring NEXT_SEQ up; the next in-order
+            // segment brings the flow back online.
+            self.next_seq = seq_max(self.next_seq, seg.ack);
+        }
+        let pure = seg.payload == 0 && !seg.has(SYN | FIN | URG);
+        if !before(seg.ack, self.acked) {
+            // Acks nothing the sender has not heard of yet, or exactly the
+            // host's point (RFC 793 window update): let it through.
+            self.acked = seg.ack;
+            return (self.capped(seg, None, win, p, &mut ev), ev);
+        }
+        if pure {
+            return (FromGuest::Drop, ev);
+        }
+        // Data (or FIN) with an ack behind the host's: raise the ack and
+        // shrink the window by as much, so its right edge stays the guest's.
+        let behind = self.acked.wrapping_sub(seg.ack);
+        (
+            self.capped(
+                seg,
+                Some(self.acked),
+                win.saturating_sub(behind),
+                p,
+                &mut ev,
+            ),
+            ev,
+        )
+    }
+
+    /// The rewrite that caps the guest's window (`win` bytes) at buf_size,
+    /// with `ack` if the ack is raised too.
+    fn capped(
+        &self,
+        seg: &Segment,
+        ack: Option<u32>,
+        win: u32,
+        p: &Params,
+        ev: &mut Events,
+    ) -> FromGuest {
+        // Scale unknown: the window cannot be read, so it is left as is.
+        let window = self.wscale.and_then(|_| {
+            ev.window_capped = win > p.buf_size;
+            let raw = self.encode(win.min(p.buf_size));
+            (raw != seg.window).then_some(raw)
+        });
+        match (ack, window) {
+            (None, None) => FromGuest::Pass,
+            (ack, window) => FromGuest::Rewrite { ack, window },
+        }
+    }
+}
+
+fn ts_state(on: bool, seg: &Segment) -> Ts {
+    match (on, seg.opts.ts) {
+        (true, Some((v, _))) => Ts::On { guest_tsval: v },
+        _ => Ts::Off,
+    }
+}
+
+/// The guest's receive ring of a tap port, seen from outside: entries
+/// handed to the device since attach, against the device's counters of
+/// entries the reader took (`tx_packets`) or the device dropped
+/// (`tx_dropped`). The counters are read only when the estimate nears the
+/// limit; between reads the estimate only over-counts, so it is safe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingGauge {
+    limit: u64,
+    handed: u64,
+    /// tx_packets + tx_dropped at attach.
+    base: u64,
+    /// Taken out (read or dropped) since attach, as of the last read.
+    out: u64,
+}
+
+impl RingGauge {
+    /// `capacity`: the ring's size (tx_queue_len); `margin`: entries kept
+    /// free; `counters`: tx_packets + tx_dropped now.
+    pub fn new(capacity: u32, margin: u32, counters: u64) -> RingGauge {
+        RingGauge {
+            limit: u64::from(capacity.saturating_sub(margin)),
+            handed: 0,
+            base: counters,
+            out: 0,
+        }
+    }
+
+    /// Entries (frames) of a packet handed to the device.
+    pub fn handed(&mut self, entries: u32) {
+        self.handed += u64::from(entries);
+    }
+
+    /// Whether `entries` more fit below the limit; `counters` reads
+    /// tx_packets + tx_dropped, called only when the estimate is too high.
+    pub fn room(&mut self, entries: u32, counters: impl FnOnce() -> u64) -> bool {
+        let fits = |g: &RingGauge| g.handed - g.out + u64::from(entries) <= g.limit;
+        if fits(self) {
+            return true;
+        }
+        self.out = counters().saturating_sub(self.base).min(self.handed);
+        fits(self)
+    }
+}
+
+/// Rewrites `window` and `ack` in a TCP header in place (`tcp`: the
+/// header's bytes) and fixes its checksum; `partial`: CHECKSUM_PARTIAL.
+pub fn apply_rewrite(
+    tcp: &mut [u8],
+    ack: Option<u32>,
+    window: Option<u16>,
+    partial: bool,
+) -> Option<()> {
+    let field = |t: &[u8], at: usize| t.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let mut check = field(tcp, tcp::OFF_CHECK)?;
+    if let Some(a) = ack {
+        let b = tcp.get_mut(tcp::OFF_ACK..tcp::OFF_ACK + 4)?;
+        let old = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+        b.copy_from_slice(&a.to_be_bytes());
+        check = tcp::csum_replace4(check, old, a, partial);
+    }
+    if let Some(w) = window {
+        let old = field(tcp, tcp::OFF_WINDOW)?;
+        tcp.get_mut(tcp::OFF_WINDOW..tcp::OFF_WINDOW + 2)?
+            .copy_from_slice(&w.to_be_bytes());
+        check = tcp::csum_replace2(check, old, w, partial);
+    }
+    tcp.get_mut(tcp::OFF_CHECK..tcp::OFF_CHECK + 2)?
+        .copy_from_slice(&check.to_be_bytes());
+    Some(())
+}

@@ -1,0 +1,552 @@
+// SPDX-License-Identifier: GPL-2.0
+
+use vassist_policy::frame::{ETH_P_IP, ETH_P_IPV6};
+use vassist_policy::snoop::{
+    apply_rewrite, Flow, FromGuest, Mode, Offline, Params, RingGauge, ToGuest,
+};
+use vassist_policy::tcp::{self, Addrs, Options, Segment, ACK, FIN, PSH, RST, SYN};
+
+const P: Params = Params {
+    buf_size: 256 * 1024,
+};
+
+/// Raw IPv4 or IPv6 + TCP bytes with the given options and payload length.
+fn raw(
+    v6: bool,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    window: u16,
+    opts: &[u8],
+    payload: usize,
+) -> Vec<u8> {
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&40000u16.to_be_bytes());
+    t[2..4].copy_from_slice(&5201u16.to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.to_be_bytes());
+    let mut o = opts.to_vec();
+    while !o.len().is_multiple_of(4) {
+        o.push(1);
+    }
+    t[12] = (((20 + o.len()) / 4) as u8) << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&window.to_be_bytes());
+    t.extend(o);
+    t.extend(std::iter::repeat_n(0xab, payload));
+    let mut p = if v6 {
+        let mut h = vec![0u8; 40];
+        h[0] = 0x60;
+        h[4..6].copy_from_slice(&(t.len() as u16).to_be_bytes());
+        h[6] = 6;
+        h[8..24].copy_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        h[24..40].copy_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        h
+    } else {
+        let mut h = vec![0u8; 20];
+        h[0] = 0x45;
+        h[2..4].copy_from_slice(&((20 + t.len()) as u16).to_be_bytes());
+        h[9] = 6;
+        h[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        h[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        h
+    };
+    let off = p.len();
+    p.extend(t);
+    let seg = tcp::parse(if v6 { ETH_P_IPV6 } else { ETH_P_IP }, &p).unwrap();
+    let c = tcp::checksum(&seg.addrs, &p[off..]);
+    p[off + 16..off + 18].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+const SYN_OPTS: [u8; 20] = [
+    2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 7, 0, 0, 0, 0, 1, 3, 3, 7,
+];
+
+fn parse(b: &[u8]) -> Segment {
+    tcp::parse(if b[0] >> 4 == 6 { ETH_P_IPV6 } else { ETH_P_IP }, b).unwrap()
+}
+
+#[test]
+fn parses_fields_options_and_payload() {
+    for v6 in [false, true] {
+        let b = raw(v6, 1000, 2000, SYN | ACK, 65535, &SYN_OPTS, 0);
+        let s = parse(&b);
+        assert_eq!(
+            (s.seq, s.ack, s.flags, s.window, s.payload),
+            (1000, 2000, SYN | ACK, 65535, 0)
+        );
+        assert_eq!(s.opts.mss, Some(1460));
+        assert_eq!(s.opts.wscale, Some(7));
+        assert!(s.opts.sack_ok);
+        assert_eq!(s.opts.ts, Some((7, 0)));
+        assert_eq!(s.header_len, 40);
+        assert_eq!(s.end_seq(), 1001);
+        let d = parse(&raw(v6, 5, 6, ACK | PSH, 100, &[], 1448));
+        assert_eq!(d.payload, 1448);
+        assert_eq!(d.end_seq(), 5 + 1448);
+    }
+}
+
+#[test]
+fn malformed_headers_are_not_parsed() {
+    let good = raw(false, 1, 2, ACK, 10, &SYN_OPTS, 0);
+    let mut bad_doff = good.clone();
+    bad_doff[20 + 12] = 4 << 4;
+    assert!(tcp::parse(ETH_P_IP, &bad_doff).is_none(), "data offset < 5");
+    let mut long_doff = good.clone();
+    long_doff[20 + 12] = 15 << 4;
+    assert!(
+        tcp::parse(ETH_P_IP, &long_doff).is_none(),
+        "header past the bytes"
+    );
+    assert!(
+        tcp::parse(ETH_P_IP, &good[..50]).is_none(),
+        "truncated options"
+    );
+    let mut opt_len = good.clone();
+    opt_len[20 + 21] = 40; // MSS option claims 40 bytes
+    assert!(
+        tcp::parse(ETH_P_IP, &opt_len).is_none(),
+        "option past the header"
+    );
+    let mut wrong = good.clone();
+    wrong[20 + 21] = 3; // MSS with length 3
+    assert!(
+        tcp::parse(ETH_P_IP, &wrong).is_none(),
+        "wrong option length"
+    );
+    let mut short_ip = good.clone();
+    short_ip[3] = 30; // IP total length shorter than the headers
+    assert!(tcp::parse(ETH_P_IP, &short_ip).is_none());
+}
+
+#[test]
+fn rewrite_keeps_the_checksum_valid() {
+    for v6 in [false, true] {
+        let mut b = raw(v6, 77, 1000, ACK | PSH, 500, &[], 333);
+        let s = parse(&b);
+        let t = s.tcp_offset;
+        apply_rewrite(&mut b[t..], Some(123_456), Some(65000), false).unwrap();
+        let after = parse(&b);
+        assert_eq!((after.ack, after.window), (123_456, 65000));
+        // A valid checksum sums (with the field) to zero.
+        assert_eq!(tcp::checksum(&after.addrs, &b[t..]), 0);
+    }
+}
+
+#[test]
+fn rewrite_with_checksum_partial_leaves_the_field() {
+    let mut b = raw(false, 1, 2, ACK, 3, &[], 0);
+    let t = 20;
+    let before = b[t + 16..t + 18].to_vec();
+    apply_rewrite(&mut b[t..], Some(9), Some(9), true).unwrap();
+    assert_eq!(&b[t + 16..t + 18], &before[..]);
+    assert!(apply_rewrite(&mut b[t..t + 10], Some(1), None, false).is_none());
+}
+
+/// A flow from a guest SYN-ACK with window scale 7 and timestamps.
+fn server_flow() -> Flow {
+    let synack = parse(&raw(false, 5000, 1001, SYN | ACK, 64240, &SYN_OPTS, 0));
+    let mut f = Flow::from_guest_syn(&synack, &P).unwrap();
+    // The guest's first ACK after the handshake: window 502 << 7 = 64256.
+    let ack = parse(&raw(
+        false,
+        5001,
+        1001,
+        ACK,
+        502,
+        &[1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 1],
+        0,
+    ));
+    let (v, _) = f.from_guest(&ack, &P);
+    assert_eq!(v, FromGuest::Pass);
+    f
+}
+
+fn data(seq: u32, len: usize) -> Segment {
+    parse(&raw(
+        false,
+        seq,
+        5001,
+        ACK | PSH,
+        1000,
+        &[1, 1, 8, 10, 0, 0, 0, 42, 0, 0, 0, 9],
+        len,
+    ))
+}
+
+#[test]
+fn in_order_segment_is_acked_with_grown_window_and_echoed_timestamp() {
+    let mut f = server_flow();
+    let (v, ev) = f.to_guest(&data(1001, 1448), true, &P);
+    let ToGuest::PassAndAck(a) = v else {
+        panic!("{v:?}")
+    };
+    assert_eq!(a.ack, 1001 + 1448);
+    assert_eq!(a.seq, 5001);
+    // RCV_WIN 64256 + 2 * MSS 1460, in units of 128.
+    assert_eq!(a.window, ((64256 + 2 * 1460) >> 7) as u16);
+    assert_eq!(a.ts, Some((9, 42)));
+    assert_eq!(ev.offline, None);
+    assert_eq!(f.mode(), Mode::Active);
+    // Growth stops at buf_size.
+    let mut seq = 1001 + 1448;
+    let mut last = 0;
+    for _ in 0..200 {
+        if let (ToGuest::PassAndAck(a), _) = f.to_guest(&data(seq, 1448), true, &P) {
+            last = a.window;
+        }
+        seq += 1448;
+        let ack = parse(&raw(
+            false,
+            5001,
+            seq,
+            ACK,
+            0xffff,
+            &[1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 1],
+            0,
+        ));
+        f.from_guest(&ack, &P);
+    }
+    assert_eq!(u32::from(last) << 7, P.buf_size);
+}
+
+#[test]
+fn out_of_order_goes_offline_and_guest_acks_bring_it_back() {
+    let mut f = server_flow();
+    let (v, ev) = f.to_guest(&data(1001 + 1448, 1448), true, &P);
+    assert_eq!(
+        (v, ev.offline),
+        (ToGuest::Pass, Some(Offline::UnexpectedSeq))
+    );
+    // The guest acks what it got (nothing new): NEXT_SEQ stays; the missing
+    // segment arrives in order and the flow is active again.
+    let (v, _) = f.to_guest(&data(1001, 1448), true, &P);
+    assert!(matches!(v, ToGuest::PassAndAck(a) if a.ack == 1001 + 1448));
+    // The guest then acks both, which moves NEXT_SEQ past the gap.
+    f.to_guest(&data(1001 + 2 * 1448, 100), true, &P);
+    let ack = parse(&raw(
+        false,
+        5001,
+        1001 + 2 * 1448 + 100,
+        ACK,
+        500,
+        &[1, 1, 8, 10, 0, 0, 0, 10, 0, 0, 0, 1],
+        0,
+    ));
+    f.from_guest(&ack, &P);
+    let (v, _) = f.to_guest(&data(1001 + 2 * 1448 + 100, 10), true, &P);
+    assert!(matches!(v, ToGuest::PassAndAck(a) if a.ack == 1001 + 2 * 1448 + 110));
+}
+
+#[test]
+fn no_room_in_the_ring_means_no_early_ack() {
+    let mut f = server_flow();
+    let (v, ev) = f.to_guest(&data(1001, 1448), false, &P);
+    assert_eq!((v, ev.offline), (ToGuest::Pass, Some(Offline::NoBuf)));
+    assert_eq!(f.mode(), Mode::Offline(Offline::NoBuf));
+}
+
+#[test]
+fn beyond_the_guests_window_is_not_acked() {
+    let mut f = server_flow();
+    // Guest window 64256 from 1001: a segment ending past 65257 is out.
+    let (v, ev) = f.to_guest(&data(1001, 64_300), true, &P);
+    assert_eq!((v, ev.offline), (ToGuest::Pass, Some(Offline::Window)));
+}
+
+#[test]
+fn guest_acks_dropped_passed_or_rewritten() {
+    let mut f = server_flow();
+    f.to_guest(&data(1001, 1448), true, &P);
+    let ts = [1, 1, 8, 10, 0, 0, 0, 11, 0, 0, 0, 1];
+    // A pure ACK behind the host's point: redundant.
+    let behind = parse(&raw(false, 5001, 1001, ACK, 502, &ts, 0));
+    assert_eq!(f.from_guest(&behind, &P).0, FromGuest::Drop);
+    // The ACK of exactly the host's point passes (window update).
+    let at = parse(&raw(false, 5001, 2449, ACK, 502, &ts, 0));
+    assert_eq!(f.from_guest(&at, &P).0, FromGuest::Pass);
+    // Data with an ack behind: the ack is raised, the window shrunk by as much.
+    f.to_guest(&data(2449, 1000), true, &P);
+    let d = parse(&raw(false, 5001, 2449, ACK | PSH, 502, &ts, 200));
+    let (v, _) = f.from_guest(&d, &P);
+    assert_eq!(
+        v,
+        FromGuest::Rewrite {
+            ack: Some(3449),
+            window: Some(((502 << 7) - 1000) >> 7)
+        }
+    );
+    // A FIN-less RST removes the flow.
+    let rst = parse(&raw(false, 5201, 0, RST, 0, &[], 0));
+    assert!(f.from_guest(&rst, &P).1.remove);
+}
+
+#[test]
+fn windows_above_buf_size_are_capped() {
+    let mut f = server_flow();
+    let big = parse(&raw(
+        false,
+        5001,
+        1001,
+        ACK,
+        0xffff,
+        &[1, 1, 8, 10, 0, 0, 0, 12, 0, 0, 0, 1],
+        0,
+    ));
+    let (v, ev) = f.from_guest(&big, &P);
+    assert_eq!(
+        v,
+        FromGuest::Rewrite {
+            ack: None,
+            window: Some((P.buf_size >> 7) as u16)
+        }
+    );
+    assert!(ev.window_capped);
+}
+
+#[test]
+fn retransmitted_acked_bytes_are_acked_again() {
+    let mut f = server_flow();
+    f.to_guest(&data(1001, 1448), true, &P);
+    let (v, _) = f.to_guest(&data(1001, 1448), true, &P);
+    assert!(matches!(v, ToGuest::PassAndAck(a) if a.ack == 2449));
+}
+
+#[test]
+fn fin_stops_early_acks() {
+    let mut f = server_flow();
+    let fin = parse(&raw(false, 1001, 5001, ACK | FIN, 100, &[], 0));
+    assert_eq!(f.to_guest(&fin, true, &P).0, ToGuest::Pass);
+    assert_eq!(f.mode(), Mode::Closing);
+    assert_eq!(f.to_guest(&data(1002, 10), true, &P).0, ToGuest::Pass);
+}
+
+#[test]
+fn mid_connection_flows_echo_the_window_and_never_grow_it() {
+    let ack = parse(&raw(false, 9000, 100, ACK, 300, &[], 0));
+    let mut f = Flow::from_guest_ack(&ack, &P).unwrap();
+    let seg = parse(&raw(false, 100, 9000, ACK, 50, &[], 200));
+    let (v, _) = f.to_guest(&seg, true, &P);
+    assert!(
+        matches!(v, ToGuest::PassAndAck(a) if a.ack == 300 && a.window == 300 && a.ts.is_none())
+    );
+    // Unscaled reading: 300 bytes from ack 100; a segment past 400 is out.
+    let (v, ev) = f.to_guest(&parse(&raw(false, 300, 9000, ACK, 50, &[], 200)), true, &P);
+    assert_eq!((v, ev.offline), (ToGuest::Pass, Some(Offline::Window)));
+}
+
+#[test]
+fn client_handshake_settles_options_from_the_senders_synack() {
+    // Guest SYN offers WS 7 and TS; the sender's SYN-ACK has no WS.
+    let syn = parse(&raw(false, 7000, 0, SYN, 64240, &SYN_OPTS, 0));
+    let mut f = Flow::from_guest_syn(&syn, &P).unwrap();
+    let synack = parse(&raw(
+        false,
+        300,
+        7001,
+        SYN | ACK,
+        65535,
+        &[2, 4, 5, 0xb4, 8, 10, 0, 0, 0, 5, 0, 0, 0, 7],
+        0,
+    ));
+    assert_eq!(f.to_guest(&synack, true, &P).0, ToGuest::Pass);
+    let ack = parse(&raw(
+        false,
+        7001,
+        301,
+        ACK,
+        64240,
+        &[1, 1, 8, 10, 0, 0, 0, 8, 0, 0, 0, 5],
+        0,
+    ));
+    f.from_guest(&ack, &P);
+    let d = parse(&raw(
+        false,
+        301,
+        7001,
+        ACK,
+        100,
+        &[1, 1, 8, 10, 0, 0, 0, 6, 0, 0, 0, 8],
+        1000,
+    ));
+    let (v, _) = f.to_guest(&d, true, &P);
+    // Unscaled window (no WS from the sender): 64240 + 2 MSS, clamped to
+    // the 16-bit field; timestamps on.
+    assert!(
+        matches!(v, ToGuest::PassAndAck(a) if a.ack == 1301 && a.window == 65535 && a.ts == Some((8, 6)))
+    );
+}
+
+#[test]
+fn ring_gauge_reads_counters_only_near_the_limit() {
+    let mut g = RingGauge::new(100, 10, 5000);
+    let mut reads = 0;
+    for _ in 0..90 {
+        assert!(g.room(1, || unreachable!("far from the limit")));
+        g.handed(1);
+    }
+    // At the limit: the counters say 50 were taken out.
+    assert!(g.room(1, || {
+        reads += 1;
+        5050
+    }));
+    assert_eq!(reads, 1);
+    for _ in 0..50 {
+        g.handed(1);
+    }
+    // Nothing more taken: full.
+    assert!(!g.room(1, || 5050));
+}
+
+/// Random interleavings of a sender, the guest's ring and a guest TCP
+/// through a flow: the host never acks a byte the guest will not receive,
+/// and the sender never sees the ack point move back.
+#[test]
+fn never_acks_what_the_guest_will_not_receive() {
+    let mut x: u64 = 0x5eed;
+    let mut rnd = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let addrs = Addrs {
+        v6: false,
+        src: [0; 16],
+        dst: [0; 16],
+    };
+    let seg = |seq: u32, ack: u32, flags: u8, window: u16, payload: u32| Segment {
+        addrs,
+        sport: 1,
+        dport: 2,
+        seq,
+        ack,
+        flags,
+        window,
+        check: 0,
+        tcp_offset: 20,
+        header_len: 20,
+        payload,
+        opts: Options::default(),
+    };
+    for _ in 0..400 {
+        let p = Params {
+            buf_size: 4096 * (1 + rnd(32) as u32),
+        };
+        let cap = 1 + rnd(16) as usize;
+        let guest_buf: u32 = 2048 * (1 + rnd(32) as u32);
+        let isn = rnd(u64::from(u32::MAX)) as u32;
+        // Handshake: guest SYN-ACK, wscale 2.
+        let mut synack = seg(9, isn, SYN | ACK, (guest_buf >> 2).min(0xffff) as u16, 0);
+        synack.opts.wscale = Some(2);
+        let mut f = Flow::from_guest_syn(&synack, &p).unwrap();
+        let mut ring: std::collections::VecDeque<(u32, u32)> = Default::default();
+        let (mut taken, mut dropped) = (0u64, 0u64);
+        let mut gauge = RingGauge::new(cap as u32, rnd(3) as u32, 0);
+        let mut rcv_nxt = isn;
+        // Bytes the guest's application has not read yet: they close the
+        // guest's window.
+        let mut unread: u32 = 0;
+        let (mut snd_una, mut snd_nxt, mut snd_wnd) = (isn, isn, guest_buf.min(0xffff << 2));
+        let mut max_ack_seen = isn;
+        let mut host_acked = isn;
+        for _ in 0..rnd(400) {
+            match rnd(6) {
+                // The sender sends new data, or retransmits, or reorders.
+                0..=2 => {
+                    let len = 1 + rnd(1448) as u32;
+                    let start = match rnd(8) {
+                        0 => snd_una,
+                        1 => snd_nxt.wrapping_add(len),
+                        _ => snd_nxt,
+                    };
+                    if before_or_eq(start.wrapping_add(len), snd_una.wrapping_add(snd_wnd)) {
+                        if start == snd_nxt {
+                            snd_nxt = snd_nxt.wrapping_add(len);
+                        }
+                        let full = taken + dropped;
+                        let room = gauge.room(1, || full);
+                        let (v, _) = f.to_guest(&seg(start, 9, ACK, 100, len), room, &p);
+                        gauge.handed(1);
+                        if ring.len() < cap {
+                            ring.push_back((start, len));
+                        } else {
+                            dropped += 1;
+                        }
+                        if let ToGuest::PassAndAck(a) = v {
+                            assert!(!tcp::before(a.ack, max_ack_seen), "host ack moved back");
+                            max_ack_seen = a.ack;
+                            host_acked = tcp::seq_max(host_acked, a.ack);
+                            snd_una = tcp::seq_max(snd_una, a.ack);
+                            snd_wnd = u32::from(a.window) << 2;
+                            // Every acked byte is received, or queued in order
+                            // and inside the guest's window.
+                            let (mut edge, mut free) = (rcv_nxt, guest_buf - unread);
+                            for &(s, l) in &ring {
+                                if s == edge && l <= free {
+                                    edge = edge.wrapping_add(l);
+                                    free -= l;
+                                }
+                            }
+                            assert!(
+                                before_or_eq(a.ack, edge),
+                                "acked {} past what the guest will get ({edge})",
+                                a.ack
+                            );
+                        }
+                    }
+                }
+                // The guest runs: takes everything from its ring, accepts
+                // what is in order and in its window, its application
+                // reads some, and it acks.
+                _ => {
+                    while let Some((s, l)) = ring.pop_front() {
+                        taken += 1;
+                        let end = s.wrapping_add(l);
+                        let in_window = before_or_eq(end, rcv_nxt.wrapping_add(guest_buf - unread));
+                        if s == rcv_nxt && in_window {
+                            rcv_nxt = end;
+                            unread += l;
+                        }
+                    }
+                    unread -= rnd(u64::from(unread) + 1) as u32;
+                    let win = ((guest_buf - unread) >> 2).min(0xffff) as u16;
+                    let ack = seg(10, rcv_nxt, ACK, win, rnd(2) as u32 * 100);
+                    let (v, _) = f.from_guest(&ack, &p);
+                    let seen = match v {
+                        FromGuest::Drop => None,
+                        FromGuest::Pass => Some(rcv_nxt),
+                        FromGuest::Rewrite { ack, .. } => Some(ack.unwrap_or(rcv_nxt)),
+                    };
+                    if let Some(a) = seen {
+                        assert!(
+                            !tcp::before(a, max_ack_seen),
+                            "guest ack let through moved back"
+                        );
+                        max_ack_seen = a;
+                        snd_una = tcp::seq_max(snd_una, a);
+                    }
+                }
+            }
+        }
+        // Drain: the guest gets everything queued (its application has
+        // not read more meanwhile).
+        while let Some((s, l)) = ring.pop_front() {
+            let end = s.wrapping_add(l);
+            if s == rcv_nxt && before_or_eq(end, rcv_nxt.wrapping_add(guest_buf - unread)) {
+                rcv_nxt = end;
+                unread += l;
+            }
+        }
+        assert!(
+            before_or_eq(host_acked, rcv_nxt),
+            "host acked {host_acked}, guest has {rcv_nxt}"
+        );
+    }
+}
+
+fn before_or_eq(a: u32, b: u32) -> bool {
+    !tcp::before(b, a)
+}
