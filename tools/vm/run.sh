@@ -51,8 +51,10 @@ rm -f "$run/rc" "$run/output" "$run/dmesg"
 qemu=(qemu-system-x86_64 -nographic -no-reboot -m 3G -smp 2
 	-kernel "$kernel" -initrd "$initrd"
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
+	-virtfs "local,path=$VASSIST_ROOT,mount_tag=repo,security_model=none,readonly=on,multidevs=remap"
+	-virtfs "local,path=$VASSIST_CACHE,mount_tag=cache,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=$run,mount_tag=run,security_model=none,multidevs=remap"
-	-append "console=ttyS0 panic=-1 oops=panic vassist.run=$run")
+	-append "console=ttyS0 panic=-1 oops=panic vassist.repo=$VASSIST_ROOT vassist.cache=$VASSIST_CACHE vassist.run=$run")
 
 # /dev/kvm on these machines may be kvm-pvm, under which a normal kernel
 # hangs in early boot: use KVM only where a probe boot under it succeeds.
@@ -62,8 +64,10 @@ if [ ! -f "$accel_cache" ]; then
 	if [ -w /dev/kvm ]; then
 		probe=$(mktemp -d)
 		echo 'true' > "$probe/cmd"
-		if timeout 60 "${qemu[@]/vassist.run=$run/vassist.run=$probe}" -accel kvm -cpu host \
-			-virtfs "local,path=$probe,mount_tag=run,security_model=none" \
+		# The probe runs `true` with its own run directory.
+		probe_cmd=("${qemu[@]/vassist.run=$run/vassist.run=$probe}")
+		probe_cmd=("${probe_cmd[@]/path=$run,mount_tag=run/path=$probe,mount_tag=run}")
+		if timeout 60 "${probe_cmd[@]}" -accel kvm -cpu host \
 			>/dev/null 2>&1 </dev/null && [ -f "$probe/rc" ]; then
 			accel=kvm
 		fi
