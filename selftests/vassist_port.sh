@@ -77,6 +77,12 @@ t_bad_attributes_rejected_with_extack() {
 	check_eq "ports" "$(vctl -j port show | json 'len(j)')" 1
 }
 
+t_malformed_messages_rejected_with_extack() {
+	topo_up
+	ip netns exec "$HOST" /usr/bin/python3 "$VASSIST_ROOT/selftests/nl_malformed.py" tap0
+	check_eq "ports" "$(vctl -j port show | json 'len(j)')" 0
+}
+
 t_family_is_per_netns() {
 	topo_up
 	vctl port add dev tap0 > /dev/null
@@ -131,10 +137,11 @@ t_port_device_vanishes() {
 }
 
 ktap_header
-ktap_plan 8
+ktap_plan 9
 mod_load
 for t in t_load_unload t_vassistctl_add_show_del t_ynl_cli t_write_needs_cap_net_admin \
-	t_bad_attributes_rejected_with_extack t_family_is_per_netns t_notifications \
+	t_bad_attributes_rejected_with_extack t_malformed_messages_rejected_with_extack \
+	t_family_is_per_netns t_notifications \
 	t_port_device_vanishes; do
 	run_test "${t#t_}" "$t"
 	topo_down
