@@ -154,20 +154,8 @@ impl Flow {
             ts: seg.opts.ts.is_some(),
             mss: seg.opts.mss.map_or(DEFAULT_MSS, u32::from),
         };
-        let mut f = Flow {
-            next_seq: seg.ack,
-            acked: seg.ack,
-            vm_ack: seg.ack,
-            // SYN windows are never scaled.
-            vm_right: seg.ack.wrapping_add(u32::from(seg.window)),
-            rcv_win: u32::from(seg.window).min(p.buf_size),
-            guest_seq: seg.end_seq(),
-            wscale: None,
-            mss: info.mss,
-            ts: Ts::Off,
-            mode: Mode::Offline(Offline::Flags),
-            handshake: None,
-        };
+        // SYN windows are never scaled.
+        let mut f = Flow::at(seg, p, info.mss, Mode::Offline(Offline::Flags));
         if seg.has(ACK) {
             // SYN-ACK: it carries WS/TS only if the SYN did (RFC 7323).
             f.wscale = Some(info.wscale.unwrap_or(0));
@@ -184,7 +172,16 @@ impl Flow {
         if !seg.has(ACK) || seg.has(SYN | RST | FIN) {
             return None;
         }
-        Some(Flow {
+        let mut f = Flow::at(seg, p, DEFAULT_MSS, Mode::Active);
+        // Negotiated timestamps are on every segment but RST.
+        f.ts = ts_state(seg.opts.ts.is_some(), seg);
+        Some(f)
+    }
+
+    /// A flow whose guest has acked up to `seg.ack` with `seg.window`
+    /// (read unscaled) and sends from `seg.end_seq()`.
+    fn at(seg: &Segment, p: &Params, mss: u32, mode: Mode) -> Flow {
+        Flow {
             next_seq: seg.ack,
             acked: seg.ack,
             vm_ack: seg.ack,
@@ -192,12 +189,11 @@ impl Flow {
             rcv_win: u32::from(seg.window).min(p.buf_size),
             guest_seq: seg.end_seq(),
             wscale: None,
-            mss: DEFAULT_MSS,
-            // Negotiated timestamps are on every segment but RST.
-            ts: ts_state(seg.opts.ts.is_some(), seg),
-            mode: Mode::Active,
+            mss,
+            ts: Ts::Off,
+            mode,
             handshake: None,
-        })
+        }
     }
 
     pub fn mode(&self) -> Mode {
