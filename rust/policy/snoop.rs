@@ -469,3 +469,81 @@ pub fn apply_rewrite(
         .copy_from_slice(&check.to_be_bytes());
     Some(())
 }
+
+/// Longest ACK frame [`build_ack`] writes: Ethernet, IPv6, TCP with the
+/// timestamp option.
+pub const ACK_FRAME_MAX: usize = 14 + 40 + 32;
+
+/// Writes into `out` the Ethernet frame of an ACK from the guest to the
+/// sender of `seg` (a segment toward the guest whose Ethernet header had
+/// `dst_mac` (the guest's) and `src_mac` (the sender's)): addresses and
+/// ports swapped, ACK flag only, checksums computed. Returns its length.
+pub fn build_ack(
+    seg: &Segment,
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    spec: &AckSpec,
+    out: &mut [u8; ACK_FRAME_MAX],
+) -> usize {
+    let tcp_len = if spec.ts.is_some() { 32 } else { 20 };
+    let ip_len = if seg.addrs.v6 { 40 } else { 20 };
+    let len = 14 + ip_len + tcp_len;
+    let f = &mut out[..len];
+    f.fill(0);
+    f[0..6].copy_from_slice(&src_mac);
+    f[6..12].copy_from_slice(&dst_mac);
+    let ip = 14;
+    let reply = tcp::Addrs {
+        v6: seg.addrs.v6,
+        src: seg.addrs.dst,
+        dst: seg.addrs.src,
+    };
+    if seg.addrs.v6 {
+        f[12..14].copy_from_slice(&super::frame::ETH_P_IPV6.to_be_bytes());
+        f[ip] = 0x60;
+        f[ip + 4..ip + 6].copy_from_slice(&(tcp_len as u16).to_be_bytes());
+        f[ip + 6] = super::frame::IPPROTO_TCP;
+        f[ip + 7] = 64;
+        f[ip + 8..ip + 24].copy_from_slice(&reply.src);
+        f[ip + 24..ip + 40].copy_from_slice(&reply.dst);
+    } else {
+        f[12..14].copy_from_slice(&super::frame::ETH_P_IP.to_be_bytes());
+        f[ip] = 0x45;
+        f[ip + 2..ip + 4].copy_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+        f[ip + 6] = 0x40; // DF
+        f[ip + 8] = 64;
+        f[ip + 9] = super::frame::IPPROTO_TCP;
+        f[ip + 12..ip + 16].copy_from_slice(&reply.src[..4]);
+        f[ip + 16..ip + 20].copy_from_slice(&reply.dst[..4]);
+        let c = ipv4_header_checksum(&f[ip..ip + 20]);
+        f[ip + 10..ip + 12].copy_from_slice(&c.to_be_bytes());
+    }
+    let t = ip + ip_len;
+    f[t..t + 2].copy_from_slice(&seg.dport.to_be_bytes());
+    f[t + 2..t + 4].copy_from_slice(&seg.sport.to_be_bytes());
+    f[t + 4..t + 8].copy_from_slice(&spec.seq.to_be_bytes());
+    f[t + 8..t + 12].copy_from_slice(&spec.ack.to_be_bytes());
+    f[t + 12] = ((tcp_len / 4) as u8) << 4;
+    f[t + 13] = ACK;
+    f[t + 14..t + 16].copy_from_slice(&spec.window.to_be_bytes());
+    if let Some((val, ecr)) = spec.ts {
+        // NOP, NOP, TS(10): the layout Linux uses.
+        f[t + 20..t + 24].copy_from_slice(&[1, 1, 8, 10]);
+        f[t + 24..t + 28].copy_from_slice(&val.to_be_bytes());
+        f[t + 28..t + 32].copy_from_slice(&ecr.to_be_bytes());
+    }
+    let c = tcp::checksum(&reply, &f[t..t + tcp_len]);
+    f[t + 16..t + 18].copy_from_slice(&c.to_be_bytes());
+    len
+}
+
+fn ipv4_header_checksum(h: &[u8]) -> u16 {
+    let mut sum: u32 = h
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}

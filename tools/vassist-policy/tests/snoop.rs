@@ -550,3 +550,54 @@ fn never_acks_what_the_guest_will_not_receive() {
 fn before_or_eq(a: u32, b: u32) -> bool {
     !tcp::before(b, a)
 }
+
+#[test]
+fn built_acks_parse_back_with_valid_checksums() {
+    use vassist_policy::snoop::{build_ack, AckSpec, ACK_FRAME_MAX};
+    for v6 in [false, true] {
+        for ts in [None, Some((0xdead_beef, 42))] {
+            let data = parse(&raw(v6, 1000, 77, ACK | PSH, 9, &[], 500));
+            let spec = AckSpec {
+                seq: 77,
+                ack: 1500,
+                window: 4321,
+                ts,
+            };
+            let mut buf = [0u8; ACK_FRAME_MAX];
+            let n = build_ack(
+                &data,
+                [2, 0, 0, 0, 0, 2],
+                [2, 0, 0, 0, 0, 1],
+                &spec,
+                &mut buf,
+            );
+            let f = &buf[..n];
+            assert_eq!(
+                (&f[0..6], &f[6..12]),
+                (&[2, 0, 0, 0, 0, 1][..], &[2, 0, 0, 0, 0, 2][..])
+            );
+            let et = u16::from_be_bytes([f[12], f[13]]);
+            let a = tcp::parse(et, &f[14..]).expect("parses");
+            assert_eq!(
+                (a.seq, a.ack, a.window, a.flags, a.payload),
+                (77, 1500, 4321, ACK, 0)
+            );
+            assert_eq!((a.sport, a.dport), (data.dport, data.sport));
+            assert_eq!((a.addrs.src, a.addrs.dst), (data.addrs.dst, data.addrs.src));
+            assert_eq!(a.opts.ts, ts);
+            assert_eq!(
+                tcp::checksum(&a.addrs, &f[14 + a.tcp_offset..]),
+                0,
+                "TCP checksum"
+            );
+            if !v6 {
+                let h = &f[14..34];
+                let sum: u32 = h
+                    .chunks(2)
+                    .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+                    .sum();
+                assert_eq!((sum & 0xffff) + (sum >> 16), 0xffff, "IPv4 header checksum");
+            }
+        }
+    }
+}
