@@ -124,3 +124,9 @@ u64 *vassist_dump_ctx(struct netlink_callback *cb)
 	BUILD_BUG_ON(sizeof(cb->ctx) < sizeof(u64));
 	return (u64 *)cb->ctx;
 }
+/* Flags the message NLM_F_DUMP_INTR if the table changed between rounds. */
+void vassist_dump_check_consistent(struct netlink_callback *cb, void *hdr, u32 generation)
+{
+	cb->seq = generation;
+	genl_dump_check_consistent(cb, hdr);
+}

@@ -63,5 +63,6 @@ struct net *vassist_dump_net(struct netlink_callback *cb);
 u32 vassist_dump_portid(struct netlink_callback *cb);
 u32 vassist_dump_seq(struct netlink_callback *cb);
 u64 *vassist_dump_ctx(struct netlink_callback *cb);
+void vassist_dump_check_consistent(struct netlink_callback *cb, void *hdr, u32 generation);
 
 #endif /* VASSIST_HELPERS_H */

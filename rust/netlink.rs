@@ -169,12 +169,15 @@ pub(crate) fn port_dump(dump: &mut Dump<'_>, rtnl: &mut RtnlGuard) -> Result<(),
     let net = dump.net();
     let rtnl: &Rtnl = rtnl.held();
     let start = *dump.cursor() as usize;
+    let generation = port::generation(rtnl);
     for (i, port) in port::iter(rtnl).enumerate().skip(start) {
         if !port.dev().net().same(&net) {
             continue;
         }
         let master = port.dev().master_ifindex(rtnl);
-        if let Err(full) = dump.add(b::VASSIST_CMD_PORT_GET, |m| fill_port(m, port, master)) {
+        if let Err(full) = dump.add(b::VASSIST_CMD_PORT_GET, generation, |m| {
+            fill_port(m, port, master)
+        }) {
             *dump.cursor() = i as u64;
             return Err(full);
         }

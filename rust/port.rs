@@ -58,6 +58,14 @@ struct PortTable {
 
 static TABLE: RcuBox<PortTable> = RcuBox::new();
 
+/// Bumped on every change of the table (under RTNL), so a dump that spans
+/// several rounds can tell it saw a changing table.
+static GENERATION: AtomicU32 = AtomicU32::new(1);
+
+pub(crate) fn generation(_rtnl: &Rtnl) -> u32 {
+    GENERATION.load(Relaxed)
+}
+
 /// The attached port whose device is `dev`, for the packet path.
 pub(crate) fn find<'a>(dev: &NetDev<'_>, rcu: &'a RcuRead) -> Option<&'a Port> {
     let table = TABLE.get(rcu)?;
@@ -98,10 +106,16 @@ fn republish(
     } else {
         Some(KBox::new(PortTable { ports }, GFP_KERNEL)?)
     };
-    // The old table (and with it the last reference to a removed port, and
-    // so its device reference) goes after readers are done with it.
-    drop(TABLE.replace(new, rtnl));
+    publish(new, rtnl);
     Ok(())
+}
+
+/// Makes `new` the table. The old one (and with it the last reference to a
+/// removed port, and so its device reference) goes after readers are done
+/// with it.
+fn publish(new: Option<KBox<PortTable>>, rtnl: &mut Rtnl) {
+    drop(TABLE.replace(new, rtnl));
+    GENERATION.fetch_add(1, Relaxed);
 }
 
 /// Attaches `dev`, which must be a bridge port and not yet attached.
@@ -149,7 +163,7 @@ pub(crate) fn netdev_event(event: NetdevEvent, dev: &NetDev<'_>, rtnl: &mut Rtnl
     // rather than keep the reference.
     if detach(&port, rtnl).is_err() {
         pr_warn!("out of memory: detaching all ports\n");
-        drop(TABLE.replace(None, rtnl));
+        publish(None, rtnl);
     }
     crate::netlink::notify_detached(&port, reason);
 }
@@ -160,6 +174,6 @@ pub(crate) struct Ports;
 impl Drop for Ports {
     fn drop(&mut self) {
         let mut guard = rtnl::lock();
-        drop(TABLE.replace(None, guard.held()));
+        publish(None, guard.held());
     }
 }

@@ -83,6 +83,20 @@ t_malformed_messages_rejected_with_extack() {
 	check_eq "ports" "$(vctl -j port show | json 'len(j)')" 0
 }
 
+t_dump_spans_rounds() {
+	[ -n "$KSRC" ] || return 4
+	topo_up
+	local i
+	for i in $(seq 40); do
+		ip -n "$HOST" tuntap add "t$i" mode tap
+		ip -n "$HOST" link set "t$i" master br0
+		vctl port add dev "t$i" > /dev/null
+	done
+	check_eq "ports via vassistctl" "$(vctl -j port show | json 'len(j)')" 40
+	# ynl with a small receive buffer: the dump takes many rounds.
+	check_eq "ports via a small-buffer dump" "$(ynl --dump port-get --dbg-small-recv | grep -c "'ifname'")" 40
+}
+
 t_family_is_per_netns() {
 	topo_up
 	vctl port add dev tap0 > /dev/null
@@ -137,10 +151,10 @@ t_port_device_vanishes() {
 }
 
 ktap_header
-ktap_plan 9
+ktap_plan 10
 mod_load
 for t in t_load_unload t_vassistctl_add_show_del t_ynl_cli t_write_needs_cap_net_admin \
-	t_bad_attributes_rejected_with_extack t_malformed_messages_rejected_with_extack \
+	t_bad_attributes_rejected_with_extack t_malformed_messages_rejected_with_extack t_dump_spans_rounds \
 	t_family_is_per_netns t_notifications \
 	t_port_device_vanishes; do
 	run_test "${t#t_}" "$t"

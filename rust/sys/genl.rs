@@ -246,10 +246,13 @@ impl<'a> Dump<'a> {
     }
 
     /// Adds one `cmd` message filled by `fill`; `Err` when the buffer is
-    /// full (the message is then taken back).
+    /// full (the message is then taken back). `generation` identifies the
+    /// state dumped: a change between rounds marks the message
+    /// NLM_F_DUMP_INTR.
     pub(crate) fn add(
         &mut self,
         cmd: u32,
+        generation: u32,
         fill: impl FnOnce(&mut Msg<'_>) -> Result<(), MsgFull>,
     ) -> Result<(), MsgFull> {
         let (skb, cb) = (self.skb.as_ptr(), self.cb.as_ptr());
@@ -266,6 +269,8 @@ impl<'a> Dump<'a> {
         if hdr.is_null() {
             return Err(MsgFull);
         }
+        // SAFETY: `cb` is this round's; `hdr` was just opened on its skb.
+        unsafe { bindings::vassist_dump_check_consistent(cb, hdr, generation) };
         // INVARIANT: `skb` has the header just opened.
         let mut msg = Msg {
             skb: self.skb,
