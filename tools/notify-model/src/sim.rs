@@ -26,11 +26,12 @@ pub enum Mode {
     Notify,
     /// Spin: always active, never notified.
     Poll,
-    /// Section 4.1 control: the fast party, instead of blocking, naps for
-    /// as long as its running estimate of the peer's speed says the peer
-    /// needs to do a batch of work (pays its start-up S on waking, but
-    /// the peer sends no notification); if the nap would be too short to
-    /// be worth the start-up, it spins briefly instead.
+    /// Section 4.1 control: the fast party, instead of simply blocking,
+    /// picks the cheapest way to wait by its running estimate of the peer's
+    /// speed: nap while the peer does a batch of work (it pays its start-up
+    /// S on waking, but the peer sends no notification), spin, or sleep
+    /// until notified when that costs least and slows messages by at most
+    /// 5% (see `cheapest_wait`).
     Nap,
 }
 
@@ -138,6 +139,8 @@ impl Rng {
 /// needs to start work: free slots for P, messages for C.
 struct System {
     parties: [Party; 2],
+    /// Queue slots.
+    l: u32,
     avail: [u32; 2],
     mode: Mode,
     jitter: f64,
@@ -211,21 +214,69 @@ impl System {
                 }
             }
             Mode::Nap => {
-                // Let the peer do most of a queue's worth of work, waking
-                // (start-up S) and working once before it would stall.
                 let (me, peer) = (&self.parties[i], &self.parties[j]);
+                if peer.st == St::Sleep || me.peer_w == 0 {
+                    // The peer waits for us, or we know nothing of it yet.
+                    self.parties[i].enter(St::Sleep, now, u64::MAX);
+                    return;
+                }
+                // A nap lets the peer do most of a queue's worth of work;
+                // we wake (start-up S) and work once before it would stall.
                 let budget = u64::from(self.avail[j]).saturating_sub(1) * me.peer_w;
                 let nap = budget.saturating_sub(me.s + ps(me.w));
-                if peer.st == St::Sleep {
-                    // The peer waits for us: nothing to gain by staying up.
-                    self.parties[i].enter(St::Sleep, now, u64::MAX);
-                } else if nap > 2 * me.s {
-                    self.parties[i].enter(St::Nap, now, nap);
-                } else if self.parties[i].st != St::Spin {
-                    self.parties[i].enter(St::Spin, now, u64::MAX);
+                match cheapest_wait(me, peer, nap, self.l) {
+                    Wait::Sleep => self.parties[i].enter(St::Sleep, now, u64::MAX),
+                    Wait::Nap => self.parties[i].enter(St::Nap, now, nap),
+                    Wait::Spin if self.parties[i].st != St::Spin => {
+                        self.parties[i].enter(St::Spin, now, u64::MAX)
+                    }
+                    Wait::Spin => {}
                 }
             }
         }
+    }
+}
+
+enum Wait {
+    Sleep,
+    Nap,
+    Spin,
+}
+
+/// The control's choice for a party with nothing to do, by estimated work
+/// per message: spinning costs the speed difference; a nap of `nap` costs
+/// one start-up per the messages the peer does meanwhile; sleeping until
+/// notified costs the peer's notification and our start-up per batch of m
+/// (the FC/FP batch, seen from the fast side), and is only chosen when the
+/// queue outlasts our start-up (Table 1's condition for FC/FP rather than a
+/// short-queue regime) and it slows messages by at most 5%.
+fn cheapest_wait(me: &Party, peer: &Party, nap: u64, l: u32) -> Wait {
+    let (w_self, w_peer) = (me.w * PS, me.peer_w as f64);
+    let (s_self, n_peer) = (me.s as f64, peer.n as f64);
+    let spin = (w_peer - w_self).abs();
+    let napping = if nap > 2 * me.s {
+        s_self * w_peer / nap as f64
+    } else {
+        f64::INFINITY
+    };
+    let queue_outlasts_startup = f64::from(l - peer.k) * w_peer - w_self >= s_self;
+    let sleeping = if w_peer > w_self && queue_outlasts_startup {
+        let k = f64::from(peer.k);
+        let m = ((s_self + (k - 1.0) * w_self) / (w_peer - w_self)).floor() + k;
+        if n_peer / m <= 0.05 * w_peer {
+            (n_peer + s_self) / m
+        } else {
+            f64::INFINITY
+        }
+    } else {
+        f64::INFINITY
+    };
+    if sleeping <= napping && sleeping <= spin {
+        Wait::Sleep
+    } else if napping <= spin {
+        Wait::Nap
+    } else {
+        Wait::Spin
     }
 }
 
@@ -236,6 +287,7 @@ pub fn run(p: &Params, mode: Mode, jitter: Jitter, msgs: u64) -> Observed {
             Party::new(p.w_p, p.n_p, p.s_p, p.k_p),
             Party::new(p.w_c, p.n_c, p.s_c, p.k_c),
         ],
+        l: p.l,
         avail: [p.l, 0],
         mode,
         jitter: jitter.0,

@@ -170,19 +170,26 @@ fn jitter_runs_and_stays_near_the_constant_model_in_fc() {
     assert!(close(s.t, model::notified(&p).t, 0.05), "{s:?}");
 }
 
-/// The section 4.1 control keeps polling's speed and never costs more;
-/// where the fast party wakes cheaply (C, S_C = 0.2 us) it costs clearly
-/// less. Where it does not (P, S_P = 3.9 us against a 0.8 us/message gap)
-/// napping cannot pay and it spins, at polling's cost.
+/// The section 4.1 control stays within a few percent of polling's speed
+/// and never costs more. It costs clearly less where napping (C fast,
+/// S_C = 0.2 us) or sleeping until notified (P fast, with a queue that
+/// outlasts S_P) can pay; in the short-queue zone (SPS) it spins at
+/// polling's cost.
 #[test]
 fn control_reaches_polling_speed_for_at_most_polling_cost() {
-    for w_p in [0.3, 0.6, 1.5, 2.0, 2.8] {
+    for (w_p, cheaper) in [
+        (0.3, true),
+        (0.8, false),
+        (1.5, true),
+        (2.0, true),
+        (2.8, true),
+    ] {
         let p = Params::figure4(w_p);
         let nap = sim::run(&p, Mode::Nap, Jitter(0.0), 20_000);
         let poll = sim::run(&p, Mode::Poll, Jitter(0.0), 20_000);
-        assert!(nap.t <= poll.t * 1.01, "W_P {w_p}: {nap:?} vs {poll:?}");
+        assert!(nap.t <= poll.t * 1.03, "W_P {w_p}: {nap:?} vs {poll:?}");
         assert!(nap.e <= poll.e * 1.001, "W_P {w_p}: {nap:?} vs {poll:?}");
-        if w_p > p.w_c + 0.2 {
+        if cheaper {
             assert!(nap.e < poll.e * 0.9, "W_P {w_p}: {nap:?} vs {poll:?}");
         }
     }
