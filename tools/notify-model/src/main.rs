@@ -36,7 +36,7 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// The section 4.1 control (nap instead of block) against polling.
+    /// The section 4.1 control (cheapest wait) against polling.
     Control {
         #[arg(long)]
         out: PathBuf,
@@ -337,7 +337,7 @@ fn control(out: &PathBuf) -> Result<String, String> {
         out,
         "notify-control-time.svg",
         &chart(
-            "Control (nap instead of block), Figure 4 set-up: time per message",
+            "Control (cheapest wait), Figure 4 set-up: time per message",
             "W_P (us)",
             "T (us/message)",
             &[
@@ -366,7 +366,7 @@ fn control(out: &PathBuf) -> Result<String, String> {
         out,
         "notify-control-cost.svg",
         &chart(
-            "Control (nap instead of block), Figure 4 set-up: cost per message",
+            "Control (cheapest wait), Figure 4 set-up: cost per message",
             "W_P (us)",
             "E (us of work/message)",
             &[
