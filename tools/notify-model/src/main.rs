@@ -348,7 +348,7 @@ fn control(out: &PathBuf) -> Result<String, String> {
                     points: tn,
                 },
                 Series {
-                    name: "control (nap)",
+                    name: "control",
                     color: "#d62728",
                     dashed: false,
                     points: tc,
@@ -377,7 +377,7 @@ fn control(out: &PathBuf) -> Result<String, String> {
                     points: en,
                 },
                 Series {
-                    name: "control (nap)",
+                    name: "control",
                     color: "#d62728",
                     dashed: false,
                     points: ec,
