@@ -50,10 +50,20 @@ impl Port {
     }
 }
 
-/// All attached ports of all namespaces; a handful per host, so a vector
-/// scanned by device beats a hash on the packet path.
+/// All attached ports of all namespaces, sorted by device: the packet
+/// path binary-searches them.
 struct PortTable {
     ports: KVec<Arc<Port>>,
+}
+
+impl PortTable {
+    fn get(&self, dev: &NetDev<'_>) -> Option<&Arc<Port>> {
+        let i = self
+            .ports
+            .binary_search_by_key(&dev.key(), |p| p.dev().key())
+            .ok()?;
+        Some(&self.ports[i])
+    }
 }
 
 static TABLE: RcuBox<PortTable> = RcuBox::new();
@@ -68,14 +78,12 @@ pub(crate) fn generation(_rtnl: &Rtnl) -> u32 {
 
 /// The attached port whose device is `dev`, for the packet path.
 pub(crate) fn find<'a>(dev: &NetDev<'_>, rcu: &'a RcuRead) -> Option<&'a Port> {
-    let table = TABLE.get(rcu)?;
-    table.ports.iter().find(|p| p.dev().is(dev)).map(|p| &**p)
+    TABLE.get(rcu)?.get(dev).map(|p| &**p)
 }
 
 /// The attached port whose device is `dev`, for a writer.
 pub(crate) fn find_locked(dev: &NetDev<'_>, rtnl: &Rtnl) -> Option<Arc<Port>> {
-    let table = TABLE.get_locked(rtnl)?;
-    table.ports.iter().find(|p| p.dev().is(dev)).cloned()
+    TABLE.get_locked(rtnl)?.get(dev).cloned()
 }
 
 /// The attached ports of every namespace, for dumps.
@@ -100,6 +108,7 @@ fn republish(
     }
     if let Some(p) = add {
         ports.push(p, GFP_KERNEL)?;
+        ports.sort_unstable_by_key(|p| p.dev().key());
     }
     let new = if ports.is_empty() {
         None

@@ -102,6 +102,12 @@ impl<'a> NetDev<'a> {
     pub(crate) fn is(&self, other: &NetDev<'_>) -> bool {
         self.ptr == other.ptr
     }
+
+    /// The device's identity as a number, to order and search by; stable
+    /// while the device lives.
+    pub(crate) fn key(&self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
 }
 
 /// A counted reference on a `net_device` (`dev_hold`).
