@@ -15,6 +15,9 @@ BINDGEN := $(CACHE)/bindgen/bin/bindgen
 KMAKE_VARS := LLVM=1 ARCH=x86_64 RUSTC=/usr/bin/rustc BINDGEN=$(BINDGEN) \
 	LIBCLANG_PATH=/usr/lib/llvm-19/lib PATH=/usr/lib/llvm-19/bin:$(PATH)
 OUT := $(ROOT)/out
+# rustup's cargo even where the caller's PATH lacks it (tools/lib/paths.sh
+# does the same for the scripts).
+export PATH := $(PATH):$(HOME)/.cargo/bin
 
 .PHONY: all setup kernel module tools demo check fuzz fmt lint clean
 

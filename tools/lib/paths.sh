@@ -5,5 +5,7 @@ VASSIST_CACHE=${VASSIST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vassist}
 BINDGEN_VERSION=0.73.2
 BINDGEN=$VASSIST_CACHE/bindgen/bin/bindgen
 LIBCLANG_PATH=/usr/lib/llvm-19/lib
-PATH=/usr/lib/llvm-19/bin:$PATH
+# LLVM 19 first for the kernel build; rustup's cargo for the userspace
+# crates even where the caller's PATH lacks it.
+PATH=/usr/lib/llvm-19/bin:$PATH:$HOME/.cargo/bin
 export VASSIST_ROOT VASSIST_CACHE BINDGEN LIBCLANG_PATH PATH
