@@ -15,9 +15,10 @@ BINDGEN := $(CACHE)/bindgen/bin/bindgen
 KMAKE_VARS := LLVM=1 ARCH=x86_64 RUSTC=/usr/bin/rustc BINDGEN=$(BINDGEN) \
 	LIBCLANG_PATH=/usr/lib/llvm-19/lib PATH=/usr/lib/llvm-19/bin:$(PATH)
 OUT := $(ROOT)/out
-# rustup's cargo even where the caller's PATH lacks it (tools/lib/paths.sh
-# does the same for the scripts).
-export PATH := $(PATH):$(HOME)/.cargo/bin
+# rustup's cargo and rustc for the userspace crates, ahead of Debian's
+# /usr/bin/rustc (the kernel's, named explicitly below); tools/lib/paths.sh
+# does the same for the scripts.
+export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: all setup kernel module tools demo check fuzz fmt lint clean
 
