@@ -26,29 +26,33 @@ enum Cmd {
     Recv {
         #[arg(long)]
         listen: SocketAddr,
-        #[arg(long)]
-        bytes: u64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Give up after this many seconds without progress.
-        #[arg(long, default_value_t = 60)]
-        timeout: u64,
+        #[command(flatten)]
+        stream: Stream,
     },
     Send {
         #[arg(long)]
         connect: SocketAddr,
-        #[arg(long)]
-        bytes: u64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        #[arg(long, default_value_t = 60)]
-        timeout: u64,
+        #[command(flatten)]
+        stream: Stream,
     },
+}
+
+/// What both ends agree on.
+#[derive(clap::Args)]
+struct Stream {
+    #[arg(long)]
+    bytes: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Give up after this many seconds without progress.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
 }
 
 const CHUNK: usize = 64 * 1024;
 
-fn recv(listen: SocketAddr, bytes: u64, seed: u64, timeout: Duration) -> Result<String, String> {
+fn recv(listen: SocketAddr, st: &Stream) -> Result<String, String> {
+    let (bytes, seed, timeout) = (st.bytes, st.seed, Duration::from_secs(st.timeout));
     let l = TcpListener::bind(listen).map_err(|e| format!("bind {listen}: {e}"))?;
     let (mut s, peer) = l.accept().map_err(|e| format!("accept: {e}"))?;
     s.set_read_timeout(Some(timeout))
@@ -81,7 +85,8 @@ fn recv(listen: SocketAddr, bytes: u64, seed: u64, timeout: Duration) -> Result<
     ))
 }
 
-fn send(to: SocketAddr, bytes: u64, seed: u64, timeout: Duration) -> Result<String, String> {
+fn send(to: SocketAddr, st: &Stream) -> Result<String, String> {
+    let (bytes, seed, timeout) = (st.bytes, st.seed, Duration::from_secs(st.timeout));
     let deadline = Instant::now() + timeout;
     let mut s = loop {
         match TcpStream::connect_timeout(&to, Duration::from_secs(2)) {
@@ -114,18 +119,8 @@ fn send(to: SocketAddr, bytes: u64, seed: u64, timeout: Duration) -> Result<Stri
 
 fn main() -> ExitCode {
     let r = match Cli::parse().cmd {
-        Cmd::Recv {
-            listen,
-            bytes,
-            seed,
-            timeout,
-        } => recv(listen, bytes, seed, Duration::from_secs(timeout)),
-        Cmd::Send {
-            connect,
-            bytes,
-            seed,
-            timeout,
-        } => send(connect, bytes, seed, Duration::from_secs(timeout)),
+        Cmd::Recv { listen, stream } => recv(listen, &stream),
+        Cmd::Send { connect, stream } => send(connect, &stream),
     };
     match r {
         Ok(line) => {
