@@ -17,6 +17,142 @@ const void *vassist_skb_header_pointer(const struct sk_buff *skb, int offset,
 	return skb_header_pointer(skb, offset, len, buffer);
 }
 
+bool vassist_skb_csum_partial(const struct sk_buff *skb)
+{
+	return skb->ip_summed == CHECKSUM_PARTIAL;
+}
+/* A header rewrite invalidates a checksum of the whole packet: let the
+ * receiver verify the (fixed) TCP checksum itself. */
+void vassist_skb_csum_complete_to_none(struct sk_buff *skb)
+{
+	if (skb->ip_summed == CHECKSUM_COMPLETE)
+		skb->ip_summed = CHECKSUM_NONE;
+}
+/* The first @len bytes from the network header, linear and private. */
+void *vassist_skb_writable(struct sk_buff *skb, unsigned int len)
+{
+	return skb_ensure_writable(skb, len) ? NULL : skb->data;
+}
+bool vassist_skb_eth_header(const struct sk_buff *skb, u8 *out)
+{
+	if (!skb_mac_header_was_set(skb) ||
+	    skb_network_offset(skb) - skb_mac_offset(skb) < ETH_HLEN)
+		return false;
+	memcpy(out, skb_mac_header(skb), ETH_HLEN);
+	return true;
+}
+int vassist_skb_iif(const struct sk_buff *skb) { return skb->skb_iif; }
+/*
+ * Nothing between the bridge's post-routing hooks and the device can
+ * drop the frame by policy: no VLAN tag to handle, and br_netfilter will
+ * not run it through the IP hooks (bridge-nf-call-ip{,6}tables).
+ */
+bool vassist_skb_plain_path(const struct sk_buff *skb)
+{
+	if (skb_vlan_tag_present(skb) || eth_type_vlan(skb->protocol))
+		return false;
+#if IS_ENABLED(CONFIG_BRIDGE_NETFILTER)
+	if (nf_bridge_info_exists(skb))
+		return false;
+#endif
+	return true;
+}
+/* br_dev_queue_push_xmit() for a plain (untagged, not br_netfilter) frame,
+ * with dev_queue_xmit()'s result. */
+int vassist_skb_br_xmit(struct sk_buff *skb)
+{
+	skb_push(skb, ETH_HLEN);
+	if (!is_skb_forwardable(skb->dev, skb)) {
+		kfree_skb(skb);
+		return NET_XMIT_DROP;
+	}
+	return dev_queue_xmit(skb);
+}
+int vassist_xmit_frame(struct net_device *dev, const void *frame, unsigned int len)
+{
+	struct sk_buff *skb = alloc_skb(LL_RESERVED_SPACE(dev) + len, GFP_ATOMIC);
+
+	if (!skb)
+		return -ENOMEM;
+	skb_reserve(skb, LL_RESERVED_SPACE(dev));
+	skb_put_data(skb, frame, len);
+	skb->dev = dev;
+	skb_reset_mac_header(skb);
+	skb->protocol = eth_hdr(skb)->h_proto;
+	skb_set_network_header(skb, ETH_HLEN);
+	return dev_queue_xmit(skb);
+}
+
+/* The running port @ifindex of @port's bridge, when that bridge does not
+ * filter VLANs; NULL otherwise. Under RCU. */
+struct net_device *vassist_netdev_peer_port(const struct net_device *port, int ifindex)
+{
+	struct net_device *br = netdev_master_upper_dev_get_rcu((struct net_device *)port);
+	struct net_device *dev;
+
+	if (!br || !ifindex || br_vlan_enabled(br))
+		return NULL;
+	dev = dev_get_by_index_rcu(dev_net(port), ifindex);
+	if (!dev || !netif_running(dev) ||
+	    netdev_master_upper_dev_get_rcu(dev) != br)
+		return NULL;
+	return dev;
+}
+/*
+ * A tap (drivers/net/tun.c) whose frames reach the reader's ring as sent:
+ * carrier on (a reader is attached) and no qdisc that may drop or hold
+ * frames by policy (noqueue, or the FIFOs that only drop when full). Under
+ * RCU.
+ */
+static bool vassist_fifo(const struct Qdisc *q)
+{
+	static const char *const ok[] = { "noqueue", "pfifo_fast", "pfifo", "fq_codel" };
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(ok); i++)
+		if (!strcmp(q->ops->id, ok[i]))
+			return true;
+	return false;
+}
+bool vassist_netdev_tap_fifo(struct net_device *dev)
+{
+	const struct Qdisc *root;
+	unsigned int i;
+
+	if (!dev->rtnl_link_ops || strcmp(dev->rtnl_link_ops->kind, "tun") ||
+	    !netif_carrier_ok(dev))
+		return false;
+	root = rcu_dereference(dev->qdisc);
+	if (!root)
+		return false;
+	if (strcmp(root->ops->id, "mq"))
+		return vassist_fifo(root);
+	for (i = 0; i < dev->real_num_tx_queues; i++) {
+		root = rcu_dereference(netdev_get_tx_queue(dev, i)->qdisc_sleeping);
+		if (!root || !vassist_fifo(root))
+			return false;
+	}
+	return true;
+}
+u32 vassist_netdev_tx_queue_len(const struct net_device *dev)
+{
+	return READ_ONCE(dev->tx_queue_len);
+}
+/* Frames the device's reader took plus frames it dropped. */
+u64 vassist_netdev_ring_out(struct net_device *dev)
+{
+	struct rtnl_link_stats64 s;
+
+	dev_get_stats(dev, &s);
+	return s.tx_packets + s.tx_dropped;
+}
+
+void vassist_spin_lock_bh(spinlock_t *lock) { spin_lock_bh(lock); }
+void vassist_spin_unlock_bh(spinlock_t *lock) { spin_unlock_bh(lock); }
+
+u64 vassist_jiffies_ms(void) { return jiffies64_to_msecs(get_jiffies_64()); }
+u64 vassist_random_u64(void) { return get_random_u64(); }
+
 int vassist_netdev_ifindex(const struct net_device *dev) { return dev->ifindex; }
 const char *vassist_netdev_name(const struct net_device *dev) { return dev->name; }
 struct net *vassist_netdev_net(const struct net_device *dev) { return dev_net(dev); }
@@ -58,6 +194,24 @@ const struct nlattr *vassist_genl_info_attr(const struct genl_info *info, int ty
 	return nlmsg_find_attr(info->nlhdr, GENL_HDRLEN, type);
 }
 u32 vassist_nla_get_u32(const struct nlattr *nla) { return nla_get_u32(nla); }
+const struct nlattr *vassist_nla_find_nested(const struct nlattr *nest, int type)
+{
+	return nla_find_nested(nest, type);
+}
+/* An attribute of a dump's request (validated against the op's policy). */
+const struct nlattr *vassist_dump_attr(struct netlink_callback *cb, int type)
+{
+	return nlmsg_find_attr(cb->nlh, GENL_HDRLEN, type);
+}
+int vassist_nla_put_u16(struct sk_buff *skb, int type, u16 value)
+{
+	return nla_put_u16(skb, type, value);
+}
+int vassist_nla_put_flag(struct sk_buff *skb, int type) { return nla_put_flag(skb, type); }
+int vassist_nla_put(struct sk_buff *skb, int type, int len, const void *data)
+{
+	return nla_put(skb, type, len, data);
+}
 const char *vassist_nla_data_str(const struct nlattr *nla) { return nla_data(nla); }
 /* NL_SET_ERR_MSG{,_ATTR} want a literal; @msg is static in the Rust crate. */
 void vassist_genl_set_err(struct genl_info *info, const char *msg, int attr)

@@ -8,7 +8,15 @@
 #ifndef VASSIST_HELPERS_H
 #define VASSIST_HELPERS_H
 
+#include <linux/etherdevice.h>
+#include <linux/if_bridge.h>
+#include <linux/if_vlan.h>
+#include <linux/jiffies.h>
 #include <linux/netdevice.h>
+#include <linux/random.h>
+#include <linux/spinlock.h>
+#include <net/pkt_sched.h>
+#include <net/rtnetlink.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter_bridge.h>
 #include <linux/rtnetlink.h>
@@ -24,6 +32,29 @@ u16 vassist_skb_protocol(const struct sk_buff *skb);
 u16 vassist_skb_gso_segs(const struct sk_buff *skb);
 const void *vassist_skb_header_pointer(const struct sk_buff *skb, int offset,
 				       int len, void *buffer);
+
+bool vassist_skb_csum_partial(const struct sk_buff *skb);
+void vassist_skb_csum_complete_to_none(struct sk_buff *skb);
+void *vassist_skb_writable(struct sk_buff *skb, unsigned int len);
+bool vassist_skb_eth_header(const struct sk_buff *skb, u8 *out);
+int vassist_skb_iif(const struct sk_buff *skb);
+bool vassist_skb_plain_path(const struct sk_buff *skb);
+int vassist_skb_br_xmit(struct sk_buff *skb);
+int vassist_xmit_frame(struct net_device *dev, const void *frame, unsigned int len);
+
+/* net_device, packet path (RCU) */
+struct net_device *vassist_netdev_peer_port(const struct net_device *port, int ifindex);
+bool vassist_netdev_tap_fifo(struct net_device *dev);
+u32 vassist_netdev_tx_queue_len(const struct net_device *dev);
+u64 vassist_netdev_ring_out(struct net_device *dev);
+
+/* spinlock_t taken with BHs off */
+void vassist_spin_lock_bh(spinlock_t *lock);
+void vassist_spin_unlock_bh(spinlock_t *lock);
+
+/* time, randomness */
+u64 vassist_jiffies_ms(void);
+u64 vassist_random_u64(void);
 
 /* net_device */
 int vassist_netdev_ifindex(const struct net_device *dev);
@@ -41,6 +72,11 @@ bool vassist_netdev_unregistering(const struct net_device *dev);
 struct net *vassist_genl_info_net(const struct genl_info *info);
 const struct nlattr *vassist_genl_info_attr(const struct genl_info *info, int type);
 u32 vassist_nla_get_u32(const struct nlattr *nla);
+const struct nlattr *vassist_nla_find_nested(const struct nlattr *nest, int type);
+const struct nlattr *vassist_dump_attr(struct netlink_callback *cb, int type);
+int vassist_nla_put_u16(struct sk_buff *skb, int type, u16 value);
+int vassist_nla_put_flag(struct sk_buff *skb, int type);
+int vassist_nla_put(struct sk_buff *skb, int type, int len, const void *data);
 const char *vassist_nla_data_str(const struct nlattr *nla);
 void vassist_genl_set_err(struct genl_info *info, const char *msg, int attr);
 struct sk_buff *vassist_genlmsg_new(void);

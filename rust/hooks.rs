@@ -6,25 +6,34 @@
 
 use crate::policy::frame;
 use crate::port::{self, DirStats};
+use crate::snoop;
 use crate::sys::netdev::NetDev;
 use crate::sys::netfilter::Verdict;
 use crate::sys::rcu::RcuRead;
-use crate::sys::skb::{SkBuff, ETH_HLEN};
+use crate::sys::skb::{Egress, SkBuff, ETH_HLEN};
 
 /// A frame the bridge received on `dev`: from the guest behind it.
-pub(crate) fn from_port(skb: &SkBuff<'_>, dev: &NetDev<'_>, rcu: &RcuRead) -> Verdict {
-    if let Some(port) = port::find(dev, rcu) {
-        count(&port.from_guest, skb);
+pub(crate) fn from_port<'a>(skb: SkBuff<'a>, dev: &NetDev<'_>, rcu: &RcuRead) -> Verdict<'a> {
+    let Some(port) = port::find(dev, rcu) else {
+        return Verdict::Accept(skb);
+    };
+    count(&port.from_guest, &skb);
+    match port.snoop.engine(rcu) {
+        Some(engine) => snoop::from_guest(port, engine, skb),
+        None => Verdict::Accept(skb),
     }
-    Verdict::Accept
 }
 
 /// A frame the bridge sends out of `dev`: toward the guest behind it.
-pub(crate) fn to_port(skb: &SkBuff<'_>, dev: &NetDev<'_>, rcu: &RcuRead) -> Verdict {
-    if let Some(port) = port::find(dev, rcu) {
-        count(&port.to_guest, skb);
+pub(crate) fn to_port<'a>(skb: Egress<'a>, dev: &NetDev<'_>, rcu: &RcuRead) -> Verdict<'a> {
+    let Some(port) = port::find(dev, rcu) else {
+        return Verdict::Accept(skb.into_inner());
+    };
+    count(&port.to_guest, &skb);
+    match port.snoop.engine(rcu) {
+        Some(engine) => snoop::to_guest(port, engine, skb, dev, rcu),
+        None => Verdict::Accept(skb.into_inner()),
     }
-    Verdict::Accept
 }
 
 fn count(stats: &DirStats, skb: &SkBuff<'_>) {

@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The `vassist` netlink commands (Documentation/netlink/specs/vassist.yaml):
-//! port-add, port-del, port-get (do and dump), port-set, and the `mgmt`
-//! group's notifications. Handlers run under RTNL.
+//! port-add, port-del, port-get (do and dump), port-set, flow-get (dump),
+//! and the `mgmt` group's notifications. Handlers run under RTNL.
 
 use crate::bindings as b;
 use crate::error::VaError;
+use crate::flows::Entry;
+use crate::policy::snoop::{Mode, Offline};
 use crate::port::{self, DirStats, Port};
+use crate::snoop::{Config, Stats};
+use crate::sys::time;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use crate::sys::genl::{self, Dump, Msg, MsgFull, Request};
 use crate::sys::netdev::NetDevRef;
 use crate::sys::rtnl::{Rtnl, RtnlGuard};
@@ -15,7 +20,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 /// Features this build implements; the policy already rejects unknown bits.
-const SUPPORTED_FEATURES: u32 = 0;
+const SUPPORTED_FEATURES: u32 = port::ACK_OFFLOAD;
 
 /// Why a port stopped being attached (the spec's `detach-reason`).
 #[derive(Clone, Copy)]
@@ -76,8 +81,49 @@ fn request_features(req: &Request<'_>) -> Result<Option<u32>, VaError> {
     }
 }
 
+/// The ack-offload parameters a request sets (the policy checked ranges).
+pub(crate) struct Settings {
+    values: [(u32, Option<u32>); 4],
+}
+
+impl Settings {
+    fn from_request(req: &Request<'_>) -> Settings {
+        let get = |a| (a, req.nested_u32_attr(b::VASSIST_A_PORT_ACK_OFFLOAD, a));
+        Settings {
+            values: [
+                get(b::VASSIST_A_ACK_OFFLOAD_PARAMS_BUF_SIZE),
+                get(b::VASSIST_A_ACK_OFFLOAD_PARAMS_RING_MARGIN),
+                get(b::VASSIST_A_ACK_OFFLOAD_PARAMS_MAX_FLOWS),
+                get(b::VASSIST_A_ACK_OFFLOAD_PARAMS_IDLE_TIMEOUT),
+            ],
+        }
+    }
+
+    /// Stores the values given; says whether the table size changed.
+    pub(crate) fn apply(&self, c: &Config) -> bool {
+        let mut resized = false;
+        for &(attr, v) in &self.values {
+            let Some(v) = v else { continue };
+            let field = config_field(c, attr);
+            if field.swap(v, Relaxed) != v && attr == b::VASSIST_A_ACK_OFFLOAD_PARAMS_MAX_FLOWS {
+                resized = true;
+            }
+        }
+        resized
+    }
+}
+
+fn config_field(c: &Config, attr: u32) -> &AtomicU32 {
+    match attr {
+        b::VASSIST_A_ACK_OFFLOAD_PARAMS_BUF_SIZE => &c.buf_size,
+        b::VASSIST_A_ACK_OFFLOAD_PARAMS_RING_MARGIN => &c.ring_margin,
+        b::VASSIST_A_ACK_OFFLOAD_PARAMS_MAX_FLOWS => &c.max_flows,
+        _ => &c.idle_timeout_ms,
+    }
+}
+
 /// The spec's `port-all` attributes.
-fn fill_port(msg: &mut Msg<'_>, port: &Port, master: u32) -> Result<(), MsgFull> {
+fn fill_port(msg: &mut Msg<'_>, port: &Port, master: u32, rtnl: &Rtnl) -> Result<(), MsgFull> {
     let dev = port.dev();
     msg.put_u32(b::VASSIST_A_PORT_IFINDEX, dev.ifindex())?;
     msg.put_str(b::VASSIST_A_PORT_IFNAME, dev.name())?;
@@ -85,6 +131,19 @@ fn fill_port(msg: &mut Msg<'_>, port: &Port, master: u32) -> Result<(), MsgFull>
         msg.put_u32(b::VASSIST_A_PORT_MASTER_IFINDEX, master)?;
     }
     msg.put_u32(b::VASSIST_A_PORT_FEATURES, port.features())?;
+    let c = &port.snoop.config;
+    msg.nest(b::VASSIST_A_PORT_ACK_OFFLOAD, |m| {
+        for attr in [
+            b::VASSIST_A_ACK_OFFLOAD_PARAMS_BUF_SIZE,
+            b::VASSIST_A_ACK_OFFLOAD_PARAMS_RING_MARGIN,
+            b::VASSIST_A_ACK_OFFLOAD_PARAMS_MAX_FLOWS,
+            b::VASSIST_A_ACK_OFFLOAD_PARAMS_IDLE_TIMEOUT,
+        ] {
+            m.put_u32(attr, config_field(c, attr).load(Relaxed))?;
+        }
+        Ok(())
+    })?;
+    let ring = port.snoop.ring_estimate(rtnl);
     msg.nest(b::VASSIST_A_PORT_STATS, |m| {
         use b::{
             VASSIST_A_PORT_STATS_FROM_GUEST_BYTES as FB,
@@ -94,8 +153,36 @@ fn fill_port(msg: &mut Msg<'_>, port: &Port, master: u32) -> Result<(), MsgFull>
             VASSIST_A_PORT_STATS_TO_GUEST_TCP_SEGS as TT,
         };
         fill_dir(m, &port.to_guest, [TP, TB, TT])?;
-        fill_dir(m, &port.from_guest, [FP, FB, FT])
+        fill_dir(m, &port.from_guest, [FP, FB, FT])?;
+        fill_snoop_stats(m, &port.snoop.stats)?;
+        match ring {
+            Some(r) => m.put_uint(b::VASSIST_A_PORT_STATS_RING_ESTIMATE, r),
+            None => Ok(()),
+        }
     })
+}
+
+fn fill_snoop_stats(m: &mut Msg<'_>, s: &Stats) -> Result<(), MsgFull> {
+    let all: [(u32, &AtomicU64); 14] = [
+        (b::VASSIST_A_PORT_STATS_EARLY_ACKS, &s.early_acks),
+        (b::VASSIST_A_PORT_STATS_EARLY_ACK_ERRORS, &s.early_ack_errors),
+        (b::VASSIST_A_PORT_STATS_ACK_INELIGIBLE, &s.ack_ineligible),
+        (b::VASSIST_A_PORT_STATS_GUEST_ACKS_DROPPED, &s.guest_acks_dropped),
+        (b::VASSIST_A_PORT_STATS_ACKS_REWRITTEN, &s.acks_rewritten),
+        (b::VASSIST_A_PORT_STATS_WINDOWS_CAPPED, &s.windows_capped),
+        (b::VASSIST_A_PORT_STATS_OFFLINE_UNEXPECTED_SEQ, &s.offline_unexpected_seq),
+        (b::VASSIST_A_PORT_STATS_OFFLINE_NO_BUF, &s.offline_no_buf),
+        (b::VASSIST_A_PORT_STATS_OFFLINE_WINDOW, &s.offline_window),
+        (b::VASSIST_A_PORT_STATS_OFFLINE_FLAGS, &s.offline_flags),
+        (b::VASSIST_A_PORT_STATS_FLOWS_CREATED, &s.flows_created),
+        (b::VASSIST_A_PORT_STATS_FLOWS_ENDED, &s.flows_ended),
+        (b::VASSIST_A_PORT_STATS_FLOWS_EXPIRED, &s.flows_expired),
+        (b::VASSIST_A_PORT_STATS_TABLE_FULL, &s.table_full),
+    ];
+    for (attr, c) in all {
+        m.put_uint(attr, c.load(Relaxed))?;
+    }
+    Ok(())
 }
 
 /// One direction's counters: packets, bytes, TCP segments.
@@ -118,15 +205,16 @@ fn reply_and_notify(
     ntf: u32,
     rtnl: &mut RtnlGuard,
 ) -> Result<(), VaError> {
-    let master = port.dev().master_ifindex(rtnl.held());
-    genl::notify(&port.dev().net(), ntf, |m| fill_port(m, port, master));
-    req.reply(cmd, |m| fill_port(m, port, master))
+    let rtnl = rtnl.held();
+    let master = port.dev().master_ifindex(rtnl);
+    genl::notify(&port.dev().net(), ntf, |m| fill_port(m, port, master, rtnl));
+    req.reply(cmd, |m| fill_port(m, port, master, rtnl))
 }
 
 pub(crate) fn port_add(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<(), VaError> {
     let features = request_features(req)?.unwrap_or(0);
     let dev = request_dev(req)?;
-    let port = port::attach(dev, features, rtnl.held())?;
+    let port = port::attach(dev, features, &Settings::from_request(req), rtnl.held())?;
     reply_and_notify(
         req,
         &port,
@@ -145,16 +233,17 @@ pub(crate) fn port_del(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<(), Va
 
 pub(crate) fn port_get(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<(), VaError> {
     let port = request_port(req, rtnl)?;
-    let master = port.dev().master_ifindex(rtnl.held());
-    req.reply(b::VASSIST_CMD_PORT_GET, |m| fill_port(m, &port, master))
+    let rtnl = rtnl.held();
+    let master = port.dev().master_ifindex(rtnl);
+    req.reply(b::VASSIST_CMD_PORT_GET, |m| fill_port(m, &port, master, rtnl))
 }
 
 pub(crate) fn port_set(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<(), VaError> {
     let features = request_features(req)?;
     let port = request_port(req, rtnl)?;
-    if let Some(f) = features {
-        port::set_features(&port, f);
-    }
+    let resize = Settings::from_request(req).apply(&port.snoop.config);
+    let features = features.unwrap_or(port.features());
+    port::set_features(&port, features, resize, rtnl.held())?;
     reply_and_notify(
         req,
         &port,
@@ -176,13 +265,95 @@ pub(crate) fn port_dump(dump: &mut Dump<'_>, rtnl: &mut RtnlGuard) -> Result<(),
         }
         let master = port.dev().master_ifindex(rtnl);
         if let Err(full) = dump.add(b::VASSIST_CMD_PORT_GET, generation, |m| {
-            fill_port(m, port, master)
+            fill_port(m, port, master, rtnl)
         }) {
             *dump.cursor() = i as u64;
             return Err(full);
         }
     }
     Ok(())
+}
+
+/// Dumps the flows of the requester's namespace's ports (or of the port
+/// the request names), resuming at the cursor: port position in the high
+/// half, slot in the low half. Flows change all the time; a dump is a
+/// sample, consistent per flow.
+pub(crate) fn flow_dump(dump: &mut Dump<'_>, rtnl: &mut RtnlGuard) -> Result<(), MsgFull> {
+    let net = dump.net();
+    let only = dump.u32_attr(b::VASSIST_A_FLOW_IFINDEX);
+    let rtnl: &Rtnl = rtnl.held();
+    let cursor = *dump.cursor();
+    let (first_port, first_slot) = ((cursor >> 32) as usize, cursor as u32 as usize);
+    let generation = port::generation(rtnl);
+    let now = time::now_ms();
+    for (i, port) in port::iter(rtnl).enumerate().skip(first_port) {
+        let dev = port.dev();
+        if !dev.net().same(&net) || only.is_some_and(|o| o != dev.ifindex()) {
+            continue;
+        }
+        let Some(engine) = port.snoop.engine_locked(rtnl) else {
+            continue;
+        };
+        let start = if i == first_port { first_slot } else { 0 };
+        let idle = u64::from(port.snoop.config.idle_timeout_ms.load(Relaxed));
+        let mut full = false;
+        let stop = engine.flows.for_each_from(start, now, idle, |e| {
+            full = dump
+                .add(b::VASSIST_CMD_FLOW_GET, generation, |m| {
+                    fill_flow(m, dev.ifindex(), e, now)
+                })
+                .is_err();
+            !full
+        });
+        if let (Some(slot), true) = (stop, full) {
+            *dump.cursor() = (i as u64) << 32 | slot as u64;
+            return Err(MsgFull);
+        }
+    }
+    Ok(())
+}
+
+fn flow_mode(mode: Mode) -> u32 {
+    match mode {
+        Mode::Active => b::vassist_flow_mode_VASSIST_FLOW_MODE_ACTIVE,
+        Mode::Offline(Offline::UnexpectedSeq) => b::vassist_flow_mode_VASSIST_FLOW_MODE_UNEXPECTED_SEQ,
+        Mode::Offline(Offline::NoBuf) => b::vassist_flow_mode_VASSIST_FLOW_MODE_NO_BUF,
+        Mode::Offline(Offline::Window) => b::vassist_flow_mode_VASSIST_FLOW_MODE_WINDOW,
+        Mode::Offline(Offline::Flags) => b::vassist_flow_mode_VASSIST_FLOW_MODE_FLAGS,
+        Mode::Closing => b::vassist_flow_mode_VASSIST_FLOW_MODE_CLOSING,
+    }
+}
+
+/// The spec's flow attributes.
+fn fill_flow(m: &mut Msg<'_>, ifindex: u32, e: &Entry, now: u64) -> Result<(), MsgFull> {
+    let k = &e.key;
+    let v = e.flow.view();
+    let alen = if k.v6 { 16 } else { 4 };
+    m.put_u32(b::VASSIST_A_FLOW_IFINDEX, ifindex)?;
+    m.put_bytes(b::VASSIST_A_FLOW_GUEST_ADDR, &k.guest[..alen])?;
+    m.put_u16(b::VASSIST_A_FLOW_GUEST_PORT, k.guest_port)?;
+    m.put_bytes(b::VASSIST_A_FLOW_PEER_ADDR, &k.peer[..alen])?;
+    m.put_u16(b::VASSIST_A_FLOW_PEER_PORT, k.peer_port)?;
+    m.put_u32(b::VASSIST_A_FLOW_MODE, flow_mode(e.flow.mode()))?;
+    if v.handshake {
+        m.put_flag(b::VASSIST_A_FLOW_HANDSHAKE)?;
+    }
+    m.put_u32(b::VASSIST_A_FLOW_NEXT_SEQ, v.next_seq)?;
+    m.put_u32(b::VASSIST_A_FLOW_ACKED, v.acked)?;
+    m.put_u32(b::VASSIST_A_FLOW_VM_ACK, v.vm_ack)?;
+    m.put_u32(b::VASSIST_A_FLOW_RCV_WIN, v.rcv_win)?;
+    if let Some(ws) = v.wscale {
+        m.put_u32(b::VASSIST_A_FLOW_WSCALE, u32::from(ws))?;
+    }
+    m.put_u32(b::VASSIST_A_FLOW_MSS, v.mss)?;
+    if v.timestamps {
+        m.put_flag(b::VASSIST_A_FLOW_TIMESTAMPS)?;
+    }
+    let idle = now.saturating_sub(e.last_ms).min(u64::from(u32::MAX)) as u32;
+    m.put_u32(b::VASSIST_A_FLOW_IDLE_MS, idle)?;
+    m.put_uint(b::VASSIST_A_FLOW_EARLY_ACKS, e.early_acks)?;
+    m.put_uint(b::VASSIST_A_FLOW_ACKS_DROPPED, e.acks_dropped)?;
+    m.put_uint(b::VASSIST_A_FLOW_ACKS_REWRITTEN, e.acks_rewritten)
 }
 
 /// Tells the port's namespace that it was detached, and why.

@@ -4,6 +4,8 @@
 //! their counters, and attach/detach under RTNL.
 
 use crate::error::VaError;
+use crate::netlink::Settings;
+use crate::snoop::Snoop;
 use crate::sys::netdev::{NetDev, NetDevRef, NetdevEvent};
 use crate::sys::rcu::{RcuBox, RcuRead};
 use crate::sys::rtnl::{self, Rtnl};
@@ -38,6 +40,8 @@ pub(crate) struct Port {
     pub(crate) to_guest: DirStats,
     /// From the guest: frames the bridge receives on the port.
     pub(crate) from_guest: DirStats,
+    /// Ack offload: parameters, counters, and the flows while it is on.
+    pub(crate) snoop: Snoop,
 }
 
 impl Port {
@@ -128,7 +132,12 @@ fn publish(new: Option<KBox<PortTable>>, rtnl: &mut Rtnl) {
 }
 
 /// Attaches `dev`, which must be a bridge port and not yet attached.
-pub(crate) fn attach(dev: NetDevRef, features: u32, rtnl: &mut Rtnl) -> Result<Arc<Port>, VaError> {
+pub(crate) fn attach(
+    dev: NetDevRef,
+    features: u32,
+    settings: &Settings,
+    rtnl: &mut Rtnl,
+) -> Result<Arc<Port>, VaError> {
     if !dev.dev().is_bridge_port(rtnl) {
         return Err(VaError::new(EINVAL, c_str!("device is not a bridge port")));
     }
@@ -141,9 +150,12 @@ pub(crate) fn attach(dev: NetDevRef, features: u32, rtnl: &mut Rtnl) -> Result<A
             features: AtomicU32::new(features),
             to_guest: DirStats::default(),
             from_guest: DirStats::default(),
+            snoop: Snoop::default(),
         },
         GFP_KERNEL,
     )?;
+    settings.apply(&port.snoop.config);
+    configure_snoop(&port, false, rtnl)?;
     republish(|_| true, Some(port.clone()), rtnl)?;
     Ok(port)
 }
@@ -154,8 +166,35 @@ pub(crate) fn detach(port: &Port, rtnl: &mut Rtnl) -> Result<(), VaError> {
     republish(|p| !p.dev().is(&dev), None, rtnl)
 }
 
-pub(crate) fn set_features(port: &Port, features: u32) {
-    port.features.store(features, Relaxed);
+/// Enabled features (the spec's flags).
+pub(crate) const ACK_OFFLOAD: u32 = crate::bindings::vassist_features_VASSIST_FEATURES_ACK_OFFLOAD;
+
+/// Sets the port's features and brings its assists in line with them and
+/// with its parameters: `resize` restarts ack offload with a table of the
+/// configured size.
+pub(crate) fn set_features(
+    port: &Port,
+    features: u32,
+    resize: bool,
+    rtnl: &mut Rtnl,
+) -> Result<(), VaError> {
+    let old = port.features.swap(features, Relaxed);
+    if let Err(e) = configure_snoop(port, old & ACK_OFFLOAD != 0 && !resize, rtnl) {
+        port.features.store(old, Relaxed);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Starts or stops ack offload to match the features; `running`: it runs
+/// already with the right table.
+fn configure_snoop(port: &Port, running: bool, rtnl: &mut Rtnl) -> Result<(), VaError> {
+    if port.features() & ACK_OFFLOAD == 0 {
+        port.snoop.stop(rtnl);
+    } else if !running {
+        port.snoop.start(&port.dev(), rtnl)?;
+    }
+    Ok(())
 }
 
 /// A device vassist may hold went away, or left its bridge: detach it.

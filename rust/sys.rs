@@ -4,9 +4,11 @@
 //! only modules with `unsafe`. Each type documents its invariants and each
 //! `unsafe` block its `// SAFETY:` argument; what they export is safe.
 
+pub(crate) mod bhlock;
 pub(crate) mod genl;
 pub(crate) mod netdev;
 pub(crate) mod netfilter;
 pub(crate) mod rcu;
 pub(crate) mod rtnl;
 pub(crate) mod skb;
+pub(crate) mod time;

@@ -12,10 +12,12 @@ use kernel::prelude::*;
 
 mod bindings;
 mod error;
+mod flows;
 mod hooks;
 mod netlink;
 mod policy;
 mod port;
+mod snoop;
 mod sys;
 
 module! {

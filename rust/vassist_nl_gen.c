@@ -10,11 +10,40 @@
 
 #include <uapi/linux/vassist.h>
 
+/* Integer value ranges */
+static const struct netlink_range_validation vassist_a_ack_offload_params_buf_size_range = {
+	.min	= 4096ULL,
+	.max	= 1073741824ULL,
+};
+
+static const struct netlink_range_validation vassist_a_ack_offload_params_ring_margin_range = {
+	.max	= 65535ULL,
+};
+
+static const struct netlink_range_validation vassist_a_ack_offload_params_max_flows_range = {
+	.min	= 1ULL,
+	.max	= 65536ULL,
+};
+
+static const struct netlink_range_validation vassist_a_ack_offload_params_idle_timeout_range = {
+	.min	= 100ULL,
+	.max	= 86400000ULL,
+};
+
+/* Common nested types */
+const struct nla_policy vassist_ack_offload_params_nl_policy[VASSIST_A_ACK_OFFLOAD_PARAMS_IDLE_TIMEOUT + 1] = {
+	[VASSIST_A_ACK_OFFLOAD_PARAMS_BUF_SIZE] = NLA_POLICY_FULL_RANGE(NLA_U32, &vassist_a_ack_offload_params_buf_size_range),
+	[VASSIST_A_ACK_OFFLOAD_PARAMS_RING_MARGIN] = NLA_POLICY_FULL_RANGE(NLA_U32, &vassist_a_ack_offload_params_ring_margin_range),
+	[VASSIST_A_ACK_OFFLOAD_PARAMS_MAX_FLOWS] = NLA_POLICY_FULL_RANGE(NLA_U32, &vassist_a_ack_offload_params_max_flows_range),
+	[VASSIST_A_ACK_OFFLOAD_PARAMS_IDLE_TIMEOUT] = NLA_POLICY_FULL_RANGE(NLA_U32, &vassist_a_ack_offload_params_idle_timeout_range),
+};
+
 /* VASSIST_CMD_PORT_ADD - do */
-static const struct nla_policy vassist_port_add_nl_policy[VASSIST_A_PORT_FEATURES + 1] = {
+static const struct nla_policy vassist_port_add_nl_policy[VASSIST_A_PORT_ACK_OFFLOAD + 1] = {
 	[VASSIST_A_PORT_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
 	[VASSIST_A_PORT_IFNAME] = { .type = NLA_NUL_STRING, .len = 15, },
 	[VASSIST_A_PORT_FEATURES] = NLA_POLICY_MASK(NLA_U32, 0x1),
+	[VASSIST_A_PORT_ACK_OFFLOAD] = NLA_POLICY_NESTED(vassist_ack_offload_params_nl_policy),
 };
 
 /* VASSIST_CMD_PORT_DEL - do */
@@ -30,10 +59,16 @@ static const struct nla_policy vassist_port_get_nl_policy[VASSIST_A_PORT_IFNAME 
 };
 
 /* VASSIST_CMD_PORT_SET - do */
-static const struct nla_policy vassist_port_set_nl_policy[VASSIST_A_PORT_FEATURES + 1] = {
+static const struct nla_policy vassist_port_set_nl_policy[VASSIST_A_PORT_ACK_OFFLOAD + 1] = {
 	[VASSIST_A_PORT_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
 	[VASSIST_A_PORT_IFNAME] = { .type = NLA_NUL_STRING, .len = 15, },
 	[VASSIST_A_PORT_FEATURES] = NLA_POLICY_MASK(NLA_U32, 0x1),
+	[VASSIST_A_PORT_ACK_OFFLOAD] = NLA_POLICY_NESTED(vassist_ack_offload_params_nl_policy),
+};
+
+/* VASSIST_CMD_FLOW_GET - dump */
+static const struct nla_policy vassist_flow_get_nl_policy[VASSIST_A_FLOW_IFINDEX + 1] = {
+	[VASSIST_A_FLOW_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
 };
 
 /* Ops table for vassist */
@@ -42,7 +77,7 @@ static const struct genl_split_ops vassist_nl_ops[] = {
 		.cmd		= VASSIST_CMD_PORT_ADD,
 		.doit		= vassist_nl_port_add_doit,
 		.policy		= vassist_port_add_nl_policy,
-		.maxattr	= VASSIST_A_PORT_FEATURES,
+		.maxattr	= VASSIST_A_PORT_ACK_OFFLOAD,
 		.flags		= GENL_ADMIN_PERM | GENL_CMD_CAP_DO,
 	},
 	{
@@ -68,8 +103,15 @@ static const struct genl_split_ops vassist_nl_ops[] = {
 		.cmd		= VASSIST_CMD_PORT_SET,
 		.doit		= vassist_nl_port_set_doit,
 		.policy		= vassist_port_set_nl_policy,
-		.maxattr	= VASSIST_A_PORT_FEATURES,
+		.maxattr	= VASSIST_A_PORT_ACK_OFFLOAD,
 		.flags		= GENL_ADMIN_PERM | GENL_CMD_CAP_DO,
+	},
+	{
+		.cmd		= VASSIST_CMD_FLOW_GET,
+		.dumpit		= vassist_nl_flow_get_dumpit,
+		.policy		= vassist_flow_get_nl_policy,
+		.maxattr	= VASSIST_A_FLOW_IFINDEX,
+		.flags		= GENL_CMD_CAP_DUMP,
 	},
 };
 

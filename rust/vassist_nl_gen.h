@@ -11,12 +11,17 @@
 
 #include <uapi/linux/vassist.h>
 
+/* Common nested types */
+extern const struct nla_policy vassist_ack_offload_params_nl_policy[VASSIST_A_ACK_OFFLOAD_PARAMS_IDLE_TIMEOUT + 1];
+
 int vassist_nl_port_add_doit(struct sk_buff *skb, struct genl_info *info);
 int vassist_nl_port_del_doit(struct sk_buff *skb, struct genl_info *info);
 int vassist_nl_port_get_doit(struct sk_buff *skb, struct genl_info *info);
 int vassist_nl_port_get_dumpit(struct sk_buff *skb,
 			       struct netlink_callback *cb);
 int vassist_nl_port_set_doit(struct sk_buff *skb, struct genl_info *info);
+int vassist_nl_flow_get_dumpit(struct sk_buff *skb,
+			       struct netlink_callback *cb);
 
 enum {
 	VASSIST_NLGRP_MGMT,

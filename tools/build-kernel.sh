@@ -1,20 +1,35 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Builds the vassist test kernel out of tree from Debian's linux-source-6.12,
+# Builds a vassist kernel out of tree from Debian's linux-source-6.12,
 # cached outside the repo under $VASSIST_CACHE/kernel/<key>, where the key
 # hashes the kernel version, the config fragment and the toolchain versions.
 # Prints the build directory (KDIR) on its last line. A cached build makes
 # this a no-op.
+#
+#   build-kernel.sh          the test kernel: kernel/vassist.config (KASAN,
+#                            lockdep, kmemleak)
+#   build-kernel.sh bench    the benchmark kernel: the same without the
+#                            debugging block, plus kernel/bench.config
 set -euo pipefail
 . "$(dirname "$0")/lib/paths.sh"
 
-frag=$VASSIST_ROOT/kernel/vassist.config
+variant=${1:-test}
+case "$variant" in
+test) frag=$VASSIST_ROOT/kernel/vassist.config ;;
+bench)
+	frag=$(mktemp)
+	trap 'rm -f "$frag"' EXIT
+	sed '/^# --- debugging/,$d' "$VASSIST_ROOT/kernel/vassist.config" > "$frag"
+	cat "$VASSIST_ROOT/kernel/bench.config" >> "$frag" ;;
+*) echo "usage: $0 [test|bench]" >&2; exit 2 ;;
+esac
 kver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
 key=$( { echo "$kver"; cat "$frag"; /usr/bin/rustc --version; clang-19 --version | head -1;
 	"$BINDGEN" --version; } | sha256sum | cut -c1-16)
 top=$VASSIST_CACHE/kernel
 src=$top/src-$kver
 kdir=$top/build-$key
+[ "$variant" = test ] || kdir=$top/$variant-$key
 
 if [ -f "$kdir/.vassist-done" ]; then
 	echo "kernel: cached ($kdir)" >&2
@@ -33,7 +48,7 @@ fi
 kmake=(make -C "$src" O="$kdir" LLVM=1 ARCH=x86_64 RUSTC=/usr/bin/rustc
 	BINDGEN="$BINDGEN" HOSTRUSTC=/usr/bin/rustc -j"$(nproc)")
 rm -rf "$kdir" && mkdir -p "$kdir"
-echo "kernel: configuring (tinyconfig + kernel/vassist.config)" >&2
+echo "kernel: configuring $variant kernel (tinyconfig + fragment)" >&2
 "${kmake[@]}" tinyconfig >/dev/null
 "$src/scripts/kconfig/merge_config.sh" -m -O "$kdir" "$kdir/.config" "$frag" >/dev/null
 "${kmake[@]}" olddefconfig >/dev/null

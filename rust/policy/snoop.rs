@@ -18,6 +18,7 @@
 //! highest ack the host already sent.
 
 use super::tcp::{self, before, seq_max, Segment, ACK, FIN, RST, SYN, URG};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Per-port parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +121,12 @@ pub struct Flow {
     /// Guest sent SYN; waiting for the sender's SYN-ACK to know what was
     /// negotiated.
     handshake: Option<SynInfo>,
+    /// FINs seen: [`FIN_TO_GUEST`] | [`FIN_FROM_GUEST`].
+    fins: u8,
 }
+
+const FIN_TO_GUEST: u8 = 1;
+const FIN_FROM_GUEST: u8 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct SynInfo {
@@ -136,7 +142,8 @@ const DEFAULT_MSS: u32 = 536;
 pub struct Events {
     /// The flow went offline for this reason now.
     pub offline: Option<Offline>,
-    /// The flow ended (RST, or FINs both ways): remove it.
+    /// The flow ended (RST, or the last ACK after FINs both ways): remove
+    /// it.
     pub remove: bool,
     /// A window advertised by the guest was capped to buf_size.
     pub window_capped: bool,
@@ -193,6 +200,18 @@ impl Flow {
             ts: Ts::Off,
             mode,
             handshake: None,
+            fins: 0,
+        }
+    }
+
+    /// Notes a FIN going `dir`, and the end of the flow at the first
+    /// segment without FIN after FINs both ways (the last ACK).
+    fn closing(&mut self, seg: &Segment, dir: u8, ev: &mut Events) {
+        if seg.has(FIN) {
+            self.fins |= dir;
+            self.mode = Mode::Closing;
+        } else if self.fins == FIN_TO_GUEST | FIN_FROM_GUEST {
+            ev.remove = true;
         }
     }
 
@@ -255,10 +274,7 @@ impl Flow {
             self.go_offline(Offline::Flags, &mut ev);
             return (ToGuest::Pass, ev);
         }
-        if seg.has(FIN) {
-            self.mode = Mode::Closing;
-            return (ToGuest::Pass, ev);
-        }
+        self.closing(seg, FIN_TO_GUEST, &mut ev);
         if self.mode == Mode::Closing || seg.payload == 0 {
             return (ToGuest::Pass, ev);
         }
@@ -324,9 +340,7 @@ impl Flow {
                 guest_tsval: seq_max(guest_tsval, v),
             };
         }
-        if seg.has(FIN) {
-            self.mode = Mode::Closing;
-        }
+        self.closing(seg, FIN_FROM_GUEST, &mut ev);
         if !seg.has(ACK) || seg.has(SYN) || self.handshake.is_some() {
             return (FromGuest::Pass, ev);
         }
@@ -400,46 +414,134 @@ fn ts_state(on: bool, seg: &Segment) -> Ts {
 }
 
 /// The guest's receive ring of a tap port, seen from outside: entries
-/// handed to the device since attach, against the device's counters of
-/// entries the reader took (`tx_packets`) or the device dropped
-/// (`tx_dropped`). The counters are read only when the estimate nears the
-/// limit; between reads the estimate only over-counts, so it is safe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// handed to the device, against the device's counters of entries the
+/// reader took (`tx_packets`) or the device dropped (`tx_dropped`). The
+/// counters are read only when the estimate nears the limit; between reads
+/// the estimate only over-counts, so it is safe. Shared by the CPUs that
+/// send to the port: each frame is counted before it is judged, so
+/// concurrent senders each see the others' frames.
+#[derive(Debug)]
 pub struct RingGauge {
-    limit: u64,
-    handed: u64,
-    /// tx_packets + tx_dropped at attach.
+    /// Entries handed since the gauge started, plus the ring's capacity
+    /// then (it may have been full).
+    handed: AtomicU64,
+    /// tx_packets + tx_dropped when the gauge started.
     base: u64,
-    /// Taken out (read or dropped) since attach, as of the last read.
-    out: u64,
+    /// Taken out (read or dropped) since the start, as of the last read.
+    out: AtomicU64,
 }
 
 impl RingGauge {
-    /// `capacity`: the ring's size (tx_queue_len); `margin`: entries kept
-    /// free; `counters`: tx_packets + tx_dropped now.
-    pub fn new(capacity: u32, margin: u32, counters: u64) -> RingGauge {
+    /// `held`: entries the ring may hold now (its capacity); `counters`:
+    /// tx_packets + tx_dropped now.
+    pub fn new(held: u32, counters: u64) -> RingGauge {
         RingGauge {
-            limit: u64::from(capacity.saturating_sub(margin)),
-            handed: 0,
+            handed: AtomicU64::new(u64::from(held)),
             base: counters,
-            out: 0,
+            out: AtomicU64::new(0),
         }
     }
 
-    /// Entries (frames) of a packet handed to the device.
-    pub fn handed(&mut self, entries: u32) {
-        self.handed += u64::from(entries);
-    }
-
-    /// Whether `entries` more fit below the limit; `counters` reads
+    /// Counts `entries` handed to the device and says whether the ring,
+    /// with them, stays within `limit` entries; `counters` reads
     /// tx_packets + tx_dropped, called only when the estimate is too high.
-    pub fn room(&mut self, entries: u32, counters: impl FnOnce() -> u64) -> bool {
-        let fits = |g: &RingGauge| g.handed - g.out + u64::from(entries) <= g.limit;
-        if fits(self) {
+    pub fn hand(&self, entries: u32, limit: u64, counters: impl FnOnce() -> u64) -> bool {
+        let handed = self.handed.fetch_add(u64::from(entries), Relaxed) + u64::from(entries);
+        if handed.saturating_sub(self.out.load(Relaxed)) <= limit {
             return true;
         }
-        self.out = counters().saturating_sub(self.base).min(self.handed);
-        fits(self)
+        // Entries the reader took since the start cannot exceed what was
+        // handed, whatever the counters did meanwhile (a reset, a wrap).
+        let out = counters().saturating_sub(self.base).min(handed);
+        self.out.fetch_max(out, Relaxed);
+        handed - out <= limit
+    }
+
+    /// Entries the ring holds at most, as of the last counter read.
+    pub fn estimate(&self) -> u64 {
+        let handed = self.handed.load(Relaxed);
+        handed.saturating_sub(self.out.load(Relaxed))
+    }
+}
+
+/// A flow seen from the guest: its address and port, the peer's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowKey {
+    pub v6: bool,
+    pub guest: [u8; 16],
+    pub peer: [u8; 16],
+    pub guest_port: u16,
+    pub peer_port: u16,
+}
+
+impl FlowKey {
+    /// The key of a segment toward the guest.
+    pub fn to_guest(seg: &Segment) -> FlowKey {
+        FlowKey {
+            v6: seg.addrs.v6,
+            guest: seg.addrs.dst,
+            peer: seg.addrs.src,
+            guest_port: seg.dport,
+            peer_port: seg.sport,
+        }
+    }
+
+    /// The key of a segment from the guest.
+    pub fn from_guest(seg: &Segment) -> FlowKey {
+        FlowKey {
+            v6: seg.addrs.v6,
+            guest: seg.addrs.src,
+            peer: seg.addrs.dst,
+            guest_port: seg.sport,
+            peer_port: seg.dport,
+        }
+    }
+
+    /// A 64-bit hash of the key under a secret `seed` (so that remote
+    /// senders cannot aim flows at one bucket); never 0.
+    pub fn hash(&self, seed: u64) -> u64 {
+        // Multiply-xorshift over the key's words (a strong mixer, not a
+        // MAC: collisions cost probe length, never correctness).
+        let mut h = seed ^ u64::from(self.v6);
+        let mut mix = |w: u64| {
+            h = (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            h ^= h >> 29;
+        };
+        for half in [&self.guest, &self.peer] {
+            mix(u64::from_le_bytes(half[..8].try_into().unwrap_or([0; 8])));
+            mix(u64::from_le_bytes(half[8..].try_into().unwrap_or([0; 8])));
+        }
+        mix(u64::from(self.guest_port) << 16 | u64::from(self.peer_port));
+        h | 1
+    }
+}
+
+/// A flow's state as a dump shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowView {
+    /// Waiting for the sender's SYN-ACK.
+    pub handshake: bool,
+    pub next_seq: u32,
+    pub acked: u32,
+    pub vm_ack: u32,
+    pub rcv_win: u32,
+    pub wscale: Option<u8>,
+    pub mss: u32,
+    pub timestamps: bool,
+}
+
+impl Flow {
+    pub fn view(&self) -> FlowView {
+        FlowView {
+            handshake: self.handshake.is_some(),
+            next_seq: self.next_seq,
+            acked: self.acked,
+            vm_ack: self.vm_ack,
+            rcv_win: self.rcv_win,
+            wscale: self.wscale,
+            mss: self.mss,
+            timestamps: matches!(self.ts, Ts::On { .. }),
+        }
     }
 }
 

@@ -12,7 +12,6 @@ use super::frame::{self, ETH_P_IP, ETH_P_IPV6};
 pub const FIN: u8 = 0x01;
 pub const SYN: u8 = 0x02;
 pub const RST: u8 = 0x04;
-pub const PSH: u8 = 0x08;
 pub const ACK: u8 = 0x10;
 pub const URG: u8 = 0x20;
 

@@ -69,6 +69,28 @@ impl Msg<'_> {
         Self::check(unsafe { bindings::vassist_nla_put_uint(self.skb.as_ptr(), attr as i32, v) })
     }
 
+    pub(crate) fn put_u16(&mut self, attr: u32, v: u16) -> Result<(), MsgFull> {
+        // SAFETY: as in `put_u32`.
+        Self::check(unsafe { bindings::vassist_nla_put_u16(self.skb.as_ptr(), attr as i32, v) })
+    }
+
+    pub(crate) fn put_flag(&mut self, attr: u32) -> Result<(), MsgFull> {
+        // SAFETY: as in `put_u32`.
+        Self::check(unsafe { bindings::vassist_nla_put_flag(self.skb.as_ptr(), attr as i32) })
+    }
+
+    pub(crate) fn put_bytes(&mut self, attr: u32, b: &[u8]) -> Result<(), MsgFull> {
+        // SAFETY: as in `put_u32`; nla_put copies `b.len()` bytes from `b`.
+        Self::check(unsafe {
+            bindings::vassist_nla_put(
+                self.skb.as_ptr(),
+                attr as i32,
+                b.len() as i32,
+                b.as_ptr().cast(),
+            )
+        })
+    }
+
     pub(crate) fn put_str(&mut self, attr: u32, s: &CStr) -> Result<(), MsgFull> {
         // SAFETY: as in `put_u32`; `s` is NUL-terminated.
         Self::check(unsafe {
@@ -166,6 +188,16 @@ impl<'a> Request<'a> {
             .map(|a| unsafe { bindings::vassist_nla_get_u32(a.as_ptr()) })
     }
 
+    /// A u32 inside the nested attribute `nest`, if both are present.
+    pub(crate) fn nested_u32_attr(&self, nest: u32, attr: u32) -> Option<u32> {
+        let n = self.attr(nest)?;
+        // SAFETY: the policy validated the nest and its contents (strictly,
+        // as a u32 for each attribute used here).
+        let a = unsafe { bindings::vassist_nla_find_nested(n.as_ptr(), attr as i32) };
+        // SAFETY: as above.
+        NonNull::new(a.cast_mut()).map(|a| unsafe { bindings::vassist_nla_get_u32(a.as_ptr()) })
+    }
+
     /// A string attribute, if present (and in this op's policy).
     pub(crate) fn str_attr(&self, attr: u32) -> Option<&'a CStr> {
         // SAFETY: the policy validated it as NLA_NUL_STRING: NUL-terminated
@@ -236,6 +268,15 @@ impl<'a> Dump<'a> {
                 self.cb.as_ptr(),
             )))
         }
+    }
+
+    /// A u32 attribute of the dump's request, if present.
+    pub(crate) fn u32_attr(&self, attr: u32) -> Option<u32> {
+        // SAFETY: `cb` is valid; its request was validated against the op's
+        // policy, as a u32 for each attribute used here.
+        let a = unsafe { bindings::vassist_dump_attr(self.cb.as_ptr(), attr as i32) };
+        // SAFETY: as above.
+        NonNull::new(a.cast_mut()).map(|a| unsafe { bindings::vassist_nla_get_u32(a.as_ptr()) })
     }
 
     /// Where the previous round stopped (0 at first).
@@ -333,14 +374,19 @@ doit!(vassist_nl_port_del_doit => crate::netlink::port_del);
 doit!(vassist_nl_port_get_doit => crate::netlink::port_get);
 doit!(vassist_nl_port_set_doit => crate::netlink::port_set);
 
-/// Called by genetlink through the generated ops table, once per round of
-/// a `port-get` dump.
-#[no_mangle]
-unsafe extern "C" fn vassist_nl_port_get_dumpit(
+type DumpHandler = fn(&mut Dump<'_>, &mut RtnlGuard) -> Result<(), MsgFull>;
+
+/// Runs one round of a dump under RTNL.
+///
+/// # Safety
+///
+/// `skb` and `cb` are this round's buffer and callback.
+unsafe fn run_dump(
     skb: *mut bindings::sk_buff,
     cb: *mut bindings::netlink_callback,
+    handler: DumpHandler,
 ) -> ffi::c_int {
-    // SAFETY: genetlink passes this round's valid skb and callback.
+    // SAFETY: the caller's contract; genetlink passes non-null pointers.
     let mut dump = unsafe {
         Dump {
             skb: NonNull::new_unchecked(skb),
@@ -349,7 +395,7 @@ unsafe extern "C" fn vassist_nl_port_get_dumpit(
         }
     };
     let mut rtnl = rtnl::lock();
-    match crate::netlink::port_dump(&mut dump, &mut rtnl) {
+    match handler(&mut dump, &mut rtnl) {
         // Everything written: 0 ends the dump.
         Ok(()) => 0,
         // Full: return what this round holds; netlink calls again.
@@ -357,3 +403,21 @@ unsafe extern "C" fn vassist_nl_port_get_dumpit(
         Err(MsgFull) => unsafe { bindings::vassist_skb_msg_len(skb) as ffi::c_int },
     }
 }
+
+macro_rules! dumpit {
+    ($name:ident => $handler:path) => {
+        /// Called by genetlink through the generated ops table, once per
+        /// round of a dump.
+        #[no_mangle]
+        unsafe extern "C" fn $name(
+            skb: *mut bindings::sk_buff,
+            cb: *mut bindings::netlink_callback,
+        ) -> ffi::c_int {
+            // SAFETY: genetlink passes this round's valid skb and callback.
+            unsafe { run_dump(skb, cb, $handler) }
+        }
+    };
+}
+
+dumpit!(vassist_nl_port_get_dumpit => crate::netlink::port_dump);
+dumpit!(vassist_nl_flow_get_dumpit => crate::netlink::flow_dump);

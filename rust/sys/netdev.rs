@@ -3,6 +3,7 @@
 //! Network devices: borrowed views, held references, namespace identity and
 //! the netdevice notifier that tells vassist when a port goes away.
 
+use super::rcu::RcuRead;
 use super::rtnl::Rtnl;
 use crate::bindings;
 use core::marker::PhantomData;
@@ -107,6 +108,51 @@ impl<'a> NetDev<'a> {
     /// while the device lives.
     pub(crate) fn key(&self) -> usize {
         self.ptr.as_ptr() as usize
+    }
+
+    /// The running port `ifindex` of this port's bridge, if the bridge
+    /// does not filter VLANs (frames can then go out of it untagged).
+    pub(crate) fn peer_port<'r>(&self, ifindex: u32, _rcu: &'r RcuRead) -> Option<NetDev<'r>> {
+        // SAFETY: `ptr` is valid (type invariant); under RCU as the helper
+        // requires.
+        let p = unsafe { bindings::vassist_netdev_peer_port(self.ptr.as_ptr(), ifindex as i32) };
+        // SAFETY: a device found under RCU is not freed before the read-side
+        // section ends, which `'r` is bound to.
+        NonNull::new(p).map(|p| unsafe { NetDev::from_raw(p) })
+    }
+
+    /// Sends an Ethernet frame out of the device; whether it took it.
+    pub(crate) fn xmit_frame(&self, frame: &[u8], _rcu: &RcuRead) -> bool {
+        // SAFETY: `ptr` is valid (type invariant); the helper copies `frame`.
+        let rc = unsafe {
+            bindings::vassist_xmit_frame(
+                self.ptr.as_ptr(),
+                frame.as_ptr().cast(),
+                frame.len() as u32,
+            )
+        };
+        rc == bindings::NET_XMIT_SUCCESS as i32
+    }
+
+    /// A tap with a reader attached, whose frames go to the reader's ring
+    /// without a qdisc that drops or holds them by policy.
+    pub(crate) fn is_tap_to_ring(&self, _rcu: &RcuRead) -> bool {
+        // SAFETY: `ptr` is valid (type invariant); under RCU.
+        unsafe { bindings::vassist_netdev_tap_fifo(self.ptr.as_ptr()) }
+    }
+
+    /// `tx_queue_len`: for a tap, the size of each queue's ring.
+    pub(crate) fn tx_queue_len(&self) -> u32 {
+        // SAFETY: `ptr` is valid (type invariant).
+        unsafe { bindings::vassist_netdev_tx_queue_len(self.ptr.as_ptr()) }
+    }
+
+    /// tx_packets + tx_dropped: for a tap, frames its reader took out of
+    /// the ring plus frames that found it full.
+    pub(crate) fn ring_out(&self) -> u64 {
+        // SAFETY: `ptr` is valid (type invariant); dev_get_stats may be
+        // called from any context.
+        unsafe { bindings::vassist_netdev_ring_out(self.ptr.as_ptr()) }
     }
 }
 

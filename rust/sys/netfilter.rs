@@ -7,17 +7,23 @@
 
 use super::netdev::NetDev;
 use super::rcu::RcuRead;
-use super::skb::SkBuff;
+use super::skb::{Egress, Sent, SkBuff};
 use crate::bindings;
 use core::ptr::NonNull;
 use kernel::ffi;
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
-/// What a hook decides for a frame.
-pub(crate) enum Verdict {
+/// What a hook decides for a frame. The frame goes back to netfilter with
+/// the verdict unless vassist transmitted it: the payloads are ownership
+/// proofs (a handler cannot accept a frame it gave away), never read.
+pub(crate) enum Verdict<'a> {
     /// Let it continue through the bridge.
-    Accept,
+    Accept(#[allow(dead_code)] SkBuff<'a>),
+    /// Drop it.
+    Drop(#[allow(dead_code)] SkBuff<'a>),
+    /// It was transmitted by vassist.
+    Stolen(#[allow(dead_code)] Sent),
 }
 
 const fn hook_ops(
@@ -53,37 +59,12 @@ static HOOK_OPS: HookOps = HookOps([
     hook_ops(to_port_hook, bindings::NF_BR_POST_ROUTING, i32::MAX - 1),
 ]);
 
-fn verdict(v: Verdict) -> ffi::c_uint {
+fn verdict(v: Verdict<'_>) -> ffi::c_uint {
     match v {
-        Verdict::Accept => bindings::NF_ACCEPT,
+        Verdict::Accept(_) => bindings::NF_ACCEPT,
+        Verdict::Drop(_) => bindings::NF_DROP,
+        Verdict::Stolen(_) => bindings::NF_STOLEN,
     }
-}
-
-type Handler = fn(&SkBuff<'_>, &NetDev<'_>, &RcuRead) -> Verdict;
-
-/// Runs `handler` on a frame and the port it concerns.
-///
-/// # Safety
-///
-/// `skb` is valid for the call, `dev` null or a valid device, and the
-/// call is an RCU read-side section: netfilter's contract for hooks.
-unsafe fn run_hook(
-    skb: *mut bindings::sk_buff,
-    dev: *mut bindings::net_device,
-    handler: Handler,
-) -> ffi::c_uint {
-    let (Some(skb), Some(dev)) = (NonNull::new(skb), NonNull::new(dev)) else {
-        return bindings::NF_ACCEPT;
-    };
-    // SAFETY: the caller's contract, above.
-    let (skb, dev, rcu) = unsafe {
-        (
-            SkBuff::from_raw(skb),
-            NetDev::from_raw(dev),
-            RcuRead::assume(),
-        )
-    };
-    verdict(handler(&skb, &dev, rcu))
 }
 
 /// Pre-routing: `state->in` is the port the frame came in on.
@@ -92,9 +73,20 @@ unsafe extern "C" fn from_port_hook(
     skb: *mut bindings::sk_buff,
     state: *const bindings::nf_hook_state,
 ) -> ffi::c_uint {
-    // SAFETY: netfilter calls hooks with a valid skb and state, inside an
-    // RCU read-side section.
-    unsafe { run_hook(skb, (*state).in_, crate::hooks::from_port) }
+    // SAFETY: netfilter calls hooks with a valid state.
+    let (Some(skb), Some(dev)) = (NonNull::new(skb), NonNull::new(unsafe { (*state).in_ })) else {
+        return bindings::NF_ACCEPT;
+    };
+    // SAFETY: netfilter hands the hook a valid skb it owns until the
+    // verdict, and a valid device, inside an RCU read-side section.
+    let (skb, dev, rcu) = unsafe {
+        (
+            SkBuff::from_raw(skb),
+            NetDev::from_raw(dev),
+            RcuRead::assume(),
+        )
+    };
+    verdict(crate::hooks::from_port(skb, &dev, rcu))
 }
 
 /// Post-routing: `state->out` is the port the frame leaves by.
@@ -103,8 +95,20 @@ unsafe extern "C" fn to_port_hook(
     skb: *mut bindings::sk_buff,
     state: *const bindings::nf_hook_state,
 ) -> ffi::c_uint {
-    // SAFETY: as in `from_port_hook`.
-    unsafe { run_hook(skb, (*state).out, crate::hooks::to_port) }
+    // SAFETY: netfilter calls hooks with a valid state.
+    let (Some(skb), Some(dev)) = (NonNull::new(skb), NonNull::new(unsafe { (*state).out })) else {
+        return bindings::NF_ACCEPT;
+    };
+    // SAFETY: as in `from_port_hook`; at NF_BR_POST_ROUTING the okfn is
+    // br_dev_queue_push_xmit, which `Egress::transmit` stands in for.
+    let (skb, dev, rcu) = unsafe {
+        (
+            Egress::from_raw(skb),
+            NetDev::from_raw(dev),
+            RcuRead::assume(),
+        )
+    };
+    verdict(crate::hooks::to_port(skb, &dev, rcu))
 }
 
 unsafe extern "C" fn pernet_init(net: *mut bindings::net) -> ffi::c_int {

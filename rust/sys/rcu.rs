@@ -87,3 +87,20 @@ impl<T> RcuBox<T> {
         Some(unsafe { KBox::from_raw(old) })
     }
 }
+
+impl<T> Default for RcuBox<T> {
+    fn default() -> Self {
+        RcuBox::new()
+    }
+}
+
+impl<T> Drop for RcuBox<T> {
+    fn drop(&mut self) {
+        let p = *self.ptr.get_mut();
+        if !p.is_null() {
+            // SAFETY: `p` came from `KBox::into_raw` (type invariant); readers
+            // borrow `self`, so with `&mut self` none is left.
+            drop(unsafe { KBox::from_raw(p) });
+        }
+    }
+}

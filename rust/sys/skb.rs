@@ -1,20 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A read-only view of a socket buffer passing a bridge hook.
+//! A socket buffer passing a bridge hook: read, rewritten in place, or
+//! taken over and transmitted.
 
 use crate::bindings;
 use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
 
 /// Length of an Ethernet header, which the bridge has pulled by the time
 /// its netfilter hooks run.
 pub(crate) const ETH_HLEN: u32 = 14;
 
-/// A borrowed `struct sk_buff` whose `data` points at the network header.
+/// A `struct sk_buff` a hook was handed, whose `data` points at the network
+/// header. Whoever holds it decides its fate: it goes back to netfilter in
+/// the verdict, or is consumed by [`Egress::transmit`].
 ///
 /// # Invariants
 ///
-/// `ptr` points at a valid `sk_buff` that is not freed for `'a`.
+/// `ptr` points at a valid `sk_buff` that is not freed for `'a`, and only
+/// this value uses it.
 pub(crate) struct SkBuff<'a> {
     ptr: NonNull<bindings::sk_buff>,
     _p: PhantomData<&'a bindings::sk_buff>,
@@ -71,5 +76,101 @@ impl<'a> SkBuff<'a> {
         // SAFETY: skb_header_pointer returned `want` readable bytes, either
         // in the skb (alive for 'a, which outlives 'b) or in `buf`.
         unsafe { core::slice::from_raw_parts(p.cast::<u8>(), want) }
+    }
+
+    /// Whether the checksum is left to the device (CHECKSUM_PARTIAL): the
+    /// field then holds only the pseudo-header sum.
+    pub(crate) fn csum_partial(&self) -> bool {
+        // SAFETY: `ptr` is valid (type invariant).
+        unsafe { bindings::vassist_skb_csum_partial(self.ptr.as_ptr()) }
+    }
+
+    /// The first `len` bytes from the network header, linear and not
+    /// shared, to rewrite; `None` if the packet is shorter or memory is
+    /// short. A checksum of the whole packet (CHECKSUM_COMPLETE) no longer
+    /// holds after a rewrite: it is dropped for the receiver to verify.
+    pub(crate) fn header_mut(&mut self, len: usize) -> Option<&mut [u8]> {
+        if len > self.len() as usize {
+            return None;
+        }
+        // SAFETY: `ptr` is valid and ours (type invariant).
+        let p = unsafe { bindings::vassist_skb_writable(self.ptr.as_ptr(), len as u32) };
+        let p = NonNull::new(p.cast::<u8>())?;
+        // SAFETY: as above.
+        unsafe { bindings::vassist_skb_csum_complete_to_none(self.ptr.as_ptr()) };
+        // SAFETY: skb_ensure_writable made `len` bytes from `data` linear and
+        // private to this skb, which `&mut self` borrows exclusively.
+        Some(unsafe { core::slice::from_raw_parts_mut(p.as_ptr(), len) })
+    }
+
+    /// The Ethernet header in front of the network header.
+    pub(crate) fn eth_header(&self) -> Option<[u8; ETH_HLEN as usize]> {
+        let mut h = [0u8; ETH_HLEN as usize];
+        // SAFETY: `ptr` is valid; `h` has room for ETH_HLEN bytes.
+        unsafe { bindings::vassist_skb_eth_header(self.ptr.as_ptr(), h.as_mut_ptr()) }.then_some(h)
+    }
+
+    /// Interface index of the device the frame entered the host by (0 for
+    /// frames the host sent).
+    pub(crate) fn iif(&self) -> u32 {
+        // SAFETY: `ptr` is valid (type invariant).
+        unsafe { bindings::vassist_skb_iif(self.ptr.as_ptr()) as u32 }
+    }
+
+    /// No VLAN tag, and br_netfilter will not run the frame through the IP
+    /// hooks after the bridge's own.
+    pub(crate) fn plain_path(&self) -> bool {
+        // SAFETY: `ptr` is valid (type invariant).
+        unsafe { bindings::vassist_skb_plain_path(self.ptr.as_ptr()) }
+    }
+}
+
+/// A frame at the bridge's post-routing hook, on its way out of the port
+/// `skb->dev`.
+pub(crate) struct Egress<'a>(SkBuff<'a>);
+
+/// Proof that a frame was taken over by [`Egress::transmit`].
+pub(crate) struct Sent {
+    /// The device took it (NET_XMIT_SUCCESS).
+    pub(crate) delivered: bool,
+}
+
+impl<'a> Egress<'a> {
+    /// # Safety
+    ///
+    /// As [`SkBuff::from_raw`], and the frame is at the bridge's
+    /// post-routing hook, whose okfn (`br_dev_queue_push_xmit`) a hook may
+    /// take over by returning NF_STOLEN.
+    pub(super) unsafe fn from_raw(ptr: NonNull<bindings::sk_buff>) -> Self {
+        // SAFETY: the caller's contract.
+        Egress(unsafe { SkBuff::from_raw(ptr) })
+    }
+
+    /// Does what the bridge would do next (push the Ethernet header and
+    /// queue the frame on the port) and reports whether the device took
+    /// it. The verdict must then be NF_STOLEN.
+    pub(crate) fn transmit(self) -> Sent {
+        // SAFETY: `ptr` is ours (type invariant); the helper consumes it.
+        let rc = unsafe { bindings::vassist_skb_br_xmit(self.0.ptr.as_ptr()) };
+        Sent {
+            delivered: rc == bindings::NET_XMIT_SUCCESS as i32,
+        }
+    }
+
+    pub(crate) fn into_inner(self) -> SkBuff<'a> {
+        self.0
+    }
+}
+
+impl<'a> Deref for Egress<'a> {
+    type Target = SkBuff<'a>;
+    fn deref(&self) -> &SkBuff<'a> {
+        &self.0
+    }
+}
+
+impl<'a> DerefMut for Egress<'a> {
+    fn deref_mut(&mut self) -> &mut SkBuff<'a> {
+        &mut self.0
     }
 }

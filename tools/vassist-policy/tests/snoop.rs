@@ -2,9 +2,11 @@
 
 use vassist_policy::frame::{ETH_P_IP, ETH_P_IPV6};
 use vassist_policy::snoop::{
-    apply_rewrite, Flow, FromGuest, Mode, Offline, Params, RingGauge, ToGuest,
+    apply_rewrite, Flow, FlowKey, FromGuest, Mode, Offline, Params, RingGauge, ToGuest,
 };
-use vassist_policy::tcp::{self, Addrs, Options, Segment, ACK, FIN, PSH, RST, SYN};
+use vassist_policy::tcp::{self, Addrs, Options, Segment, ACK, FIN, RST, SYN};
+
+const PSH: u8 = 0x08;
 
 const P: Params = Params {
     buf_size: 256 * 1024,
@@ -324,6 +326,24 @@ fn fin_stops_early_acks() {
 }
 
 #[test]
+fn the_last_ack_after_fins_both_ways_ends_the_flow() {
+    // The sender closes first: its FIN, the guest's FIN, the sender's ACK.
+    let mut f = server_flow();
+    let fin = parse(&raw(false, 1001, 5001, ACK | FIN, 100, &[], 0));
+    assert!(!f.to_guest(&fin, true, &P).1.remove);
+    let gfin = parse(&raw(false, 5001, 1002, ACK | FIN, 500, &[], 0));
+    assert!(!f.from_guest(&gfin, &P).1.remove);
+    let last = parse(&raw(false, 1002, 5002, ACK, 100, &[], 0));
+    assert!(f.to_guest(&last, true, &P).1.remove);
+    // The guest closes first: the guest's ACK is the last.
+    let mut f = server_flow();
+    assert!(!f.from_guest(&gfin, &P).1.remove);
+    assert!(!f.to_guest(&fin, true, &P).1.remove);
+    let last = parse(&raw(false, 5002, 1002, ACK, 500, &[], 0));
+    assert!(f.from_guest(&last, &P).1.remove);
+}
+
+#[test]
 fn mid_connection_flows_echo_the_window_and_never_grow_it() {
     let ack = parse(&raw(false, 9000, 100, ACK, 300, &[], 0));
     let mut f = Flow::from_guest_ack(&ack, &P).unwrap();
@@ -381,23 +401,49 @@ fn client_handshake_settles_options_from_the_senders_synack() {
 
 #[test]
 fn ring_gauge_reads_counters_only_near_the_limit() {
-    let mut g = RingGauge::new(100, 10, 5000);
+    // A ring of 100 that was empty at the start (held 0), margin 10.
+    let g = RingGauge::new(0, 5000);
     let mut reads = 0;
     for _ in 0..90 {
-        assert!(g.room(1, || unreachable!("far from the limit")));
-        g.handed(1);
+        assert!(g.hand(1, 90, || unreachable!("far from the limit")));
     }
     // At the limit: the counters say 50 were taken out.
-    assert!(g.room(1, || {
+    assert!(g.hand(1, 90, || {
         reads += 1;
         5050
     }));
     assert_eq!(reads, 1);
-    for _ in 0..50 {
-        g.handed(1);
+    for _ in 0..49 {
+        assert!(g.hand(1, 90, || unreachable!("the last read still holds")));
     }
     // Nothing more taken: full.
-    assert!(!g.room(1, || 5050));
+    assert!(!g.hand(1, 90, || 5050));
+    assert_eq!(g.estimate(), 91);
+}
+
+#[test]
+fn ring_gauge_assumes_a_full_ring_at_start() {
+    // Started with snoop turned on mid-traffic: the ring may be full.
+    let g = RingGauge::new(64, 100);
+    assert!(!g.hand(1, 60, || 100));
+    // The reader took 40: 64 + 2 - 40 = 26 may be in the ring.
+    assert!(g.hand(1, 60, || 140));
+    // Counters that went backwards (a reset) never make room.
+    let g = RingGauge::new(8, 1000);
+    assert!(!g.hand(1, 4, || 0));
+}
+
+#[test]
+fn flow_key_is_the_same_both_ways() {
+    let s = tcp::parse(ETH_P_IP, &raw(false, 1, 2, ACK, 100, &[], 0)).unwrap();
+    let mut r = s;
+    core::mem::swap(&mut r.addrs.src, &mut r.addrs.dst);
+    core::mem::swap(&mut r.sport, &mut r.dport);
+    assert_eq!(FlowKey::to_guest(&s), FlowKey::from_guest(&r));
+    assert_eq!(FlowKey::to_guest(&s).hash(7), FlowKey::from_guest(&r).hash(7));
+    assert_ne!(FlowKey::to_guest(&s).hash(7), FlowKey::to_guest(&r).hash(7));
+    assert_ne!(FlowKey::to_guest(&s).hash(7), FlowKey::to_guest(&s).hash(8));
+    assert_eq!(FlowKey::to_guest(&s).hash(7) & 1, 1);
 }
 
 /// Random interleavings of a sender, the guest's ring and a guest TCP
@@ -444,7 +490,8 @@ fn never_acks_what_the_guest_will_not_receive() {
         let mut f = Flow::from_guest_syn(&synack, &p).unwrap();
         let mut ring: std::collections::VecDeque<(u32, u32)> = Default::default();
         let (mut taken, mut dropped) = (0u64, 0u64);
-        let mut gauge = RingGauge::new(cap as u32, rnd(3) as u32, 0);
+        let gauge = RingGauge::new(0, 0);
+        let limit = cap.saturating_sub(rnd(3) as usize) as u64;
         let mut rcv_nxt = isn;
         // Bytes the guest's application has not read yet: they close the
         // guest's window.
@@ -467,9 +514,8 @@ fn never_acks_what_the_guest_will_not_receive() {
                             snd_nxt = snd_nxt.wrapping_add(len);
                         }
                         let full = taken + dropped;
-                        let room = gauge.room(1, || full);
+                        let room = gauge.hand(1, limit, || full);
                         let (v, _) = f.to_guest(&seg(start, 9, ACK, 100, len), room, &p);
-                        gauge.handed(1);
                         if ring.len() < cap {
                             ring.push_back((start, len));
                         } else {

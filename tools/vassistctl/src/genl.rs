@@ -63,6 +63,8 @@ impl From<io::Error> for NlError {
 #[derive(Default)]
 pub struct AttrBuf(Vec<u8>);
 
+const NLA_F_NESTED: u16 = 1 << 15;
+
 impl AttrBuf {
     pub fn put(&mut self, ty: u16, data: &[u8]) -> &mut Self {
         let len = NLA_HDRLEN + data.len();
@@ -75,6 +77,12 @@ impl AttrBuf {
 
     pub fn u32(&mut self, ty: u16, v: u32) -> &mut Self {
         self.put(ty, &v.to_ne_bytes())
+    }
+
+    /// A nested attribute holding `inner` (flagged NLA_F_NESTED, which the
+    /// kernel's strict validation requires).
+    pub fn nest(&mut self, ty: u16, inner: &AttrBuf) -> &mut Self {
+        self.put(ty | NLA_F_NESTED, &inner.0)
     }
 
     pub fn str(&mut self, ty: u16, s: &str) -> &mut Self {

@@ -3,12 +3,15 @@
 //! vassistctl: configure the vassist kernel module.
 //!
 //! ```text
-//! vassistctl [-j] port add  dev IFNAME | ifindex N  [snoop on|off]
-//! vassistctl [-j] port set  dev IFNAME | ifindex N  [snoop on|off]
+//! vassistctl [-j] port add  dev IFNAME | ifindex N  [snoop on|off] [PARAM N]...
+//! vassistctl [-j] port set  dev IFNAME | ifindex N  [snoop on|off] [PARAM N]...
 //! vassistctl      port del  dev IFNAME | ifindex N
 //! vassistctl [-j] port show [dev IFNAME | ifindex N]
+//! vassistctl [-j] flow show [dev IFNAME | ifindex N]
 //! vassistctl [-j] monitor
 //! ```
+//! PARAM: the ack offload parameters `buf-size`, `ring-margin`, `max-flows`,
+//! `idle-timeout` (milliseconds).
 //! `-j` prints JSON keyed by the netlink spec's attribute names. Errors print
 //! the kernel's extended-ack message and exit non-zero.
 
@@ -37,18 +40,32 @@ enum Cmd {
         #[command(subcommand)]
         cmd: PortCmd,
     },
+    /// Ack offload flows.
+    Flow {
+        #[command(subcommand)]
+        cmd: FlowCmd,
+    },
     /// Print port notifications as they happen.
     Monitor,
 }
 
 #[derive(Subcommand)]
+enum FlowCmd {
+    /// Show the flows of one port or of all ports of this network namespace.
+    Show {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum PortCmd {
-    /// Attach a bridge port: `dev NAME | ifindex N [snoop on|off]`.
+    /// Attach a bridge port: `dev NAME | ifindex N [snoop on|off] [PARAM N]...`.
     Add {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Change a port's features: `dev NAME | ifindex N [snoop on|off]`.
+    /// Change a port: `dev NAME | ifindex N [snoop on|off] [PARAM N]...`.
     Set {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -72,6 +89,8 @@ struct PortArgs {
     ifindex: Option<u32>,
     /// (feature bit, on?)
     features: Vec<(u32, bool)>,
+    /// (ack-offload-params attribute, value)
+    params: Vec<(u16, u32)>,
 }
 
 fn parse_port_args(args: &[String], features_allowed: bool) -> Result<PortArgs, String> {
@@ -92,6 +111,12 @@ fn parse_port_args(args: &[String], features_allowed: bool) -> Result<PortArgs, 
                     v => return Err(format!("'{key}' takes on|off, not '{v}'")),
                 };
                 out.features.push((1 << feature_bit("ack-offload"), on));
+            }
+            k if features_allowed && spec::ACK_OFFLOAD_PARAMS.contains(&k) => {
+                let v = value()?;
+                let n = v.parse().map_err(|_| format!("bad {k} '{v}'"))?;
+                let attr = spec::ACK_OFFLOAD_PARAMS.iter().position(|p| *p == k);
+                out.params.push((attr.map_or(0, |i| i as u16 + 1), n));
             }
             k => return Err(format!("unexpected '{k}'")),
         }
@@ -114,6 +139,18 @@ impl PortArgs {
         if let Some(d) = &self.dev {
             a.str(spec::A_PORT_IFNAME, d);
         }
+    }
+
+    /// The ack-offload nest, if any parameter is set.
+    fn params(&self, a: &mut AttrBuf) {
+        if self.params.is_empty() {
+            return;
+        }
+        let mut nest = AttrBuf::default();
+        for &(attr, v) in &self.params {
+            nest.u32(attr, v);
+        }
+        a.nest(spec::A_PORT_ACK_OFFLOAD, &nest);
     }
 
     fn has_selector(&self) -> bool {
@@ -147,6 +184,10 @@ fn port_json(msg: &GenlMsg) -> Value {
                 o.insert("features".into(), json!(names))
             }
             spec::A_PORT_STATS => o.insert("stats".into(), stats_json(a.nested())),
+            spec::A_PORT_ACK_OFFLOAD => o.insert(
+                "ack-offload".into(),
+                names_json(a.nested(), &spec::ACK_OFFLOAD_PARAMS),
+            ),
             spec::A_PORT_DETACH_REASON => o.insert(
                 "detach-reason".into(),
                 json!(a.u32().and_then(|r| spec::DETACH_REASONS.get(r as usize))),
@@ -158,13 +199,91 @@ fn port_json(msg: &GenlMsg) -> Value {
 }
 
 fn stats_json(attrs: Attrs<'_>) -> Value {
+    names_json(attrs, &spec::PORT_STATS)
+}
+
+/// Numeric attributes (1-based `names`) as JSON.
+fn names_json(attrs: Attrs<'_>, names: &[&str]) -> Value {
     let mut o = Map::new();
     for a in attrs {
-        if let Some(name) = spec::PORT_STATS.get(usize::from(a.ty).wrapping_sub(1)) {
+        if let Some(name) = names.get(usize::from(a.ty).wrapping_sub(1)) {
             o.insert((*name).into(), json!(a.uint()));
         }
     }
     Value::Object(o)
+}
+
+/// A flow message as JSON keyed by spec names.
+fn flow_json(msg: &GenlMsg) -> Value {
+    let mut o = Map::new();
+    for a in msg.attrs() {
+        let Some(&(name, kind)) = spec::FLOW.get(usize::from(a.ty).wrapping_sub(1)) else {
+            continue;
+        };
+        let v = match kind {
+            spec::Kind::U16 => json!(a.u16()),
+            spec::Kind::U32 => json!(a.u32()),
+            spec::Kind::Uint => json!(a.uint()),
+            spec::Kind::Flag => json!(true),
+            spec::Kind::Mode => json!(a.u32().and_then(|m| spec::FLOW_MODES.get(m as usize))),
+            spec::Kind::Addr => json!(addr_str(a.data)),
+        };
+        o.insert(name.into(), v);
+    }
+    Value::Object(o)
+}
+
+fn addr_str(b: &[u8]) -> String {
+    match b.len() {
+        4 => std::net::Ipv4Addr::from(<[u8; 4]>::try_from(b).unwrap_or_default()).to_string(),
+        16 => std::net::Ipv6Addr::from(<[u8; 16]>::try_from(b).unwrap_or_default()).to_string(),
+        _ => "?".into(),
+    }
+}
+
+fn print_flow(f: &Value) {
+    let n = |k: &str| f[k].as_u64().unwrap_or(0);
+    let ep = |a: &str, p: &str| {
+        let addr = f[a].as_str().unwrap_or("?");
+        if addr.contains(':') {
+            format!("[{addr}]:{}", n(p))
+        } else {
+            format!("{addr}:{}", n(p))
+        }
+    };
+    println!(
+        "{} guest {} peer {} {}{}",
+        f["ifindex"],
+        ep("guest-addr", "guest-port"),
+        ep("peer-addr", "peer-port"),
+        f["mode"].as_str().unwrap_or("?"),
+        if f["handshake"] == json!(true) {
+            " handshake"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "    next-seq {} acked {} vm-ack {} rcv-win {} wscale {} mss {} ts {} idle {} ms",
+        n("next-seq"),
+        n("acked"),
+        n("vm-ack"),
+        n("rcv-win"),
+        f["wscale"].as_u64().map_or("-".into(), |w| w.to_string()),
+        n("mss"),
+        if f["timestamps"] == json!(true) {
+            "on"
+        } else {
+            "off"
+        },
+        n("idle-ms")
+    );
+    println!(
+        "    early-acks {} acks-dropped {} acks-rewritten {}",
+        n("early-acks"),
+        n("acks-dropped"),
+        n("acks-rewritten")
+    );
 }
 
 fn print_port(p: &Value) {
@@ -200,6 +319,41 @@ fn print_port(p: &Value) {
         s("from-guest-packets"),
         s("from-guest-bytes"),
         s("from-guest-tcp-segs")
+    );
+    let c = |k: &str| p["ack-offload"][k].as_u64().unwrap_or(0);
+    println!(
+        "    ack-offload: buf-size {} ring-margin {} max-flows {} idle-timeout {} ms",
+        c("buf-size"),
+        c("ring-margin"),
+        c("max-flows"),
+        c("idle-timeout")
+    );
+    println!(
+        "    early-acks {} (errors {}, ineligible {}) guest-acks-dropped {} acks-rewritten {} \
+         windows-capped {}",
+        s("early-acks"),
+        s("early-ack-errors"),
+        s("ack-ineligible"),
+        s("guest-acks-dropped"),
+        s("acks-rewritten"),
+        s("windows-capped")
+    );
+    println!(
+        "    offline: unexpected-seq {} no-buf {} window {} flags {}",
+        s("offline-unexpected-seq"),
+        s("offline-no-buf"),
+        s("offline-window"),
+        s("offline-flags")
+    );
+    println!(
+        "    flows: created {} ended {} expired {} table-full {}{}",
+        s("flows-created"),
+        s("flows-ended"),
+        s("flows-expired"),
+        s("table-full"),
+        p["stats"]["ring-estimate"]
+            .as_u64()
+            .map_or(String::new(), |r| format!(" ring-estimate {r}"))
     );
 }
 
@@ -244,7 +398,12 @@ impl Ctl {
         let replies = self
             .sock
             .request(self.family, cmd, spec::VERSION, dump, attrs)?;
-        Ok(replies.iter().map(port_json).collect())
+        let json = if cmd == spec::CMD_FLOW_GET {
+            flow_json
+        } else {
+            port_json
+        };
+        Ok(replies.iter().map(json).collect())
     }
 }
 
@@ -263,6 +422,7 @@ fn run(cli: Cli) -> Result<(), String> {
             PortCmd::Add { args } => {
                 let (p, mut a) = select(&args, true, "add")?;
                 a.u32(spec::A_PORT_FEATURES, p.apply(0));
+                p.params(&mut a);
                 show(&ctl.call(spec::CMD_PORT_ADD, false, &a).map_err(nl)?);
             }
             PortCmd::Set { args } => {
@@ -278,6 +438,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     })
                     .unwrap_or(0);
                 a.u32(spec::A_PORT_FEATURES, p.apply(bits));
+                p.params(&mut a);
                 show(&ctl.call(spec::CMD_PORT_SET, false, &a).map_err(nl)?);
             }
             PortCmd::Del { args } => {
@@ -294,6 +455,27 @@ fn run(cli: Cli) -> Result<(), String> {
                 );
             }
         },
+        Cmd::Flow {
+            cmd: FlowCmd::Show { args },
+        } => {
+            let p = parse_port_args(&args, false)?;
+            let mut a = AttrBuf::default();
+            if p.has_selector() {
+                // The dump filters by ifindex; a name is resolved through
+                // the port (which must be attached).
+                let mut sel = AttrBuf::default();
+                p.selector(&mut sel);
+                let port = ctl.call(spec::CMD_PORT_GET, false, &sel).map_err(nl)?;
+                let ifindex = port.first().and_then(|p| p["ifindex"].as_u64());
+                a.u32(spec::A_FLOW_IFINDEX, ifindex.ok_or("no such port")? as u32);
+            }
+            let flows = ctl.call(spec::CMD_FLOW_GET, true, &a).map_err(nl)?;
+            if cli.json {
+                println!("{}", Value::Array(flows));
+            } else {
+                flows.iter().for_each(print_flow);
+            }
+        }
         Cmd::Monitor => {
             let group = ctl
                 .groups
@@ -348,6 +530,8 @@ mod tests {
             parse_port_args(&args("ifindex 7"), false).unwrap().ifindex,
             Some(7)
         );
+        let p = parse_port_args(&args("dev t max-flows 16 idle-timeout 500"), true).unwrap();
+        assert_eq!(p.params, vec![(3, 16), (4, 500)]);
         assert_eq!(
             parse_port_args(&args("dev tap0 snoop off"), true)
                 .unwrap()
@@ -363,5 +547,7 @@ mod tests {
         assert!(parse_port_args(&args("dev tap0 snoop maybe"), true).is_err());
         assert!(parse_port_args(&args("dev tap0 snoop on"), false).is_err());
         assert!(parse_port_args(&args("bogus 1"), true).is_err());
+        assert!(parse_port_args(&args("dev tap0 buf-size x"), true).is_err());
+        assert!(parse_port_args(&args("dev tap0 max-flows 9"), false).is_err());
     }
 }

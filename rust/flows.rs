@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The flow table of an ack offload port: open addressing over slots
+//! allocated when offload is enabled (no allocation on the packet path),
+//! each tagged with its flow's key hash so lookups probe without locks.
+//! The slot whose tag matches is locked (spin_lock_bh) and its key checked;
+//! the flow's state is then used and updated under that lock, which also
+//! keeps the acks of one flow in order across CPUs. Inserts are serialised
+//! by one lock. Flows idle longer than the port's timeout are removed when
+//! met: on lookup, on insert, and skipped by dumps.
+
+use crate::policy::snoop::{Flow, FlowKey};
+use crate::sys::bhlock::{new_bh_spinlock, BhSpinLock};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use kernel::prelude::*;
+
+/// Slots probed for a key: bounds the lookup cost whatever the hashes.
+const PROBE: usize = 8;
+/// Tag of a slot that was never used: probing stops there.
+const EMPTY: u64 = 0;
+/// Tag of a slot whose flow was removed: probing goes on (tags of live
+/// flows are odd).
+const REMOVED: u64 = 2;
+
+/// A flow and what it did.
+#[derive(Clone, Copy)]
+pub(crate) struct Entry {
+    pub(crate) key: FlowKey,
+    pub(crate) flow: Flow,
+    /// Jiffies clock (ms) of its last segment.
+    pub(crate) last_ms: u64,
+    pub(crate) early_acks: u64,
+    pub(crate) acks_dropped: u64,
+    pub(crate) acks_rewritten: u64,
+}
+
+impl Entry {
+    fn expired(&self, now_ms: u64, idle_ms: u64) -> bool {
+        now_ms.saturating_sub(self.last_ms) > idle_ms
+    }
+}
+
+struct Slot {
+    tag: AtomicU64,
+    entry: Pin<KBox<BhSpinLock<Option<Entry>>>>,
+}
+
+/// What a lookup found.
+pub(crate) enum Found<R, A> {
+    /// The flow, and what the closure returned.
+    Flow(R),
+    /// No such flow; `A` is handed back.
+    Missing(A),
+    /// The flow had been idle too long and was removed; `A` is handed back.
+    Expired(A),
+}
+
+/// A new flow could not be added.
+pub(crate) enum InsertError {
+    /// Another CPU added the same flow meanwhile.
+    Exists,
+    /// max-flows reached, or no free slot among the key's probes.
+    Full,
+}
+
+/// Whether the closure of [`FlowTable::with`] ends the flow.
+pub(crate) enum Keep {
+    Yes,
+    Remove,
+}
+
+pub(crate) struct FlowTable {
+    slots: KVec<Slot>,
+    mask: usize,
+    seed: u64,
+    max: u32,
+    live: AtomicU32,
+    insert: Pin<KBox<BhSpinLock<()>>>,
+}
+
+impl FlowTable {
+    /// A table for `max` flows, with twice as many slots so that probes
+    /// stay short.
+    pub(crate) fn new(max: u32, seed: u64) -> Result<FlowTable> {
+        let n = (max as usize * 2).next_power_of_two().max(PROBE);
+        let mut slots = KVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            slots.push(
+                Slot {
+                    tag: AtomicU64::new(EMPTY),
+                    entry: KBox::pin_init(new_bh_spinlock!(None, "vassist_flow"), GFP_KERNEL)?,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(FlowTable {
+            slots,
+            mask: n - 1,
+            seed,
+            max,
+            live: AtomicU32::new(0),
+            insert: KBox::pin_init(new_bh_spinlock!((), "vassist_flow_insert"), GFP_KERNEL)?,
+        })
+    }
+
+    fn probes(&self, hash: u64) -> impl Iterator<Item = &Slot> {
+        (0..PROBE).map(move |i| &self.slots[(hash as usize).wrapping_add(i) & self.mask])
+    }
+
+    /// Runs `f` on the flow of `key` under its lock, with `arg`, and
+    /// removes the flow if `f` says so. A flow found idle past `idle_ms` is
+    /// removed instead.
+    pub(crate) fn with<A, R>(
+        &self,
+        key: &FlowKey,
+        now_ms: u64,
+        idle_ms: u64,
+        arg: A,
+        f: impl FnOnce(&mut Entry, A) -> (R, Keep),
+    ) -> Found<R, A> {
+        let hash = key.hash(self.seed);
+        for slot in self.probes(hash) {
+            // Acquire pairs with the Release that published the entry.
+            match slot.tag.load(Ordering::Acquire) {
+                EMPTY => break,
+                t if t != hash => continue,
+                _ => {}
+            }
+            let mut guard = slot.entry.lock();
+            let Some(entry) = guard.as_mut().filter(|e| e.key == *key) else {
+                // Reused for another flow since the tag was read.
+                continue;
+            };
+            if entry.expired(now_ms, idle_ms) {
+                self.remove(slot, &mut guard);
+                return Found::Expired(arg);
+            }
+            entry.last_ms = now_ms;
+            let (r, keep) = f(entry, arg);
+            if let Keep::Remove = keep {
+                self.remove(slot, &mut guard);
+            }
+            return Found::Flow(r);
+        }
+        Found::Missing(arg)
+    }
+
+    fn remove(&self, slot: &Slot, entry: &mut Option<Entry>) {
+        *entry = None;
+        slot.tag.store(REMOVED, Ordering::Release);
+        self.live.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Adds `flow` for `key`. Expired flows met among the probes are
+    /// removed (and counted by `on_expire`) to make room.
+    pub(crate) fn insert(
+        &self,
+        key: &FlowKey,
+        flow: Flow,
+        now_ms: u64,
+        idle_ms: u64,
+        mut on_expire: impl FnMut(),
+    ) -> Result<(), InsertError> {
+        let hash = key.hash(self.seed);
+        let _serialised = self.insert.lock();
+        let mut free = None;
+        for slot in self.probes(hash) {
+            let tag = slot.tag.load(Ordering::Acquire);
+            if tag == EMPTY {
+                free = free.or(Some(slot));
+                break;
+            }
+            if tag == REMOVED {
+                free = free.or(Some(slot));
+                continue;
+            }
+            let mut guard = slot.entry.lock();
+            match guard.as_ref() {
+                Some(e) if e.expired(now_ms, idle_ms) => {
+                    self.remove(slot, &mut guard);
+                    on_expire();
+                    free = free.or(Some(slot));
+                }
+                Some(e) if e.key == *key => return Err(InsertError::Exists),
+                _ => {}
+            }
+        }
+        let slot = free.ok_or(InsertError::Full)?;
+        if self.live.load(Ordering::Relaxed) >= self.max {
+            return Err(InsertError::Full);
+        }
+        let mut guard = slot.entry.lock();
+        *guard = Some(Entry {
+            key: *key,
+            flow,
+            last_ms: now_ms,
+            early_acks: 0,
+            acks_dropped: 0,
+            acks_rewritten: 0,
+        });
+        self.live.fetch_add(1, Ordering::Relaxed);
+        // Release: a lookup that reads the tag sees the entry (it locks
+        // the slot before reading it anyway).
+        slot.tag.store(hash, Ordering::Release);
+        Ok(())
+    }
+
+    /// The live flows from slot `start` on, as copies, until `f` returns
+    /// false; returns the slot to resume at.
+    pub(crate) fn for_each_from(
+        &self,
+        start: usize,
+        now_ms: u64,
+        idle_ms: u64,
+        mut f: impl FnMut(&Entry) -> bool,
+    ) -> Option<usize> {
+        for (i, slot) in self.slots.iter().enumerate().skip(start) {
+            if slot.tag.load(Ordering::Acquire) & 1 == 0 {
+                continue;
+            }
+            let copy = *slot.entry.lock();
+            if let Some(e) = copy.filter(|e| !e.expired(now_ms, idle_ms)) {
+                if !f(&e) {
+                    return Some(i);
+                }
+            }
+        }
+        None
+    }
+}
