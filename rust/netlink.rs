@@ -123,7 +123,7 @@ fn config_field(c: &Config, attr: u32) -> &AtomicU32 {
 }
 
 /// The spec's `port-all` attributes.
-fn fill_port(msg: &mut Msg<'_>, port: &Port, master: u32, rtnl: &Rtnl) -> Result<(), MsgFull> {
+fn fill_port(msg: &mut Msg<'_>, port: &Port, master: u32) -> Result<(), MsgFull> {
     let dev = port.dev();
     msg.put_u32(b::VASSIST_A_PORT_IFINDEX, dev.ifindex())?;
     msg.put_str(b::VASSIST_A_PORT_IFNAME, dev.name())?;
@@ -143,7 +143,6 @@ fn fill_port(msg: &mut Msg<'_>, port: &Port, master: u32, rtnl: &Rtnl) -> Result
         }
         Ok(())
     })?;
-    let ring = port.snoop.ring_estimate(rtnl);
     msg.nest(b::VASSIST_A_PORT_STATS, |m| {
         use b::{
             VASSIST_A_PORT_STATS_FROM_GUEST_BYTES as FB,
@@ -155,10 +154,7 @@ fn fill_port(msg: &mut Msg<'_>, port: &Port, master: u32, rtnl: &Rtnl) -> Result
         fill_dir(m, &port.to_guest, [TP, TB, TT])?;
         fill_dir(m, &port.from_guest, [FP, FB, FT])?;
         fill_snoop_stats(m, &port.snoop.stats)?;
-        match ring {
-            Some(r) => m.put_uint(b::VASSIST_A_PORT_STATS_RING_ESTIMATE, r),
-            None => Ok(()),
-        }
+        m.put_uint(b::VASSIST_A_PORT_STATS_RING_ESTIMATE, port.ring.estimate())
     })
 }
 
@@ -207,8 +203,8 @@ fn reply_and_notify(
 ) -> Result<(), VaError> {
     let rtnl = rtnl.held();
     let master = port.dev().master_ifindex(rtnl);
-    genl::notify(&port.dev().net(), ntf, |m| fill_port(m, port, master, rtnl));
-    req.reply(cmd, |m| fill_port(m, port, master, rtnl))
+    genl::notify(&port.dev().net(), ntf, |m| fill_port(m, port, master));
+    req.reply(cmd, |m| fill_port(m, port, master))
 }
 
 pub(crate) fn port_add(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<(), VaError> {
@@ -235,7 +231,7 @@ pub(crate) fn port_get(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<(), Va
     let port = request_port(req, rtnl)?;
     let rtnl = rtnl.held();
     let master = port.dev().master_ifindex(rtnl);
-    req.reply(b::VASSIST_CMD_PORT_GET, |m| fill_port(m, &port, master, rtnl))
+    req.reply(b::VASSIST_CMD_PORT_GET, |m| fill_port(m, &port, master))
 }
 
 pub(crate) fn port_set(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<(), VaError> {
@@ -265,7 +261,7 @@ pub(crate) fn port_dump(dump: &mut Dump<'_>, rtnl: &mut RtnlGuard) -> Result<(),
         }
         let master = port.dev().master_ifindex(rtnl);
         if let Err(full) = dump.add(b::VASSIST_CMD_PORT_GET, generation, |m| {
-            fill_port(m, port, master, rtnl)
+            fill_port(m, port, master)
         }) {
             *dump.cursor() = i as u64;
             return Err(full);

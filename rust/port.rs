@@ -5,6 +5,7 @@
 
 use crate::error::VaError;
 use crate::netlink::Settings;
+use crate::policy::snoop::RingGauge;
 use crate::snoop::Snoop;
 use crate::sys::netdev::{NetDev, NetDevRef, NetdevEvent};
 use crate::sys::rcu::{RcuBox, RcuRead};
@@ -40,6 +41,11 @@ pub(crate) struct Port {
     pub(crate) to_guest: DirStats,
     /// From the guest: frames the bridge receives on the port.
     pub(crate) from_guest: DirStats,
+    /// The device's receive ring (a tap's), as far as frames sent to it
+    /// since attach and its counters tell. Frames queued before attach are
+    /// not known: attach a tap before its guest runs (as the tap is made),
+    /// or ring-margin must cover them.
+    pub(crate) ring: RingGauge,
     /// Ack offload: parameters, counters, and the flows while it is on.
     pub(crate) snoop: Snoop,
 }
@@ -144,12 +150,14 @@ pub(crate) fn attach(
     if find_locked(&dev.dev(), rtnl).is_some() {
         return Err(VaError::new(EEXIST, c_str!("port is already attached")));
     }
+    let ring_out = dev.dev().ring_out();
     let port = Arc::new(
         Port {
             dev,
             features: AtomicU32::new(features),
             to_guest: DirStats::default(),
             from_guest: DirStats::default(),
+            ring: RingGauge::new(0, ring_out),
             snoop: Snoop::default(),
         },
         GFP_KERNEL,
@@ -192,7 +200,7 @@ fn configure_snoop(port: &Port, running: bool, rtnl: &mut Rtnl) -> Result<(), Va
     if port.features() & ACK_OFFLOAD == 0 {
         port.snoop.stop(rtnl);
     } else if !running {
-        port.snoop.start(&port.dev(), rtnl)?;
+        port.snoop.start(rtnl)?;
     }
     Ok(())
 }

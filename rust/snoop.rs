@@ -79,11 +79,10 @@ fn bump(c: &AtomicU64) {
     c.fetch_add(1, Relaxed);
 }
 
-/// What runs while offload is on: the flows and the ring gauge, replaced
-/// together when offload is turned on or the table resized.
+/// What runs while offload is on: the flows, replaced when offload is
+/// turned on or the table resized.
 pub(crate) struct Engine {
     pub(crate) flows: FlowTable,
-    pub(crate) gauge: RingGauge,
 }
 
 /// A port's ack offload.
@@ -103,19 +102,12 @@ impl Snoop {
         self.engine.get_locked(rtnl)
     }
 
-    /// Starts (or restarts, with an empty table) offload on `dev`'s port.
-    pub(crate) fn start(&self, dev: &NetDev<'_>, rtnl: &mut Rtnl) -> Result {
+    /// Starts (or restarts, with an empty table) offload.
+    pub(crate) fn start(&self, rtnl: &mut Rtnl) -> Result {
         let flows = FlowTable::new(self.config.max_flows.load(Relaxed), time::random_u64())?;
-        // Whatever the tap's ring holds now is unknown: assume it full.
-        let gauge = RingGauge::new(dev.tx_queue_len(), dev.ring_out());
-        let engine = KBox::new(Engine { flows, gauge }, GFP_KERNEL)?;
+        let engine = KBox::new(Engine { flows }, GFP_KERNEL)?;
         drop(self.engine.replace(Some(engine), rtnl));
         Ok(())
-    }
-
-    /// Frames the tap's ring holds at most, while offload runs.
-    pub(crate) fn ring_estimate(&self, rtnl: &Rtnl) -> Option<u64> {
-        self.engine_locked(rtnl).map(|e| e.gauge.estimate())
     }
 
     pub(crate) fn stop(&self, rtnl: &mut Rtnl) {
@@ -159,21 +151,28 @@ fn segment(skb: &SkBuff<'_>) -> Option<Segment> {
     tcp::parse(skb.protocol(), skb.headers(&mut buf))
 }
 
-/// A frame the bridge sends out of `port` (device `dev`), toward the guest.
-pub(crate) fn to_guest<'a>(
-    port: &Port,
-    engine: &Engine,
-    skb: Egress<'a>,
-    dev: &NetDev<'_>,
-    rcu: &RcuRead,
-) -> Verdict<'a> {
-    let snoop = &port.snoop;
+/// Counts a frame handed to the port's device (every one, offload on or
+/// not, from attach on: all of them fill the ring) and says whether the
+/// tap's ring, with it, stays below `tx_queue_len - ring-margin`.
+pub(crate) fn hand_to_ring(gauge: &RingGauge, snoop: &Snoop, skb: &SkBuff<'_>, dev: &NetDev<'_>) -> bool {
     let limit = u64::from(
         dev.tx_queue_len()
             .saturating_sub(snoop.config.ring_margin.load(Relaxed)),
     );
-    // Every frame is counted, acked or not: all of them fill the ring.
-    let room = engine.gauge.hand(skb.segments(), limit, || dev.ring_out());
+    gauge.hand(skb.segments(), limit, || dev.ring_out())
+}
+
+/// A frame the bridge sends out of `port` (device `dev`), toward the
+/// guest; `room`: the ring has room for it.
+pub(crate) fn to_guest<'a>(
+    port: &Port,
+    engine: &Engine,
+    skb: Egress<'a>,
+    room: bool,
+    dev: &NetDev<'_>,
+    rcu: &RcuRead,
+) -> Verdict<'a> {
+    let snoop = &port.snoop;
     let Some(seg) = segment(&skb) else {
         return Verdict::Accept(skb.into_inner());
     };

@@ -130,6 +130,8 @@ const FIN_FROM_GUEST: u8 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct SynInfo {
+    /// The guest's SYN window (never scaled).
+    window: u32,
     wscale: Option<u8>,
     ts: bool,
     mss: u32,
@@ -157,6 +159,7 @@ impl Flow {
             return None;
         }
         let info = SynInfo {
+            window: u32::from(seg.window),
             wscale: seg.opts.wscale,
             ts: seg.opts.ts.is_some(),
             mss: seg.opts.mss.map_or(DEFAULT_MSS, u32::from),
@@ -263,9 +266,8 @@ impl Flow {
                 self.next_seq = seg.seq.wrapping_add(1);
                 self.acked = self.next_seq;
                 self.vm_ack = self.next_seq;
-                self.vm_right = self
-                    .next_seq
-                    .wrapping_add(u32::from(seg.window).min(p.buf_size));
+                self.vm_right = self.next_seq.wrapping_add(syn.window);
+                self.rcv_win = syn.window.min(p.buf_size);
                 self.mss = seg.opts.mss.map_or(syn.mss, |m| u32::from(m).min(syn.mss));
             }
             return (ToGuest::Pass, ev);
@@ -313,10 +315,17 @@ impl Flow {
     }
 
     fn ack_spec(&self, ack: u32, seg: &Segment) -> AckSpec {
+        // Never invite the sender past the guest's own window edge: what
+        // lies beyond it cannot be acked early (the flow would go offline).
+        let to_edge = if before(ack, self.vm_right) {
+            self.vm_right.wrapping_sub(ack)
+        } else {
+            0
+        };
         AckSpec {
             seq: self.guest_seq,
             ack,
-            window: self.encode(self.rcv_win),
+            window: self.encode(self.rcv_win.min(to_edge)),
             ts: match (self.ts, seg.opts.ts) {
                 (Ts::On { guest_tsval }, Some((sender_tsval, _))) => {
                     Some((guest_tsval, sender_tsval))

@@ -187,8 +187,9 @@ fn in_order_segment_is_acked_with_grown_window_and_echoed_timestamp() {
     };
     assert_eq!(a.ack, 1001 + 1448);
     assert_eq!(a.seq, 5001);
-    // RCV_WIN 64256 + 2 * MSS 1460, in units of 128.
-    assert_eq!(a.window, ((64256 + 2 * 1460) >> 7) as u16);
+    // RCV_WIN 64256 + 2 * MSS 1460, but capped at the guest's own edge
+    // (1001 + 64256), in units of 128.
+    assert_eq!(a.window, ((1001 + 64256 - 2449) >> 7) as u16);
     assert_eq!(a.ts, Some((9, 42)));
     assert_eq!(ev.offline, None);
     assert_eq!(f.mode(), Mode::Active);
@@ -345,12 +346,13 @@ fn the_last_ack_after_fins_both_ways_ends_the_flow() {
 
 #[test]
 fn mid_connection_flows_echo_the_window_and_never_grow_it() {
+    // The guest's edge is 100 + 300: early acks advertise up to it only.
     let ack = parse(&raw(false, 9000, 100, ACK, 300, &[], 0));
     let mut f = Flow::from_guest_ack(&ack, &P).unwrap();
     let seg = parse(&raw(false, 100, 9000, ACK, 50, &[], 200));
     let (v, _) = f.to_guest(&seg, true, &P);
     assert!(
-        matches!(v, ToGuest::PassAndAck(a) if a.ack == 300 && a.window == 300 && a.ts.is_none())
+        matches!(v, ToGuest::PassAndAck(a) if a.ack == 300 && a.window == 100 && a.ts.is_none())
     );
     // Unscaled reading: 300 bytes from ack 100; a segment past 400 is out.
     let (v, ev) = f.to_guest(&parse(&raw(false, 300, 9000, ACK, 50, &[], 200)), true, &P);
@@ -392,10 +394,10 @@ fn client_handshake_settles_options_from_the_senders_synack() {
         1000,
     ));
     let (v, _) = f.to_guest(&d, true, &P);
-    // Unscaled window (no WS from the sender): 64240 + 2 MSS, clamped to
-    // the 16-bit field; timestamps on.
+    // Unscaled window (no WS from the sender): 64240 + 2 MSS, capped at
+    // the guest's edge 301 + 64240; timestamps on.
     assert!(
-        matches!(v, ToGuest::PassAndAck(a) if a.ack == 1301 && a.window == 65535 && a.ts == Some((8, 6)))
+        matches!(v, ToGuest::PassAndAck(a) if a.ack == 1301 && a.window == 63240 && a.ts == Some((8, 6)))
     );
 }
 
