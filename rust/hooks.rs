@@ -30,9 +30,10 @@ pub(crate) fn to_port<'a>(skb: Egress<'a>, dev: &NetDev<'_>, rcu: &RcuRead) -> V
         return Verdict::Accept(skb.into_inner());
     };
     count(&port.to_guest, &skb);
-    let room = snoop::hand_to_ring(&port.ring, &port.snoop, &skb, dev);
+    // Every frame fills the ring, offloaded or not: counted from attach.
+    port.ring.handed(skb.segments());
     match port.snoop.engine(rcu) {
-        Some(engine) => snoop::to_guest(port, engine, skb, room, dev, rcu),
+        Some(engine) => snoop::to_guest(port, engine, skb, dev, rcu),
         None => Verdict::Accept(skb.into_inner()),
     }
 }

@@ -151,24 +151,22 @@ fn segment(skb: &SkBuff<'_>) -> Option<Segment> {
     tcp::parse(skb.protocol(), skb.headers(&mut buf))
 }
 
-/// Counts a frame handed to the port's device (every one, offload on or
-/// not, from attach on: all of them fill the ring) and says whether the
-/// tap's ring, with it, stays below `tx_queue_len - ring-margin`.
-pub(crate) fn hand_to_ring(gauge: &RingGauge, snoop: &Snoop, skb: &SkBuff<'_>, dev: &NetDev<'_>) -> bool {
+/// Whether the port device's ring, with every frame handed to it so far,
+/// stays within `tx_queue_len - ring-margin` entries.
+fn ring_room(ring: &RingGauge, snoop: &Snoop, dev: &NetDev<'_>) -> bool {
     let limit = u64::from(
         dev.tx_queue_len()
             .saturating_sub(snoop.config.ring_margin.load(Relaxed)),
     );
-    gauge.hand(skb.segments(), limit, || dev.ring_out())
+    ring.room(limit, || dev.ring_out())
 }
 
 /// A frame the bridge sends out of `port` (device `dev`), toward the
-/// guest; `room`: the ring has room for it.
+/// guest, already counted in the port's ring gauge.
 pub(crate) fn to_guest<'a>(
     port: &Port,
     engine: &Engine,
     skb: Egress<'a>,
-    room: bool,
     dev: &NetDev<'_>,
     rcu: &RcuRead,
 ) -> Verdict<'a> {
@@ -178,7 +176,7 @@ pub(crate) fn to_guest<'a>(
     };
     let (now, idle, p) = (time::now_ms(), snoop.idle_ms(), snoop.params());
     match engine.flows.with(&FlowKey::to_guest(&seg), now, idle, skb, |e, skb| {
-        judge_to_guest(snoop, e, &seg, skb, room, dev, &p, rcu)
+        judge_to_guest(port, e, &seg, skb, dev, &p, rcu)
     }) {
         Found::Flow(v) => v,
         Found::Expired(skb) => {
@@ -210,17 +208,16 @@ fn ack_route<'r>(
 }
 
 /// The decision for one segment of a known flow, under the flow's lock.
-#[allow(clippy::too_many_arguments)]
 fn judge_to_guest<'a>(
-    snoop: &Snoop,
+    port: &Port,
     e: &mut Entry,
     seg: &Segment,
     skb: Egress<'a>,
-    room: bool,
     dev: &NetDev<'_>,
     p: &Params,
     rcu: &RcuRead,
 ) -> (Verdict<'a>, Keep) {
+    let snoop = &port.snoop;
     let Some((ingress, guest_mac, sender_mac)) = ack_route(&skb, dev, rcu) else {
         // No early acks, but the flow still follows the segment (a FIN, a
         // RST); an offline transition here is not the flow's doing.
@@ -231,6 +228,8 @@ fn judge_to_guest<'a>(
         return (Verdict::Accept(skb.into_inner()), snoop.keep(ev.remove));
     };
     let before = e.flow;
+    // The device counters are read (lazily) only for data a flow may ack.
+    let room = seg.payload != 0 && ring_room(&port.ring, snoop, dev);
     let (decision, ev) = e.flow.to_guest(seg, room, p);
     let ToGuest::PassAndAck(spec) = decision else {
         snoop.count_offline(ev.offline);

@@ -16,7 +16,7 @@
 
 VASSIST_ROOT=${VASSIST_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 BIN=$VASSIST_ROOT/target/release
-KO=$VASSIST_ROOT/vassist.ko
+KO=${KO:-$VASSIST_ROOT/vassist.ko}
 CACHE=${VASSIST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vassist}
 KSRC=$(ls -d "$CACHE"/kernel/src-* 2>/dev/null | tail -1)
 SPEC=$VASSIST_ROOT/Documentation/netlink/specs/vassist.yaml
@@ -49,7 +49,10 @@ ktap_result() { # ok|not ok, name, [directive]
 # output becomes KTAP diagnostics. Exit 4 means skip.
 run_test() {
 	local name=$1 fn=$2 rc=0 out
-	out=$( (set -eE; trap 'echo "failed at line $LINENO: $BASH_COMMAND"' ERR; "$fn") 2>&1) || rc=$?
+	# Not in an && / || list: bash ignores set -e inside those, and a
+	# failed check must end the test.
+	out=$( (set -eE; trap 'echo "failed at line $LINENO: $BASH_COMMAND"' ERR; "$fn") 2>&1)
+	rc=$?
 	[ -n "$out" ] && sed 's/^/# /' <<< "$out"
 	case $rc in
 	0) ktap_result ok "$name"; KTAP_PASS=$((KTAP_PASS + 1)) ;;
@@ -95,6 +98,8 @@ ynl() {
 	ip netns exec "$HOST" /usr/bin/python3 "$KSRC/tools/net/ynl/cli.py" --spec "$SPEC" \
 		--schema "$KSRC/Documentation/netlink/genetlink.yaml" "$@"
 }
+# flow_count: ack offload flows of tap0.
+flow_count() { vctl -j flow show dev tap0 | json 'len(j)'; }
 # port_stat NAME: one counter of tap0, e.g. to-guest-tcp-segs.
 port_stat() { vctl -j port show dev tap0 | json "j[0]['stats']['$1']"; }
 
@@ -151,6 +156,8 @@ tapguest_stop() {
 
 topo_down() {
 	tapguest_stop
+	# A tapguest started inside a test's subshell.
+	pkill -f -- "--guest-netns $GUEST " 2>/dev/null || true
 	local ns
 	for ns in "$HOST" "$REMOTE" "$GUEST"; do
 		ip netns del "$ns" 2>/dev/null || true

@@ -427,8 +427,7 @@ fn ts_state(on: bool, seg: &Segment) -> Ts {
 /// reader took (`tx_packets`) or the device dropped (`tx_dropped`). The
 /// counters are read only when the estimate nears the limit; between reads
 /// the estimate only over-counts, so it is safe. Shared by the CPUs that
-/// send to the port: each frame is counted before it is judged, so
-/// concurrent senders each see the others' frames.
+/// send to the port.
 #[derive(Debug)]
 pub struct RingGauge {
     /// Entries handed since the gauge started, plus the ring's capacity
@@ -451,11 +450,17 @@ impl RingGauge {
         }
     }
 
-    /// Counts `entries` handed to the device and says whether the ring,
-    /// with them, stays within `limit` entries; `counters` reads
-    /// tx_packets + tx_dropped, called only when the estimate is too high.
-    pub fn hand(&self, entries: u32, limit: u64, counters: impl FnOnce() -> u64) -> bool {
-        let handed = self.handed.fetch_add(u64::from(entries), Relaxed) + u64::from(entries);
+    /// Counts `entries` handed to the device (every frame, before it is
+    /// judged: so concurrent senders each see the others' frames).
+    pub fn handed(&self, entries: u32) {
+        self.handed.fetch_add(u64::from(entries), Relaxed);
+    }
+
+    /// Whether the ring, with everything handed so far, holds at most
+    /// `limit` entries; `counters` reads tx_packets + tx_dropped, called
+    /// only when the estimate is too high.
+    pub fn room(&self, limit: u64, counters: impl FnOnce() -> u64) -> bool {
+        let handed = self.handed.load(Relaxed);
         if handed.saturating_sub(self.out.load(Relaxed)) <= limit {
             return true;
         }

@@ -403,36 +403,41 @@ fn client_handshake_settles_options_from_the_senders_synack() {
 
 #[test]
 fn ring_gauge_reads_counters_only_near_the_limit() {
-    // A ring of 100 that was empty at the start (held 0), margin 10.
+    // A ring that was empty at the start, limit 90.
     let g = RingGauge::new(0, 5000);
     let mut reads = 0;
     for _ in 0..90 {
-        assert!(g.hand(1, 90, || unreachable!("far from the limit")));
+        g.handed(1);
+        assert!(g.room(90, || unreachable!("far from the limit")));
     }
-    // At the limit: the counters say 50 were taken out.
-    assert!(g.hand(1, 90, || {
+    // Over the limit: the counters say 50 were taken out.
+    g.handed(1);
+    assert!(g.room(90, || {
         reads += 1;
         5050
     }));
     assert_eq!(reads, 1);
     for _ in 0..49 {
-        assert!(g.hand(1, 90, || unreachable!("the last read still holds")));
+        g.handed(1);
+        assert!(g.room(90, || unreachable!("the last read still holds")));
     }
     // Nothing more taken: full.
-    assert!(!g.hand(1, 90, || 5050));
+    g.handed(1);
+    assert!(!g.room(90, || 5050));
     assert_eq!(g.estimate(), 91);
 }
 
 #[test]
-fn ring_gauge_assumes_a_full_ring_at_start() {
-    // Started with snoop turned on mid-traffic: the ring may be full.
+fn ring_gauge_with_frames_held_at_start() {
     let g = RingGauge::new(64, 100);
-    assert!(!g.hand(1, 60, || 100));
-    // The reader took 40: 64 + 2 - 40 = 26 may be in the ring.
-    assert!(g.hand(1, 60, || 140));
+    g.handed(1);
+    assert!(!g.room(60, || 100));
+    // The reader took 40: 64 + 1 - 40 = 25 may be in the ring.
+    assert!(g.room(60, || 140));
     // Counters that went backwards (a reset) never make room.
     let g = RingGauge::new(8, 1000);
-    assert!(!g.hand(1, 4, || 0));
+    g.handed(1);
+    assert!(!g.room(4, || 0));
 }
 
 #[test]
@@ -516,7 +521,8 @@ fn never_acks_what_the_guest_will_not_receive() {
                             snd_nxt = snd_nxt.wrapping_add(len);
                         }
                         let full = taken + dropped;
-                        let room = gauge.hand(1, limit, || full);
+                        gauge.handed(1);
+                        let room = gauge.room(limit, || full);
                         let (v, _) = f.to_guest(&seg(start, 9, ACK, 100, len), room, &p);
                         if ring.len() < cap {
                             ring.push_back((start, len));

@@ -11,6 +11,7 @@ use clap::Parser;
 use std::ffi::CString;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -30,6 +31,10 @@ struct Cli {
     /// Period, ms.
     #[arg(long, default_value_t = 0)]
     period_ms: u64,
+    /// Append the wall-clock time (seconds) of every wake-up from an
+    /// inactive part of the period to this file, for benchmarks' bounds.
+    #[arg(long)]
+    wake_log: Option<std::path::PathBuf>,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -127,6 +132,10 @@ fn run(cli: &Cli) -> io::Result<(u64, u64)> {
             )
         };
     }
+    let mut wake_log = match &cli.wake_log {
+        Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p)?)),
+        None => None,
+    };
     println!("tapguest: ready");
     let start = Instant::now();
     let (mut to_guest, mut from_guest) = (0u64, 0u64);
@@ -142,6 +151,12 @@ fn run(cli: &Cli) -> io::Result<(u64, u64)> {
             let phase = start.elapsed().as_millis() as u64 % cli.period_ms;
             if phase >= cli.active_ms {
                 std::thread::sleep(Duration::from_millis(cli.period_ms - phase));
+                if let Some(log) = wake_log.as_mut() {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default();
+                    writeln!(log, "{:.6}", now.as_secs_f64())?;
+                }
                 continue;
             }
             wait_ms = (cli.active_ms - phase).max(1);
@@ -169,6 +184,9 @@ fn run(cli: &Cli) -> io::Result<(u64, u64)> {
         if fds[1].revents != 0 {
             from_guest += drain(guest, host, &mut buf)?;
         }
+    }
+    if let Some(mut log) = wake_log {
+        log.flush()?;
     }
     Ok((to_guest, from_guest))
 }

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Figures of the ack offload benchmark from the VM run's raw files:
+transfers.jsonl, fins.txt (tcpdump -tt of the sender's FINs leaving the
+host toward the guest), wakes.txt (tapguest's wake-ups), pps.txt."""
+import json, statistics, sys
+
+d, active_s = sys.argv[1], float(sys.argv[2]) / 1000
+rows = [json.loads(l) for l in open(f"{d}/transfers.jsonl")]
+bad = [r for r in rows if r["t_end"] is None or r["bytes"] != 100_000]
+wakes = sorted(float(l) for l in open(f"{d}/wakes.txt") if l.strip())
+fins = {}
+for line in open(f"{d}/fins.txt"):
+    f = line.split()
+    if len(f) > 3 and f[1] == "IP":
+        fins.setdefault(int(f[2].rsplit(".", 1)[1]), float(f[0]))
+
+
+def guest_sees(t):
+    """When the guest next runs at or after t: t itself inside an active
+    slot, else the next wake-up."""
+    import bisect
+    i = bisect.bisect_right(wakes, t)
+    if i and t < wakes[i - 1] + active_s:
+        return t
+    return wakes[i] if i < len(wakes) else None
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+ms = lambda x: 1000 * x
+off = [r["t_end"] - r["t0"] for r in rows if r["mode"] == "off" and r["t_end"]]
+on = [r["t_end"] - r["t0"] for r in rows if r["mode"] == "on" and r["t_end"]]
+bounds = []
+for r in rows:
+    if r["mode"] == "on" and r["port"] in fins:
+        g = guest_sees(fins[r["port"]])
+        if g is not None:
+            bounds.append(g - r["t0"])
+print(f"transfers: {len(off)} without, {len(on)} with ack offload; {len(bad)} incomplete")
+print(f"without: median {ms(statistics.median(off)):.1f} ms, p90 {ms(pct(off, 90)):.1f} ms")
+print(f"with:    median {ms(statistics.median(on)):.1f} ms, p90 {ms(pct(on, 90)):.1f} ms")
+print(f"bound:   median {ms(statistics.median(bounds)):.1f} ms, p90 {ms(pct(bounds, 90)):.1f} ms "
+      f"({len(bounds)} transfers: last byte at the host, then the guest's next run)")
+speedup = statistics.median(off) / statistics.median(on)
+bound_ratio = statistics.median(on) / statistics.median(bounds)
+print(f"p90 ratio {pct(off, 90) / pct(on, 90):.2f}x")
+pps = {"unloaded": [], "loaded": []}
+for line in open(f"{d}/pps.txt"):
+    k, v = line.split()
+    pps[k].append(float(v))
+u, l = statistics.median(pps["unloaded"]), statistics.median(pps["loaded"])
+print(f"bridge pps (64-byte frames to a port attached without offload): unloaded median "
+      f"{u:.0f} {sorted(pps['unloaded'])}, loaded median {l:.0f} {sorted(pps['loaded'])}")
+cost = 100 * (1 - l / u)
+print(f"ack-offload: median speedup {speedup:.2f}x, bound ratio {bound_ratio:.2f}x, "
+      f"untouched pps cost {cost:.1f}%")
