@@ -42,6 +42,8 @@ bool vassist_skb_plain_path(const struct sk_buff *skb);
 int vassist_skb_br_xmit(struct sk_buff *skb);
 int vassist_xmit_frame(struct net_device *dev, const void *frame, unsigned int len);
 
+enum { VASSIST_PTR_RING_CACHE_BATCH = SMP_CACHE_BYTES * 2 / sizeof(void *) };
+
 /* net_device, packet path (RCU) */
 struct net_device *vassist_netdev_peer_port(const struct net_device *port, int ifindex);
 bool vassist_netdev_tap_fifo(struct net_device *dev);

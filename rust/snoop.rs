@@ -18,7 +18,7 @@
 
 use crate::flows::{Entry, Found, InsertError, Keep};
 use crate::policy::snoop::{
-    apply_rewrite, build_ack, Flow, FlowKey, FromGuest, Offline, Params, RingGauge, ToGuest,
+    apply_rewrite, build_ack, tun_ring_limit, Flow, FlowKey, FromGuest, Offline, Params, RingGauge, ToGuest,
     ACK_FRAME_MAX,
 };
 use crate::policy::tcp::{self, Segment};
@@ -28,6 +28,7 @@ use crate::sys::netfilter::Verdict;
 use crate::sys::rcu::{RcuBox, RcuRead};
 use crate::sys::rtnl::Rtnl;
 use crate::sys::skb::{Egress, SkBuff};
+use crate::sys::skb::PTR_RING_CACHE_BATCH;
 use crate::sys::time;
 use crate::flows::FlowTable;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -151,12 +152,13 @@ fn segment(skb: &SkBuff<'_>) -> Option<Segment> {
     tcp::parse(skb.protocol(), skb.headers(&mut buf))
 }
 
-/// Whether the port device's ring, with every frame handed to it so far,
-/// stays within `tx_queue_len - ring-margin` entries.
+/// Whether the tap's ring, with every frame handed to it so far, stays
+/// within what it can hold minus ring-margin.
 fn ring_room(ring: &RingGauge, snoop: &Snoop, dev: &NetDev<'_>) -> bool {
-    let limit = u64::from(
-        dev.tx_queue_len()
-            .saturating_sub(snoop.config.ring_margin.load(Relaxed)),
+    let limit = tun_ring_limit(
+        dev.tx_queue_len(),
+        PTR_RING_CACHE_BATCH,
+        snoop.config.ring_margin.load(Relaxed),
     );
     ring.room(limit, || dev.ring_out())
 }

@@ -478,6 +478,21 @@ impl RingGauge {
     }
 }
 
+/// Entries a tap's ring (a `ptr_ring` of `capacity` = tx_queue_len slots)
+/// can be trusted to hold, minus `margin`. The ring's reader frees slots
+/// in batches (`__ptr_ring_discard_one`): up to `batch - 1` entries it has
+/// taken, and the device has counted in tx_packets, still occupy slots.
+/// `batch` as `ptr_ring_set_size` picks it: `SMP_CACHE_BYTES * 2 /
+/// sizeof(void *)`, or 1 when that exceeds half the ring.
+pub fn tun_ring_limit(capacity: u32, cache_batch: u32, margin: u32) -> u64 {
+    let batch = if cache_batch > capacity / 2 || cache_batch == 0 {
+        1
+    } else {
+        cache_batch
+    };
+    u64::from(capacity.saturating_sub(batch - 1).saturating_sub(margin))
+}
+
 /// A flow seen from the guest: its address and port, the peer's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {

@@ -12,6 +12,11 @@ use core::ptr::NonNull;
 /// its netfilter hooks run.
 pub(crate) const ETH_HLEN: u32 = 14;
 
+/// A `ptr_ring`'s consumer batch before the ring-size cap
+/// (`SMP_CACHE_BYTES * 2 / sizeof(void *)`), as the tap's rings of
+/// socket buffers use it.
+pub(crate) const PTR_RING_CACHE_BATCH: u32 = bindings::VASSIST_PTR_RING_CACHE_BATCH;
+
 /// A `struct sk_buff` a hook was handed, whose `data` points at the network
 /// header. Whoever holds it decides its fate: it goes back to netfilter in
 /// the verdict, or is consumed by [`Egress::transmit`].

@@ -2,7 +2,8 @@
 
 use vassist_policy::frame::{ETH_P_IP, ETH_P_IPV6};
 use vassist_policy::snoop::{
-    apply_rewrite, Flow, FlowKey, FromGuest, Mode, Offline, Params, RingGauge, ToGuest,
+    apply_rewrite, tun_ring_limit, Flow, FlowKey, FromGuest, Mode, Offline, Params, RingGauge,
+    ToGuest,
 };
 use vassist_policy::tcp::{self, Addrs, Options, Segment, ACK, FIN, RST, SYN};
 
@@ -441,13 +442,26 @@ fn ring_gauge_with_frames_held_at_start() {
 }
 
 #[test]
+fn tun_ring_limit_leaves_the_readers_unfreed_batch() {
+    // 64 slots, batch 16: up to 15 taken entries still hold slots.
+    assert_eq!(tun_ring_limit(64, 16, 8), 64 - 15 - 8);
+    assert_eq!(tun_ring_limit(1000, 16, 16), 1000 - 15 - 16);
+    // A batch over half the ring is 1: no slack.
+    assert_eq!(tun_ring_limit(16, 16, 2), 14);
+    assert_eq!(tun_ring_limit(4, 16, 10), 0);
+}
+
+#[test]
 fn flow_key_is_the_same_both_ways() {
     let s = tcp::parse(ETH_P_IP, &raw(false, 1, 2, ACK, 100, &[], 0)).unwrap();
     let mut r = s;
     core::mem::swap(&mut r.addrs.src, &mut r.addrs.dst);
     core::mem::swap(&mut r.sport, &mut r.dport);
     assert_eq!(FlowKey::to_guest(&s), FlowKey::from_guest(&r));
-    assert_eq!(FlowKey::to_guest(&s).hash(7), FlowKey::from_guest(&r).hash(7));
+    assert_eq!(
+        FlowKey::to_guest(&s).hash(7),
+        FlowKey::from_guest(&r).hash(7)
+    );
     assert_ne!(FlowKey::to_guest(&s).hash(7), FlowKey::to_guest(&r).hash(7));
     assert_ne!(FlowKey::to_guest(&s).hash(7), FlowKey::to_guest(&s).hash(8));
     assert_eq!(FlowKey::to_guest(&s).hash(7) & 1, 1);
