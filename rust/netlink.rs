@@ -10,11 +10,11 @@ use crate::flows::Entry;
 use crate::policy::snoop::{Mode, Offline};
 use crate::port::{self, DirStats, Port};
 use crate::snoop::{Config, Stats};
-use crate::sys::time;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use crate::sys::genl::{self, Dump, Msg, MsgFull, Request};
 use crate::sys::netdev::NetDevRef;
 use crate::sys::rtnl::{Rtnl, RtnlGuard};
+use crate::sys::time;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -161,12 +161,21 @@ fn fill_port(msg: &mut Msg<'_>, port: &Port, master: u32) -> Result<(), MsgFull>
 fn fill_snoop_stats(m: &mut Msg<'_>, s: &Stats) -> Result<(), MsgFull> {
     let all: [(u32, &AtomicU64); 14] = [
         (b::VASSIST_A_PORT_STATS_EARLY_ACKS, &s.early_acks),
-        (b::VASSIST_A_PORT_STATS_EARLY_ACK_ERRORS, &s.early_ack_errors),
+        (
+            b::VASSIST_A_PORT_STATS_EARLY_ACK_ERRORS,
+            &s.early_ack_errors,
+        ),
         (b::VASSIST_A_PORT_STATS_ACK_INELIGIBLE, &s.ack_ineligible),
-        (b::VASSIST_A_PORT_STATS_GUEST_ACKS_DROPPED, &s.guest_acks_dropped),
+        (
+            b::VASSIST_A_PORT_STATS_GUEST_ACKS_DROPPED,
+            &s.guest_acks_dropped,
+        ),
         (b::VASSIST_A_PORT_STATS_ACKS_REWRITTEN, &s.acks_rewritten),
         (b::VASSIST_A_PORT_STATS_WINDOWS_CAPPED, &s.windows_capped),
-        (b::VASSIST_A_PORT_STATS_OFFLINE_UNEXPECTED_SEQ, &s.offline_unexpected_seq),
+        (
+            b::VASSIST_A_PORT_STATS_OFFLINE_UNEXPECTED_SEQ,
+            &s.offline_unexpected_seq,
+        ),
         (b::VASSIST_A_PORT_STATS_OFFLINE_NO_BUF, &s.offline_no_buf),
         (b::VASSIST_A_PORT_STATS_OFFLINE_WINDOW, &s.offline_window),
         (b::VASSIST_A_PORT_STATS_OFFLINE_FLAGS, &s.offline_flags),
@@ -312,7 +321,9 @@ pub(crate) fn flow_dump(dump: &mut Dump<'_>, rtnl: &mut RtnlGuard) -> Result<(),
 fn flow_mode(mode: Mode) -> u32 {
     match mode {
         Mode::Active => b::vassist_flow_mode_VASSIST_FLOW_MODE_ACTIVE,
-        Mode::Offline(Offline::UnexpectedSeq) => b::vassist_flow_mode_VASSIST_FLOW_MODE_UNEXPECTED_SEQ,
+        Mode::Offline(Offline::UnexpectedSeq) => {
+            b::vassist_flow_mode_VASSIST_FLOW_MODE_UNEXPECTED_SEQ
+        }
         Mode::Offline(Offline::NoBuf) => b::vassist_flow_mode_VASSIST_FLOW_MODE_NO_BUF,
         Mode::Offline(Offline::Window) => b::vassist_flow_mode_VASSIST_FLOW_MODE_WINDOW,
         Mode::Offline(Offline::Flags) => b::vassist_flow_mode_VASSIST_FLOW_MODE_FLAGS,

@@ -16,10 +16,11 @@
 //! frames on to places whose room vassist cannot see: no early acks there,
 //! though guest ACKs are still tracked.
 
+use crate::flows::FlowTable;
 use crate::flows::{Entry, Found, InsertError, Keep};
 use crate::policy::snoop::{
-    apply_rewrite, build_ack, tun_ring_limit, Flow, FlowKey, FromGuest, Offline, Params, RingGauge, ToGuest,
-    ACK_FRAME_MAX,
+    apply_rewrite, build_ack, tun_ring_limit, Flow, FlowKey, FromGuest, Offline, Params, RingGauge,
+    ToGuest, ACK_FRAME_MAX,
 };
 use crate::policy::tcp::{self, Segment};
 use crate::port::Port;
@@ -27,10 +28,9 @@ use crate::sys::netdev::NetDev;
 use crate::sys::netfilter::Verdict;
 use crate::sys::rcu::{RcuBox, RcuRead};
 use crate::sys::rtnl::Rtnl;
-use crate::sys::skb::{Egress, SkBuff};
 use crate::sys::skb::PTR_RING_CACHE_BATCH;
+use crate::sys::skb::{Egress, SkBuff};
 use crate::sys::time;
-use crate::flows::FlowTable;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::prelude::*;
 
@@ -177,9 +177,11 @@ pub(crate) fn to_guest<'a>(
         return Verdict::Accept(skb.into_inner());
     };
     let (now, idle, p) = (time::now_ms(), snoop.idle_ms(), snoop.params());
-    match engine.flows.with(&FlowKey::to_guest(&seg), now, idle, skb, |e, skb| {
-        judge_to_guest(port, e, &seg, skb, dev, &p, rcu)
-    }) {
+    match engine
+        .flows
+        .with(&FlowKey::to_guest(&seg), now, idle, skb, |e, skb| {
+            judge_to_guest(port, e, &seg, skb, dev, &p, rcu)
+        }) {
         Found::Flow(v) => v,
         Found::Expired(skb) => {
             bump(&snoop.stats.flows_expired);
