@@ -59,7 +59,7 @@ fuzz:
 
 fmt:
 	cargo fmt --all
-	/usr/bin/rustfmt --edition 2021 rust/vassist.rs
+	rustfmt --edition 2021 rust/vassist.rs
 
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
