@@ -69,7 +69,9 @@ t_bad_attributes_rejected_with_extack() {
 	expect_fail "not a bridge port" vctl port add dev lone0
 	expect_fail "ifindex and ifname name different devices" \
 		vctl port add dev tap0 ifindex "$(ip -n "$HOST" -o link show lone0 | cut -d: -f1)"
-	expect_fail "not implemented by this vassist build" vctl port add dev tap0 snoop on
+	expect_fail "out of range" vctl port add dev tap0 snoop on buf-size 100
+	expect_fail "bad-attr" ynl --do port-add --json '{"ifname": "tap0", "ack-offload": {"max-flows": 0}}'
+	expect_fail "bad-attr" ynl --do port-add --json '{"ifname": "tap0", "ack-offload": {"idle-timeout": 5}}'
 	expect_fail "not an attached port" vctl port del dev tap0
 	vctl port add dev tap0 > /dev/null
 	expect_fail "port is already attached" vctl port add dev tap0
