@@ -154,7 +154,8 @@ fn fill_port(msg: &mut Msg<'_>, port: &Port, master: u32) -> Result<(), MsgFull>
         fill_dir(m, &port.to_guest, [TP, TB, TT])?;
         fill_dir(m, &port.from_guest, [FP, FB, FT])?;
         fill_snoop_stats(m, &port.snoop.stats)?;
-        m.put_uint(b::VASSIST_A_PORT_STATS_RING_ESTIMATE, port.ring.estimate())
+        let ring = port.ring.refresh(port.dev().ring_out());
+        m.put_uint(b::VASSIST_A_PORT_STATS_RING_ESTIMATE, ring)
     })
 }
 

@@ -471,6 +471,15 @@ impl RingGauge {
         handed - out <= limit
     }
 
+    /// Reads the counters (tx_packets + tx_dropped now) and returns the
+    /// estimate they give.
+    pub fn refresh(&self, counters: u64) -> u64 {
+        let handed = self.handed.load(Relaxed);
+        let out = counters.saturating_sub(self.base).min(handed);
+        self.out.fetch_max(out, Relaxed);
+        self.estimate()
+    }
+
     /// Entries the ring holds at most, as of the last counter read.
     pub fn estimate(&self) -> u64 {
         let handed = self.handed.load(Relaxed);

@@ -426,6 +426,8 @@ fn ring_gauge_reads_counters_only_near_the_limit() {
     g.handed(1);
     assert!(!g.room(90, || 5050));
     assert_eq!(g.estimate(), 91);
+    // A reader (netlink) refreshes it: 100 taken since the start.
+    assert_eq!(g.refresh(5100), 41);
 }
 
 #[test]
