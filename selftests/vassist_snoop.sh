@@ -7,6 +7,17 @@
 
 snoop_on() { vctl port add dev tap0 snoop on "$@" > /dev/null; }
 
+# transfer_with_flow_dump TO_ADDR BYTES: remote -> guest, with tap0's flows
+# dumped 2 s in, into $TMPD/flows.
+transfer_with_flow_dump() {
+	transfer "$REMOTE" "$GUEST" "$1" "$2" > "$TMPD/a" &
+	local a=$!
+	sleep 2
+	vctl -j flow show dev tap0 > "$TMPD/flows"
+	wait $a
+	cat "$TMPD/a" "$TMPD/flows"
+}
+
 t_sizes_remote_to_guest() {
 	topo_up
 	snoop_on
@@ -110,12 +121,7 @@ t_ipv6_no_timestamps_no_wscale() {
 		ip netns exec "$ns" sysctl -qw net.ipv4.tcp_timestamps=0 net.ipv4.tcp_window_scaling=0 \
 			net.ipv4.tcp_sack=1
 	done
-	transfer "$REMOTE" "$GUEST" $GUEST_IP6 $((4 << 20)) > "$TMPD/a" &
-	local a=$!
-	sleep 2
-	vctl -j flow show dev tap0 > "$TMPD/flows"
-	wait $a
-	cat "$TMPD/a" "$TMPD/flows"
+	transfer_with_flow_dump $GUEST_IP6 $((4 << 20))
 	check_eq "flows mid-transfer" "$(json 'len(j)' < "$TMPD/flows")" 1
 	check_eq "guest address" "$(json "j[0]['guest-addr']" < "$TMPD/flows")" $GUEST_IP6
 	check_eq "timestamps" "$(json "j[0].get('timestamps', False)" < "$TMPD/flows")" False
@@ -126,12 +132,7 @@ t_ipv6_no_timestamps_no_wscale() {
 t_timestamps_wscale_sack_on() {
 	topo_up
 	snoop_on
-	transfer "$REMOTE" "$GUEST" $GUEST_IP $((4 << 20)) > "$TMPD/a" &
-	local a=$!
-	sleep 2
-	vctl -j flow show dev tap0 > "$TMPD/flows"
-	wait $a
-	cat "$TMPD/a" "$TMPD/flows"
+	transfer_with_flow_dump $GUEST_IP $((4 << 20))
 	check_eq "timestamps" "$(json "j[0].get('timestamps', False)" < "$TMPD/flows")" True
 	check_ge "wscale" "$(json "j[0].get('wscale', 0)" < "$TMPD/flows")" 1
 	check_ge early-acks "$(port_stat early-acks)" 100
