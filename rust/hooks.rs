@@ -5,6 +5,7 @@
 //! load, and a binary search when ports are attached).
 
 use crate::policy::frame;
+use crate::policy::tcp::{self, Segment};
 use crate::port::{self, DirStats};
 use crate::snoop;
 use crate::sys::netdev::NetDev;
@@ -17,10 +18,10 @@ pub(crate) fn from_port<'a>(skb: SkBuff<'a>, dev: &NetDev<'_>, rcu: &RcuRead) ->
     let Some(port) = port::find(dev, rcu) else {
         return Verdict::Accept(skb);
     };
-    count(&port.from_guest, &skb);
-    match port.snoop.engine(rcu) {
-        Some(engine) => snoop::from_guest(port, engine, skb),
-        None => Verdict::Accept(skb),
+    let seg = count(&port.from_guest, &skb);
+    match (port.snoop.engine(rcu), seg) {
+        (Some(engine), Some(seg)) => snoop::from_guest(port, engine, skb, seg),
+        _ => Verdict::Accept(skb),
     }
 }
 
@@ -29,17 +30,21 @@ pub(crate) fn to_port<'a>(skb: Egress<'a>, dev: &NetDev<'_>, rcu: &RcuRead) -> V
     let Some(port) = port::find(dev, rcu) else {
         return Verdict::Accept(skb.into_inner());
     };
-    count(&port.to_guest, &skb);
+    let seg = count(&port.to_guest, &skb);
     // Every frame fills the ring, offloaded or not: counted from attach.
     port.ring.handed(skb.segments());
-    match port.snoop.engine(rcu) {
-        Some(engine) => snoop::to_guest(port, engine, skb, dev, rcu),
-        None => Verdict::Accept(skb.into_inner()),
+    match (port.snoop.engine(rcu), seg) {
+        (Some(engine), Some(seg)) => snoop::to_guest(port, engine, skb, seg, dev, rcu),
+        _ => Verdict::Accept(skb.into_inner()),
     }
 }
 
-fn count(stats: &DirStats, skb: &SkBuff<'_>) {
-    let mut buf = [0u8; frame::PARSE_LEN];
-    let tcp = frame::tcp_offset(skb.protocol(), skb.headers(&mut buf)).is_some();
-    stats.count(skb.segments(), skb.len() + ETH_HLEN, tcp);
+/// Counts the frame, reading its headers once; returns its TCP segment if
+/// it parses cleanly (what ack offload works on).
+fn count(stats: &DirStats, skb: &SkBuff<'_>) -> Option<Segment> {
+    let mut buf = [0u8; snoop::HEADERS_MAX];
+    let hdr = skb.headers(&mut buf);
+    let is_tcp = frame::tcp_offset(skb.protocol(), hdr).is_some();
+    stats.count(skb.segments(), skb.len() + ETH_HLEN, is_tcp);
+    is_tcp.then(|| tcp::parse(skb.protocol(), hdr)).flatten()
 }

@@ -36,7 +36,7 @@ use kernel::prelude::*;
 
 /// Bytes of headers read to parse a segment: IP with options or extension
 /// headers, TCP with options.
-const HEADERS_MAX: usize = 192;
+pub(crate) const HEADERS_MAX: usize = 192;
 
 /// Per-port parameters (the spec's ack-offload-params).
 pub(crate) struct Config {
@@ -146,12 +146,6 @@ impl Snoop {
     }
 }
 
-/// The TCP segment in a frame, if it is one that parses cleanly.
-fn segment(skb: &SkBuff<'_>) -> Option<Segment> {
-    let mut buf = [0u8; HEADERS_MAX];
-    tcp::parse(skb.protocol(), skb.headers(&mut buf))
-}
-
 /// Whether the tap's ring, with every frame handed to it so far, stays
 /// within what it can hold minus ring-margin.
 fn ring_room(ring: &RingGauge, snoop: &Snoop, dev: &NetDev<'_>) -> bool {
@@ -163,19 +157,17 @@ fn ring_room(ring: &RingGauge, snoop: &Snoop, dev: &NetDev<'_>) -> bool {
     ring.room(limit, || dev.ring_out())
 }
 
-/// A frame the bridge sends out of `port` (device `dev`), toward the
-/// guest, already counted in the port's ring gauge.
+/// A TCP segment the bridge sends out of `port` (device `dev`), toward
+/// the guest, already counted in the port's ring gauge.
 pub(crate) fn to_guest<'a>(
     port: &Port,
     engine: &Engine,
     skb: Egress<'a>,
+    seg: Segment,
     dev: &NetDev<'_>,
     rcu: &RcuRead,
 ) -> Verdict<'a> {
     let snoop = &port.snoop;
-    let Some(seg) = segment(&skb) else {
-        return Verdict::Accept(skb.into_inner());
-    };
     let (now, idle, p) = (time::now_ms(), snoop.idle_ms(), snoop.params());
     match engine
         .flows
@@ -265,12 +257,14 @@ fn judge_to_guest<'a>(
     (verdict, snoop.keep(ev.remove))
 }
 
-/// A frame the bridge received on `port`, from the guest.
-pub(crate) fn from_guest<'a>(port: &Port, engine: &Engine, skb: SkBuff<'a>) -> Verdict<'a> {
+/// A TCP segment the bridge received on `port`, from the guest.
+pub(crate) fn from_guest<'a>(
+    port: &Port,
+    engine: &Engine,
+    skb: SkBuff<'a>,
+    seg: Segment,
+) -> Verdict<'a> {
     let snoop = &port.snoop;
-    let Some(seg) = segment(&skb) else {
-        return Verdict::Accept(skb);
-    };
     let key = FlowKey::from_guest(&seg);
     let (now, idle, p) = (time::now_ms(), snoop.idle_ms(), snoop.params());
     let skb = match engine.flows.with(&key, now, idle, skb, |e, skb| {

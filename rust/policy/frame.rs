@@ -12,11 +12,6 @@ pub const ETH_P_IPV6: u16 = 0x86dd;
 /// IP protocol number of TCP.
 pub const IPPROTO_TCP: u8 = 6;
 
-/// How many bytes from the network header [`tcp_offset`] may look at: an
-/// IPv4 header with options, or an IPv6 header with a few extension headers,
-/// plus the TCP header's fixed part.
-pub const PARSE_LEN: usize = 128;
-
 // IPv6 extension headers walked over to reach TCP.
 const NEXTHDR_HOP: u8 = 0;
 const NEXTHDR_ROUTING: u8 = 43;
