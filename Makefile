@@ -20,7 +20,7 @@ OUT := $(ROOT)/out
 # does the same for the scripts.
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all setup kernel module tools demo check fuzz fmt lint clean
+.PHONY: all setup kernel module tools demo check fuzz fmt lint lint-module clean
 
 all: module tools
 
@@ -61,9 +61,16 @@ fmt:
 	cargo fmt --all
 	rustfmt --edition 2021 rust/vassist.rs
 
-lint:
+# The kernel crate with Debian's clippy-driver, of the same release as the
+# rustc that builds it (rustup's comes first on PATH and is another release).
+lint: lint-module
 	cargo clippy --workspace --all-targets -- -D warnings
-	$(MAKE) -C $$(cat $(OUT)/kdir) M=$(ROOT) $(KMAKE_VARS) CLIPPY=1 modules
+
+lint-module:
+	rm -f $(ROOT)/rust/vassist.o
+	PATH=/usr/lib/llvm-19/bin:$$PATH $(MAKE) -C $(or $(KDIR),$$(cat $(OUT)/kdir)) M=$(ROOT) $(KMAKE_VARS) CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver \
+		modules 2>&1 | tee $(OUT)/kernel-clippy.log
+	! grep -q '^warning' $(OUT)/kernel-clippy.log
 
 clean:
 	-[ -f $(OUT)/kdir ] && $(MAKE) -C $$(cat $(OUT)/kdir) M=$(ROOT) $(KMAKE_VARS) clean

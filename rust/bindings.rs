@@ -12,7 +12,8 @@
     unreachable_pub,
     improper_ctypes,
     unsafe_op_in_unsafe_fn,
-    clippy::all
+    clippy::all,
+    clippy::undocumented_unsafe_blocks
 )]
 
 use kernel::ffi;

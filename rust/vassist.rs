@@ -4,7 +4,7 @@
 //! bridge.
 //!
 //! Layout: [`sys`] is the thin wrapper layer over the kernel (the only code
-//! with `unsafe`, each block with its `// SAFETY:` argument); [`policy`] holds
+//! with `unsafe`, each block with the argument for why it is sound); [`policy`] holds
 //! `core`-only rules that a userspace crate compiles and tests as well; the
 //! mechanism modules above them are safe Rust.
 

@@ -49,6 +49,9 @@ rustfmt --edition 2021 --check rust/vassist.rs > /dev/null 2>&1
 result "rustfmt: module" $?
 cargo clippy --workspace --all-targets --release --quiet -- -D warnings 2>&1 | head -30
 result "clippy: userspace crates" "${PIPESTATUS[0]}"
+make --no-print-directory lint-module KDIR="$(cat out/kdir)" > out/lint-module.log 2>&1
+result "clippy: module" $?
+grep -A8 '^warning' out/kernel-clippy.log | head -30
 bash tools/ynl-regen.sh --check
 result "uapi header and policy tables equal the netlink spec" $?
 

@@ -8,7 +8,7 @@ set -euo pipefail
 
 pkgs=(
 	# kernel toolchain: Debian's Rust-enabled compiler and LLVM 19
-	linux-source-6.12 rustc-web rust-web-src
+	linux-source-6.12 rustc-web rust-web-src rust-web-clippy
 	clang-19 lld-19 llvm-19 libclang-19-dev
 	make flex bison bc cpio kmod libelf-dev xz-utils
 	# netlink spec tooling (tools/net/ynl of the tree)

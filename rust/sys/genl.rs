@@ -237,8 +237,8 @@ pub(crate) fn notify(
     if !unsafe { bindings::vassist_genl_has_listeners(net.as_ptr(), group) } {
         return;
     }
-    // SAFETY: a fresh message; portid/seq 0 for notifications.
     if let Ok(skb) = build(
+        // SAFETY: a fresh message; portid/seq 0 for notifications.
         |skb| unsafe { bindings::vassist_genlmsg_put(skb, 0, 0, 0, cmd as u8) },
         fill,
     ) {
@@ -338,8 +338,8 @@ type DoHandler = fn(&Request<'_>, &mut RtnlGuard) -> Result<(), VaError>;
 ///
 /// `info` is the `genl_info` of the request being handled.
 unsafe fn run_do(info: *mut bindings::genl_info, handler: DoHandler) -> ffi::c_int {
-    // SAFETY: genetlink passes a valid, non-null info (caller's contract).
     let req = Request {
+        // SAFETY: genetlink passes a valid, non-null info (caller's contract).
         info: unsafe { NonNull::new_unchecked(info) },
         _p: PhantomData,
     };
@@ -358,6 +358,10 @@ unsafe fn run_do(info: *mut bindings::genl_info, handler: DoHandler) -> ffi::c_i
 macro_rules! doit {
     ($name:ident => $handler:path) => {
         /// Called by genetlink through the generated ops table.
+        ///
+        /// # Safety
+        ///
+        /// `info` is the `genl_info` of the request being handled.
         #[no_mangle]
         unsafe extern "C" fn $name(
             _skb: *mut bindings::sk_buff,
@@ -408,6 +412,10 @@ macro_rules! dumpit {
     ($name:ident => $handler:path) => {
         /// Called by genetlink through the generated ops table, once per
         /// round of a dump.
+        ///
+        /// # Safety
+        ///
+        /// `skb` and `cb` are the valid buffer and callback of this round.
         #[no_mangle]
         unsafe extern "C" fn $name(
             skb: *mut bindings::sk_buff,

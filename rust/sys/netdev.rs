@@ -224,6 +224,12 @@ static NOTIFIER: NotifierBlock = NotifierBlock(Opaque::new(bindings::notifier_bl
     priority: 0,
 }));
 
+/// The netdevice notifier.
+///
+/// # Safety
+///
+/// Called by the notifier chain with a netdevice notifier `info` for
+/// `event`, under RTNL.
 unsafe extern "C" fn notifier_call(
     _nb: *mut bindings::notifier_block,
     event: ffi::c_ulong,
@@ -241,8 +247,8 @@ unsafe extern "C" fn notifier_call(
         // A port being unregistered is unlinked from its bridge first: that
         // is still "unregistered" to the user.
         bindings::netdev_cmd_NETDEV_CHANGEUPPER if unregistering => NetdevEvent::Unregister,
-        // SAFETY: for NETDEV_CHANGEUPPER `info` is a changeupper_info.
         bindings::netdev_cmd_NETDEV_CHANGEUPPER
+            // SAFETY: for NETDEV_CHANGEUPPER `info` is a changeupper_info.
             if unsafe { bindings::vassist_netdev_notifier_unlinked_master(info) } =>
         {
             NetdevEvent::LeftMaster

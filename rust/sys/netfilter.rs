@@ -68,6 +68,10 @@ fn verdict(v: Verdict<'_>) -> ffi::c_uint {
 }
 
 /// Pre-routing: `state->in` is the port the frame came in on.
+///
+/// # Safety
+///
+/// Called by netfilter with the skb it hands over and a valid state.
 unsafe extern "C" fn from_port_hook(
     _priv: *mut ffi::c_void,
     skb: *mut bindings::sk_buff,
@@ -90,6 +94,10 @@ unsafe extern "C" fn from_port_hook(
 }
 
 /// Post-routing: `state->out` is the port the frame leaves by.
+///
+/// # Safety
+///
+/// As for [`from_port_hook`].
 unsafe extern "C" fn to_port_hook(
     _priv: *mut ffi::c_void,
     skb: *mut bindings::sk_buff,
@@ -111,12 +119,22 @@ unsafe extern "C" fn to_port_hook(
     verdict(crate::hooks::to_port(skb, &dev, rcu))
 }
 
+/// Registers the hooks in a new namespace.
+///
+/// # Safety
+///
+/// Called by the pernet machinery with the namespace being set up.
 unsafe extern "C" fn pernet_init(net: *mut bindings::net) -> ffi::c_int {
     // SAFETY: `net` is being set up; HOOK_OPS is static and lives on until
     // `pernet_exit` unregisters it from this namespace.
     unsafe { bindings::nf_register_net_hooks(net, HOOK_OPS.0.as_ptr(), HOOK_OPS.0.len() as u32) }
 }
 
+/// Unregisters the hooks from a namespace going away.
+///
+/// # Safety
+///
+/// Called by the pernet machinery with a namespace `pernet_init` set up.
 unsafe extern "C" fn pernet_exit(net: *mut bindings::net) {
     // SAFETY: registered on this namespace by `pernet_init`; this waits for
     // hooks in flight (synchronize_net).
