@@ -106,6 +106,10 @@ pub struct Flow {
     vm_ack: u32,
     /// Right edge of the guest's own advertised window (never shrinks).
     vm_right: u32,
+    /// Right edge of the window the sender last heard (host's acks and
+    /// the guest's segments let through): a guest ACK that moves it is a
+    /// window update the sender needs, even when its ack is behind.
+    told_right: u32,
     /// RCV_WIN (bytes).
     rcv_win: u32,
     /// Next sequence number of the guest (the seq of the host's acks).
@@ -196,6 +200,7 @@ impl Flow {
             acked: seg.ack,
             vm_ack: seg.ack,
             vm_right: seg.ack.wrapping_add(u32::from(seg.window)),
+            told_right: seg.ack.wrapping_add(u32::from(seg.window)),
             rcv_win: u32::from(seg.window).min(p.buf_size),
             guest_seq: seg.end_seq(),
             wscale: None,
@@ -243,6 +248,8 @@ impl Flow {
 
     /// A segment of the sender on its way to the guest. `room`: the guest's
     /// receive ring can take it.
+    // "to"/"from" name the direction, as the paper does, not a conversion.
+    #[allow(clippy::wrong_self_convention)]
     pub fn to_guest(&mut self, seg: &Segment, room: bool, p: &Params) -> (ToGuest, Events) {
         let mut ev = Events::default();
         if seg.has(RST) {
@@ -267,6 +274,7 @@ impl Flow {
                 self.acked = self.next_seq;
                 self.vm_ack = self.next_seq;
                 self.vm_right = self.next_seq.wrapping_add(syn.window);
+                self.told_right = self.vm_right;
                 self.rcv_win = syn.window.min(p.buf_size);
                 self.mss = seg.opts.mss.map_or(syn.mss, |m| u32::from(m).min(syn.mss));
             }
@@ -314,7 +322,7 @@ impl Flow {
         }
     }
 
-    fn ack_spec(&self, ack: u32, seg: &Segment) -> AckSpec {
+    fn ack_spec(&mut self, ack: u32, seg: &Segment) -> AckSpec {
         // Never invite the sender past the guest's own window edge: what
         // lies beyond it cannot be acked early (the flow would go offline).
         let to_edge = if before(ack, self.vm_right) {
@@ -322,10 +330,12 @@ impl Flow {
         } else {
             0
         };
+        let window = self.encode(self.rcv_win.min(to_edge));
+        self.told(ack, window);
         AckSpec {
             seq: self.guest_seq,
             ack,
-            window: self.encode(self.rcv_win.min(to_edge)),
+            window,
             ts: match (self.ts, seg.opts.ts) {
                 (Ts::On { guest_tsval }, Some((sender_tsval, _))) => {
                     Some((guest_tsval, sender_tsval))
@@ -336,7 +346,13 @@ impl Flow {
         }
     }
 
+    /// Notes the window edge the sender hears from an ack with `window`.
+    fn told(&mut self, ack: u32, window: u16) {
+        self.told_right = seq_max(self.told_right, ack.wrapping_add(self.decode(window)));
+    }
+
     /// A segment of the guest on its way to the sender.
+    #[allow(clippy::wrong_self_convention)]
     pub fn from_guest(&mut self, seg: &Segment, p: &Params) -> (FromGuest, Events) {
         let mut ev = Events::default();
         if seg.has(RST) {
@@ -374,28 +390,25 @@ impl Flow {
             self.acked = seg.ack;
             return (self.capped(seg, None, win, p, &mut ev), ev);
         }
-        if pure {
+        // An ack behind the host's: raised, with the window shrunk by as
+        // much, so its right edge stays the guest's.
+        let win = win.saturating_sub(self.acked.wrapping_sub(seg.ack));
+        // A pure one is redundant unless it opens the window past the edge
+        // the sender knows: the host's acks stop at the guest's edge, so
+        // without it a sender told "window 0" waits for its persist timer.
+        let edge = self
+            .acked
+            .wrapping_add(self.decode(self.encode(win.min(p.buf_size))));
+        if pure && (self.wscale.is_none() || !before(self.told_right, edge)) {
             return (FromGuest::Drop, ev);
         }
-        // Data (or FIN) with an ack behind the host's: raise the ack and
-        // shrink the window by as much, so its right edge stays the guest's.
-        let behind = self.acked.wrapping_sub(seg.ack);
-        (
-            self.capped(
-                seg,
-                Some(self.acked),
-                win.saturating_sub(behind),
-                p,
-                &mut ev,
-            ),
-            ev,
-        )
+        (self.capped(seg, Some(self.acked), win, p, &mut ev), ev)
     }
 
     /// The rewrite that caps the guest's window (`win` bytes) at buf_size,
     /// with `ack` if the ack is raised too.
     fn capped(
-        &self,
+        &mut self,
         seg: &Segment,
         ack: Option<u32>,
         win: u32,
@@ -408,6 +421,7 @@ impl Flow {
             let raw = self.encode(win.min(p.buf_size));
             (raw != seg.window).then_some(raw)
         });
+        self.told(ack.unwrap_or(seg.ack), window.unwrap_or(seg.window));
         match (ack, window) {
             (None, None) => FromGuest::Pass,
             (ack, window) => FromGuest::Rewrite { ack, window },

@@ -288,6 +288,39 @@ fn guest_acks_dropped_passed_or_rewritten() {
 }
 
 #[test]
+fn a_window_update_behind_the_hosts_point_is_let_through_raised() {
+    let mut f = server_flow();
+    // The host acks up to the guest's edge (1001 + 64256): its last ack
+    // offers the sender a window of 0.
+    let edge = 1001 + 64256;
+    let mut seq = 1001;
+    let mut last = None;
+    while seq + 1448 <= edge {
+        if let (ToGuest::PassAndAck(a), _) = f.to_guest(&data(seq, 1448), true, &P) {
+            last = Some(a);
+        }
+        seq += 1448;
+    }
+    let last = last.unwrap();
+    assert_eq!((last.ack, last.window), (seq, ((edge - seq) >> 7) as u16));
+    let ts = [1, 1, 8, 10, 0, 0, 0, 11, 0, 0, 0, 1];
+    // The guest, having read some, acks its first segment with window 502
+    // (<< 7): its edge moves to 2449 + 64256. The sender needs that.
+    let update = parse(&raw(false, 5001, 2449, ACK, 502, &ts, 0));
+    assert_eq!(
+        f.from_guest(&update, &P).0,
+        FromGuest::Rewrite {
+            ack: Some(seq),
+            window: Some(((2449 + 64256 - seq) >> 7) as u16)
+        }
+    );
+    // The same edge again, or a smaller one, is redundant.
+    assert_eq!(f.from_guest(&update, &P).0, FromGuest::Drop);
+    let older = parse(&raw(false, 5001, 2449, ACK, 501, &ts, 0));
+    assert_eq!(f.from_guest(&older, &P).0, FromGuest::Drop);
+}
+
+#[test]
 fn windows_above_buf_size_are_capped() {
     let mut f = server_flow();
     let big = parse(&raw(
@@ -587,16 +620,19 @@ fn never_acks_what_the_guest_will_not_receive() {
                     let (v, _) = f.from_guest(&ack, &p);
                     let seen = match v {
                         FromGuest::Drop => None,
-                        FromGuest::Pass => Some(rcv_nxt),
-                        FromGuest::Rewrite { ack, .. } => Some(ack.unwrap_or(rcv_nxt)),
+                        FromGuest::Pass => Some((rcv_nxt, win)),
+                        FromGuest::Rewrite { ack, window } => {
+                            Some((ack.unwrap_or(rcv_nxt), window.unwrap_or(win)))
+                        }
                     };
-                    if let Some(a) = seen {
+                    if let Some((a, w)) = seen {
                         assert!(
                             !tcp::before(a, max_ack_seen),
                             "guest ack let through moved back"
                         );
                         max_ack_seen = a;
                         snd_una = tcp::seq_max(snd_una, a);
+                        snd_wnd = u32::from(w) << 2;
                     }
                 }
             }
