@@ -13,12 +13,14 @@ ROOT := $(CURDIR)
 CACHE := $(or $(VASSIST_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/vassist)
 BINDGEN := $(CACHE)/bindgen/bin/bindgen
 KMAKE_VARS := LLVM=1 ARCH=x86_64 RUSTC=/usr/bin/rustc BINDGEN=$(BINDGEN) \
-	LIBCLANG_PATH=/usr/lib/llvm-19/lib PATH=/usr/lib/llvm-19/bin:$(PATH)
+	LIBCLANG_PATH=/usr/lib/llvm-19/lib
 OUT := $(ROOT)/out
+# LLVM 19 for the kernel build (in the environment: the kernel's makefiles
+# find clang with $(shell), which does not see command-line variables), and
 # rustup's cargo and rustc for the userspace crates, ahead of Debian's
-# /usr/bin/rustc (the kernel's, named explicitly below); tools/lib/paths.sh
-# does the same for the scripts.
-export PATH := $(HOME)/.cargo/bin:$(PATH)
+# /usr/bin/rustc (the kernel's, named explicitly); tools/lib/paths.sh does
+# the same for the scripts.
+export PATH := /usr/lib/llvm-19/bin:$(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: all setup kernel module tools demo check fuzz fmt lint lint-module clean
 
@@ -68,7 +70,7 @@ lint: lint-module
 
 lint-module:
 	rm -f $(ROOT)/rust/vassist.o
-	PATH=/usr/lib/llvm-19/bin:$$PATH $(MAKE) -C $(or $(KDIR),$$(cat $(OUT)/kdir)) M=$(ROOT) $(KMAKE_VARS) CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver \
+	$(MAKE) -C $(or $(KDIR),$$(cat $(OUT)/kdir)) M=$(ROOT) $(KMAKE_VARS) CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver \
 		modules 2>&1 | tee $(OUT)/kernel-clippy.log
 	! grep -q '^warning' $(OUT)/kernel-clippy.log
 

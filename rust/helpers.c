@@ -6,15 +6,15 @@
 #include "helpers.h"
 
 unsigned int vassist_skb_len(const struct sk_buff *skb) { return skb->len; }
-u16 vassist_skb_protocol(const struct sk_buff *skb) { return ntohs(skb->protocol); }
-u16 vassist_skb_gso_segs(const struct sk_buff *skb)
+/* All the packet path reads of every frame, in one call. */
+const void *vassist_skb_peek(const struct sk_buff *skb, void *buffer, unsigned int max,
+			     struct vassist_skb_meta *meta)
 {
-	return skb_is_gso(skb) ? skb_shinfo(skb)->gso_segs : 1;
-}
-const void *vassist_skb_header_pointer(const struct sk_buff *skb, int offset,
-				       int len, void *buffer)
-{
-	return skb_header_pointer(skb, offset, len, buffer);
+	meta->len = skb->len;
+	meta->protocol = ntohs(skb->protocol);
+	meta->segs = skb_is_gso(skb) ? skb_shinfo(skb)->gso_segs : 1;
+	meta->peeked = min(max, skb->len);
+	return skb_header_pointer(skb, 0, meta->peeked, buffer);
 }
 
 bool vassist_skb_csum_partial(const struct sk_buff *skb)
@@ -149,6 +149,32 @@ u64 vassist_netdev_ring_out(struct net_device *dev)
 
 void vassist_spin_lock_bh(spinlock_t *lock) { spin_lock_bh(lock); }
 void vassist_spin_unlock_bh(spinlock_t *lock) { spin_unlock_bh(lock); }
+
+/* The __percpu address space is the caller's to keep: Rust sees a u64 *. */
+u64 *vassist_percpu_alloc(unsigned int n)
+{
+	return (u64 __force *)__alloc_percpu_gfp(n * sizeof(u64), sizeof(u64), GFP_KERNEL);
+}
+void vassist_percpu_free(u64 *counters)
+{
+	free_percpu((u64 __percpu __force *)counters);
+}
+void vassist_percpu_add(u64 *counters, const u64 *v, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		this_cpu_add(((u64 __percpu __force *)counters)[i], v[i]);
+}
+u64 vassist_percpu_sum(u64 *counters, unsigned int i)
+{
+	u64 sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += READ_ONCE(per_cpu_ptr((u64 __percpu __force *)counters, cpu)[i]);
+	return sum;
+}
 
 u64 vassist_jiffies_ms(void) { return jiffies64_to_msecs(get_jiffies_64()); }
 u64 vassist_random_u64(void) { return get_random_u64(); }

@@ -13,6 +13,7 @@
 #include <linux/if_vlan.h>
 #include <linux/jiffies.h>
 #include <linux/netdevice.h>
+#include <linux/percpu.h>
 #include <linux/random.h>
 #include <linux/spinlock.h>
 #include <net/pkt_sched.h>
@@ -28,10 +29,14 @@
 
 /* sk_buff */
 unsigned int vassist_skb_len(const struct sk_buff *skb);
-u16 vassist_skb_protocol(const struct sk_buff *skb);
-u16 vassist_skb_gso_segs(const struct sk_buff *skb);
-const void *vassist_skb_header_pointer(const struct sk_buff *skb, int offset,
-				       int len, void *buffer);
+struct vassist_skb_meta {
+	u32 len;	/* skb->len */
+	u32 segs;	/* GSO segments, or 1 */
+	u32 peeked;	/* header bytes returned: min(max, len) */
+	u16 protocol;	/* EtherType, host order */
+};
+const void *vassist_skb_peek(const struct sk_buff *skb, void *buffer, unsigned int max,
+			     struct vassist_skb_meta *meta);
 
 bool vassist_skb_csum_partial(const struct sk_buff *skb);
 void vassist_skb_csum_complete_to_none(struct sk_buff *skb);
@@ -53,6 +58,12 @@ u64 vassist_netdev_ring_out(struct net_device *dev);
 /* spinlock_t taken with BHs off */
 void vassist_spin_lock_bh(spinlock_t *lock);
 void vassist_spin_unlock_bh(spinlock_t *lock);
+
+/* per-CPU u64 counters */
+u64 *vassist_percpu_alloc(unsigned int n);
+void vassist_percpu_free(u64 *counters);
+void vassist_percpu_add(u64 *counters, const u64 *v, unsigned int n);
+u64 vassist_percpu_sum(u64 *counters, unsigned int i);
 
 /* time, randomness */
 u64 vassist_jiffies_ms(void);

@@ -18,7 +18,7 @@ pub(crate) fn from_port<'a>(skb: SkBuff<'a>, dev: &NetDev<'_>, rcu: &RcuRead) ->
     let Some(port) = port::find(dev, rcu) else {
         return Verdict::Accept(skb);
     };
-    let seg = count(&port.from_guest, &skb);
+    let (_, seg) = count(&port.from_guest, &skb);
     match (port.snoop.engine(rcu), seg) {
         (Some(engine), Some(seg)) => snoop::from_guest(port, engine, skb, seg),
         _ => Verdict::Accept(skb),
@@ -30,21 +30,22 @@ pub(crate) fn to_port<'a>(skb: Egress<'a>, dev: &NetDev<'_>, rcu: &RcuRead) -> V
     let Some(port) = port::find(dev, rcu) else {
         return Verdict::Accept(skb.into_inner());
     };
-    let seg = count(&port.to_guest, &skb);
+    let (segments, seg) = count(&port.to_guest, &skb);
     // Every frame fills the ring, offloaded or not: counted from attach.
-    port.ring.handed(skb.segments());
+    port.ring.handed(segments);
     match (port.snoop.engine(rcu), seg) {
         (Some(engine), Some(seg)) => snoop::to_guest(port, engine, skb, seg, dev, rcu),
         _ => Verdict::Accept(skb.into_inner()),
     }
 }
 
-/// Counts the frame, reading its headers once; returns its TCP segment if
-/// it parses cleanly (what ack offload works on).
-fn count(stats: &DirStats, skb: &SkBuff<'_>) -> Option<Segment> {
+/// Counts the frame, reading it once; returns its wire segments and its TCP
+/// segment if it parses cleanly (what ack offload works on).
+fn count(stats: &DirStats, skb: &SkBuff<'_>) -> (u32, Option<Segment>) {
     let mut buf = [0u8; snoop::HEADERS_MAX];
-    let hdr = skb.headers(&mut buf);
-    let is_tcp = frame::tcp_offset(skb.protocol(), hdr).is_some();
-    stats.count(skb.segments(), skb.len() + ETH_HLEN, is_tcp);
-    is_tcp.then(|| tcp::parse(skb.protocol(), hdr)).flatten()
+    let f = skb.peek(&mut buf);
+    let is_tcp = frame::tcp_offset(f.protocol, f.headers).is_some();
+    stats.count(f.segments, f.len + ETH_HLEN, is_tcp);
+    let seg = is_tcp.then(|| tcp::parse(f.protocol, f.headers)).flatten();
+    (f.segments, seg)
 }

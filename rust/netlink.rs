@@ -197,10 +197,10 @@ fn fill_dir(
     d: &DirStats,
     [packets, bytes, segs]: [u32; 3],
 ) -> Result<(), MsgFull> {
-    use core::sync::atomic::Ordering::Relaxed;
-    m.put_uint(packets, d.packets.load(Relaxed))?;
-    m.put_uint(bytes, d.bytes.load(Relaxed))?;
-    m.put_uint(segs, d.tcp_segs.load(Relaxed))
+    let [p, b, s] = d.read();
+    m.put_uint(packets, p)?;
+    m.put_uint(bytes, b)?;
+    m.put_uint(segs, s)
 }
 
 /// Replies with the port and tells the `mgmt` group with `ntf`.

@@ -8,28 +8,33 @@ use crate::netlink::Settings;
 use crate::policy::snoop::RingGauge;
 use crate::snoop::Snoop;
 use crate::sys::netdev::{NetDev, NetDevRef, NetdevEvent};
+use crate::sys::percpu::PerCpuCounters;
 use crate::sys::rcu::{RcuBox, RcuRead};
 use crate::sys::rtnl::{self, Rtnl};
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use kernel::alloc::AllocError;
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
-/// Counters of one direction.
-#[derive(Default)]
-pub(crate) struct DirStats {
-    pub(crate) packets: AtomicU64,
-    pub(crate) bytes: AtomicU64,
-    pub(crate) tcp_segs: AtomicU64,
-}
+/// Counters of one direction: packets, bytes, TCP segments. Per CPU: every
+/// frame through the port bumps them.
+pub(crate) struct DirStats(PerCpuCounters<3>);
 
 impl DirStats {
+    fn new() -> Result<Self, AllocError> {
+        Ok(Self(PerCpuCounters::new()?))
+    }
+
     pub(crate) fn count(&self, segments: u32, bytes: u32, tcp: bool) {
-        self.packets.fetch_add(u64::from(segments), Relaxed);
-        self.bytes.fetch_add(u64::from(bytes), Relaxed);
-        if tcp {
-            self.tcp_segs.fetch_add(u64::from(segments), Relaxed);
-        }
+        let segs = u64::from(segments);
+        self.0
+            .add([segs, u64::from(bytes), if tcp { segs } else { 0 }]);
+    }
+
+    /// (packets, bytes, TCP segments)
+    pub(crate) fn read(&self) -> [u64; 3] {
+        [self.0.sum(0), self.0.sum(1), self.0.sum(2)]
     }
 }
 
@@ -155,8 +160,8 @@ pub(crate) fn attach(
         Port {
             dev,
             features: AtomicU32::new(features),
-            to_guest: DirStats::default(),
-            from_guest: DirStats::default(),
+            to_guest: DirStats::new()?,
+            from_guest: DirStats::new()?,
             ring: RingGauge::new(0, ring_out),
             snoop: Snoop::default(),
         },

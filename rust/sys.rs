@@ -8,6 +8,7 @@ pub(crate) mod bhlock;
 pub(crate) mod genl;
 pub(crate) mod netdev;
 pub(crate) mod netfilter;
+pub(crate) mod percpu;
 pub(crate) mod rcu;
 pub(crate) mod rtnl;
 pub(crate) mod skb;

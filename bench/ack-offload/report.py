@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """Figures of the ack offload benchmark from the VM run's raw files:
-transfers.jsonl, fins.txt (tcpdump -tt of the sender's FINs leaving the
+transfers.jsonl, always.jsonl (the same with a guest that always
+runs), fins.txt (tcpdump -tt of the sender's FINs leaving the
 host toward the guest), wakes.txt (tapguest's wake-ups), pps.txt."""
 import json, statistics, sys
 
@@ -34,6 +35,9 @@ def pct(xs, p):
 ms = lambda x: 1000 * x
 off = [r["t_end"] - r["t0"] for r in rows if r["mode"] == "off" and r["t_end"]]
 on = [r["t_end"] - r["t0"] for r in rows if r["mode"] == "on" and r["t_end"]]
+always = [json.loads(l) for l in open(f"{d}/always.jsonl")]
+a_off = [r["t_end"] - r["t0"] for r in always if r["mode"] == "off" and r["t_end"]]
+a_on = [r["t_end"] - r["t0"] for r in always if r["mode"] == "on" and r["t_end"]]
 bounds = []
 for r in rows:
     if r["mode"] == "on" and r["port"] in fins:
@@ -47,6 +51,9 @@ print(f"bound:   median {ms(statistics.median(bounds)):.1f} ms, p90 {ms(pct(boun
       f"({len(bounds)} transfers: last byte at the host, then the guest's next run)")
 speedup = statistics.median(off) / statistics.median(on)
 bound_ratio = statistics.median(on) / statistics.median(bounds)
+print(f"guest always running ({len(a_off)} + {len(a_on)} transfers): without median "
+      f"{ms(statistics.median(a_off)):.1f} ms, with {ms(statistics.median(a_on)):.1f} ms "
+      f"(p90 {ms(pct(a_off, 90)):.1f} / {ms(pct(a_on, 90)):.1f} ms)")
 print(f"p90 ratio {pct(off, 90) / pct(on, 90):.2f}x")
 pps = {"unloaded": [], "loaded": []}
 for line in open(f"{d}/pps.txt"):

@@ -7,6 +7,14 @@ out=$1 n=${BENCH_TRANSFERS:-1000} rounds=${BENCH_PPS_ROUNDS:-6}
 set -e
 mod_load
 
+# --- completion times with a guest that always runs: offload must not slow
+# it down (the guest's own acks are then never late) ------------------------
+topo_up
+vctl port add dev tap0 > /dev/null
+python3 "$VASSIST_ROOT/bench/ack-offload/transfers.py" --host-ns "$HOST" --remote-ns "$REMOTE" \
+	--guest-ns "$GUEST" --guest-ip $GUEST_IP --n "$((n / 5))" --out "$out/always.jsonl"
+topo_down
+
 # --- completion times: guest runs 10 ms of every 30 ms -----------------------
 topo_up --active-ms 10 --period-ms 30 --wake-log "$out/wakes.txt"
 vctl port add dev tap0 > /dev/null

@@ -17,6 +17,16 @@ pub(crate) const ETH_HLEN: u32 = 14;
 /// socket buffers use it.
 pub(crate) const PTR_RING_CACHE_BATCH: u32 = bindings::VASSIST_PTR_RING_CACHE_BATCH;
 
+/// A frame as [`SkBuff::peek`] reads it.
+pub(crate) struct Peek<'b> {
+    pub(crate) len: u32,
+    /// EtherType, host order.
+    pub(crate) protocol: u16,
+    /// Wire segments the buffer stands for: its GSO segment count, or 1.
+    pub(crate) segments: u32,
+    pub(crate) headers: &'b [u8],
+}
+
 /// A `struct sk_buff` a hook was handed, whose `data` points at the network
 /// header. Whoever holds it decides its fate: it goes back to netfilter in
 /// the verdict, or is consumed by [`Egress::transmit`].
@@ -48,39 +58,35 @@ impl<'a> SkBuff<'a> {
         unsafe { bindings::vassist_skb_len(self.ptr.as_ptr()) }
     }
 
-    /// The EtherType, host order.
-    pub(crate) fn protocol(&self) -> u16 {
-        // SAFETY: `ptr` is valid (type invariant).
-        unsafe { bindings::vassist_skb_protocol(self.ptr.as_ptr()) }
-    }
-
-    /// Wire segments this buffer stands for: its GSO segment count, or 1.
-    pub(crate) fn segments(&self) -> u32 {
-        // SAFETY: `ptr` is valid (type invariant).
-        u32::from(unsafe { bindings::vassist_skb_gso_segs(self.ptr.as_ptr()) }).max(1)
-    }
-
-    /// The first `buf.len()` bytes from the network header (fewer if the
-    /// packet is shorter), straight from the linear area when they are there,
-    /// else copied into `buf`.
-    pub(crate) fn headers<'b>(&'b self, buf: &'b mut [u8]) -> &'b [u8] {
-        let want = buf.len().min(self.len() as usize);
-        // SAFETY: `ptr` is valid (type invariant); `buf` has room for `want`
-        // (<= buf.len() <= i32::MAX for the small buffers used) bytes.
+    /// What the packet path reads of every frame, in one call: its length,
+    /// EtherType, GSO segments, and the first `buf.len()` bytes from the
+    /// network header (fewer if the packet is shorter), straight from the
+    /// linear area when they are there, else copied into `buf`.
+    pub(crate) fn peek<'b>(&'b self, buf: &'b mut [u8]) -> Peek<'b> {
+        let mut meta = bindings::vassist_skb_meta::default();
+        // SAFETY: `ptr` is valid (type invariant); `buf` has room for
+        // `buf.len()` bytes, the most the helper copies.
         let p = unsafe {
-            bindings::vassist_skb_header_pointer(
+            bindings::vassist_skb_peek(
                 self.ptr.as_ptr(),
-                0,
-                want as i32,
                 buf.as_mut_ptr().cast(),
+                buf.len() as u32,
+                &mut meta,
             )
         };
-        if p.is_null() {
-            return &[];
+        let headers = if p.is_null() {
+            &[][..]
+        } else {
+            // SAFETY: skb_header_pointer returned `meta.peeked` readable
+            // bytes, in the skb (alive for 'a, which outlives 'b) or in `buf`.
+            unsafe { core::slice::from_raw_parts(p.cast::<u8>(), meta.peeked as usize) }
+        };
+        Peek {
+            len: meta.len,
+            protocol: meta.protocol,
+            segments: meta.segs.max(1),
+            headers,
         }
-        // SAFETY: skb_header_pointer returned `want` readable bytes, either
-        // in the skb (alive for 'a, which outlives 'b) or in `buf`.
-        unsafe { core::slice::from_raw_parts(p.cast::<u8>(), want) }
     }
 
     /// Whether the checksum is left to the device (CHECKSUM_PARTIAL): the

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Boots the vassist test VM and runs one command in it.
-#   tools/vm/run.sh [-k bzImage] [-t timeout_s] RUNDIR -- command [args...]
+#   tools/vm/run.sh [-k bzImage] [-t timeout_s] [-a kernel_args] RUNDIR -- command [args...]
+# -a ARGS adds ARGS to the kernel command line.
 # RUNDIR (created) receives: cmd, output (the command's stdout+stderr), rc,
 # dmesg, console. Exit status: the command's, or 124 on timeout, 125 when the
 # kernel log holds a BUG/WARNING/KASAN/lockdep/kmemleak/panic report.
@@ -14,9 +15,11 @@ set -euo pipefail
 
 kernel=""
 timeout=900
-while getopts k:t: o; do
+append=""
+while getopts k:t:a: o; do
 	case $o in
 	k) kernel=$OPTARG ;;
+	a) append=" $OPTARG" ;;
 	t) timeout=$OPTARG ;;
 	*) exit 2 ;;
 	esac
@@ -54,7 +57,7 @@ qemu=(qemu-system-x86_64 -nographic -no-reboot -m 3G -smp 2
 	-virtfs "local,path=$VASSIST_ROOT,mount_tag=repo,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=$VASSIST_CACHE,mount_tag=cache,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=$run,mount_tag=run,security_model=none,multidevs=remap"
-	-append "console=ttyS0 panic=-1 oops=panic vassist.repo=$VASSIST_ROOT vassist.cache=$VASSIST_CACHE vassist.run=$run")
+	-append "console=ttyS0 panic=-1 oops=panic vassist.repo=$VASSIST_ROOT vassist.cache=$VASSIST_CACHE vassist.run=$run$append")
 
 # /dev/kvm on these machines may be kvm-pvm, under which a normal kernel
 # hangs in early boot: use KVM only where a probe boot under it succeeds.

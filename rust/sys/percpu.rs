@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-CPU counters: the packet path adds to its own CPU's copy (one
+//! `this_cpu_add`, no shared cache line, no locked instruction); readers
+//! sum the copies.
+
+use crate::bindings;
+use core::ptr::NonNull;
+use kernel::alloc::AllocError;
+
+/// `N` u64 counters per possible CPU.
+///
+/// # Invariants
+///
+/// `ptr` is a live per-CPU area of `N` u64 from `vassist_percpu_alloc`,
+/// freed only on drop.
+pub(crate) struct PerCpuCounters<const N: usize> {
+    ptr: NonNull<u64>,
+}
+
+// SAFETY: the area is only changed by `this_cpu_add` on the current CPU's
+// copy and read with READ_ONCE; any CPU may do either.
+unsafe impl<const N: usize> Send for PerCpuCounters<N> {}
+// SAFETY: as above.
+unsafe impl<const N: usize> Sync for PerCpuCounters<N> {}
+
+impl<const N: usize> PerCpuCounters<N> {
+    /// Zeroed counters (may sleep).
+    pub(crate) fn new() -> Result<Self, AllocError> {
+        // SAFETY: allocates; process context, as callers are.
+        let ptr = unsafe { bindings::vassist_percpu_alloc(N as u32) };
+        // INVARIANT: a fresh area of N u64, zeroed by the allocator.
+        NonNull::new(ptr).map(|ptr| Self { ptr }).ok_or(AllocError)
+    }
+
+    /// Adds `v[i]` to counter `i`, on this CPU. Any context.
+    pub(crate) fn add(&self, v: [u64; N]) {
+        // SAFETY: the area is live (type invariant) and holds N counters;
+        // `v` is N readable values.
+        unsafe { bindings::vassist_percpu_add(self.ptr.as_ptr(), v.as_ptr(), N as u32) }
+    }
+
+    /// Counter `i` summed over the CPUs.
+    pub(crate) fn sum(&self, i: usize) -> u64 {
+        assert!(i < N);
+        // SAFETY: as in `add`.
+        unsafe { bindings::vassist_percpu_sum(self.ptr.as_ptr(), i as u32) }
+    }
+}
+
+impl<const N: usize> Drop for PerCpuCounters<N> {
+    fn drop(&mut self) {
+        // SAFETY: the area is live and no longer used (we own it).
+        unsafe { bindings::vassist_percpu_free(self.ptr.as_ptr()) }
+    }
+}
