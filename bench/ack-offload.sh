@@ -4,7 +4,7 @@
 # with pktgen; cached like the test kernel) and the module for it, runs
 # bench/ack-offload/vm.sh in the test VM, and writes the figures to
 # bench/ack-offload.txt, ending with the one-line summary.
-#   BENCH_TRANSFERS=N (default 1000) BENCH_PPS_ROUNDS=N (default 6)
+#   BENCH_TRANSFERS=N (default 1000) BENCH_PPS_ROUNDS=N (default 30)
 set -euo pipefail
 . "$(dirname "$0")/../tools/lib/paths.sh"
 cd "$VASSIST_ROOT"
@@ -21,7 +21,7 @@ rm -rf "$run"
 # watchdog (late ticks) marks it unstable and times fall to 4 ms steps.
 KO=$mod/vassist.ko bash tools/vm/run.sh -k "$kdir/arch/x86/boot/bzImage" -a tsc=reliable -t 5400 "$run" -- \
 	env KO="$mod/vassist.ko" BENCH_TRANSFERS="${BENCH_TRANSFERS:-1000}" \
-	BENCH_PPS_ROUNDS="${BENCH_PPS_ROUNDS:-6}" bash bench/ack-offload/vm.sh "$run" ||
+	BENCH_PPS_ROUNDS="${BENCH_PPS_ROUNDS:-30}" bash bench/ack-offload/vm.sh "$run" ||
 	{ tail -40 "$run/output"; exit 1; }
 {
 	accel=$(cat "$VASSIST_CACHE/accel-$(sha256sum "$kdir/arch/x86/boot/bzImage" | cut -c1-16)")

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # In the test VM (benchmark kernel): the transfers, then the bridge pps
 # rounds. Raw results go to $1 (the run directory).
-out=$1 n=${BENCH_TRANSFERS:-1000} rounds=${BENCH_PPS_ROUNDS:-6}
+out=$1 n=${BENCH_TRANSFERS:-1000} rounds=${BENCH_PPS_ROUNDS:-30}
 . "$(dirname "$0")/../../selftests/lib.sh"
 set -e
 mod_load
@@ -40,21 +40,30 @@ kill -USR1 $pid
 pg() { ip netns exec "$REMOTE" sh -c "echo '$1' > /proc/net/pktgen/$2"; }
 pg "rem_device_all" kpktgend_0
 pg "add_device eth0" kpktgend_0
-for c in "count 300000" "pkt_size 64" "delay 0" "dst $GUEST_IP" "dst_mac $mac" "clone_skb 0"; do
+for c in "count 150000" "pkt_size 64" "delay 0" "dst $GUEST_IP" "dst_mac $mac" "clone_skb 0"; do
 	pg "$c" eth0
 done
 ring_out() {
 	ip -n "$HOST" -j -s link show tap0 | json "j[0]['stats64']['tx']['packets'] + j[0]['stats64']['tx']['dropped']"
 }
 : > "$out/pps.txt"
+# Pairs in alternating order (unloaded first, then loaded first) so a drift
+# of the VM's speed does not favour either; a second after each change lets
+# the work insmod/rmmod leave behind (RCU, freeing) finish first.
 for i in $(seq "$rounds"); do
-	for state in unloaded loaded; do
-		if [ $state = loaded ]; then
-			mod_load
-			vctl port add dev tap0 > /dev/null
-		else
-			mod_unload
+	order="unloaded loaded"
+	[ $((i % 2)) = 0 ] && order="loaded unloaded"
+	for state in $order; do
+		if [ "$state" != "${cur:-}" ]; then
+			if [ $state = loaded ]; then
+				mod_load
+				vctl port add dev tap0 > /dev/null
+			else
+				mod_unload
+			fi
+			cur=$state
 		fi
+		sleep 1
 		a=$(ring_out) t0=$(date +%s.%N)
 		pg start pgctrl
 		t1=$(date +%s.%N) b=$(ring_out)
