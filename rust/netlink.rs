@@ -301,7 +301,7 @@ pub(crate) fn flow_dump(dump: &mut Dump<'_>, rtnl: &mut RtnlGuard) -> Result<(),
             continue;
         };
         let start = if i == first_port { first_slot } else { 0 };
-        let idle = u64::from(port.snoop.config.idle_timeout_ms.load(Relaxed));
+        let idle = port.snoop.idle_ms();
         let mut full = false;
         let stop = engine.flows.for_each_from(start, now, idle, |e| {
             full = dump

@@ -121,7 +121,7 @@ impl Snoop {
         }
     }
 
-    fn idle_ms(&self) -> u64 {
+    pub(crate) fn idle_ms(&self) -> u64 {
         u64::from(self.config.idle_timeout_ms.load(Relaxed))
     }
 
@@ -184,16 +184,12 @@ pub(crate) fn to_guest<'a>(
 }
 
 /// Where an early ack goes: out of the port the segment came in by, with
-/// the segment's MACs swapped; `None` when the frame may be dropped by
-/// policy after this hook or the port cannot take acks.
+/// the segment's MACs swapped; `None` when that port cannot take acks.
 fn ack_route<'r>(
     skb: &SkBuff<'_>,
     dev: &NetDev<'_>,
     rcu: &'r RcuRead,
 ) -> Option<(NetDev<'r>, [u8; 6], [u8; 6])> {
-    if !skb.plain_path() || !dev.is_tap_to_ring(rcu) {
-        return None;
-    }
     let eth = skb.eth_header()?;
     let ingress = dev.peer_port(skb.iif(), rcu)?;
     let mut guest = [0u8; 6];
@@ -214,22 +210,24 @@ fn judge_to_guest<'a>(
     rcu: &RcuRead,
 ) -> (Verdict<'a>, Keep) {
     let snoop = &port.snoop;
-    let Some((ingress, guest_mac, sender_mac)) = ack_route(&skb, dev, rcu) else {
-        // No early acks, but the flow still follows the segment (a FIN, a
-        // RST); an offline transition here is not the flow's doing.
-        if seg.payload != 0 {
-            bump(&snoop.stats.ack_ineligible);
-        }
-        let (_, ev) = e.flow.to_guest(seg, false, p);
-        return (Verdict::Accept(skb.into_inner()), snoop.keep(ev.remove));
-    };
+    // Only data is acked early, and only on a path where nothing after
+    // this hook can drop it by policy: checked for data alone.
+    let data = seg.payload != 0;
+    if data && (!skb.plain_path() || !dev.is_tap_to_ring(rcu)) {
+        return ineligible(snoop, e, seg, skb, p);
+    }
     let before = e.flow;
     // The device counters are read (lazily) only for data a flow may ack.
-    let room = seg.payload != 0 && ring_room(&port.ring, snoop, dev);
+    let room = data && ring_room(&port.ring, snoop, dev);
     let (decision, ev) = e.flow.to_guest(seg, room, p);
     let ToGuest::PassAndAck(spec) = decision else {
         snoop.count_offline(ev.offline);
         return (Verdict::Accept(skb.into_inner()), snoop.keep(ev.remove));
+    };
+    // An ack is due: only now is the way back looked up.
+    let Some((ingress, guest_mac, sender_mac)) = ack_route(&skb, dev, rcu) else {
+        e.flow = before;
+        return ineligible(snoop, e, seg, skb, p);
     };
     let advanced = e.flow.view().acked != before.view().acked;
     let verdict = if advanced {
@@ -255,6 +253,20 @@ fn judge_to_guest<'a>(
         bump(&snoop.stats.early_ack_errors);
     }
     (verdict, snoop.keep(ev.remove))
+}
+
+/// Data that gets no early ack on this path: the flow still follows it; an
+/// offline transition here is not the flow's doing.
+fn ineligible<'a>(
+    snoop: &Snoop,
+    e: &mut Entry,
+    seg: &Segment,
+    skb: Egress<'a>,
+    p: &Params,
+) -> (Verdict<'a>, Keep) {
+    bump(&snoop.stats.ack_ineligible);
+    let (_, ev) = e.flow.to_guest(seg, false, p);
+    (Verdict::Accept(skb.into_inner()), snoop.keep(ev.remove))
 }
 
 /// A TCP segment the bridge received on `port`, from the guest.

@@ -474,21 +474,15 @@ impl RingGauge {
     /// `limit` entries; `counters` reads tx_packets + tx_dropped, called
     /// only when the estimate is too high.
     pub fn room(&self, limit: u64, counters: impl FnOnce() -> u64) -> bool {
-        let handed = self.handed.load(Relaxed);
-        if handed.saturating_sub(self.out.load(Relaxed)) <= limit {
-            return true;
-        }
-        // Entries the reader took since the start cannot exceed what was
-        // handed, whatever the counters did meanwhile (a reset, a wrap).
-        let out = counters().saturating_sub(self.base).min(handed);
-        self.out.fetch_max(out, Relaxed);
-        handed - out <= limit
+        self.estimate() <= limit || self.refresh(counters()) <= limit
     }
 
     /// Reads the counters (tx_packets + tx_dropped now) and returns the
     /// estimate they give.
     pub fn refresh(&self, counters: u64) -> u64 {
         let handed = self.handed.load(Relaxed);
+        // Entries the reader took since the start cannot exceed what was
+        // handed, whatever the counters did meanwhile (a reset, a wrap).
         let out = counters.saturating_sub(self.base).min(handed);
         self.out.fetch_max(out, Relaxed);
         self.estimate()

@@ -67,6 +67,28 @@ fn verdict(v: Verdict<'_>) -> ffi::c_uint {
     }
 }
 
+/// What both hooks share: a frame and a port, inside netfilter's RCU
+/// read-side section. `wrap` makes the frame what the hook point allows.
+///
+/// # Safety
+///
+/// Netfilter's contract for a hook: `skb` is valid and the hook's until
+/// the verdict, `dev` is null or a valid device, and the call runs inside
+/// an RCU read-side section. `wrap` may assume that much of the frame.
+unsafe fn run_hook<'a, S>(
+    skb: *mut bindings::sk_buff,
+    dev: *mut bindings::net_device,
+    wrap: unsafe fn(NonNull<bindings::sk_buff>) -> S,
+    handler: fn(S, &NetDev<'_>, &RcuRead) -> Verdict<'a>,
+) -> ffi::c_uint {
+    let (Some(skb), Some(dev)) = (NonNull::new(skb), NonNull::new(dev)) else {
+        return bindings::NF_ACCEPT;
+    };
+    // SAFETY: the caller's contract.
+    let (skb, dev, rcu) = unsafe { (wrap(skb), NetDev::from_raw(dev), RcuRead::assume()) };
+    verdict(handler(skb, &dev, rcu))
+}
+
 /// Pre-routing: `state->in` is the port the frame came in on.
 ///
 /// # Safety
@@ -77,20 +99,8 @@ unsafe extern "C" fn from_port_hook(
     skb: *mut bindings::sk_buff,
     state: *const bindings::nf_hook_state,
 ) -> ffi::c_uint {
-    // SAFETY: netfilter calls hooks with a valid state.
-    let (Some(skb), Some(dev)) = (NonNull::new(skb), NonNull::new(unsafe { (*state).in_ })) else {
-        return bindings::NF_ACCEPT;
-    };
-    // SAFETY: netfilter hands the hook a valid skb it owns until the
-    // verdict, and a valid device, inside an RCU read-side section.
-    let (skb, dev, rcu) = unsafe {
-        (
-            SkBuff::from_raw(skb),
-            NetDev::from_raw(dev),
-            RcuRead::assume(),
-        )
-    };
-    verdict(crate::hooks::from_port(skb, &dev, rcu))
+    // SAFETY: netfilter's hook contract; `state` is valid.
+    unsafe { run_hook(skb, (*state).in_, SkBuff::from_raw, crate::hooks::from_port) }
 }
 
 /// Post-routing: `state->out` is the port the frame leaves by.
@@ -103,20 +113,9 @@ unsafe extern "C" fn to_port_hook(
     skb: *mut bindings::sk_buff,
     state: *const bindings::nf_hook_state,
 ) -> ffi::c_uint {
-    // SAFETY: netfilter calls hooks with a valid state.
-    let (Some(skb), Some(dev)) = (NonNull::new(skb), NonNull::new(unsafe { (*state).out })) else {
-        return bindings::NF_ACCEPT;
-    };
     // SAFETY: as in `from_port_hook`; at NF_BR_POST_ROUTING the okfn is
     // br_dev_queue_push_xmit, which `Egress::transmit` stands in for.
-    let (skb, dev, rcu) = unsafe {
-        (
-            Egress::from_raw(skb),
-            NetDev::from_raw(dev),
-            RcuRead::assume(),
-        )
-    };
-    verdict(crate::hooks::to_port(skb, &dev, rcu))
+    unsafe { run_hook(skb, (*state).out, Egress::from_raw, crate::hooks::to_port) }
 }
 
 /// Registers the hooks in a new namespace.
