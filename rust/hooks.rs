@@ -6,46 +6,74 @@
 
 use crate::policy::frame;
 use crate::policy::tcp::{self, Segment};
-use crate::port::{self, DirStats};
-use crate::snoop;
+use crate::port::{self, DirStats, Port};
+use crate::snoop::{self, Engine};
 use crate::sys::netdev::NetDev;
 use crate::sys::netfilter::Verdict;
 use crate::sys::rcu::RcuRead;
-use crate::sys::skb::{Egress, SkBuff, ETH_HLEN};
+use crate::sys::skb::{Egress, Peek, PeekBuf, SkBuff, ETH_HLEN};
 
 /// A frame the bridge received on `dev`: from the guest behind it.
 pub(crate) fn from_port<'a>(skb: SkBuff<'a>, dev: &NetDev<'_>, rcu: &RcuRead) -> Verdict<'a> {
-    let Some(port) = port::find(dev, rcu) else {
-        return Verdict::Accept(skb);
-    };
-    let (_, seg) = count(&port.from_guest, &skb);
-    match (port.snoop.engine(rcu), seg) {
-        (Some(engine), Some(seg)) => snoop::from_guest(port, engine, skb, seg),
-        _ => Verdict::Accept(skb),
+    match port::find(dev, rcu) {
+        Some(port) => from_attached(port, skb, rcu),
+        None => Verdict::Accept(skb),
     }
 }
 
 /// A frame the bridge sends out of `dev`: toward the guest behind it.
 pub(crate) fn to_port<'a>(skb: Egress<'a>, dev: &NetDev<'_>, rcu: &RcuRead) -> Verdict<'a> {
-    let Some(port) = port::find(dev, rcu) else {
-        return Verdict::Accept(skb.into_inner());
-    };
-    let (segments, seg) = count(&port.to_guest, &skb);
-    // Every frame fills the ring, offloaded or not: counted from attach.
-    port.ring.handed(segments);
-    match (port.snoop.engine(rcu), seg) {
-        (Some(engine), Some(seg)) => snoop::to_guest(port, engine, skb, seg, dev, rcu),
-        _ => Verdict::Accept(skb.into_inner()),
+    match port::find(dev, rcu) {
+        Some(port) => to_attached(port, skb, dev, rcu),
+        None => Verdict::Accept(skb.into_inner()),
     }
 }
 
-/// Counts the frame, reading it once; returns its wire segments and its TCP
-/// segment if it parses cleanly (what ack offload works on).
-fn count(stats: &DirStats, skb: &SkBuff<'_>) -> (u32, Option<Segment>) {
-    let mut buf = [0u8; snoop::HEADERS_MAX];
+// The attached ports' work is kept out of line, so a hook on any other
+// port is a lookup and a return, without this work's stack frame.
+#[inline(never)]
+fn from_attached<'a>(port: &Port, skb: SkBuff<'a>, rcu: &RcuRead) -> Verdict<'a> {
+    let mut buf = PeekBuf::<{ snoop::HEADERS_MAX }>::new();
     let f = skb.peek(&mut buf);
-    let is_tcp = frame::tcp_offset(f.protocol, f.headers).is_some();
-    stats.count(f.segments, f.len + ETH_HLEN, is_tcp);
-    let seg = is_tcp.then(|| tcp::parse(f.protocol, f.headers)).flatten();
-    (f.segments, seg)
+    let tcp = count(&port.from_guest, &f);
+    match offloaded(port, tcp, &f, rcu) {
+        Some((engine, seg)) => snoop::from_guest(port, engine, skb, seg),
+        None => Verdict::Accept(skb),
+    }
+}
+
+#[inline(never)]
+fn to_attached<'a>(port: &Port, skb: Egress<'a>, dev: &NetDev<'_>, rcu: &RcuRead) -> Verdict<'a> {
+    let mut buf = PeekBuf::<{ snoop::HEADERS_MAX }>::new();
+    let f = skb.peek(&mut buf);
+    let tcp = count(&port.to_guest, &f);
+    // Every frame fills the ring, offloaded or not: counted from attach.
+    port.ring.handed(f.segments);
+    match offloaded(port, tcp, &f, rcu) {
+        Some((engine, seg)) => snoop::to_guest(port, engine, skb, seg, dev, rcu),
+        None => Verdict::Accept(skb.into_inner()),
+    }
+}
+
+/// The port's ack offload and the frame's segment, when offload is on and
+/// the frame is a TCP segment that parses: only then is it parsed.
+// Inlined, as `count` and `tcp_offset`: every frame of an attached port
+// runs them, and the calls cost about as much as their work.
+#[inline(always)]
+fn offloaded<'r>(
+    port: &'r Port,
+    tcp: bool,
+    f: &Peek<'_>,
+    rcu: &'r RcuRead,
+) -> Option<(&'r Engine, Segment)> {
+    let engine = port.snoop.engine(rcu).filter(|_| tcp)?;
+    Some((engine, tcp::parse(f.protocol, f.headers)?))
+}
+
+/// Counts the frame; says whether it is a TCP segment.
+#[inline(always)]
+fn count(stats: &DirStats, f: &Peek<'_>) -> bool {
+    let tcp = frame::tcp_offset(f.protocol, f.headers).is_some();
+    stats.count(f.segments, f.len + ETH_HLEN, tcp);
+    tcp
 }

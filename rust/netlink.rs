@@ -99,17 +99,24 @@ impl Settings {
         }
     }
 
-    /// Stores the values given; says whether the table size changed.
-    pub(crate) fn apply(&self, c: &Config) -> bool {
-        let mut resized = false;
-        for &(attr, v) in &self.values {
-            let Some(v) = v else { continue };
-            let field = config_field(c, attr);
-            if field.swap(v, Relaxed) != v && attr == b::VASSIST_A_ACK_OFFLOAD_PARAMS_MAX_FLOWS {
-                resized = true;
-            }
+    /// Stores the values given; returns the values they replaced, to put
+    /// back if the change cannot be completed.
+    pub(crate) fn apply(&self, c: &Config) -> Settings {
+        let mut old = Settings {
+            values: self.values,
+        };
+        for (&(attr, v), (_, prev)) in self.values.iter().zip(old.values.iter_mut()) {
+            *prev = v.map(|v| config_field(c, attr).swap(v, Relaxed));
         }
-        resized
+        old
+    }
+
+    /// Whether storing these values changes the flow table's size.
+    fn resizes(&self, c: &Config) -> bool {
+        self.values.iter().any(|&(attr, v)| {
+            attr == b::VASSIST_A_ACK_OFFLOAD_PARAMS_MAX_FLOWS
+                && v.is_some_and(|v| v != c.max_flows.load(Relaxed))
+        })
     }
 }
 
@@ -247,9 +254,15 @@ pub(crate) fn port_get(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<(), Va
 pub(crate) fn port_set(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<(), VaError> {
     let features = request_features(req)?;
     let port = request_port(req, rtnl)?;
-    let resize = Settings::from_request(req).apply(&port.snoop.config);
+    let settings = Settings::from_request(req);
+    let resize = settings.resizes(&port.snoop.config);
+    let previous = settings.apply(&port.snoop.config);
     let features = features.unwrap_or(port.features());
-    port::set_features(&port, features, resize, rtnl.held())?;
+    if let Err(e) = port::set_features(&port, features, resize, rtnl.held()) {
+        // Nothing of a failed request stays.
+        previous.apply(&port.snoop.config);
+        return Err(e);
+    }
     reply_and_notify(
         req,
         &port,

@@ -116,14 +116,20 @@ fn republish(
     rtnl: &mut Rtnl,
 ) -> Result<(), VaError> {
     let mut ports = KVec::new();
+    let mut add = add;
     if let Some(table) = TABLE.get_locked(rtnl) {
         for p in table.ports.iter().filter(|p| keep(p)) {
+            // `add` goes in at its place in device order.
+            if add.as_ref().is_some_and(|a| a.dev().key() < p.dev().key()) {
+                if let Some(a) = add.take() {
+                    ports.push(a, GFP_KERNEL)?;
+                }
+            }
             ports.push(p.clone(), GFP_KERNEL)?;
         }
     }
-    if let Some(p) = add {
-        ports.push(p, GFP_KERNEL)?;
-        ports.sort_unstable_by_key(|p| p.dev().key());
+    if let Some(a) = add {
+        ports.push(a, GFP_KERNEL)?;
     }
     let new = if ports.is_empty() {
         None

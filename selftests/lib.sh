@@ -73,6 +73,8 @@ fail() { echo "FAIL: $*" >&2; return 1; }
 check_eq() { [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"; }
 # check_ge WHAT GOT MIN
 check_ge() { [ "$2" -ge "$3" ] 2>/dev/null || fail "$1: got '$2', want >= $3"; }
+# check_le WHAT GOT MAX
+check_le() { [ "$2" -le "$3" ] 2>/dev/null || fail "$1: got '$2', want <= $3"; }
 
 # expect_fail WANT_TEXT CMD...: CMD must fail and say WANT_TEXT.
 expect_fail() {

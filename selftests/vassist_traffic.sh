@@ -35,7 +35,10 @@ t_unattached_port_untouched() {
 	vctl port del dev tap0
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((1 << 20))
 	vctl port add dev tap0 > /dev/null
-	check_eq "fresh counters" "$(port_stat to-guest-packets)" 0
+	# The transfer's ~750 frames must not show. A few may: the closing
+	# connection's last frames can still cross the bridge (on the other
+	# CPU) after the re-attach.
+	check_le "fresh counters" "$(port_stat to-guest-packets)" 4
 }
 
 t_scheduled_guest_gets_every_byte() {

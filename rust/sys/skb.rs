@@ -5,6 +5,7 @@
 
 use crate::bindings;
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
 
@@ -25,6 +26,17 @@ pub(crate) struct Peek<'b> {
     /// Wire segments the buffer stands for: its GSO segment count, or 1.
     pub(crate) segments: u32,
     pub(crate) headers: &'b [u8],
+}
+
+/// Where [`SkBuff::peek`] copies headers that are not in the linear area:
+/// `N` bytes left uninitialised, since every frame gets one and only what
+/// the copy wrote is ever read.
+pub(crate) struct PeekBuf<const N: usize>(MaybeUninit<[u8; N]>);
+
+impl<const N: usize> PeekBuf<N> {
+    pub(crate) const fn new() -> Self {
+        Self(MaybeUninit::uninit())
+    }
 }
 
 /// A `struct sk_buff` a hook was handed, whose `data` points at the network
@@ -59,26 +71,27 @@ impl<'a> SkBuff<'a> {
     }
 
     /// What the packet path reads of every frame, in one call: its length,
-    /// EtherType, GSO segments, and the first `buf.len()` bytes from the
-    /// network header (fewer if the packet is shorter), straight from the
-    /// linear area when they are there, else copied into `buf`.
-    pub(crate) fn peek<'b>(&'b self, buf: &'b mut [u8]) -> Peek<'b> {
+    /// EtherType, GSO segments, and the first `N` bytes from the network
+    /// header (fewer if the packet is shorter), straight from the linear
+    /// area when they are there, else copied into `buf`.
+    pub(crate) fn peek<'b, const N: usize>(&'b self, buf: &'b mut PeekBuf<N>) -> Peek<'b> {
         let mut meta = bindings::vassist_skb_meta::default();
-        // SAFETY: `ptr` is valid (type invariant); `buf` has room for
-        // `buf.len()` bytes, the most the helper copies.
+        // SAFETY: `ptr` is valid (type invariant); `buf` has room for `N`
+        // bytes, the most the helper copies.
         let p = unsafe {
             bindings::vassist_skb_peek(
                 self.ptr.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len() as u32,
+                buf.0.as_mut_ptr().cast(),
+                N as u32,
                 &mut meta,
             )
         };
         let headers = if p.is_null() {
             &[][..]
         } else {
-            // SAFETY: skb_header_pointer returned `meta.peeked` readable
-            // bytes, in the skb (alive for 'a, which outlives 'b) or in `buf`.
+            // SAFETY: skb_header_pointer returned `meta.peeked` readable,
+            // initialised bytes: in the skb (alive for 'a, which outlives
+            // 'b), or in `buf`, which it copied them into.
             unsafe { core::slice::from_raw_parts(p.cast::<u8>(), meta.peeked as usize) }
         };
         Peek {

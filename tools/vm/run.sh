@@ -1,8 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Boots the vassist test VM and runs one command in it.
-#   tools/vm/run.sh [-k bzImage] [-t timeout_s] [-a kernel_args] RUNDIR -- command [args...]
+#   tools/vm/run.sh [-k bzImage] [-t timeout_s] [-a kernel_args] [-i] RUNDIR -- command [args...]
 # -a ARGS adds ARGS to the kernel command line.
+# -i counts instructions instead of time: one vCPU under single-threaded TCG
+# with -icount, so the guest's clock advances one nanosecond per guest
+# instruction. Rates measured inside are then costs in instructions, the
+# same from run to run whatever the host is doing (for benchmarks).
 # RUNDIR (created) receives: cmd, output (the command's stdout+stderr), rc,
 # dmesg, console. Exit status: the command's, or 124 on timeout, 125 when the
 # kernel log holds a BUG/WARNING/KASAN/lockdep/kmemleak/panic report.
@@ -16,11 +20,13 @@ set -euo pipefail
 kernel=""
 timeout=900
 append=""
-while getopts k:t:a: o; do
+icount=""
+while getopts k:t:a:i o; do
 	case $o in
 	k) kernel=$OPTARG ;;
 	a) append=" $OPTARG" ;;
 	t) timeout=$OPTARG ;;
+	i) icount=1 ;;
 	*) exit 2 ;;
 	esac
 done
@@ -51,7 +57,7 @@ fi
 } > "$run/cmd"
 rm -f "$run/rc" "$run/output" "$run/dmesg"
 
-qemu=(qemu-system-x86_64 -nographic -no-reboot -m 3G -smp 2
+qemu=(qemu-system-x86_64 -nographic -no-reboot -m 3G -smp "${icount:-2}"
 	-kernel "$kernel" -initrd "$initrd"
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
 	-virtfs "local,path=$VASSIST_ROOT,mount_tag=repo,security_model=none,readonly=on,multidevs=remap"
@@ -79,7 +85,12 @@ if [ ! -f "$accel_cache" ]; then
 	echo "$accel" > "$accel_cache"
 fi
 accel=$(cat "$accel_cache")
-if [ "$accel" = kvm ]; then
+[ -z "$icount" ] || accel=icount
+if [ "$accel" = icount ]; then
+	# icount needs single-threaded TCG; sleep=off lets the clock jump over
+	# idle time instead of following the host's.
+	qemu+=(-accel tcg,thread=single -icount shift=0,sleep=off -cpu max)
+elif [ "$accel" = kvm ]; then
 	qemu+=(-accel kvm -cpu host)
 else
 	qemu+=(-accel tcg,thread=multi -cpu max)
