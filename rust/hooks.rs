@@ -57,8 +57,8 @@ fn to_attached<'a>(port: &Port, skb: Egress<'a>, dev: &NetDev<'_>, rcu: &RcuRead
 
 /// The port's ack offload and the frame's segment, when offload is on and
 /// the frame is a TCP segment that parses: only then is it parsed.
-// Inlined, as `count` and `tcp_offset`: every frame of an attached port
-// runs them, and the calls cost about as much as their work.
+// Inlined, as `count`: every frame of an attached port runs them, and a
+// call would cost about as much as their work.
 #[inline(always)]
 fn offloaded<'r>(
     port: &'r Port,

@@ -22,7 +22,6 @@ const TCP_MIN_LEN: usize = 20;
 
 /// Offset of the TCP header from the start of the network header, when the
 /// packet is a TCP segment whose fixed TCP header lies within `hdr`.
-#[inline]
 pub fn tcp_offset(ethertype: u16, hdr: &[u8]) -> Option<usize> {
     let off = match ethertype {
         ETH_P_IP => ipv4_tcp_offset(hdr)?,
