@@ -21,12 +21,13 @@ kernel=""
 timeout=900
 append=""
 icount=""
+smp=2
 while getopts k:t:a:i o; do
 	case $o in
 	k) kernel=$OPTARG ;;
 	a) append=" $OPTARG" ;;
 	t) timeout=$OPTARG ;;
-	i) icount=1 ;;
+	i) icount=1 smp=1 ;;
 	*) exit 2 ;;
 	esac
 done
@@ -57,7 +58,7 @@ fi
 } > "$run/cmd"
 rm -f "$run/rc" "$run/output" "$run/dmesg"
 
-qemu=(qemu-system-x86_64 -nographic -no-reboot -m 3G -smp "${icount:-2}"
+qemu=(qemu-system-x86_64 -nographic -no-reboot -m 3G -smp "$smp"
 	-kernel "$kernel" -initrd "$initrd"
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
 	-virtfs "local,path=$VASSIST_ROOT,mount_tag=repo,security_model=none,readonly=on,multidevs=remap"
