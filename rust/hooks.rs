@@ -4,7 +4,7 @@
 //! bridge through a port. Unattached ports cost one table lookup (an RCU
 //! load, and a binary search when ports are attached).
 
-use crate::policy::frame;
+use crate::policy::frame::{self, TcpAt};
 use crate::policy::tcp::{self, Segment};
 use crate::port::{self, DirStats, Port};
 use crate::snoop::{self, Engine};
@@ -56,24 +56,24 @@ fn to_attached<'a>(port: &Port, skb: Egress<'a>, dev: &NetDev<'_>, rcu: &RcuRead
 }
 
 /// The port's ack offload and the frame's segment, when offload is on and
-/// the frame is a TCP segment that parses: only then is it parsed.
+/// the frame is a TCP segment (`tcp`) that parses: only then is it parsed.
 // Inlined, as `count`: every frame of an attached port runs them, and a
 // call would cost about as much as their work.
 #[inline(always)]
 fn offloaded<'r>(
     port: &'r Port,
-    tcp: bool,
+    tcp: Option<TcpAt>,
     f: &Peek<'_>,
     rcu: &'r RcuRead,
 ) -> Option<(&'r Engine, Segment)> {
-    let engine = port.snoop.engine(rcu).filter(|_| tcp)?;
-    Some((engine, tcp::parse(f.protocol, f.headers)?))
+    let engine = port.snoop.engine(rcu)?;
+    Some((engine, tcp::parse(f.protocol, f.headers, tcp?)?))
 }
 
-/// Counts the frame; says whether it is a TCP segment.
+/// Counts the frame; says where its TCP header is, if it is a TCP segment.
 #[inline(always)]
-fn count(stats: &DirStats, f: &Peek<'_>) -> bool {
-    let tcp = frame::tcp_offset(f.protocol, f.headers).is_some();
-    stats.count(f.segments, f.len + ETH_HLEN, tcp);
+fn count(stats: &DirStats, f: &Peek<'_>) -> Option<TcpAt> {
+    let tcp = frame::tcp_offset(f.protocol, f.headers);
+    stats.count(f.segments, f.len + ETH_HLEN, tcp.is_some());
     tcp
 }

@@ -20,15 +20,28 @@ const NEXTHDR_DEST: u8 = 60;
 const MAX_EXT_HEADERS: usize = 4;
 const TCP_MIN_LEN: usize = 20;
 
-/// Offset of the TCP header from the start of the network header, when the
-/// packet is a TCP segment whose fixed TCP header lies within `hdr`.
-pub fn tcp_offset(ethertype: u16, hdr: &[u8]) -> Option<usize> {
+/// Where a packet's TCP header starts, from the network header. Only
+/// [`tcp_offset`] makes one, so with the bytes it was found in, the IP
+/// header and the fixed TCP header are known to be there: the segment
+/// parser takes it instead of looking again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpAt(usize);
+
+impl TcpAt {
+    pub fn offset(self) -> usize {
+        self.0
+    }
+}
+
+/// Where the TCP header is, when the packet is a TCP segment whose fixed
+/// TCP header lies within `hdr`.
+pub fn tcp_offset(ethertype: u16, hdr: &[u8]) -> Option<TcpAt> {
     let off = match ethertype {
         ETH_P_IP => ipv4_tcp_offset(hdr)?,
         ETH_P_IPV6 => ipv6_tcp_offset(hdr)?,
         _ => return None,
     };
-    (hdr.len() >= off.checked_add(TCP_MIN_LEN)?).then_some(off)
+    (hdr.len() >= off.checked_add(TCP_MIN_LEN)?).then_some(TcpAt(off))
 }
 
 fn ipv4_tcp_offset(hdr: &[u8]) -> Option<usize> {

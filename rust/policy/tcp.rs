@@ -7,7 +7,7 @@
 //! a length that does not add up) is `None`: the caller leaves the packet
 //! alone.
 
-use super::frame::{self, ETH_P_IP, ETH_P_IPV6};
+use super::frame::{TcpAt, ETH_P_IP, ETH_P_IPV6};
 
 pub const FIN: u8 = 0x01;
 pub const SYN: u8 = 0x02;
@@ -78,9 +78,11 @@ impl Segment {
 }
 
 /// Parses the TCP segment in `hdr` (bytes from the network header on; the
-/// whole TCP header, options included, must be there).
-pub fn parse(ethertype: u16, hdr: &[u8]) -> Option<Segment> {
-    let off = frame::tcp_offset(ethertype, hdr)?;
+/// whole TCP header, options included, must be there). `at` is where
+/// [`frame::tcp_offset`] found its TCP header in these bytes: the packet
+/// path has looked for it already, to count the frame.
+pub fn parse(ethertype: u16, hdr: &[u8], at: TcpAt) -> Option<Segment> {
+    let off = at.offset();
     let (addrs, l3_total) = match ethertype {
         ETH_P_IP => {
             let mut a = Addrs {

@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-use vassist_policy::frame::{tcp_offset, ETH_P_IP, ETH_P_IPV6, IPPROTO_TCP};
+use vassist_policy::frame::{self, ETH_P_IP, ETH_P_IPV6, IPPROTO_TCP};
+
+/// The TCP header's offset, as a number.
+fn tcp_offset(ethertype: u16, hdr: &[u8]) -> Option<usize> {
+    frame::tcp_offset(ethertype, hdr).map(|t| t.offset())
+}
 
 fn ipv4(proto: u8, ihl_words: u8, frag: u16) -> Vec<u8> {
     let ihl = usize::from(ihl_words) * 4;

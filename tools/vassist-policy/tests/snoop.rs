@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
-use vassist_policy::frame::{ETH_P_IP, ETH_P_IPV6};
+use vassist_policy::frame::{self, ETH_P_IP, ETH_P_IPV6};
 use vassist_policy::snoop::{
     apply_rewrite, tun_ring_limit, Flow, FlowKey, FromGuest, Mode, Offline, Params, RingGauge,
     ToGuest,
 };
 use vassist_policy::tcp::{self, Addrs, Options, Segment, ACK, FIN, RST, SYN};
+
+/// Locates the TCP header and parses the segment, as the packet path does.
+fn tcp_parse(ethertype: u16, hdr: &[u8]) -> Option<tcp::Segment> {
+    tcp::parse(ethertype, hdr, frame::tcp_offset(ethertype, hdr)?)
+}
 
 const PSH: u8 = 0x08;
 
@@ -56,7 +61,7 @@ fn raw(
     };
     let off = p.len();
     p.extend(t);
-    let seg = tcp::parse(if v6 { ETH_P_IPV6 } else { ETH_P_IP }, &p).unwrap();
+    let seg = tcp_parse(if v6 { ETH_P_IPV6 } else { ETH_P_IP }, &p).unwrap();
     let c = tcp::checksum(&seg.addrs, &p[off..]);
     p[off + 16..off + 18].copy_from_slice(&c.to_be_bytes());
     p
@@ -67,7 +72,7 @@ const SYN_OPTS: [u8; 20] = [
 ];
 
 fn parse(b: &[u8]) -> Segment {
-    tcp::parse(if b[0] >> 4 == 6 { ETH_P_IPV6 } else { ETH_P_IP }, b).unwrap()
+    tcp_parse(if b[0] >> 4 == 6 { ETH_P_IPV6 } else { ETH_P_IP }, b).unwrap()
 }
 
 #[test]
@@ -96,32 +101,29 @@ fn malformed_headers_are_not_parsed() {
     let good = raw(false, 1, 2, ACK, 10, &SYN_OPTS, 0);
     let mut bad_doff = good.clone();
     bad_doff[20 + 12] = 4 << 4;
-    assert!(tcp::parse(ETH_P_IP, &bad_doff).is_none(), "data offset < 5");
+    assert!(tcp_parse(ETH_P_IP, &bad_doff).is_none(), "data offset < 5");
     let mut long_doff = good.clone();
     long_doff[20 + 12] = 15 << 4;
     assert!(
-        tcp::parse(ETH_P_IP, &long_doff).is_none(),
+        tcp_parse(ETH_P_IP, &long_doff).is_none(),
         "header past the bytes"
     );
     assert!(
-        tcp::parse(ETH_P_IP, &good[..50]).is_none(),
+        tcp_parse(ETH_P_IP, &good[..50]).is_none(),
         "truncated options"
     );
     let mut opt_len = good.clone();
     opt_len[20 + 21] = 40; // MSS option claims 40 bytes
     assert!(
-        tcp::parse(ETH_P_IP, &opt_len).is_none(),
+        tcp_parse(ETH_P_IP, &opt_len).is_none(),
         "option past the header"
     );
     let mut wrong = good.clone();
     wrong[20 + 21] = 3; // MSS with length 3
-    assert!(
-        tcp::parse(ETH_P_IP, &wrong).is_none(),
-        "wrong option length"
-    );
+    assert!(tcp_parse(ETH_P_IP, &wrong).is_none(), "wrong option length");
     let mut short_ip = good.clone();
     short_ip[3] = 30; // IP total length shorter than the headers
-    assert!(tcp::parse(ETH_P_IP, &short_ip).is_none());
+    assert!(tcp_parse(ETH_P_IP, &short_ip).is_none());
 }
 
 #[test]
@@ -488,7 +490,7 @@ fn tun_ring_limit_leaves_the_readers_unfreed_batch() {
 
 #[test]
 fn flow_key_is_the_same_both_ways() {
-    let s = tcp::parse(ETH_P_IP, &raw(false, 1, 2, ACK, 100, &[], 0)).unwrap();
+    let s = tcp_parse(ETH_P_IP, &raw(false, 1, 2, ACK, 100, &[], 0)).unwrap();
     let mut r = s;
     core::mem::swap(&mut r.addrs.src, &mut r.addrs.dst);
     core::mem::swap(&mut r.sport, &mut r.dport);
@@ -683,7 +685,7 @@ fn built_acks_parse_back_with_valid_checksums() {
                 (&[2, 0, 0, 0, 0, 1][..], &[2, 0, 0, 0, 0, 2][..])
             );
             let et = u16::from_be_bytes([f[12], f[13]]);
-            let a = tcp::parse(et, &f[14..]).expect("parses");
+            let a = tcp_parse(et, &f[14..]).expect("parses");
             assert_eq!(
                 (a.seq, a.ack, a.window, a.flags, a.payload),
                 (77, 1500, 4321, ACK, 0)

@@ -7,16 +7,21 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vassist_policy::frame::{ETH_P_IP, ETH_P_IPV6};
+use vassist_policy::frame::{self, ETH_P_IP, ETH_P_IPV6};
 use vassist_policy::snoop::{apply_rewrite, build_ack, AckSpec, Flow, Params, ACK_FRAME_MAX};
 use vassist_policy::tcp;
+
+/// Locates the TCP header and parses the segment, as the packet path does.
+fn tcp_parse(ethertype: u16, hdr: &[u8]) -> Option<tcp::Segment> {
+    tcp::parse(ethertype, hdr, frame::tcp_offset(ethertype, hdr)?)
+}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, pkt)) = data.split_first() else {
         return;
     };
     let ethertype = if ctl & 1 == 0 { ETH_P_IP } else { ETH_P_IPV6 };
-    let Some(seg) = tcp::parse(ethertype, pkt) else {
+    let Some(seg) = tcp_parse(ethertype, pkt) else {
         return;
     };
     let t = seg.tcp_offset;
@@ -30,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
     let whole = end - t == seg.header_len + seg.payload as usize;
     let valid_before = whole && tcp::checksum(&seg.addrs, &buf[t..end]) == 0;
     apply_rewrite(&mut buf[t..], Some(ack), Some(window), false).unwrap();
-    let after = tcp::parse(ethertype, &buf).expect("still parses");
+    let after = tcp_parse(ethertype, &buf).expect("still parses");
     assert_eq!((after.ack, after.window), (ack, window));
     assert_eq!((after.seq, after.flags, after.sport, after.dport), (seg.seq, seg.flags, seg.sport, seg.dport));
     if valid_before {
@@ -41,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
     let spec = AckSpec { seq: seg.ack, ack: seg.end_seq(), window, ts: seg.opts.ts };
     let mut frame = [0u8; ACK_FRAME_MAX];
     let n = build_ack(&seg, [2; 6], [4; 6], &spec, &mut frame);
-    let a = tcp::parse(ethertype, &frame[14..n]).expect("built ACK parses");
+    let a = tcp_parse(ethertype, &frame[14..n]).expect("built ACK parses");
     assert_eq!((a.ack, a.seq, a.sport, a.dport), (spec.ack, spec.seq, seg.dport, seg.sport));
     assert_eq!(tcp::checksum(&a.addrs, &frame[14 + a.tcp_offset..n]), 0);
 
