@@ -31,8 +31,9 @@ setup:
 
 # The test kernel, cached outside the repo; its path is KDIR.
 kernel: setup
-	@bash tools/build-kernel.sh > $(OUT)/.kdir.tmp 2>&1 || { cat $(OUT)/.kdir.tmp; exit 1; }; \
-	 grep '^kernel:' $(OUT)/.kdir.tmp; tail -1 $(OUT)/.kdir.tmp > $(OUT)/kdir
+	@set -o pipefail; bash tools/build-kernel.sh 2>&1 | tee $(OUT)/.kdir.tmp | \
+	 grep --line-buffered '^kernel:' || { cat $(OUT)/.kdir.tmp; exit 1; }; \
+	 tail -1 $(OUT)/.kdir.tmp > $(OUT)/kdir
 $(OUT):
 	@mkdir -p $(OUT)
 kernel: | $(OUT)

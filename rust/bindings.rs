@@ -4,6 +4,7 @@
 //! Only [`crate::sys`] uses it.
 
 #![allow(
+    unsafe_code,
     dead_code,
     non_camel_case_types,
     non_snake_case,

@@ -3,6 +3,7 @@
 //! The crate's one error type: an errno plus the message a netlink caller
 //! gets in its extended ack, and the attribute it concerns.
 
+use crate::sys::genl::Reject;
 use kernel::prelude::*;
 use kernel::str::CStr;
 
@@ -40,5 +41,15 @@ impl From<Error> for VaError {
 impl From<kernel::alloc::AllocError> for VaError {
     fn from(_: kernel::alloc::AllocError) -> Self {
         VaError::new(ENOMEM, kernel::c_str!("vassist: out of memory"))
+    }
+}
+
+impl From<VaError> for Reject {
+    fn from(e: VaError) -> Self {
+        Reject {
+            errno: e.errno,
+            msg: Some(e.msg),
+            attr: e.attr,
+        }
     }
 }

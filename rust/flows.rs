@@ -7,10 +7,13 @@
 //! the flow's state is then used and updated under that lock, which also
 //! keeps the acks of one flow in order across CPUs. Inserts are serialised
 //! by one lock. Flows idle longer than the port's timeout are removed when
-//! met: on lookup, on insert, and skipped by dumps.
+//! met: on lookup, on insert, and skipped by dumps. The slots are one
+//! allocation, made before the table is published (outside RTNL where the
+//! caller can).
 
 use crate::policy::snoop::{Flow, FlowKey};
 use crate::sys::bhlock::{new_bh_spinlock, BhSpinLock};
+use crate::sys::pinned::PinnedSlice;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 
@@ -32,6 +35,10 @@ pub(crate) struct Entry {
     pub(crate) early_acks: u64,
     pub(crate) acks_dropped: u64,
     pub(crate) acks_rewritten: u64,
+    /// A segment of the flow is being handed to the device, its early ack
+    /// to follow: other segments of the flow pass unjudged meanwhile, so
+    /// that no ack covers bytes whose delivery is not known.
+    pub(crate) busy: bool,
 }
 
 impl Entry {
@@ -40,9 +47,11 @@ impl Entry {
     }
 }
 
+#[pin_data]
 struct Slot {
     tag: AtomicU64,
-    entry: Pin<KBox<BhSpinLock<Option<Entry>>>>,
+    #[pin]
+    entry: BhSpinLock<Option<Entry>>,
 }
 
 /// What a lookup found.
@@ -70,7 +79,7 @@ pub(crate) enum Keep {
 }
 
 pub(crate) struct FlowTable {
-    slots: KVec<Slot>,
+    slots: PinnedSlice<Slot>,
     mask: usize,
     seed: u64,
     max: u32,
@@ -83,16 +92,12 @@ impl FlowTable {
     /// stay short.
     pub(crate) fn new(max: u32, seed: u64) -> Result<FlowTable> {
         let n = (max as usize * 2).next_power_of_two().max(PROBE);
-        let mut slots = KVec::with_capacity(n, GFP_KERNEL)?;
-        for _ in 0..n {
-            slots.push(
-                Slot {
-                    tag: AtomicU64::new(EMPTY),
-                    entry: KBox::pin_init(new_bh_spinlock!(None, "vassist_flow"), GFP_KERNEL)?,
-                },
-                GFP_KERNEL,
-            )?;
-        }
+        let slots = PinnedSlice::new(n, GFP_KERNEL, |_| {
+            try_pin_init!(Slot {
+                tag: AtomicU64::new(EMPTY),
+                entry <- new_bh_spinlock!(None, "vassist_flow"),
+            }? Error)
+        })?;
         Ok(FlowTable {
             slots,
             mask: n - 1,
@@ -103,8 +108,13 @@ impl FlowTable {
         })
     }
 
-    fn probes(&self, hash: u64) -> impl Iterator<Item = &Slot> {
-        (0..PROBE).map(move |i| &self.slots[(hash as usize).wrapping_add(i) & self.mask])
+    /// The number of flows the table was made for.
+    pub(crate) fn capacity(&self) -> u32 {
+        self.max
+    }
+
+    fn probes(&self, hash: u64) -> impl Iterator<Item = Pin<&Slot>> {
+        (0..PROBE).filter_map(move |i| self.slots.get((hash as usize).wrapping_add(i) & self.mask))
     }
 
     /// Runs `f` on the flow of `key` under its lock, with `arg`, and
@@ -145,7 +155,7 @@ impl FlowTable {
         Found::Missing(arg)
     }
 
-    fn remove(&self, slot: &Slot, entry: &mut Option<Entry>) {
+    fn remove(&self, slot: Pin<&Slot>, entry: &mut Option<Entry>) {
         *entry = None;
         slot.tag.store(REMOVED, Ordering::Release);
         self.live.fetch_sub(1, Ordering::Relaxed);
@@ -197,6 +207,7 @@ impl FlowTable {
             early_acks: 0,
             acks_dropped: 0,
             acks_rewritten: 0,
+            busy: false,
         });
         self.live.fetch_add(1, Ordering::Relaxed);
         // Release: a lookup that reads the tag sees the entry (it locks
@@ -215,6 +226,7 @@ impl FlowTable {
         mut f: impl FnMut(&Entry) -> bool,
     ) -> Option<usize> {
         for (i, slot) in self.slots.iter().enumerate().skip(start) {
+            let slot = slot.get_ref();
             if slot.tag.load(Ordering::Acquire) & 1 == 0 {
                 continue;
             }

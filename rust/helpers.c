@@ -1,12 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Out-of-line forwards to kernel static inlines and macros for the vassist
- * Rust crate. No logic lives here.
+ * What the vassist Rust crate's wrapper layer (rust/sys/) calls but cannot
+ * reach from Rust: out-of-line forms of kernel static inlines and macros,
+ * and reads and writes of struct fields. Each is a forward of one kernel
+ * operation, with three exceptions that gather a few, named as such:
+ * vassist_skb_peek (every read the packet path makes of a frame, in one
+ * call), vassist_skb_plain_path (the two tests br_netfilter's and the VLAN
+ * code's paths need) and vassist_skb_set_eth_frame (the header fields of a
+ * frame built to be sent). The logic that uses them is in rust/sys/.
  */
 #include "helpers.h"
 
+/* sk_buff */
 unsigned int vassist_skb_len(const struct sk_buff *skb) { return skb->len; }
-/* All the packet path reads of every frame, in one call. */
+/* Every read the packet path makes of a frame, in one call. */
 const void *vassist_skb_peek(const struct sk_buff *skb, void *buffer, unsigned int max,
 			     struct vassist_skb_meta *meta)
 {
@@ -16,19 +23,16 @@ const void *vassist_skb_peek(const struct sk_buff *skb, void *buffer, unsigned i
 	meta->peeked = min(max, skb->len);
 	return skb_header_pointer(skb, 0, meta->peeked, buffer);
 }
-
 bool vassist_skb_csum_partial(const struct sk_buff *skb)
 {
 	return skb->ip_summed == CHECKSUM_PARTIAL;
 }
-/* A header rewrite invalidates a checksum of the whole packet: let the
- * receiver verify the (fixed) TCP checksum itself. */
+/* A header rewrite invalidates a checksum of the whole packet. */
 void vassist_skb_csum_complete_to_none(struct sk_buff *skb)
 {
 	if (skb->ip_summed == CHECKSUM_COMPLETE)
 		skb->ip_summed = CHECKSUM_NONE;
 }
-/* The first @len bytes from the network header, linear and private. */
 void *vassist_skb_writable(struct sk_buff *skb, unsigned int len)
 {
 	return skb_ensure_writable(skb, len) ? NULL : skb->data;
@@ -42,11 +46,7 @@ bool vassist_skb_eth_header(const struct sk_buff *skb, u8 *out)
 	return true;
 }
 int vassist_skb_iif(const struct sk_buff *skb) { return skb->skb_iif; }
-/*
- * Nothing between the bridge's post-routing hooks and the device can
- * drop the frame by policy: no VLAN tag to handle, and br_netfilter will
- * not run it through the IP hooks (bridge-nf-call-ip{,6}tables).
- */
+/* No VLAN tag, and br_netfilter will not run the frame through the IP hooks. */
 bool vassist_skb_plain_path(const struct sk_buff *skb)
 {
 	if (skb_vlan_tag_present(skb) || eth_type_vlan(skb->protocol))
@@ -57,83 +57,40 @@ bool vassist_skb_plain_path(const struct sk_buff *skb)
 #endif
 	return true;
 }
-/* br_dev_queue_push_xmit() for a plain (untagged, not br_netfilter) frame,
- * with dev_queue_xmit()'s result. */
-int vassist_skb_br_xmit(struct sk_buff *skb)
+struct net_device *vassist_skb_dev(const struct sk_buff *skb) { return skb->dev; }
+void vassist_kfree_skb(struct sk_buff *skb) { kfree_skb(skb); }
+void vassist_br_drop_fake_rtable(struct sk_buff *skb) { br_drop_fake_rtable(skb); }
+int vassist_dev_queue_xmit(struct sk_buff *skb) { return dev_queue_xmit(skb); }
+unsigned int vassist_ll_reserved_space(const struct net_device *dev)
 {
-	skb_push(skb, ETH_HLEN);
-	if (!is_skb_forwardable(skb->dev, skb)) {
-		kfree_skb(skb);
-		return NET_XMIT_DROP;
-	}
-	return dev_queue_xmit(skb);
+	return LL_RESERVED_SPACE(dev);
 }
-int vassist_xmit_frame(struct net_device *dev, const void *frame, unsigned int len)
+struct sk_buff *vassist_alloc_skb_atomic(unsigned int size) { return alloc_skb(size, GFP_ATOMIC); }
+void vassist_skb_reserve(struct sk_buff *skb, unsigned int len) { skb_reserve(skb, len); }
+void vassist_skb_put_data(struct sk_buff *skb, const void *data, unsigned int len)
 {
-	struct sk_buff *skb = alloc_skb(LL_RESERVED_SPACE(dev) + len, GFP_ATOMIC);
-
-	if (!skb)
-		return -ENOMEM;
-	skb_reserve(skb, LL_RESERVED_SPACE(dev));
-	skb_put_data(skb, frame, len);
+	skb_put_data(skb, data, len);
+}
+/* The header fields of an Ethernet frame built to be sent out of @dev. */
+void vassist_skb_set_eth_frame(struct sk_buff *skb, struct net_device *dev)
+{
 	skb->dev = dev;
 	skb_reset_mac_header(skb);
 	skb->protocol = eth_hdr(skb)->h_proto;
 	skb_set_network_header(skb, ETH_HLEN);
-	return dev_queue_xmit(skb);
 }
 
-/* The running port @ifindex of @port's bridge, when that bridge does not
- * filter VLANs; NULL otherwise. Under RCU. */
-struct net_device *vassist_netdev_peer_port(const struct net_device *port, int ifindex)
+/* net_device */
+int vassist_netdev_ifindex(const struct net_device *dev) { return READ_ONCE(dev->ifindex); }
+const char *vassist_netdev_name(const struct net_device *dev) { return dev->name; }
+struct net *vassist_netdev_net(const struct net_device *dev) { return dev_net(dev); }
+bool vassist_netdev_is_bridge_port(const struct net_device *dev)
 {
-	struct net_device *br = netdev_master_upper_dev_get_rcu((struct net_device *)port);
-	struct net_device *dev;
-
-	if (!br || !ifindex || br_vlan_enabled(br))
-		return NULL;
-	dev = dev_get_by_index_rcu(dev_net(port), ifindex);
-	if (!dev || !netif_running(dev) ||
-	    netdev_master_upper_dev_get_rcu(dev) != br)
-		return NULL;
-	return dev;
+	return netif_is_bridge_port(dev);
 }
-/*
- * A tap (drivers/net/tun.c) whose frames reach the reader's ring as sent:
- * carrier on (a reader is attached) and no qdisc that may drop or hold
- * frames by policy (noqueue, or the FIFOs that only drop when full). Under
- * RCU.
- */
-static bool vassist_fifo(const struct Qdisc *q)
-{
-	static const char *const ok[] = { "noqueue", "pfifo_fast", "pfifo", "fq_codel" };
-	int i;
-
-	for (i = 0; i < ARRAY_SIZE(ok); i++)
-		if (!strcmp(q->ops->id, ok[i]))
-			return true;
-	return false;
-}
-bool vassist_netdev_tap_fifo(struct net_device *dev)
-{
-	const struct Qdisc *root;
-	unsigned int i;
-
-	if (!dev->rtnl_link_ops || strcmp(dev->rtnl_link_ops->kind, "tun") ||
-	    !netif_carrier_ok(dev))
-		return false;
-	root = rcu_dereference(dev->qdisc);
-	if (!root)
-		return false;
-	if (strcmp(root->ops->id, "mq"))
-		return vassist_fifo(root);
-	for (i = 0; i < dev->real_num_tx_queues; i++) {
-		root = rcu_dereference(netdev_get_tx_queue(dev, i)->qdisc_sleeping);
-		if (!root || !vassist_fifo(root))
-			return false;
-	}
-	return true;
-}
+bool vassist_br_vlan_enabled(const struct net_device *br) { return br_vlan_enabled(br); }
+bool vassist_netif_running(const struct net_device *dev) { return netif_running(dev); }
+bool vassist_netif_carrier_ok(const struct net_device *dev) { return netif_carrier_ok(dev); }
 u32 vassist_netdev_tx_queue_len(const struct net_device *dev)
 {
 	return READ_ONCE(dev->tx_queue_len);
@@ -146,7 +103,55 @@ u64 vassist_netdev_ring_out(struct net_device *dev)
 	dev_get_stats(dev, &s);
 	return s.tx_packets + s.tx_dropped;
 }
+const char *vassist_netdev_link_kind(const struct net_device *dev)
+{
+	return dev->rtnl_link_ops ? dev->rtnl_link_ops->kind : NULL;
+}
+void vassist_netdev_put(struct net_device *dev, netdevice_tracker *tracker)
+{
+	netdev_put(dev, tracker);
+}
+struct net_device *vassist_netdev_notifier_dev(void *info)
+{
+	return netdev_notifier_info_to_dev(info);
+}
+/* Only meaningful for NETDEV_CHANGEUPPER. */
+bool vassist_netdev_notifier_unlinked_master(void *info)
+{
+	struct netdev_notifier_changeupper_info *cu = info;
 
+	return cu->master && !cu->linking;
+}
+bool vassist_netdev_unregistering(const struct net_device *dev)
+{
+	return dev->reg_state >= NETREG_UNREGISTERING;
+}
+
+/* qdiscs */
+struct Qdisc *vassist_netdev_qdisc(const struct net_device *dev)
+{
+	return rcu_dereference(dev->qdisc);
+}
+unsigned int vassist_netdev_real_num_tx_queues(const struct net_device *dev)
+{
+	return READ_ONCE(dev->real_num_tx_queues);
+}
+struct Qdisc *vassist_netdev_txq_qdisc(const struct net_device *dev, unsigned int i)
+{
+	return rcu_dereference(netdev_get_tx_queue(dev, i)->qdisc_sleeping);
+}
+bool vassist_qdisc_is_mq_root(const struct Qdisc *q) { return q->flags & TCQ_F_MQROOT; }
+const struct Qdisc_ops *vassist_qdisc_ops(const struct Qdisc *q) { return q->ops; }
+const char *vassist_qdisc_ops_id(const struct Qdisc_ops *ops) { return ops->id; }
+bool vassist_qdisc_ops_get(const struct Qdisc_ops *ops) { return try_module_get(ops->owner); }
+void vassist_qdisc_ops_put(const struct Qdisc_ops *ops) { module_put(ops->owner); }
+
+/* RCU, namespaces */
+void vassist_rcu_read_lock(void) { rcu_read_lock(); }
+void vassist_rcu_read_unlock(void) { rcu_read_unlock(); }
+void *vassist_net_generic(const struct net *net, unsigned int id) { return net_generic(net, id); }
+
+/* locks, per-CPU counters, time */
 void vassist_spin_lock_bh(spinlock_t *lock) { spin_lock_bh(lock); }
 void vassist_spin_unlock_bh(spinlock_t *lock) { spin_unlock_bh(lock); }
 
@@ -155,10 +160,7 @@ u64 *vassist_percpu_alloc(unsigned int n)
 {
 	return (u64 __force *)__alloc_percpu_gfp(n * sizeof(u64), sizeof(u64), GFP_KERNEL);
 }
-void vassist_percpu_free(u64 *counters)
-{
-	free_percpu((u64 __percpu __force *)counters);
-}
+void vassist_percpu_free(u64 *counters) { free_percpu((u64 __percpu __force *)counters); }
 void vassist_percpu_add(u64 *counters, const u64 *v, unsigned int n)
 {
 	unsigned int i;
@@ -179,112 +181,36 @@ u64 vassist_percpu_sum(u64 *counters, unsigned int i)
 u64 vassist_jiffies_ms(void) { return jiffies64_to_msecs(get_jiffies_64()); }
 u64 vassist_random_u64(void) { return get_random_u64(); }
 
-int vassist_netdev_ifindex(const struct net_device *dev) { return dev->ifindex; }
-const char *vassist_netdev_name(const struct net_device *dev) { return dev->name; }
-struct net *vassist_netdev_net(const struct net_device *dev) { return dev_net(dev); }
-bool vassist_netdev_is_bridge_port(const struct net_device *dev)
-{
-	return netif_is_bridge_port(dev);
-}
-int vassist_netdev_master_ifindex(struct net_device *dev)
-{
-	struct net_device *master = netdev_master_upper_dev_get(dev);
-
-	return master ? master->ifindex : 0;
-}
-void vassist_netdev_hold(struct net_device *dev) { dev_hold(dev); }
-void vassist_netdev_put(struct net_device *dev) { dev_put(dev); }
-struct net_device *vassist_netdev_notifier_dev(void *info)
-{
-	return netdev_notifier_info_to_dev(info);
-}
-/* Only meaningful for NETDEV_CHANGEUPPER. */
-bool vassist_netdev_notifier_unlinked_master(void *info)
-{
-	struct netdev_notifier_changeupper_info *cu = info;
-
-	return cu->master && !cu->linking;
-}
-bool vassist_netdev_unregistering(const struct net_device *dev)
-{
-	return dev->reg_state >= NETREG_UNREGISTERING;
-}
-
+/* generic netlink */
 struct net *vassist_genl_info_net(const struct genl_info *info) { return genl_info_net(info); }
-/*
- * Looked up in the (policy-validated, strictly: no unknown attributes)
- * message rather than in info->attrs[], which ends at the op's maxattr.
- */
-const struct nlattr *vassist_genl_info_attr(const struct genl_info *info, int type)
+const struct genl_family *vassist_genl_info_family(const struct genl_info *info)
 {
-	return nlmsg_find_attr(info->nlhdr, GENL_HDRLEN, type);
+	return info->family;
 }
-u32 vassist_nla_get_u32(const struct nlattr *nla) { return nla_get_u32(nla); }
+u8 vassist_genl_info_cmd(const struct genl_info *info) { return info->genlhdr->cmd; }
+/* NL_SET_ERR_MSG{,_ATTR} want a literal; @msg is static in the Rust crate. */
+void vassist_genl_set_err(struct genl_info *info, const char *msg, const struct nlattr *bad)
+{
+	if (!info->extack)
+		return;
+	if (msg)
+		info->extack->_msg = msg;
+	if (bad)
+		info->extack->bad_attr = bad;
+}
+void vassist_genl_set_attr_missing(struct genl_info *info, unsigned int type)
+{
+	NL_SET_ERR_ATTR_MISS(info->extack, NULL, type);
+}
+const struct genl_dumpit_info *vassist_genl_dumpit_info(struct netlink_callback *cb)
+{
+	return genl_dumpit_info(cb);
+}
+int vassist_nla_len(const struct nlattr *nla) { return nla_len(nla); }
+void *vassist_nla_data(const struct nlattr *nla) { return nla_data(nla); }
 const struct nlattr *vassist_nla_find_nested(const struct nlattr *nest, int type)
 {
 	return nla_find_nested(nest, type);
-}
-/* An attribute of a dump's request (validated against the op's policy). */
-const struct nlattr *vassist_dump_attr(struct netlink_callback *cb, int type)
-{
-	return nlmsg_find_attr(cb->nlh, GENL_HDRLEN, type);
-}
-int vassist_nla_put_u16(struct sk_buff *skb, int type, u16 value)
-{
-	return nla_put_u16(skb, type, value);
-}
-int vassist_nla_put_flag(struct sk_buff *skb, int type) { return nla_put_flag(skb, type); }
-int vassist_nla_put(struct sk_buff *skb, int type, int len, const void *data)
-{
-	return nla_put(skb, type, len, data);
-}
-const char *vassist_nla_data_str(const struct nlattr *nla) { return nla_data(nla); }
-/* NL_SET_ERR_MSG{,_ATTR} want a literal; @msg is static in the Rust crate. */
-void vassist_genl_set_err(struct genl_info *info, const char *msg, int attr)
-{
-	struct netlink_ext_ack *extack = info->extack;
-
-	if (!extack)
-		return;
-	extack->_msg = msg;
-	if (attr > 0)
-		extack->bad_attr = vassist_genl_info_attr(info, attr);
-}
-struct sk_buff *vassist_genlmsg_new(void) { return genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL); }
-void *vassist_genlmsg_put(struct sk_buff *skb, u32 portid, u32 seq, int flags, u8 cmd)
-{
-	return genlmsg_put(skb, portid, seq, &vassist_nl_family, flags, cmd);
-}
-void *vassist_genlmsg_put_reply(struct sk_buff *skb, const struct genl_info *info, u8 cmd)
-{
-	return genlmsg_put_reply(skb, (struct genl_info *)info, &vassist_nl_family, 0, cmd);
-}
-void vassist_genlmsg_end(struct sk_buff *skb, void *hdr) { genlmsg_end(skb, hdr); }
-void vassist_genlmsg_cancel(struct sk_buff *skb, void *hdr) { genlmsg_cancel(skb, hdr); }
-int vassist_genlmsg_reply(struct sk_buff *skb, const struct genl_info *info)
-{
-	return genlmsg_reply(skb, (struct genl_info *)info);
-}
-int vassist_genlmsg_multicast(struct sk_buff *skb, struct net *net, unsigned int group)
-{
-	return genlmsg_multicast_netns(&vassist_nl_family, net, skb, 0, group, GFP_KERNEL);
-}
-bool vassist_genl_has_listeners(struct net *net, unsigned int group)
-{
-	return genl_has_listeners(&vassist_nl_family, net, group);
-}
-void vassist_nlmsg_free(struct sk_buff *skb) { nlmsg_free(skb); }
-int vassist_nla_put_u32(struct sk_buff *skb, int type, u32 value)
-{
-	return nla_put_u32(skb, type, value);
-}
-int vassist_nla_put_uint(struct sk_buff *skb, int type, u64 value)
-{
-	return nla_put_uint(skb, type, value);
-}
-int vassist_nla_put_string(struct sk_buff *skb, int type, const char *s)
-{
-	return nla_put_string(skb, type, s);
 }
 struct nlattr *vassist_nla_nest_start(struct sk_buff *skb, int type)
 {
@@ -295,16 +221,41 @@ void vassist_nla_nest_cancel(struct sk_buff *skb, struct nlattr *nest)
 {
 	nla_nest_cancel(skb, nest);
 }
-unsigned int vassist_skb_msg_len(const struct sk_buff *skb) { return skb->len; }
+struct sk_buff *vassist_genlmsg_new(void) { return genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL); }
+void *vassist_genlmsg_put_reply(struct sk_buff *skb, struct genl_info *info, u8 cmd)
+{
+	return genlmsg_put_reply(skb, info, info->family, 0, cmd);
+}
+void vassist_genlmsg_end(struct sk_buff *skb, void *hdr) { genlmsg_end(skb, hdr); }
+void vassist_genlmsg_cancel(struct sk_buff *skb, void *hdr) { genlmsg_cancel(skb, hdr); }
+int vassist_genlmsg_reply(struct sk_buff *skb, struct genl_info *info)
+{
+	return genlmsg_reply(skb, info);
+}
+int vassist_genlmsg_multicast_netns(const struct genl_family *family, struct net *net,
+				    struct sk_buff *skb, unsigned int group)
+{
+	return genlmsg_multicast_netns(family, net, skb, 0, group, GFP_KERNEL);
+}
+bool vassist_genl_has_listeners(const struct genl_family *family, struct net *net,
+				unsigned int group)
+{
+	return genl_has_listeners(family, net, group);
+}
+void vassist_nlmsg_free(struct sk_buff *skb) { nlmsg_free(skb); }
 struct net *vassist_dump_net(struct netlink_callback *cb) { return sock_net(cb->skb->sk); }
 u32 vassist_dump_portid(struct netlink_callback *cb) { return NETLINK_CB(cb->skb).portid; }
 u32 vassist_dump_seq(struct netlink_callback *cb) { return cb->nlh->nlmsg_seq; }
-u64 *vassist_dump_ctx(struct netlink_callback *cb)
+const struct genl_family *vassist_dump_family(struct netlink_callback *cb)
 {
-	BUILD_BUG_ON(sizeof(cb->ctx) < sizeof(u64));
-	return (u64 *)cb->ctx;
+	return genl_dumpit_info(cb)->info.family;
 }
-/* Flags the message NLM_F_DUMP_INTR if the table changed between rounds. */
+void *vassist_dump_ctx(struct netlink_callback *cb)
+{
+	BUILD_BUG_ON(sizeof(cb->ctx) != 48);
+	return cb->ctx;
+}
+/* Flags the message NLM_F_DUMP_INTR if @generation changed between rounds. */
 void vassist_dump_check_consistent(struct netlink_callback *cb, void *hdr, u32 generation)
 {
 	cb->seq = generation;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The C interface the vassist Rust crate binds to (bindgen runs over this
- * file): the kernel headers it needs plus out-of-line copies of the static
- * inline functions and macros Rust cannot call directly. Each helper is a
- * one-line forward to the kernel's own inline.
+ * file): the kernel headers its wrapper layer (rust/sys/) needs, plus
+ * out-of-line forms of the static inlines, macros and field accesses Rust
+ * cannot reach directly. rust/helpers.c says what each one is.
  */
 #ifndef VASSIST_HELPERS_H
 #define VASSIST_HELPERS_H
@@ -12,9 +12,11 @@
 #include <linux/if_bridge.h>
 #include <linux/if_vlan.h>
 #include <linux/jiffies.h>
+#include <linux/module.h>
 #include <linux/netdevice.h>
 #include <linux/percpu.h>
 #include <linux/random.h>
+#include <linux/rcupdate.h>
 #include <linux/spinlock.h>
 #include <net/pkt_sched.h>
 #include <net/rtnetlink.h>
@@ -24,6 +26,7 @@
 #include <linux/skbuff.h>
 #include <net/genetlink.h>
 #include <net/net_namespace.h>
+#include <net/netns/generic.h>
 #include <net/netlink.h>
 #include "vassist_nl_gen.h"
 
@@ -37,23 +40,54 @@ struct vassist_skb_meta {
 };
 const void *vassist_skb_peek(const struct sk_buff *skb, void *buffer, unsigned int max,
 			     struct vassist_skb_meta *meta);
-
 bool vassist_skb_csum_partial(const struct sk_buff *skb);
 void vassist_skb_csum_complete_to_none(struct sk_buff *skb);
 void *vassist_skb_writable(struct sk_buff *skb, unsigned int len);
 bool vassist_skb_eth_header(const struct sk_buff *skb, u8 *out);
 int vassist_skb_iif(const struct sk_buff *skb);
 bool vassist_skb_plain_path(const struct sk_buff *skb);
-int vassist_skb_br_xmit(struct sk_buff *skb);
-int vassist_xmit_frame(struct net_device *dev, const void *frame, unsigned int len);
+struct net_device *vassist_skb_dev(const struct sk_buff *skb);
+void vassist_kfree_skb(struct sk_buff *skb);
+void vassist_br_drop_fake_rtable(struct sk_buff *skb);
+int vassist_dev_queue_xmit(struct sk_buff *skb);
+unsigned int vassist_ll_reserved_space(const struct net_device *dev);
+struct sk_buff *vassist_alloc_skb_atomic(unsigned int size);
+void vassist_skb_reserve(struct sk_buff *skb, unsigned int len);
+void vassist_skb_put_data(struct sk_buff *skb, const void *data, unsigned int len);
+void vassist_skb_set_eth_frame(struct sk_buff *skb, struct net_device *dev);
 
 enum { VASSIST_PTR_RING_CACHE_BATCH = SMP_CACHE_BYTES * 2 / sizeof(void *) };
 
-/* net_device, packet path (RCU) */
-struct net_device *vassist_netdev_peer_port(const struct net_device *port, int ifindex);
-bool vassist_netdev_tap_fifo(struct net_device *dev);
+/* net_device */
+int vassist_netdev_ifindex(const struct net_device *dev);
+const char *vassist_netdev_name(const struct net_device *dev);
+struct net *vassist_netdev_net(const struct net_device *dev);
+bool vassist_netdev_is_bridge_port(const struct net_device *dev);
+bool vassist_br_vlan_enabled(const struct net_device *br);
+bool vassist_netif_running(const struct net_device *dev);
+bool vassist_netif_carrier_ok(const struct net_device *dev);
 u32 vassist_netdev_tx_queue_len(const struct net_device *dev);
 u64 vassist_netdev_ring_out(struct net_device *dev);
+const char *vassist_netdev_link_kind(const struct net_device *dev);
+void vassist_netdev_put(struct net_device *dev, netdevice_tracker *tracker);
+struct net_device *vassist_netdev_notifier_dev(void *info);
+bool vassist_netdev_notifier_unlinked_master(void *info);
+bool vassist_netdev_unregistering(const struct net_device *dev);
+
+/* qdiscs (under RCU) */
+struct Qdisc *vassist_netdev_qdisc(const struct net_device *dev);
+unsigned int vassist_netdev_real_num_tx_queues(const struct net_device *dev);
+struct Qdisc *vassist_netdev_txq_qdisc(const struct net_device *dev, unsigned int i);
+bool vassist_qdisc_is_mq_root(const struct Qdisc *q);
+const struct Qdisc_ops *vassist_qdisc_ops(const struct Qdisc *q);
+const char *vassist_qdisc_ops_id(const struct Qdisc_ops *ops);
+bool vassist_qdisc_ops_get(const struct Qdisc_ops *ops);
+void vassist_qdisc_ops_put(const struct Qdisc_ops *ops);
+
+/* RCU, namespaces */
+void vassist_rcu_read_lock(void);
+void vassist_rcu_read_unlock(void);
+void *vassist_net_generic(const struct net *net, unsigned int id);
 
 /* spinlock_t taken with BHs off */
 void vassist_spin_lock_bh(spinlock_t *lock);
@@ -69,49 +103,34 @@ u64 vassist_percpu_sum(u64 *counters, unsigned int i);
 u64 vassist_jiffies_ms(void);
 u64 vassist_random_u64(void);
 
-/* net_device */
-int vassist_netdev_ifindex(const struct net_device *dev);
-const char *vassist_netdev_name(const struct net_device *dev);
-struct net *vassist_netdev_net(const struct net_device *dev);
-bool vassist_netdev_is_bridge_port(const struct net_device *dev);
-int vassist_netdev_master_ifindex(struct net_device *dev);
-void vassist_netdev_hold(struct net_device *dev);
-void vassist_netdev_put(struct net_device *dev);
-struct net_device *vassist_netdev_notifier_dev(void *info);
-bool vassist_netdev_notifier_unlinked_master(void *info);
-bool vassist_netdev_unregistering(const struct net_device *dev);
-
 /* generic netlink */
 struct net *vassist_genl_info_net(const struct genl_info *info);
-const struct nlattr *vassist_genl_info_attr(const struct genl_info *info, int type);
-u32 vassist_nla_get_u32(const struct nlattr *nla);
+const struct genl_family *vassist_genl_info_family(const struct genl_info *info);
+u8 vassist_genl_info_cmd(const struct genl_info *info);
+void vassist_genl_set_err(struct genl_info *info, const char *msg, const struct nlattr *bad);
+void vassist_genl_set_attr_missing(struct genl_info *info, unsigned int type);
+const struct genl_dumpit_info *vassist_genl_dumpit_info(struct netlink_callback *cb);
+int vassist_nla_len(const struct nlattr *nla);
+void *vassist_nla_data(const struct nlattr *nla);
 const struct nlattr *vassist_nla_find_nested(const struct nlattr *nest, int type);
-const struct nlattr *vassist_dump_attr(struct netlink_callback *cb, int type);
-int vassist_nla_put_u16(struct sk_buff *skb, int type, u16 value);
-int vassist_nla_put_flag(struct sk_buff *skb, int type);
-int vassist_nla_put(struct sk_buff *skb, int type, int len, const void *data);
-const char *vassist_nla_data_str(const struct nlattr *nla);
-void vassist_genl_set_err(struct genl_info *info, const char *msg, int attr);
-struct sk_buff *vassist_genlmsg_new(void);
-void *vassist_genlmsg_put(struct sk_buff *skb, u32 portid, u32 seq, int flags, u8 cmd);
-void *vassist_genlmsg_put_reply(struct sk_buff *skb, const struct genl_info *info, u8 cmd);
-void vassist_genlmsg_end(struct sk_buff *skb, void *hdr);
-void vassist_genlmsg_cancel(struct sk_buff *skb, void *hdr);
-int vassist_genlmsg_reply(struct sk_buff *skb, const struct genl_info *info);
-int vassist_genlmsg_multicast(struct sk_buff *skb, struct net *net, unsigned int group);
-bool vassist_genl_has_listeners(struct net *net, unsigned int group);
-void vassist_nlmsg_free(struct sk_buff *skb);
-int vassist_nla_put_u32(struct sk_buff *skb, int type, u32 value);
-int vassist_nla_put_uint(struct sk_buff *skb, int type, u64 value);
-int vassist_nla_put_string(struct sk_buff *skb, int type, const char *s);
 struct nlattr *vassist_nla_nest_start(struct sk_buff *skb, int type);
 void vassist_nla_nest_end(struct sk_buff *skb, struct nlattr *nest);
 void vassist_nla_nest_cancel(struct sk_buff *skb, struct nlattr *nest);
-unsigned int vassist_skb_msg_len(const struct sk_buff *skb);
+struct sk_buff *vassist_genlmsg_new(void);
+void *vassist_genlmsg_put_reply(struct sk_buff *skb, struct genl_info *info, u8 cmd);
+void vassist_genlmsg_end(struct sk_buff *skb, void *hdr);
+void vassist_genlmsg_cancel(struct sk_buff *skb, void *hdr);
+int vassist_genlmsg_reply(struct sk_buff *skb, struct genl_info *info);
+int vassist_genlmsg_multicast_netns(const struct genl_family *family, struct net *net,
+				    struct sk_buff *skb, unsigned int group);
+bool vassist_genl_has_listeners(const struct genl_family *family, struct net *net,
+				unsigned int group);
+void vassist_nlmsg_free(struct sk_buff *skb);
 struct net *vassist_dump_net(struct netlink_callback *cb);
 u32 vassist_dump_portid(struct netlink_callback *cb);
 u32 vassist_dump_seq(struct netlink_callback *cb);
-u64 *vassist_dump_ctx(struct netlink_callback *cb);
+const struct genl_family *vassist_dump_family(struct netlink_callback *cb);
+void *vassist_dump_ctx(struct netlink_callback *cb);
 void vassist_dump_check_consistent(struct netlink_callback *cb, void *hdr, u32 generation);
 
 #endif /* VASSIST_HELPERS_H */

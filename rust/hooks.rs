@@ -1,56 +1,63 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The packet path: what vassist does with a frame entering or leaving the
-//! bridge through a port. Unattached ports cost one table lookup (an RCU
-//! load, and a binary search when ports are attached).
+//! bridge through a port of a namespace that has attached ports (the hooks
+//! are registered in a namespace on its first attach and unregistered on
+//! its last detach). A port that is not attached costs a table lookup.
 
 use crate::policy::frame::{self, TcpAt};
 use crate::policy::tcp::{self, Segment};
 use crate::port::{self, DirStats, Port};
 use crate::snoop::{self, Engine};
-use crate::sys::netdev::NetDev;
-use crate::sys::netfilter::Verdict;
-use crate::sys::rcu::RcuRead;
+use crate::sys::netdev::{Net, NetDevice};
+use crate::sys::netfilter::{BridgeHook, BridgeHooks, Verdict};
+use crate::sys::netns::{Pernet, PernetData, PernetRegistration};
+use crate::sys::rcu::Guard;
+use crate::sys::rtnl::{Rtnl, RtnlCell};
 use crate::sys::skb::{Egress, Peek, PeekBuf, SkBuff, ETH_HLEN};
+use kernel::prelude::*;
 
-/// A frame the bridge received on `dev`: from the guest behind it.
-pub(crate) fn from_port<'a>(skb: SkBuff<'a>, dev: &NetDev<'_>, rcu: &RcuRead) -> Verdict<'a> {
-    match port::find(dev, rcu) {
-        Some(port) => from_attached(port, skb, rcu),
-        None => Verdict::Accept(skb),
+/// The bridge hooks' handler.
+pub(crate) struct PacketPath;
+
+impl BridgeHook for PacketPath {
+    fn from_guest<'a>(skb: SkBuff<'a>, dev: &NetDevice, net: &Net, rcu: &Guard) -> Verdict<'a> {
+        match port::find(dev, net, rcu) {
+            Some(port) => from_attached(port, skb, rcu),
+            None => Verdict::Accept(skb),
+        }
     }
-}
 
-/// A frame the bridge sends out of `dev`: toward the guest behind it.
-pub(crate) fn to_port<'a>(skb: Egress<'a>, dev: &NetDev<'_>, rcu: &RcuRead) -> Verdict<'a> {
-    match port::find(dev, rcu) {
-        Some(port) => to_attached(port, skb, dev, rcu),
-        None => Verdict::Accept(skb.into_inner()),
+    fn to_guest<'a>(skb: Egress<'a>, dev: &NetDevice, net: &Net, rcu: &Guard) -> Verdict<'a> {
+        match port::find(dev, net, rcu) {
+            Some(port) => to_attached(port, skb, dev, rcu),
+            None => Verdict::Accept(skb.into_inner()),
+        }
     }
 }
 
 // The attached ports' work is kept out of line, so a hook on any other
 // port is a lookup and a return, without this work's stack frame.
 #[inline(never)]
-fn from_attached<'a>(port: &Port, skb: SkBuff<'a>, rcu: &RcuRead) -> Verdict<'a> {
+fn from_attached<'a>(port: &Port, skb: SkBuff<'a>, rcu: &Guard) -> Verdict<'a> {
     let mut buf = PeekBuf::<{ snoop::HEADERS_MAX }>::new();
     let f = skb.peek(&mut buf);
     let tcp = count(&port.from_guest, &f);
-    match offloaded(port, tcp, &f, rcu) {
-        Some((engine, seg)) => snoop::from_guest(port, engine, skb, seg),
+    match offloaded(port, tcp, rcu) {
+        Some((engine, seg)) => snoop::from_guest(&port.snoop, engine, skb, seg),
         None => Verdict::Accept(skb),
     }
 }
 
 #[inline(never)]
-fn to_attached<'a>(port: &Port, skb: Egress<'a>, dev: &NetDev<'_>, rcu: &RcuRead) -> Verdict<'a> {
+fn to_attached<'a>(port: &Port, skb: Egress<'a>, dev: &NetDevice, rcu: &Guard) -> Verdict<'a> {
     let mut buf = PeekBuf::<{ snoop::HEADERS_MAX }>::new();
-    let f = skb.peek(&mut buf);
+    let f = skb.skb().peek(&mut buf);
     let tcp = count(&port.to_guest, &f);
     // Every frame fills the ring, offloaded or not: counted from attach.
-    port.ring.handed(f.segments);
-    match offloaded(port, tcp, &f, rcu) {
-        Some((engine, seg)) => snoop::to_guest(port, engine, skb, seg, dev, rcu),
+    port.tap.ring.handed(f.segments);
+    match offloaded(port, tcp, rcu) {
+        Some((engine, seg)) => snoop::to_guest(&port.snoop, engine, &port.tap, skb, seg, dev, rcu),
         None => Verdict::Accept(skb.into_inner()),
     }
 }
@@ -62,18 +69,65 @@ fn to_attached<'a>(port: &Port, skb: Egress<'a>, dev: &NetDev<'_>, rcu: &RcuRead
 #[inline(always)]
 fn offloaded<'r>(
     port: &'r Port,
-    tcp: Option<TcpAt>,
-    f: &Peek<'_>,
-    rcu: &'r RcuRead,
+    tcp: Option<TcpAt<'_>>,
+    rcu: &'r Guard,
 ) -> Option<(&'r Engine, Segment)> {
     let engine = port.snoop.engine(rcu)?;
-    Some((engine, tcp::parse(f.protocol, f.headers, tcp?)?))
+    Some((engine, tcp::parse(tcp?)?))
 }
 
 /// Counts the frame; says where its TCP header is, if it is a TCP segment.
 #[inline(always)]
-fn count(stats: &DirStats, f: &Peek<'_>) -> Option<TcpAt> {
+fn count<'b>(stats: &DirStats, f: &Peek<'b>) -> Option<TcpAt<'b>> {
     let tcp = frame::tcp_offset(f.protocol, f.headers);
     stats.count(f.segments, f.len + ETH_HLEN, tcp.is_some());
     tcp
+}
+
+/// A namespace's hook registration, while it has attached ports.
+pub(crate) struct NetHooks {
+    hooks: RtnlCell<Option<BridgeHooks<PacketPath>>>,
+}
+
+static HOOKS: Pernet<NetHooks> = Pernet::new();
+
+impl PernetData for NetHooks {
+    fn pernet() -> &'static Pernet<Self> {
+        &HOOKS
+    }
+
+    fn new(_net: &Net) -> Result<Self> {
+        Ok(NetHooks {
+            hooks: RtnlCell::new(None),
+        })
+    }
+
+    fn dismantle(&self, _net: &Net, rtnl: &mut Rtnl) {
+        *self.hooks.get_mut(rtnl) = None;
+    }
+}
+
+/// Registers the hooks in `net` unless they are.
+pub(crate) fn ensure(net: &Net, rtnl: &mut Rtnl) -> Result {
+    let nh = HOOKS.get(net).ok_or(ENODEV)?;
+    let hooks = nh.hooks.get_mut(rtnl);
+    if hooks.is_none() {
+        *hooks = Some(BridgeHooks::register(net)?);
+    }
+    Ok(())
+}
+
+/// Unregisters the hooks from `net` once it has no attached port.
+pub(crate) fn release_unused(net: &Net, rtnl: &mut Rtnl) {
+    if port::any(net, rtnl) {
+        return;
+    }
+    if let Some(nh) = HOOKS.get(net) {
+        *nh.hooks.get_mut(rtnl) = None;
+    }
+}
+
+/// The per-namespace hook registrations, while the module is loaded.
+pub(crate) fn register() -> Result<PernetRegistration<NetHooks>> {
+    HOOKS.register()
 }

@@ -2,19 +2,24 @@
 
 //! The `vassist` netlink commands (Documentation/netlink/specs/vassist.yaml):
 //! port-add, port-del, port-get (do and dump), port-set, flow-get (dump),
-//! and the `mgmt` group's notifications. Handlers run under RTNL.
+//! and the `mgmt` group's notifications. Requests act on the ports of the
+//! requester's namespace; changes run under RTNL, with what can be made
+//! beforehand (device lookup, a flow table) made before it is taken.
 
-use crate::bindings as b;
+use crate::defs::{self, ack_offload as ao, cmd, detach_reason, flow_mode, group, stats};
 use crate::error::VaError;
 use crate::flows::Entry;
+use crate::hooks;
 use crate::policy::snoop::{Mode, Offline};
-use crate::port::{self, DirStats, Port};
-use crate::snoop::{Config, Stats};
-use crate::sys::genl::{self, Dump, Msg, MsgFull, Request};
-use crate::sys::netdev::NetDevRef;
-use crate::sys::rtnl::{Rtnl, RtnlGuard};
+use crate::port::{self, DetachReason, DirStats, FeatureChange, Port};
+use crate::snoop::{self, Prepared, Settings, Stats};
+use crate::sys::genl::{
+    eopnotsupp, Dump, DumpStop, Msg, MsgFull, Operations, Reject, Request, Sender,
+};
+use crate::sys::netdev::NetDeviceRef;
+use crate::sys::rtnl::{self, Rtnl};
 use crate::sys::time;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -22,175 +27,173 @@ use kernel::sync::Arc;
 /// Features this build implements; the policy already rejects unknown bits.
 const SUPPORTED_FEATURES: u32 = port::ACK_OFFLOAD;
 
-/// Why a port stopped being attached (the spec's `detach-reason`).
-#[derive(Clone, Copy)]
-pub(crate) enum DetachReason {
-    User = b::vassist_detach_reason_VASSIST_DETACH_REASON_USER as isize,
-    Unregistered = b::vassist_detach_reason_VASSIST_DETACH_REASON_UNREGISTERED as isize,
-    LeftBridge = b::vassist_detach_reason_VASSIST_DETACH_REASON_LEFT_BRIDGE as isize,
+/// The family's handlers.
+pub(crate) struct Netlink;
+
+/// Where a dump resumes: the port (its ifindex) and, for flow dumps, the
+/// slot of its flow table (a flow's slot is fixed for its life).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct DumpCtx {
+    ifindex: u32,
+    slot: u32,
+}
+
+#[vtable]
+impl Operations for Netlink {
+    type DumpCtx = DumpCtx;
+
+    fn doit(cmd: u8, req: &Request<'_>) -> Result<(), Reject> {
+        match cmd {
+            cmd::PORT_ADD => port_add(req),
+            cmd::PORT_DEL => port_del(req),
+            cmd::PORT_GET => port_get(req),
+            cmd::PORT_SET => port_set(req),
+            _ => Err(VaError::new(eopnotsupp(), c_str!("unknown command"))),
+        }
+        .map_err(Into::into)
+    }
+
+    fn dumpit(cmd: u8, dump: &mut Dump<'_, Self>) -> Result<(), DumpStop> {
+        let mut rtnl = rtnl::lock();
+        let rtnl = rtnl.held();
+        match cmd {
+            cmd::PORT_GET => port_dump(dump, rtnl),
+            cmd::FLOW_GET => flow_dump(dump, rtnl),
+            _ => Err(DumpStop::Reject(
+                VaError::new(eopnotsupp(), c_str!("unknown command")).into(),
+            )),
+        }
+    }
 }
 
 /// The device a request names, by ifindex or ifname (both must agree).
-fn request_dev(req: &Request<'_>) -> Result<NetDevRef, VaError> {
+fn request_dev(req: &Request<'_>) -> Result<NetDeviceRef, VaError> {
     let net = req.net();
-    let by_index = match req.u32_attr(b::VASSIST_A_PORT_IFINDEX) {
-        Some(i) => Some(
-            NetDevRef::by_index(&net, i).ok_or(
-                VaError::new(ENODEV, c_str!("no device with this ifindex"))
-                    .at(b::VASSIST_A_PORT_IFINDEX),
-            )?,
-        ),
+    let by_index = match req.attr(defs::port::IFINDEX).and_then(|a| a.u32()) {
+        Some(i) => Some(NetDeviceRef::by_index(net, i).ok_or(
+            VaError::new(ENODEV, c_str!("no device with this ifindex")).at(defs::port::IFINDEX),
+        )?),
         None => None,
     };
-    let by_name = match req.str_attr(b::VASSIST_A_PORT_IFNAME) {
-        Some(n) => Some(NetDevRef::by_name(&net, n).ok_or(
-            VaError::new(ENODEV, c_str!("no device with this name")).at(b::VASSIST_A_PORT_IFNAME),
+    let by_name = match req.attr(defs::port::IFNAME).and_then(|a| a.str()) {
+        Some(n) => Some(NetDeviceRef::by_name(net, n).ok_or(
+            VaError::new(ENODEV, c_str!("no device with this name")).at(defs::port::IFNAME),
         )?),
         None => None,
     };
     match (by_index, by_name) {
-        (Some(i), Some(n)) if !i.dev().is(&n.dev()) => Err(VaError::new(
+        (Some(i), Some(n)) if !i.is(&n) => Err(VaError::new(
             EINVAL,
             c_str!("ifindex and ifname name different devices"),
         )
-        .at(b::VASSIST_A_PORT_IFNAME)),
+        .at(defs::port::IFNAME)),
         (Some(d), _) | (None, Some(d)) => Ok(d),
-        (None, None) => Err(VaError::new(
-            EINVAL,
-            c_str!("ifindex or ifname is required"),
-        )),
+        (None, None) => {
+            req.set_missing(defs::port::IFINDEX);
+            Err(VaError::new(
+                EINVAL,
+                c_str!("ifindex or ifname is required"),
+            ))
+        }
     }
 }
 
-fn request_port(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<Arc<Port>, VaError> {
-    let dev = request_dev(req)?;
-    port::find_locked(&dev.dev(), rtnl.held()).ok_or(VaError::new(
+fn attached(dev: &NetDeviceRef, rtnl: &Rtnl) -> Result<Arc<Port>, VaError> {
+    port::find_locked(dev, rtnl).ok_or(VaError::new(
         ENOENT,
         c_str!("device is not an attached port"),
     ))
 }
 
 fn request_features(req: &Request<'_>) -> Result<Option<u32>, VaError> {
-    match req.u32_attr(b::VASSIST_A_PORT_FEATURES) {
+    match req.attr(defs::port::FEATURES).and_then(|a| a.u32()) {
         Some(f) if f & !SUPPORTED_FEATURES != 0 => Err(VaError::new(
-            Error::from_errno(-(b::EOPNOTSUPP as i32)),
+            eopnotsupp(),
             c_str!("feature not implemented by this vassist build"),
         )
-        .at(b::VASSIST_A_PORT_FEATURES)),
+        .at(defs::port::FEATURES)),
         f => Ok(f),
     }
 }
 
-/// The ack-offload parameters a request sets (the policy checked ranges).
-pub(crate) struct Settings {
-    values: [(u32, Option<u32>); 4],
-}
-
-impl Settings {
-    fn from_request(req: &Request<'_>) -> Settings {
-        let get = |a| (a, req.nested_u32_attr(b::VASSIST_A_PORT_ACK_OFFLOAD, a));
-        Settings {
-            values: [
-                get(b::VASSIST_A_ACK_OFFLOAD_PARAMS_BUF_SIZE),
-                get(b::VASSIST_A_ACK_OFFLOAD_PARAMS_RING_MARGIN),
-                get(b::VASSIST_A_ACK_OFFLOAD_PARAMS_MAX_FLOWS),
-                get(b::VASSIST_A_ACK_OFFLOAD_PARAMS_IDLE_TIMEOUT),
-            ],
-        }
-    }
-
-    /// Stores the values given; returns the values they replaced, to put
-    /// back if the change cannot be completed.
-    pub(crate) fn apply(&self, c: &Config) -> Settings {
-        let mut old = Settings {
-            values: self.values,
-        };
-        for (&(attr, v), (_, prev)) in self.values.iter().zip(old.values.iter_mut()) {
-            *prev = v.map(|v| config_field(c, attr).swap(v, Relaxed));
-        }
-        old
-    }
-
-    /// Whether storing these values changes the flow table's size.
-    fn resizes(&self, c: &Config) -> bool {
-        self.values.iter().any(|&(attr, v)| {
-            attr == b::VASSIST_A_ACK_OFFLOAD_PARAMS_MAX_FLOWS
-                && v.is_some_and(|v| v != c.max_flows.load(Relaxed))
-        })
+/// The change of features a port-set asks for: the bits of features-mask,
+/// or all of them when it is absent; none without features.
+fn request_feature_change(req: &Request<'_>) -> Result<FeatureChange, VaError> {
+    let mask = req.attr(defs::port::FEATURES_MASK).and_then(|a| a.u32());
+    match (request_features(req)?, mask) {
+        (Some(value), mask) => Ok(FeatureChange {
+            value,
+            mask: mask.unwrap_or(u32::MAX),
+        }),
+        (None, None) => Ok(FeatureChange { value: 0, mask: 0 }),
+        (None, Some(_)) => Err(VaError::new(EINVAL, c_str!("features-mask needs features"))
+            .at(defs::port::FEATURES_MASK)),
     }
 }
 
-fn config_field(c: &Config, attr: u32) -> &AtomicU32 {
-    match attr {
-        b::VASSIST_A_ACK_OFFLOAD_PARAMS_BUF_SIZE => &c.buf_size,
-        b::VASSIST_A_ACK_OFFLOAD_PARAMS_RING_MARGIN => &c.ring_margin,
-        b::VASSIST_A_ACK_OFFLOAD_PARAMS_MAX_FLOWS => &c.max_flows,
-        _ => &c.idle_timeout_ms,
+/// The ack offload parameters a request sets (the policy checked ranges).
+fn request_settings(req: &Request<'_>) -> Settings {
+    let nest = req.attr(defs::port::ACK_OFFLOAD);
+    let get = |id| nest.and_then(|n| n.nested(id)).and_then(|a| a.u32());
+    Settings {
+        buf_size: get(ao::BUF_SIZE),
+        ring_margin: get(ao::RING_MARGIN),
+        max_flows: get(ao::MAX_FLOWS),
+        idle_timeout_ms: get(ao::IDLE_TIMEOUT),
     }
 }
 
 /// The spec's `port-all` attributes.
-fn fill_port(msg: &mut Msg<'_>, port: &Port, master: u32) -> Result<(), MsgFull> {
+fn fill_port(msg: &mut Msg, port: &Port, rtnl: &Rtnl) -> Result<(), MsgFull> {
     let dev = port.dev();
-    msg.put_u32(b::VASSIST_A_PORT_IFINDEX, dev.ifindex())?;
-    msg.put_str(b::VASSIST_A_PORT_IFNAME, dev.name())?;
-    if master != 0 {
-        msg.put_u32(b::VASSIST_A_PORT_MASTER_IFINDEX, master)?;
+    msg.put_u32(defs::port::IFINDEX, dev.ifindex())?;
+    msg.put_str(defs::port::IFNAME, dev.name(rtnl))?;
+    if let Some(master) = dev.master(rtnl) {
+        msg.put_u32(defs::port::MASTER_IFINDEX, master.ifindex())?;
     }
-    msg.put_u32(b::VASSIST_A_PORT_FEATURES, port.features())?;
+    msg.put_u32(defs::port::FEATURES, port.features())?;
     let c = &port.snoop.config;
-    msg.nest(b::VASSIST_A_PORT_ACK_OFFLOAD, |m| {
-        for attr in [
-            b::VASSIST_A_ACK_OFFLOAD_PARAMS_BUF_SIZE,
-            b::VASSIST_A_ACK_OFFLOAD_PARAMS_RING_MARGIN,
-            b::VASSIST_A_ACK_OFFLOAD_PARAMS_MAX_FLOWS,
-            b::VASSIST_A_ACK_OFFLOAD_PARAMS_IDLE_TIMEOUT,
-        ] {
-            m.put_u32(attr, config_field(c, attr).load(Relaxed))?;
-        }
-        Ok(())
+    msg.nest(defs::port::ACK_OFFLOAD, |m| {
+        m.put_u32(ao::BUF_SIZE, c.buf_size.load(Relaxed))?;
+        m.put_u32(ao::RING_MARGIN, c.ring_margin.load(Relaxed))?;
+        m.put_u32(ao::MAX_FLOWS, c.max_flows.load(Relaxed))?;
+        m.put_u32(ao::IDLE_TIMEOUT, c.idle_timeout_ms.load(Relaxed))
     })?;
-    msg.nest(b::VASSIST_A_PORT_STATS, |m| {
-        use b::{
-            VASSIST_A_PORT_STATS_FROM_GUEST_BYTES as FB,
-            VASSIST_A_PORT_STATS_FROM_GUEST_PACKETS as FP,
-            VASSIST_A_PORT_STATS_FROM_GUEST_TCP_SEGS as FT,
-            VASSIST_A_PORT_STATS_TO_GUEST_BYTES as TB, VASSIST_A_PORT_STATS_TO_GUEST_PACKETS as TP,
-            VASSIST_A_PORT_STATS_TO_GUEST_TCP_SEGS as TT,
-        };
-        fill_dir(m, &port.to_guest, [TP, TB, TT])?;
-        fill_dir(m, &port.from_guest, [FP, FB, FT])?;
+    msg.nest(defs::port::STATS, |m| {
+        use stats::*;
+        fill_dir(
+            m,
+            &port.to_guest,
+            [TO_GUEST_PACKETS, TO_GUEST_BYTES, TO_GUEST_TCP_SEGS],
+        )?;
+        fill_dir(
+            m,
+            &port.from_guest,
+            [FROM_GUEST_PACKETS, FROM_GUEST_BYTES, FROM_GUEST_TCP_SEGS],
+        )?;
         fill_snoop_stats(m, &port.snoop.stats)?;
-        let ring = port.ring.refresh(port.dev().ring_out());
-        m.put_uint(b::VASSIST_A_PORT_STATS_RING_ESTIMATE, ring)
+        let ring = port.tap.ring.refresh(dev.ring_out());
+        m.put_uint(RING_ESTIMATE, ring)
     })
 }
 
-fn fill_snoop_stats(m: &mut Msg<'_>, s: &Stats) -> Result<(), MsgFull> {
+fn fill_snoop_stats(m: &mut Msg, s: &Stats) -> Result<(), MsgFull> {
+    use stats::*;
     let all: [(u32, &AtomicU64); 14] = [
-        (b::VASSIST_A_PORT_STATS_EARLY_ACKS, &s.early_acks),
-        (
-            b::VASSIST_A_PORT_STATS_EARLY_ACK_ERRORS,
-            &s.early_ack_errors,
-        ),
-        (b::VASSIST_A_PORT_STATS_ACK_INELIGIBLE, &s.ack_ineligible),
-        (
-            b::VASSIST_A_PORT_STATS_GUEST_ACKS_DROPPED,
-            &s.guest_acks_dropped,
-        ),
-        (b::VASSIST_A_PORT_STATS_ACKS_REWRITTEN, &s.acks_rewritten),
-        (b::VASSIST_A_PORT_STATS_WINDOWS_CAPPED, &s.windows_capped),
-        (
-            b::VASSIST_A_PORT_STATS_OFFLINE_UNEXPECTED_SEQ,
-            &s.offline_unexpected_seq,
-        ),
-        (b::VASSIST_A_PORT_STATS_OFFLINE_NO_BUF, &s.offline_no_buf),
-        (b::VASSIST_A_PORT_STATS_OFFLINE_WINDOW, &s.offline_window),
-        (b::VASSIST_A_PORT_STATS_OFFLINE_FLAGS, &s.offline_flags),
-        (b::VASSIST_A_PORT_STATS_FLOWS_CREATED, &s.flows_created),
-        (b::VASSIST_A_PORT_STATS_FLOWS_ENDED, &s.flows_ended),
-        (b::VASSIST_A_PORT_STATS_FLOWS_EXPIRED, &s.flows_expired),
-        (b::VASSIST_A_PORT_STATS_TABLE_FULL, &s.table_full),
+        (EARLY_ACKS, &s.early_acks),
+        (EARLY_ACK_ERRORS, &s.early_ack_errors),
+        (ACK_INELIGIBLE, &s.ack_ineligible),
+        (GUEST_ACKS_DROPPED, &s.guest_acks_dropped),
+        (ACKS_REWRITTEN, &s.acks_rewritten),
+        (WINDOWS_CAPPED, &s.windows_capped),
+        (OFFLINE_UNEXPECTED_SEQ, &s.offline_unexpected_seq),
+        (OFFLINE_NO_BUF, &s.offline_no_buf),
+        (OFFLINE_WINDOW, &s.offline_window),
+        (OFFLINE_FLAGS, &s.offline_flags),
+        (FLOWS_CREATED, &s.flows_created),
+        (FLOWS_ENDED, &s.flows_ended),
+        (FLOWS_EXPIRED, &s.flows_expired),
+        (TABLE_FULL, &s.table_full),
     ];
     for (attr, c) in all {
         m.put_uint(attr, c.load(Relaxed))?;
@@ -199,190 +202,219 @@ fn fill_snoop_stats(m: &mut Msg<'_>, s: &Stats) -> Result<(), MsgFull> {
 }
 
 /// One direction's counters: packets, bytes, TCP segments.
-fn fill_dir(
-    m: &mut Msg<'_>,
-    d: &DirStats,
-    [packets, bytes, segs]: [u32; 3],
-) -> Result<(), MsgFull> {
-    let [p, b, s] = d.read();
-    m.put_uint(packets, p)?;
-    m.put_uint(bytes, b)?;
-    m.put_uint(segs, s)
+fn fill_dir(m: &mut Msg, d: &DirStats, ids: [u32; 3]) -> Result<(), MsgFull> {
+    for (id, v) in ids.into_iter().zip(d.read()) {
+        m.put_uint(id, v)?;
+    }
+    Ok(())
 }
 
 /// Replies with the port and tells the `mgmt` group with `ntf`.
 fn reply_and_notify(
     req: &Request<'_>,
     port: &Port,
-    cmd: u32,
-    ntf: u32,
-    rtnl: &mut RtnlGuard,
+    reply: u8,
+    ntf: u8,
+    rtnl: &Rtnl,
 ) -> Result<(), VaError> {
-    let rtnl = rtnl.held();
-    let master = port.dev().master_ifindex(rtnl);
-    genl::notify(&port.dev().net(), ntf, |m| fill_port(m, port, master));
-    req.reply(cmd, |m| fill_port(m, port, master))
+    req.sender()
+        .notify(port.dev().net(), group::MGMT, ntf, |m| {
+            fill_port(m, port, rtnl)
+        });
+    req.reply(reply, |m| fill_port(m, port, rtnl))
+        .map_err(|r| VaError {
+            errno: r.errno,
+            msg: r.msg.unwrap_or(c_str!("reply failed")),
+            attr: r.attr,
+        })
 }
 
-pub(crate) fn port_add(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<(), VaError> {
+/// A flow table of `max_flows` made before RTNL is taken. Out of memory
+/// here, the change tries again under RTNL (and fails there if it must).
+fn prepare(max_flows: Option<u32>) -> Option<Prepared> {
+    Prepared::new(max_flows?).ok()
+}
+
+fn port_add(req: &Request<'_>) -> Result<(), VaError> {
     let features = request_features(req)?.unwrap_or(0);
+    let settings = request_settings(req);
     let dev = request_dev(req)?;
-    let port = port::attach(dev, features, &Settings::from_request(req), rtnl.held())?;
-    reply_and_notify(
-        req,
-        &port,
-        b::VASSIST_CMD_PORT_ADD,
-        b::VASSIST_CMD_PORT_ADD_NTF,
-        rtnl,
-    )
+    let on = features & port::ACK_OFFLOAD != 0;
+    let prepared = prepare(on.then(|| settings.max_flows.unwrap_or(snoop::DEFAULT_MAX_FLOWS)));
+    let mut guard = rtnl::lock();
+    let rtnl = guard.held();
+    // The hooks first: from the moment the port is published, every frame
+    // it passes is seen (the ring gauge counts them all). The device is of
+    // the requester's namespace.
+    hooks::ensure(req.net(), rtnl)?;
+    let port = match port::attach(dev, features, &settings, prepared, rtnl) {
+        Ok(port) => port,
+        Err(e) => {
+            // Nothing of a failed request stays.
+            hooks::release_unused(req.net(), rtnl);
+            return Err(e);
+        }
+    };
+    reply_and_notify(req, &port, cmd::PORT_ADD, cmd::PORT_ADD_NTF, rtnl)
 }
 
-pub(crate) fn port_del(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<(), VaError> {
-    let port = request_port(req, rtnl)?;
-    port::detach(&port, rtnl.held())?;
-    notify_detached(&port, DetachReason::User);
+fn port_del(req: &Request<'_>) -> Result<(), VaError> {
+    let dev = request_dev(req)?;
+    let mut guard = rtnl::lock();
+    let rtnl = guard.held();
+    let port = attached(&dev, rtnl)?;
+    port::detach(&port, rtnl)?;
+    hooks::release_unused(dev.net(), rtnl);
+    notify_detached(req.sender(), &port, DetachReason::User, rtnl);
     Ok(())
 }
 
-pub(crate) fn port_get(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<(), VaError> {
-    let port = request_port(req, rtnl)?;
-    let rtnl = rtnl.held();
-    let master = port.dev().master_ifindex(rtnl);
-    req.reply(b::VASSIST_CMD_PORT_GET, |m| fill_port(m, &port, master))
+fn port_get(req: &Request<'_>) -> Result<(), VaError> {
+    let dev = request_dev(req)?;
+    let mut guard = rtnl::lock();
+    let rtnl = guard.held();
+    let port = attached(&dev, rtnl)?;
+    req.reply(cmd::PORT_GET, |m| fill_port(m, &port, rtnl))
+        .map_err(|r| VaError {
+            errno: r.errno,
+            msg: r.msg.unwrap_or(c_str!("reply failed")),
+            attr: r.attr,
+        })
 }
 
-pub(crate) fn port_set(req: &Request<'_>, rtnl: &mut RtnlGuard) -> Result<(), VaError> {
-    let features = request_features(req)?;
-    let port = request_port(req, rtnl)?;
-    let settings = Settings::from_request(req);
-    let resize = settings.resizes(&port.snoop.config);
-    let previous = settings.apply(&port.snoop.config);
-    let features = features.unwrap_or(port.features());
-    if let Err(e) = port::set_features(&port, features, resize, rtnl.held()) {
-        // Nothing of a failed request stays.
-        previous.apply(&port.snoop.config);
-        return Err(e);
-    }
-    reply_and_notify(
-        req,
-        &port,
-        b::VASSIST_CMD_PORT_SET,
-        b::VASSIST_CMD_PORT_CHANGE_NTF,
-        rtnl,
-    )
+fn port_set(req: &Request<'_>) -> Result<(), VaError> {
+    let change = request_feature_change(req)?;
+    let settings = request_settings(req);
+    let dev = request_dev(req)?;
+    // The table the change will need, if any, as the port is now.
+    let size = port::with_port(dev.net(), dev.ifindex(), |p| {
+        let on = change.apply(p.features()) & port::ACK_OFFLOAD != 0;
+        let s = &p.snoop;
+        s.needs_table(on, &settings, s.is_running())
+            .then(|| s.max_flows_after(&settings))
+    });
+    let prepared = prepare(size.flatten());
+    let mut guard = rtnl::lock();
+    let rtnl = guard.held();
+    let port = attached(&dev, rtnl)?;
+    port::set(&port, change, &settings, prepared, rtnl)?;
+    reply_and_notify(req, &port, cmd::PORT_SET, cmd::PORT_CHANGE_NTF, rtnl)
 }
 
-/// Dumps the ports of the requester's namespace, resuming at the cursor.
-pub(crate) fn port_dump(dump: &mut Dump<'_>, rtnl: &mut RtnlGuard) -> Result<(), MsgFull> {
+/// Dumps the ports of the requester's namespace, resuming after the last
+/// ifindex sent.
+fn port_dump(dump: &mut Dump<'_, Netlink>, rtnl: &Rtnl) -> Result<(), DumpStop> {
     let net = dump.net();
-    let rtnl: &Rtnl = rtnl.held();
-    let start = *dump.cursor() as usize;
-    let generation = port::generation(rtnl);
-    for (i, port) in port::iter(rtnl).enumerate().skip(start) {
-        if !port.dev().net().same(&net) {
-            continue;
-        }
-        let master = port.dev().master_ifindex(rtnl);
-        if let Err(full) = dump.add(b::VASSIST_CMD_PORT_GET, generation, |m| {
-            fill_port(m, port, master)
-        }) {
-            *dump.cursor() = i as u64;
-            return Err(full);
-        }
+    let from = dump.ctx().ifindex;
+    let (generation, ports) = port::iter_from(net, from, rtnl);
+    for port in ports {
+        dump.add(cmd::PORT_GET, generation, |m| fill_port(m, port, rtnl))?;
+        dump.ctx().ifindex = port.dev().ifindex() + 1;
     }
     Ok(())
 }
 
 /// Dumps the flows of the requester's namespace's ports (or of the port
-/// the request names), resuming at the cursor: port position in the high
-/// half, slot in the low half. Flows change all the time; a dump is a
-/// sample, consistent per flow.
-pub(crate) fn flow_dump(dump: &mut Dump<'_>, rtnl: &mut RtnlGuard) -> Result<(), MsgFull> {
+/// the request names), resuming at the port and slot where the last round
+/// stopped. Flows change all the time; a dump is a sample, consistent per
+/// flow.
+fn flow_dump(dump: &mut Dump<'_, Netlink>, rtnl: &Rtnl) -> Result<(), DumpStop> {
     let net = dump.net();
-    let only = dump.u32_attr(b::VASSIST_A_FLOW_IFINDEX);
-    let rtnl: &Rtnl = rtnl.held();
-    let cursor = *dump.cursor();
-    let (first_port, first_slot) = ((cursor >> 32) as usize, cursor as u32 as usize);
-    let generation = port::generation(rtnl);
+    let only = dump.attr(defs::flow::IFINDEX).and_then(|a| a.u32());
+    let DumpCtx {
+        ifindex: from,
+        slot,
+    } = *dump.ctx();
+    let (generation, ports) = port::iter_from(net, only.unwrap_or(0).max(from), rtnl);
     let now = time::now_ms();
-    for (i, port) in port::iter(rtnl).enumerate().skip(first_port) {
-        let dev = port.dev();
-        if !dev.net().same(&net) || only.is_some_and(|o| o != dev.ifindex()) {
-            continue;
+    for port in ports {
+        let ifindex = port.dev().ifindex();
+        if only.is_some_and(|o| o != ifindex) {
+            break;
         }
         let Some(engine) = port.snoop.engine_locked(rtnl) else {
             continue;
         };
-        let start = if i == first_port { first_slot } else { 0 };
+        let start = if ifindex == from { slot as usize } else { 0 };
         let idle = port.snoop.idle_ms();
         let mut full = false;
         let stop = engine.flows.for_each_from(start, now, idle, |e| {
             full = dump
-                .add(b::VASSIST_CMD_FLOW_GET, generation, |m| {
-                    fill_flow(m, dev.ifindex(), e, now)
-                })
+                .add(cmd::FLOW_GET, generation, |m| fill_flow(m, ifindex, e, now))
                 .is_err();
             !full
         });
-        if let (Some(slot), true) = (stop, full) {
-            *dump.cursor() = (i as u64) << 32 | slot as u64;
-            return Err(MsgFull);
+        if let (Some(at), true) = (stop, full) {
+            *dump.ctx() = DumpCtx {
+                ifindex,
+                slot: at as u32,
+            };
+            return Err(DumpStop::Full);
         }
+        *dump.ctx() = DumpCtx {
+            ifindex: ifindex + 1,
+            slot: 0,
+        };
     }
     Ok(())
 }
 
 fn flow_mode(mode: Mode) -> u32 {
     match mode {
-        Mode::Active => b::vassist_flow_mode_VASSIST_FLOW_MODE_ACTIVE,
-        Mode::Offline(Offline::UnexpectedSeq) => {
-            b::vassist_flow_mode_VASSIST_FLOW_MODE_UNEXPECTED_SEQ
-        }
-        Mode::Offline(Offline::NoBuf) => b::vassist_flow_mode_VASSIST_FLOW_MODE_NO_BUF,
-        Mode::Offline(Offline::Window) => b::vassist_flow_mode_VASSIST_FLOW_MODE_WINDOW,
-        Mode::Offline(Offline::Flags) => b::vassist_flow_mode_VASSIST_FLOW_MODE_FLAGS,
-        Mode::Closing => b::vassist_flow_mode_VASSIST_FLOW_MODE_CLOSING,
+        Mode::Active => flow_mode::ACTIVE,
+        Mode::Offline(Offline::UnexpectedSeq) => flow_mode::UNEXPECTED_SEQ,
+        Mode::Offline(Offline::NoBuf) => flow_mode::NO_BUF,
+        Mode::Offline(Offline::Window) => flow_mode::WINDOW,
+        Mode::Offline(Offline::Flags) => flow_mode::FLAGS,
+        Mode::Closing => flow_mode::CLOSING,
     }
 }
 
 /// The spec's flow attributes.
-fn fill_flow(m: &mut Msg<'_>, ifindex: u32, e: &Entry, now: u64) -> Result<(), MsgFull> {
+fn fill_flow(m: &mut Msg, ifindex: u32, e: &Entry, now: u64) -> Result<(), MsgFull> {
+    use defs::flow::*;
     let k = &e.key;
     let v = e.flow.view();
     let alen = if k.v6 { 16 } else { 4 };
-    m.put_u32(b::VASSIST_A_FLOW_IFINDEX, ifindex)?;
-    m.put_bytes(b::VASSIST_A_FLOW_GUEST_ADDR, &k.guest[..alen])?;
-    m.put_u16(b::VASSIST_A_FLOW_GUEST_PORT, k.guest_port)?;
-    m.put_bytes(b::VASSIST_A_FLOW_PEER_ADDR, &k.peer[..alen])?;
-    m.put_u16(b::VASSIST_A_FLOW_PEER_PORT, k.peer_port)?;
-    m.put_u32(b::VASSIST_A_FLOW_MODE, flow_mode(e.flow.mode()))?;
+    m.put_u32(IFINDEX, ifindex)?;
+    m.put_bytes(GUEST_ADDR, &k.guest[..alen])?;
+    m.put_u16(GUEST_PORT, k.guest_port)?;
+    m.put_bytes(PEER_ADDR, &k.peer[..alen])?;
+    m.put_u16(PEER_PORT, k.peer_port)?;
+    m.put_u32(MODE, flow_mode(e.flow.mode()))?;
     if v.handshake {
-        m.put_flag(b::VASSIST_A_FLOW_HANDSHAKE)?;
+        m.put_flag(HANDSHAKE)?;
     }
-    m.put_u32(b::VASSIST_A_FLOW_NEXT_SEQ, v.next_seq)?;
-    m.put_u32(b::VASSIST_A_FLOW_ACKED, v.acked)?;
-    m.put_u32(b::VASSIST_A_FLOW_VM_ACK, v.vm_ack)?;
-    m.put_u32(b::VASSIST_A_FLOW_RCV_WIN, v.rcv_win)?;
+    m.put_u32(NEXT_SEQ, v.next_seq)?;
+    m.put_u32(ACKED, v.acked)?;
+    m.put_u32(VM_ACK, v.vm_ack)?;
+    m.put_u32(RCV_WIN, v.rcv_win)?;
     if let Some(ws) = v.wscale {
-        m.put_u32(b::VASSIST_A_FLOW_WSCALE, u32::from(ws))?;
+        m.put_u32(WSCALE, u32::from(ws))?;
     }
-    m.put_u32(b::VASSIST_A_FLOW_MSS, v.mss)?;
+    m.put_u32(MSS, v.mss)?;
     if v.timestamps {
-        m.put_flag(b::VASSIST_A_FLOW_TIMESTAMPS)?;
+        m.put_flag(TIMESTAMPS)?;
     }
     let idle = now.saturating_sub(e.last_ms).min(u64::from(u32::MAX)) as u32;
-    m.put_u32(b::VASSIST_A_FLOW_IDLE_MS, idle)?;
-    m.put_uint(b::VASSIST_A_FLOW_EARLY_ACKS, e.early_acks)?;
-    m.put_uint(b::VASSIST_A_FLOW_ACKS_DROPPED, e.acks_dropped)?;
-    m.put_uint(b::VASSIST_A_FLOW_ACKS_REWRITTEN, e.acks_rewritten)
+    m.put_u32(IDLE_MS, idle)?;
+    m.put_uint(EARLY_ACKS, e.early_acks)?;
+    m.put_uint(ACKS_DROPPED, e.acks_dropped)?;
+    m.put_uint(ACKS_REWRITTEN, e.acks_rewritten)
 }
 
 /// Tells the port's namespace that it was detached, and why.
-pub(crate) fn notify_detached(port: &Port, reason: DetachReason) {
+pub(crate) fn notify_detached(to: Sender<'_>, port: &Port, reason: DetachReason, rtnl: &Rtnl) {
     let dev = port.dev();
-    genl::notify(&dev.net(), b::VASSIST_CMD_PORT_DEL_NTF, |m| {
-        m.put_u32(b::VASSIST_A_PORT_IFINDEX, dev.ifindex())?;
-        m.put_str(b::VASSIST_A_PORT_IFNAME, dev.name())?;
-        m.put_u32(b::VASSIST_A_PORT_DETACH_REASON, reason as u32)
-    });
+    let reason = match reason {
+        DetachReason::User => detach_reason::USER,
+        DetachReason::Unregistered => detach_reason::UNREGISTERED,
+        DetachReason::LeftBridge => detach_reason::LEFT_BRIDGE,
+    };
+    let fill = |m: &mut Msg| {
+        m.put_u32(defs::port::IFINDEX, dev.ifindex())?;
+        m.put_str(defs::port::IFNAME, dev.name(rtnl))?;
+        m.put_u32(defs::port::DETACH_REASON, reason)
+    };
+    to.notify(dev.net(), group::MGMT, cmd::PORT_DEL_NTF, fill);
 }

@@ -1,21 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Attached ports: the RCU-published table the packet path looks ports up in,
-//! their counters, and attach/detach under RTNL.
+//! Attached ports: per namespace, the RCU-published table the packet path
+//! looks ports up in; their counters; attach, change and detach under RTNL.
 
 use crate::error::VaError;
-use crate::netlink::Settings;
-use crate::policy::snoop::RingGauge;
-use crate::snoop::Snoop;
-use crate::sys::netdev::{NetDev, NetDevRef, NetdevEvent};
+use crate::snoop::{Prepared, Settings, Snoop};
+use crate::sys::netdev::{Net, NetDevice, NetDeviceRef, NetdevEvent};
+use crate::sys::netns::{Pernet, PernetData, PernetRegistration};
 use crate::sys::percpu::PerCpuCounters;
-use crate::sys::rcu::{RcuBox, RcuRead};
-use crate::sys::rtnl::{self, Rtnl};
+use crate::sys::rcu::{Guard, RcuBox};
+use crate::sys::rtnl::Rtnl;
+use crate::tap::Tap;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use kernel::alloc::AllocError;
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::sync::Arc;
+
+/// Enabled features (the spec's flags).
+pub(crate) const ACK_OFFLOAD: u32 = crate::defs::features::ACK_OFFLOAD;
 
 /// Counters of one direction: packets, bytes, TCP segments. Per CPU: every
 /// frame through the port bumps them.
@@ -34,30 +37,35 @@ impl DirStats {
 
     /// (packets, bytes, TCP segments)
     pub(crate) fn read(&self) -> [u64; 3] {
-        [self.0.sum(0), self.0.sum(1), self.0.sum(2)]
+        self.0.read()
     }
+}
+
+/// Why a port stopped being attached.
+#[derive(Clone, Copy)]
+pub(crate) enum DetachReason {
+    User,
+    Unregistered,
+    LeftBridge,
 }
 
 /// An attached bridge port.
 pub(crate) struct Port {
-    dev: NetDevRef,
+    dev: NetDeviceRef,
     features: AtomicU32,
     /// Toward the guest: frames the bridge sends out of the port.
     pub(crate) to_guest: DirStats,
     /// From the guest: frames the bridge receives on the port.
     pub(crate) from_guest: DirStats,
-    /// The device's receive ring (a tap's), as far as frames sent to it
-    /// since attach and its counters tell. Frames queued before attach are
-    /// not known: attach a tap before its guest runs (as the tap is made),
-    /// or ring-margin must cover them.
-    pub(crate) ring: RingGauge,
+    /// The port device's receive ring (a tap's) and the way to it.
+    pub(crate) tap: Tap,
     /// Ack offload: parameters, counters, and the flows while it is on.
     pub(crate) snoop: Snoop,
 }
 
 impl Port {
-    pub(crate) fn dev(&self) -> NetDev<'_> {
-        self.dev.dev()
+    pub(crate) fn dev(&self) -> &NetDevice {
+        &self.dev
     }
 
     pub(crate) fn features(&self) -> u32 {
@@ -65,182 +73,253 @@ impl Port {
     }
 }
 
-/// All attached ports of all namespaces, sorted by device: the packet
-/// path binary-searches them.
+/// The attached ports of a namespace, sorted by ifindex: the packet path
+/// binary-searches them, dumps resume after an ifindex.
 struct PortTable {
     ports: KVec<Arc<Port>>,
 }
 
 impl PortTable {
-    fn get(&self, dev: &NetDev<'_>) -> Option<&Arc<Port>> {
-        let i = self
-            .ports
-            .binary_search_by_key(&dev.key(), |p| p.dev().key())
-            .ok()?;
-        Some(&self.ports[i])
+    fn position(&self, ifindex: u32) -> Result<usize, usize> {
+        self.ports
+            .binary_search_by_key(&ifindex, |p| p.dev().ifindex())
     }
 }
 
-static TABLE: RcuBox<PortTable> = RcuBox::new();
-
-/// Bumped on every change of the table (under RTNL), so a dump that spans
-/// several rounds can tell it saw a changing table.
-static GENERATION: AtomicU32 = AtomicU32::new(1);
-
-pub(crate) fn generation(_rtnl: &Rtnl) -> u32 {
-    GENERATION.load(Relaxed)
+/// A namespace's ports.
+pub(crate) struct NetPorts {
+    table: RcuBox<PortTable>,
+    /// Bumped on every change of the table (under RTNL), so a dump that
+    /// spans several rounds can tell it saw a changing table.
+    generation: AtomicU32,
 }
 
-/// The attached port whose device is `dev`, for the packet path.
-pub(crate) fn find<'a>(dev: &NetDev<'_>, rcu: &'a RcuRead) -> Option<&'a Port> {
-    TABLE.get(rcu)?.get(dev).map(|p| &**p)
+static PORTS: Pernet<NetPorts> = Pernet::new();
+
+impl PernetData for NetPorts {
+    fn pernet() -> &'static Pernet<Self> {
+        &PORTS
+    }
+
+    fn new(_net: &Net) -> Result<Self> {
+        Ok(NetPorts {
+            table: RcuBox::new(),
+            generation: AtomicU32::new(1),
+        })
+    }
+
+    fn dismantle(&self, _net: &Net, rtnl: &mut Rtnl) {
+        self.publish(None, rtnl);
+    }
 }
 
-/// The attached port whose device is `dev`, for a writer.
-pub(crate) fn find_locked(dev: &NetDev<'_>, rtnl: &Rtnl) -> Option<Arc<Port>> {
-    TABLE.get_locked(rtnl)?.get(dev).cloned()
-}
+impl NetPorts {
+    fn of(net: &Net) -> Option<&NetPorts> {
+        PORTS.get(net)
+    }
 
-/// The attached ports of every namespace, for dumps.
-pub(crate) fn iter(rtnl: &Rtnl) -> impl Iterator<Item = &Port> {
-    TABLE
-        .get_locked(rtnl)
-        .into_iter()
-        .flat_map(|t| t.ports.iter().map(|p| &**p))
-}
+    /// Makes `new` the table. The old one (and with it the last reference
+    /// to a removed port, and so its device reference) goes after readers
+    /// are done with it.
+    fn publish(&self, new: Option<PortTable>, rtnl: &mut Rtnl) {
+        match new {
+            // A table that cannot be published leaves the old one: callers
+            // that must drop ports publish `None`, which cannot fail.
+            Some(t) if !t.ports.is_empty() => {
+                if self.table.set(t, rtnl).is_err() {
+                    return;
+                }
+            }
+            _ => self.table.clear(rtnl),
+        }
+        self.generation.fetch_add(1, Relaxed);
+    }
 
-/// Publishes the table `keep` lets through, plus `add`.
-fn republish(
-    keep: impl Fn(&Port) -> bool,
-    add: Option<Arc<Port>>,
-    rtnl: &mut Rtnl,
-) -> Result<(), VaError> {
-    let mut ports = KVec::new();
-    let mut add = add;
-    if let Some(table) = TABLE.get_locked(rtnl) {
-        for p in table.ports.iter().filter(|p| keep(p)) {
-            // `add` goes in at its place in device order.
-            if add.as_ref().is_some_and(|a| a.dev().key() < p.dev().key()) {
+    /// Publishes the table `keep` lets through, plus `add`.
+    fn republish(
+        &self,
+        keep: impl Fn(&Port) -> bool,
+        add: Option<Arc<Port>>,
+        rtnl: &mut Rtnl,
+    ) -> Result<(), VaError> {
+        let old = self.table.get_locked(rtnl);
+        let n = old.map_or(0, |t| t.ports.len()) + 1;
+        let mut ports = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut add = add;
+        for p in old.iter().flat_map(|t| t.ports.iter()).filter(|p| keep(p)) {
+            // `add` goes in at its place in ifindex order.
+            if add
+                .as_ref()
+                .is_some_and(|a| a.dev().ifindex() < p.dev().ifindex())
+            {
                 if let Some(a) = add.take() {
                     ports.push(a, GFP_KERNEL)?;
                 }
             }
             ports.push(p.clone(), GFP_KERNEL)?;
         }
+        if let Some(a) = add {
+            ports.push(a, GFP_KERNEL)?;
+        }
+        let table = PortTable { ports };
+        if !table.ports.is_empty() {
+            self.table.set(table, rtnl)?;
+            self.generation.fetch_add(1, Relaxed);
+        } else {
+            self.publish(None, rtnl);
+        }
+        Ok(())
     }
-    if let Some(a) = add {
-        ports.push(a, GFP_KERNEL)?;
-    }
-    let new = if ports.is_empty() {
-        None
-    } else {
-        Some(KBox::new(PortTable { ports }, GFP_KERNEL)?)
-    };
-    publish(new, rtnl);
-    Ok(())
 }
 
-/// Makes `new` the table. The old one (and with it the last reference to a
-/// removed port, and so its device reference) goes after readers are done
-/// with it.
-fn publish(new: Option<KBox<PortTable>>, rtnl: &mut Rtnl) {
-    drop(TABLE.replace(new, rtnl));
-    GENERATION.fetch_add(1, Relaxed);
+/// The attached port whose device is `dev`, for the packet path.
+pub(crate) fn find<'a>(dev: &NetDevice, net: &'a Net, rcu: &'a Guard) -> Option<&'a Port> {
+    let t = NetPorts::of(net)?.table.get(rcu)?;
+    let p = &t.ports[t.position(dev.ifindex()).ok()?];
+    // An ifindex names one device of the namespace at a time.
+    p.dev().is(dev).then_some(&**p)
 }
 
-/// Attaches `dev`, which must be a bridge port and not yet attached.
+/// The attached port whose device is `dev`, for a writer.
+pub(crate) fn find_locked(dev: &NetDevice, rtnl: &Rtnl) -> Option<Arc<Port>> {
+    let t = NetPorts::of(dev.net())?.table.get_locked(rtnl)?;
+    let p = &t.ports[t.position(dev.ifindex()).ok()?];
+    p.dev().is(dev).then(|| p.clone())
+}
+
+/// The attached port of `net` with `ifindex`, without RTNL (its settings
+/// are read to prepare a change).
+pub(crate) fn with_port<R>(net: &Net, ifindex: u32, f: impl FnOnce(&Port) -> R) -> Option<R> {
+    let rcu = crate::sys::rcu::read_lock();
+    let t = NetPorts::of(net)?.table.get(&rcu)?;
+    Some(f(&t.ports[t.position(ifindex).ok()?]))
+}
+
+/// The ports of `net` with an ifindex of at least `from`, in ifindex order,
+/// and the generation of the table they are in.
+pub(crate) fn iter_from<'a>(
+    net: &'a Net,
+    from: u32,
+    rtnl: &'a Rtnl,
+) -> (u32, impl Iterator<Item = &'a Port>) {
+    let nets = NetPorts::of(net);
+    let generation = nets.map_or(0, |n| n.generation.load(Relaxed));
+    let table = nets.and_then(|n| n.table.get_locked(rtnl));
+    let ports = table.into_iter().flat_map(move |t| {
+        let start = t.position(from).unwrap_or_else(|i| i);
+        t.ports[start..].iter().map(|p| &**p)
+    });
+    (generation, ports)
+}
+
+/// Whether `net` has attached ports.
+pub(crate) fn any(net: &Net, rtnl: &Rtnl) -> bool {
+    NetPorts::of(net).is_some_and(|n| n.table.get_locked(rtnl).is_some())
+}
+
+/// Attaches `dev`, which must be a bridge port and not yet attached, with
+/// `features` and the ack offload `settings` (and table `prepared`).
 pub(crate) fn attach(
-    dev: NetDevRef,
+    dev: NetDeviceRef,
     features: u32,
     settings: &Settings,
+    prepared: Option<Prepared>,
     rtnl: &mut Rtnl,
 ) -> Result<Arc<Port>, VaError> {
-    if !dev.dev().is_bridge_port(rtnl) {
+    if !dev.is_bridge_port(rtnl) {
         return Err(VaError::new(EINVAL, c_str!("device is not a bridge port")));
     }
-    if find_locked(&dev.dev(), rtnl).is_some() {
+    if find_locked(&dev, rtnl).is_some() {
         return Err(VaError::new(EEXIST, c_str!("port is already attached")));
     }
-    let ring_out = dev.dev().ring_out();
+    let tap = Tap::new(&dev, rtnl);
     let port = Arc::new(
         Port {
             dev,
             features: AtomicU32::new(features),
             to_guest: DirStats::new()?,
             from_guest: DirStats::new()?,
-            ring: RingGauge::new(0, ring_out),
+            tap,
             snoop: Snoop::default(),
         },
         GFP_KERNEL,
     )?;
-    settings.apply(&port.snoop.config);
-    configure_snoop(&port, false, rtnl)?;
-    republish(|_| true, Some(port.clone()), rtnl)?;
+    port.snoop
+        .configure(features & ACK_OFFLOAD != 0, settings, prepared, rtnl)?;
+    let nets = NetPorts::of(port.dev().net()).ok_or(VaError::from(ENODEV))?;
+    nets.republish(|_| true, Some(port.clone()), rtnl)?;
     Ok(port)
+}
+
+/// A change of features: the bits of `mask` take their value in `value`.
+#[derive(Clone, Copy)]
+pub(crate) struct FeatureChange {
+    pub(crate) value: u32,
+    pub(crate) mask: u32,
+}
+
+impl FeatureChange {
+    pub(crate) fn apply(&self, features: u32) -> u32 {
+        (features & !self.mask) | (self.value & self.mask)
+    }
+}
+
+/// Changes the port's features and ack offload settings; on an error
+/// nothing of the change stays.
+pub(crate) fn set(
+    port: &Port,
+    change: FeatureChange,
+    settings: &Settings,
+    prepared: Option<Prepared>,
+    rtnl: &mut Rtnl,
+) -> Result<(), VaError> {
+    let features = change.apply(port.features());
+    port.snoop
+        .configure(features & ACK_OFFLOAD != 0, settings, prepared, rtnl)?;
+    port.features.store(features, Relaxed);
+    // A request is also the user's way to have the path looked at again.
+    port.tap.refresh(port.dev(), rtnl);
+    Ok(())
 }
 
 /// Detaches `port`; its traffic passes untouched from now on.
 pub(crate) fn detach(port: &Port, rtnl: &mut Rtnl) -> Result<(), VaError> {
     let dev = port.dev();
-    republish(|p| !p.dev().is(&dev), None, rtnl)
+    let nets = NetPorts::of(dev.net()).ok_or(VaError::from(ENODEV))?;
+    nets.republish(|p| !p.dev().is(dev), None, rtnl)
 }
 
-/// Enabled features (the spec's flags).
-pub(crate) const ACK_OFFLOAD: u32 = crate::bindings::vassist_features_VASSIST_FEATURES_ACK_OFFLOAD;
-
-/// Sets the port's features and brings its assists in line with them and
-/// with its parameters: `resize` restarts ack offload with a table of the
-/// configured size.
-pub(crate) fn set_features(
-    port: &Port,
-    features: u32,
-    resize: bool,
+/// A device event: a port whose device goes away or leaves its bridge is
+/// detached (and returned, with why); one whose state changed has its path
+/// looked at again.
+pub(crate) fn netdev_event(
+    event: NetdevEvent,
+    dev: &NetDevice,
     rtnl: &mut Rtnl,
-) -> Result<(), VaError> {
-    let old = port.features.swap(features, Relaxed);
-    if let Err(e) = configure_snoop(port, old & ACK_OFFLOAD != 0 && !resize, rtnl) {
-        port.features.store(old, Relaxed);
-        return Err(e);
-    }
-    Ok(())
-}
-
-/// Starts or stops ack offload to match the features; `running`: it runs
-/// already with the right table.
-fn configure_snoop(port: &Port, running: bool, rtnl: &mut Rtnl) -> Result<(), VaError> {
-    if port.features() & ACK_OFFLOAD == 0 {
-        port.snoop.stop(rtnl);
-    } else if !running {
-        port.snoop.start(rtnl)?;
-    }
-    Ok(())
-}
-
-/// A device vassist may hold went away, or left its bridge: detach it.
-pub(crate) fn netdev_event(event: NetdevEvent, dev: &NetDev<'_>, rtnl: &mut Rtnl) {
-    let Some(port) = find_locked(dev, rtnl) else {
-        return;
-    };
+) -> Option<(Arc<Port>, DetachReason)> {
+    let port = find_locked(dev, rtnl)?;
     let reason = match event {
-        NetdevEvent::Unregister => crate::netlink::DetachReason::Unregistered,
-        NetdevEvent::LeftMaster => crate::netlink::DetachReason::LeftBridge,
+        NetdevEvent::Unregister => DetachReason::Unregistered,
+        NetdevEvent::LeftMaster => DetachReason::LeftBridge,
+        NetdevEvent::Changed => {
+            port.tap.refresh(dev, rtnl);
+            return None;
+        }
     };
     // The device reference must go or unregistration hangs. Publishing the
-    // smaller table allocates; should even that fail, detach every port
-    // rather than keep the reference.
+    // smaller table allocates; should even that fail, detach every port of
+    // the namespace rather than keep the reference.
     if detach(&port, rtnl).is_err() {
-        pr_warn!("out of memory: detaching all ports\n");
-        publish(None, rtnl);
+        pr_warn!("out of memory: detaching all ports of a namespace\n");
+        if let Some(nets) = NetPorts::of(dev.net()) {
+            nets.publish(None, rtnl);
+        }
     }
-    crate::netlink::notify_detached(&port, reason);
+    Some((port, reason))
 }
 
-/// Owner of the table's contents: detaches every port when dropped (rmmod).
-pub(crate) struct Ports;
-
-impl Drop for Ports {
-    fn drop(&mut self) {
-        let mut guard = rtnl::lock();
-        publish(None, guard.held());
-    }
+/// The per-namespace port tables, registered while the module is loaded:
+/// every namespace's ports are detached when dropped (rmmod).
+pub(crate) fn register() -> Result<PernetRegistration<NetPorts>> {
+    PORTS.register()
 }

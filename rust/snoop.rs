@@ -5,32 +5,28 @@
 //! host acknowledges is first handed to the tap (the bridge's transmit,
 //! done here to learn that the device took it) and only then acked, out of
 //! the port the segment came in by. From the guest, ACKs are dropped or
-//! rewritten in place.
+//! rewritten in place. A flow's decision is made under its slot's lock;
+//! what it sends is sent after the lock is released.
 //!
-//! Which ports get early acks: a tap (drivers/net/tun.c) with a reader
-//! attached and a FIFO qdisc, where the frame's way from this hook to the
-//! reader's ring is known: `tun_net_xmit` puts it in a ring of
-//! `tx_queue_len` entries or drops it, counting `tx_dropped`, and the
-//! reader's copy counts `tx_packets`. The ring gauge keeps the ring below
-//! `tx_queue_len - ring-margin`. Other devices (veth, physical ports) hand
-//! frames on to places whose room vassist cannot see: no early acks there,
-//! though guest ACKs are still tracked.
+//! Early acks go only to taps whose frames reach the ring as sent
+//! ([`crate::tap`]); other devices (veth, physical ports) hand frames on to
+//! places whose room vassist cannot see: no early acks there, though guest
+//! ACKs are still tracked.
 
-use crate::flows::FlowTable;
-use crate::flows::{Entry, Found, InsertError, Keep};
+use crate::error::VaError;
+use crate::flows::{Entry, FlowTable, Found, InsertError, Keep};
 use crate::policy::snoop::{
-    apply_rewrite, build_ack, tun_ring_limit, Flow, FlowKey, FromGuest, Offline, Params, RingGauge,
+    apply_rewrite, build_ack, tun_ring_limit, AckSpec, Flow, FlowKey, FromGuest, Offline, Params,
     ToGuest, ACK_FRAME_MAX,
 };
 use crate::policy::tcp::{self, Segment};
-use crate::port::Port;
-use crate::sys::netdev::NetDev;
+use crate::sys::netdev::NetDevice;
 use crate::sys::netfilter::Verdict;
-use crate::sys::rcu::{RcuBox, RcuRead};
+use crate::sys::rcu::{Guard, RcuBox};
 use crate::sys::rtnl::Rtnl;
-use crate::sys::skb::PTR_RING_CACHE_BATCH;
-use crate::sys::skb::{Egress, SkBuff};
+use crate::sys::skb::{self, Egress, SkBuff, PTR_RING_CACHE_BATCH};
 use crate::sys::time;
+use crate::tap::Tap;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::prelude::*;
 
@@ -46,13 +42,39 @@ pub(crate) struct Config {
     pub(crate) idle_timeout_ms: AtomicU32,
 }
 
+/// The default max-flows: the size of a table made before a port exists.
+pub(crate) const DEFAULT_MAX_FLOWS: u32 = 1024;
+
 impl Default for Config {
     fn default() -> Self {
         Config {
             buf_size: AtomicU32::new(256 * 1024),
             ring_margin: AtomicU32::new(16),
-            max_flows: AtomicU32::new(1024),
+            max_flows: AtomicU32::new(DEFAULT_MAX_FLOWS),
             idle_timeout_ms: AtomicU32::new(120_000),
+        }
+    }
+}
+
+/// A change of parameters: the values a request gives, unset ones kept.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Settings {
+    pub(crate) buf_size: Option<u32>,
+    pub(crate) ring_margin: Option<u32>,
+    pub(crate) max_flows: Option<u32>,
+    pub(crate) idle_timeout_ms: Option<u32>,
+}
+
+impl Settings {
+    /// Stores the values given; returns the values they replaced, to put
+    /// back if the change cannot be completed.
+    fn apply(&self, c: &Config) -> Settings {
+        let swap = |v: Option<u32>, f: &AtomicU32| v.map(|v| f.swap(v, Relaxed));
+        Settings {
+            buf_size: swap(self.buf_size, &c.buf_size),
+            ring_margin: swap(self.ring_margin, &c.ring_margin),
+            max_flows: swap(self.max_flows, &c.max_flows),
+            idle_timeout_ms: swap(self.idle_timeout_ms, &c.idle_timeout_ms),
         }
     }
 }
@@ -86,6 +108,16 @@ pub(crate) struct Engine {
     pub(crate) flows: FlowTable,
 }
 
+/// A flow table made ahead of a change (before RTNL is taken), for
+/// [`Snoop::configure`].
+pub(crate) struct Prepared(FlowTable);
+
+impl Prepared {
+    pub(crate) fn new(max_flows: u32) -> Result<Prepared, VaError> {
+        Ok(Prepared(FlowTable::new(max_flows, time::random_u64())?))
+    }
+}
+
 /// A port's ack offload.
 #[derive(Default)]
 pub(crate) struct Snoop {
@@ -95,7 +127,7 @@ pub(crate) struct Snoop {
 }
 
 impl Snoop {
-    pub(crate) fn engine<'a>(&'a self, rcu: &'a RcuRead) -> Option<&'a Engine> {
+    pub(crate) fn engine<'a>(&'a self, rcu: &'a Guard) -> Option<&'a Engine> {
         self.engine.get(rcu)
     }
 
@@ -103,16 +135,58 @@ impl Snoop {
         self.engine.get_locked(rtnl)
     }
 
-    /// Starts (or restarts, with an empty table) offload.
-    pub(crate) fn start(&self, rtnl: &mut Rtnl) -> Result {
-        let flows = FlowTable::new(self.config.max_flows.load(Relaxed), time::random_u64())?;
-        let engine = KBox::new(Engine { flows }, GFP_KERNEL)?;
-        drop(self.engine.replace(Some(engine), rtnl));
-        Ok(())
+    /// Whether offload runs (a table is published).
+    pub(crate) fn is_running(&self) -> bool {
+        self.engine.is_set()
     }
 
-    pub(crate) fn stop(&self, rtnl: &mut Rtnl) {
-        drop(self.engine.replace(None, rtnl));
+    /// The max-flows a change to `settings` leaves.
+    pub(crate) fn max_flows_after(&self, settings: &Settings) -> u32 {
+        settings
+            .max_flows
+            .unwrap_or_else(|| self.config.max_flows.load(Relaxed))
+    }
+
+    /// Whether turning offload to `on` with `settings` makes a new table:
+    /// it is off, or max-flows changes.
+    pub(crate) fn needs_table(&self, on: bool, settings: &Settings, running: bool) -> bool {
+        let resize = settings
+            .max_flows
+            .is_some_and(|m| m != self.config.max_flows.load(Relaxed));
+        on && (resize || !running)
+    }
+
+    /// Applies `settings` and turns offload on or off: started, or
+    /// restarted with an empty table when max-flows changes, with the table
+    /// `prepared` (made again here if it does not match). On an error
+    /// nothing of the change stays.
+    pub(crate) fn configure(
+        &self,
+        on: bool,
+        settings: &Settings,
+        prepared: Option<Prepared>,
+        rtnl: &mut Rtnl,
+    ) -> Result<(), VaError> {
+        let running = self.engine_locked(rtnl).is_some();
+        let start = self.needs_table(on, settings, running);
+        let previous = settings.apply(&self.config);
+        if !on {
+            self.engine.clear(rtnl);
+            return Ok(());
+        }
+        if !start {
+            return Ok(());
+        }
+        let max = self.config.max_flows.load(Relaxed);
+        let table = match prepared {
+            Some(Prepared(t)) if t.capacity() == max => Ok(t),
+            _ => Prepared::new(max).map(|p| p.0),
+        };
+        let result = table.and_then(|flows| Ok(self.engine.set(Engine { flows }, rtnl)?));
+        if result.is_err() {
+            previous.apply(&self.config);
+        }
+        result
     }
 
     fn params(&self) -> Params {
@@ -148,48 +222,122 @@ impl Snoop {
 
 /// Whether the tap's ring, with every frame handed to it so far, stays
 /// within what it can hold minus ring-margin.
-fn ring_room(ring: &RingGauge, snoop: &Snoop, dev: &NetDev<'_>) -> bool {
+fn ring_room(tap: &Tap, snoop: &Snoop, dev: &NetDevice) -> bool {
     let limit = tun_ring_limit(
         dev.tx_queue_len(),
         PTR_RING_CACHE_BATCH,
         snoop.config.ring_margin.load(Relaxed),
     );
-    ring.room(limit, || dev.ring_out())
+    tap.ring.room(limit, || dev.ring_out())
 }
 
-/// A TCP segment the bridge sends out of `port` (device `dev`), toward
-/// the guest, already counted in the port's ring gauge.
+/// Where an early ack goes and what it says.
+struct Ack<'r> {
+    /// The port the segment came in by.
+    out: &'r NetDevice,
+    guest_mac: [u8; 6],
+    sender_mac: [u8; 6],
+    spec: AckSpec,
+}
+
+/// What a segment toward the guest gets, decided under its flow's lock.
+enum Plan<'r> {
+    /// It passes, nothing sent.
+    Pass,
+    /// It passes, and the sender is told again what it was told before.
+    Reack(Ack<'r>),
+    /// It is handed to the tap here, then acked; if the tap does not take
+    /// it, the flow goes back to `before` (it is marked busy meanwhile).
+    Deliver(Ack<'r>, Flow),
+}
+
+/// A TCP segment the bridge sends out of `dev` toward the guest, already
+/// counted in the tap's ring gauge.
 pub(crate) fn to_guest<'a>(
-    port: &Port,
+    snoop: &Snoop,
     engine: &Engine,
+    tap: &Tap,
     skb: Egress<'a>,
     seg: Segment,
-    dev: &NetDev<'_>,
-    rcu: &RcuRead,
+    dev: &NetDevice,
+    rcu: &Guard,
 ) -> Verdict<'a> {
-    let snoop = &port.snoop;
     let (now, idle, p) = (time::now_ms(), snoop.idle_ms(), snoop.params());
-    match engine
-        .flows
-        .with(&FlowKey::to_guest(&seg), now, idle, skb, |e, skb| {
-            judge_to_guest(port, e, &seg, skb, dev, &p, rcu)
-        }) {
-        Found::Flow(v) => v,
-        Found::Expired(skb) => {
+    // Only data is acked early, and only on a path where nothing after
+    // this hook can drop it by policy; the ring is read for such data
+    // alone. Both are looked at before the flow's lock is taken.
+    let data = seg.payload != 0;
+    let path = if data {
+        skb.plain_path().filter(|_| tap.reaches_ring(dev, rcu))
+    } else {
+        None
+    };
+    let eligible = !data || path.is_some();
+    let room = path.is_some() && ring_room(tap, snoop, dev);
+    let key = FlowKey::to_guest(&seg);
+    let found = engine.flows.with(&key, now, idle, skb.skb(), |e, skb| {
+        judge_to_guest(snoop, e, &seg, skb, eligible, room, dev, &p, rcu)
+    });
+    let plan = match found {
+        Found::Flow(plan) => plan,
+        Found::Expired(_) => {
             bump(&snoop.stats.flows_expired);
+            Plan::Pass
+        }
+        Found::Missing(_) => Plan::Pass,
+    };
+    match plan {
+        Plan::Pass => Verdict::Accept(skb.into_inner()),
+        Plan::Reack(ack) => {
+            send_ack(snoop, &seg, &ack, rcu);
             Verdict::Accept(skb.into_inner())
         }
-        Found::Missing(skb) => Verdict::Accept(skb.into_inner()),
+        Plan::Deliver(ack, before) => {
+            // `Deliver` is only decided for data with a plain path.
+            let Some(path) = path else {
+                return Verdict::Accept(skb.into_inner());
+            };
+            let sent = skb.transmit(path);
+            let acked = sent.delivered && send_ack(snoop, &seg, &ack, rcu);
+            engine.flows.with(&key, now, idle, (), |e, ()| {
+                e.busy = false;
+                if acked {
+                    e.early_acks += 1;
+                }
+                if sent.delivered {
+                    return ((), Keep::Yes);
+                }
+                // The tap did not take it: nothing of it was acked.
+                e.flow = before;
+                let (_, ev) = e.flow.to_guest(&seg, false, &p);
+                snoop.count_offline(ev.offline);
+                ((), snoop.keep(ev.remove))
+            });
+            Verdict::Stolen(sent)
+        }
     }
+}
+
+/// Sends the early ack; whether it went.
+fn send_ack(snoop: &Snoop, seg: &Segment, ack: &Ack<'_>, rcu: &Guard) -> bool {
+    let mut frame = [0u8; ACK_FRAME_MAX];
+    let len = build_ack(seg, ack.guest_mac, ack.sender_mac, &ack.spec, &mut frame);
+    let sent = skb::xmit_frame(ack.out, &frame[..len], rcu);
+    bump(if sent {
+        &snoop.stats.early_acks
+    } else {
+        &snoop.stats.early_ack_errors
+    });
+    sent
 }
 
 /// Where an early ack goes: out of the port the segment came in by, with
 /// the segment's MACs swapped; `None` when that port cannot take acks.
 fn ack_route<'r>(
     skb: &SkBuff<'_>,
-    dev: &NetDev<'_>,
-    rcu: &'r RcuRead,
-) -> Option<(NetDev<'r>, [u8; 6], [u8; 6])> {
+    dev: &NetDevice,
+    rcu: &'r Guard,
+) -> Option<(&'r NetDevice, [u8; 6], [u8; 6])> {
     let eth = skb.eth_header()?;
     let ingress = dev.peer_port(skb.iif(), rcu)?;
     let mut guest = [0u8; 6];
@@ -199,84 +347,69 @@ fn ack_route<'r>(
     Some((ingress, guest, sender))
 }
 
-/// The decision for one segment of a known flow, under the flow's lock.
-fn judge_to_guest<'a>(
-    port: &Port,
-    e: &mut Entry,
-    seg: &Segment,
-    skb: Egress<'a>,
-    dev: &NetDev<'_>,
-    p: &Params,
-    rcu: &RcuRead,
-) -> (Verdict<'a>, Keep) {
-    let snoop = &port.snoop;
-    // Only data is acked early, and only on a path where nothing after
-    // this hook can drop it by policy: checked for data alone.
-    let data = seg.payload != 0;
-    if data && (!skb.plain_path() || !dev.is_tap_to_ring(rcu)) {
-        return ineligible(snoop, e, seg, skb, p);
-    }
-    let before = e.flow;
-    // The device counters are read (lazily) only for data a flow may ack.
-    let room = data && ring_room(&port.ring, snoop, dev);
-    let (decision, ev) = e.flow.to_guest(seg, room, p);
-    let ToGuest::PassAndAck(spec) = decision else {
-        snoop.count_offline(ev.offline);
-        return (Verdict::Accept(skb.into_inner()), snoop.keep(ev.remove));
-    };
-    // An ack is due: only now is the way back looked up.
-    let Some((ingress, guest_mac, sender_mac)) = ack_route(&skb, dev, rcu) else {
-        e.flow = before;
-        return ineligible(snoop, e, seg, skb, p);
-    };
-    let advanced = e.flow.view().acked != before.view().acked;
-    let verdict = if advanced {
-        // New bytes: acked only once the tap took them.
-        let sent = skb.transmit();
-        if !sent.delivered {
-            e.flow = before;
-            let (_, ev) = e.flow.to_guest(seg, false, p);
-            snoop.count_offline(ev.offline);
-            return (Verdict::Stolen(sent), snoop.keep(ev.remove));
-        }
-        Verdict::Stolen(sent)
-    } else {
-        // Bytes acked before, sent again: the guest has them already.
-        Verdict::Accept(skb.into_inner())
-    };
-    let mut frame = [0u8; ACK_FRAME_MAX];
-    let len = build_ack(seg, guest_mac, sender_mac, &spec, &mut frame);
-    if ingress.xmit_frame(&frame[..len], rcu) {
-        e.early_acks += 1;
-        bump(&snoop.stats.early_acks);
-    } else {
-        bump(&snoop.stats.early_ack_errors);
-    }
-    (verdict, snoop.keep(ev.remove))
-}
-
-/// Data that gets no early ack on this path: the flow still follows it; an
-/// offline transition here is not the flow's doing.
-fn ineligible<'a>(
+/// The decision for one segment of a known flow, under the flow's lock:
+/// state only, nothing sent.
+#[allow(clippy::too_many_arguments)]
+fn judge_to_guest<'r>(
     snoop: &Snoop,
     e: &mut Entry,
     seg: &Segment,
-    skb: Egress<'a>,
+    skb: &SkBuff<'_>,
+    eligible: bool,
+    room: bool,
+    dev: &NetDevice,
     p: &Params,
-) -> (Verdict<'a>, Keep) {
-    bump(&snoop.stats.ack_ineligible);
-    let (_, ev) = e.flow.to_guest(seg, false, p);
-    (Verdict::Accept(skb.into_inner()), snoop.keep(ev.remove))
+    rcu: &'r Guard,
+) -> (Plan<'r>, Keep) {
+    if e.busy {
+        return (Plan::Pass, Keep::Yes);
+    }
+    if !eligible {
+        return ineligible(snoop, e, seg, p);
+    }
+    let before = e.flow;
+    let (decision, ev) = e.flow.to_guest(seg, room, p);
+    let ToGuest::PassAndAck(spec) = decision else {
+        snoop.count_offline(ev.offline);
+        return (Plan::Pass, snoop.keep(ev.remove));
+    };
+    // An ack is due: only now is the way back looked up.
+    let Some((out, guest_mac, sender_mac)) = ack_route(skb, dev, rcu) else {
+        e.flow = before;
+        return ineligible(snoop, e, seg, p);
+    };
+    let ack = Ack {
+        out,
+        guest_mac,
+        sender_mac,
+        spec,
+    };
+    let keep = snoop.keep(ev.remove);
+    if e.flow.view().acked == before.view().acked {
+        // Bytes acked before, sent again: the guest has them already.
+        e.early_acks += 1;
+        return (Plan::Reack(ack), keep);
+    }
+    // New bytes: acked only once the tap took them.
+    e.busy = true;
+    (Plan::Deliver(ack, before), keep)
 }
 
-/// A TCP segment the bridge received on `port`, from the guest.
+/// A segment that gets no early ack on this path: the flow still follows
+/// it; an offline transition here is not the flow's doing.
+fn ineligible<'r>(snoop: &Snoop, e: &mut Entry, seg: &Segment, p: &Params) -> (Plan<'r>, Keep) {
+    bump(&snoop.stats.ack_ineligible);
+    let (_, ev) = e.flow.to_guest(seg, false, p);
+    (Plan::Pass, snoop.keep(ev.remove))
+}
+
+/// A TCP segment the bridge received from the guest.
 pub(crate) fn from_guest<'a>(
-    port: &Port,
+    snoop: &Snoop,
     engine: &Engine,
     skb: SkBuff<'a>,
     seg: Segment,
 ) -> Verdict<'a> {
-    let snoop = &port.snoop;
     let key = FlowKey::from_guest(&seg);
     let (now, idle, p) = (time::now_ms(), snoop.idle_ms(), snoop.params());
     let skb = match engine.flows.with(&key, now, idle, skb, |e, skb| {
@@ -313,6 +446,11 @@ fn judge_from_guest<'a>(
     mut skb: SkBuff<'a>,
     p: &Params,
 ) -> (Verdict<'a>, Keep) {
+    // A segment toward the guest is being delivered: the flow's state
+    // stays as it was until that is known; this one passes as it is.
+    if e.busy {
+        return (Verdict::Accept(skb), Keep::Yes);
+    }
     let (decision, ev) = e.flow.from_guest(seg, p);
     if ev.window_capped {
         bump(&snoop.stats.windows_capped);

@@ -3,14 +3,24 @@
 //! vassist: host-side assists for KVM guests whose tap ports sit on a Linux
 //! bridge.
 //!
-//! Layout: [`sys`] is the thin wrapper layer over the kernel (the only code
-//! with `unsafe`, each block with the argument for why it is sound); [`policy`] holds
-//! `core`-only rules that a userspace crate compiles and tests as well; the
-//! mechanism modules above them are safe Rust.
+//! Layers, each using only those below it:
+//! - [`policy`]: `core`-only rules (TCP parsing, the ack offload state
+//!   machine) that a userspace crate compiles and tests as well;
+//! - [`sys`]: the wrapper layer over the kernel, generic, and the only code
+//!   the compiler lets call C or touch raw pointers (Kbuild makes that lint
+//!   an error for the crate; `sys` and its raw C interface [`bindings`]
+//!   allow it); [`defs`] names the ABI's numbers;
+//! - mechanisms: [`tap`] (a port device's ring and the way to it),
+//!   [`flows`] and [`snoop`] (ack offload);
+//! - [`port`]: attached ports per namespace;
+//! - [`hooks`] (the packet path) and [`netlink`] (the family's commands);
+//! - this file: the module, tying the registrations together.
 
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use kernel::prelude::*;
 
 mod bindings;
+mod defs;
 mod error;
 mod flows;
 mod hooks;
@@ -19,6 +29,11 @@ mod policy;
 mod port;
 mod snoop;
 mod sys;
+mod tap;
+
+use sys::genl::genl_family;
+use sys::netdev::{NetDevice, NetdevEvent, NetdevNotifier, Notifier};
+use sys::rtnl::Rtnl;
 
 module! {
     type: Vassist,
@@ -28,31 +43,69 @@ module! {
     license: "GPL",
 }
 
+genl_family! {
+    static FAMILY: Family<netlink::Netlink> = bindings::vassist_nl_family;
+    doit: [
+        vassist_nl_port_add_doit,
+        vassist_nl_port_del_doit,
+        vassist_nl_port_get_doit,
+        vassist_nl_port_set_doit,
+    ];
+    dumpit: [vassist_nl_port_get_dumpit, vassist_nl_flow_get_dumpit];
+}
+
 /// The loaded module: its registrations, dropped in field order on rmmod.
 struct Vassist {
-    // No new requests first; then the ports are detached (quietly: the
-    // family is gone); then no device events (unregistering the notifier
-    // replays NETDEV_UNREGISTER for every device, which finds no port); and
-    // last no packets.
-    _family: sys::genl::Family,
-    _ports: port::Ports,
-    _notifier: sys::netdev::Notifier,
-    _hooks: sys::netfilter::BridgeHooks,
+    // No device events first (their notifications need the family); then
+    // no requests; then the hooks leave every namespace; then every port is
+    // detached; last, the frees deferred to RCU callbacks run.
+    _notifier: Notifier<Vassist>,
+    _family: sys::genl::Registration<netlink::Netlink>,
+    _hooks: sys::netns::PernetRegistration<hooks::NetHooks>,
+    _ports: sys::netns::PernetRegistration<port::NetPorts>,
+    _rcu: sys::rcu::Barrier,
+}
+
+/// Set when rmmod begins: unregistering the notifier replays
+/// NETDEV_UNREGISTER for every device, which is no device going away; the
+/// ports are detached quietly by the port subsystem after it.
+static UNLOADING: AtomicBool = AtomicBool::new(false);
+
+impl Drop for Vassist {
+    fn drop(&mut self) {
+        UNLOADING.store(true, Relaxed);
+    }
+}
+
+impl NetdevNotifier for Vassist {
+    fn event(event: NetdevEvent, dev: &NetDevice, rtnl: &mut Rtnl) {
+        // Events come under RTNL, as does the notifier's unregistration,
+        // which follows the store.
+        if UNLOADING.load(Relaxed) {
+            return;
+        }
+        if let Some((port, reason)) = port::netdev_event(event, dev, rtnl) {
+            hooks::release_unused(dev.net(), rtnl);
+            netlink::notify_detached(FAMILY.sender(), &port, reason, rtnl);
+        }
+    }
 }
 
 impl kernel::Module for Vassist {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         // Built in reverse teardown order; an error drops what was built.
-        let hooks = sys::netfilter::BridgeHooks::register()?;
-        let notifier = sys::netdev::Notifier::register()?;
-        let ports = port::Ports;
-        let family = sys::genl::Family::register()?;
+        let rcu = sys::rcu::Barrier::new();
+        let ports = port::register()?;
+        let hooks = hooks::register()?;
+        let family = FAMILY.register()?;
+        let notifier = Notifier::register()?;
         pr_info!("loaded\n");
         Ok(Vassist {
-            _family: family,
             _notifier: notifier,
+            _family: family,
             _hooks: hooks,
             _ports: ports,
+            _rcu: rcu,
         })
     }
 }

@@ -59,10 +59,11 @@ static const struct nla_policy vassist_port_get_nl_policy[VASSIST_A_PORT_IFNAME 
 };
 
 /* VASSIST_CMD_PORT_SET - do */
-static const struct nla_policy vassist_port_set_nl_policy[VASSIST_A_PORT_ACK_OFFLOAD + 1] = {
+static const struct nla_policy vassist_port_set_nl_policy[VASSIST_A_PORT_FEATURES_MASK + 1] = {
 	[VASSIST_A_PORT_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
 	[VASSIST_A_PORT_IFNAME] = { .type = NLA_NUL_STRING, .len = 15, },
 	[VASSIST_A_PORT_FEATURES] = NLA_POLICY_MASK(NLA_U32, 0x1),
+	[VASSIST_A_PORT_FEATURES_MASK] = NLA_POLICY_MASK(NLA_U32, 0x1),
 	[VASSIST_A_PORT_ACK_OFFLOAD] = NLA_POLICY_NESTED(vassist_ack_offload_params_nl_policy),
 };
 
@@ -103,7 +104,7 @@ static const struct genl_split_ops vassist_nl_ops[] = {
 		.cmd		= VASSIST_CMD_PORT_SET,
 		.doit		= vassist_nl_port_set_doit,
 		.policy		= vassist_port_set_nl_policy,
-		.maxattr	= VASSIST_A_PORT_ACK_OFFLOAD,
+		.maxattr	= VASSIST_A_PORT_FEATURES_MASK,
 		.flags		= GENL_ADMIN_PERM | GENL_CMD_CAP_DO,
 	},
 	{

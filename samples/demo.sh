@@ -23,7 +23,7 @@ topo_down
 topo_up --active-ms 10 --period-ms 30
 vctl port add dev tap0 snoop on > /dev/null
 transfer "$REMOTE" "$GUEST" $GUEST_IP $((4 << 20)) > "$TMPD/t" &
-sleep 2
+slowwait 20 stat_at_least to-guest-tcp-segs 200
 echo "== vassistctl flow show (mid-transfer)"
 vctl flow show
 wait $!

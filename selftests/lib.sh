@@ -5,14 +5,14 @@
 # tools/testing/selftests/net/lib.sh): KTAP output, checks, and the topology
 # every test uses:
 #
-#   netns "$REMOTE"            netns "$HOST"                  netns "$GUEST"
+#   netns $REMOTE              netns $HOST                    netns $GUEST
 #   eth0 10.0.0.1/24 ---veth--- vrem0 -- br0 -- tap0 ~~tapguest~~ eth0 10.0.0.2/24
 #        fd00::1/64                                                fd00::2/64
 #
 # tap0 is a real tap port on the bridge; tapguest holds its fd as QEMU would
 # and moves frames to and from eth0, a tap in the guest's namespace, on an
-# optional duty cycle (a descheduled vCPU). Names carry the test's PID so a
-# leftover never collides.
+# optional duty cycle (a descheduled vCPU). setup_ns names the namespaces
+# with a random suffix, so a leftover never collides.
 
 VASSIST_ROOT=${VASSIST_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 BIN=$VASSIST_ROOT/target/release
@@ -22,9 +22,6 @@ KSRC=$(ls -d "$CACHE"/kernel/src-* 2>/dev/null | tail -1)
 SPEC=$VASSIST_ROOT/Documentation/netlink/specs/vassist.yaml
 PATH=$BIN:$PATH
 
-HOST=vh-$$
-REMOTE=vr-$$
-GUEST=vg-$$
 REMOTE_IP=10.0.0.1
 GUEST_IP=10.0.0.2
 REMOTE_IP6=fd00::1
@@ -32,38 +29,63 @@ GUEST_IP6=fd00::2
 TAPGUEST_PID=
 TMPD=$(mktemp -d)
 
-# --- KTAP ------------------------------------------------------------------
-KTAP_N=0
-KTAP_PASS=0
-KTAP_FAIL=0
-KTAP_SKIP=0
+# The kernel tree's own selftest helpers: setup_ns/cleanup_ns,
+# busywait/slowwait (net/lib.sh) and the KTAP output
+# (kselftest/ktap_helpers.sh).
+KSFT=$KSRC/tools/testing/selftests
+if [ ! -f "$KSFT/net/lib.sh" ]; then
+	echo "1..0 # SKIP the kernel tree's selftest helpers are missing ($KSFT)"
+	exit 4
+fi
+. "$KSFT/net/lib.sh"
+. "$KSFT/kselftest/ktap_helpers.sh"
 
-ktap_header() { echo "TAP version 13"; }
-ktap_plan() { echo "1..$1"; }
-ktap_result() { # ok|not ok, name, [directive]
-	KTAP_N=$((KTAP_N + 1))
-	echo "$1 $KTAP_N $2${3:+ # $3}"
+# --- running tests ---------------------------------------------------------
+# run_tests [-t NAME]... t_FUNCTION...: runs the tests (those named with -t,
+# or all) as one KTAP document. Each runs in a subshell with set -e, its
+# output becoming KTAP diagnostics, its namespaces and helpers cleaned up
+# when it ends (trap topo_down EXIT); exit 4 means skip.
+run_tests() {
+	local only=() t
+	while [ "${1:-}" = -t ]; do
+		only+=("t_${2#t_}")
+		shift 2
+	done
+	local tests=("$@")
+	if ((${#only[@]})); then
+		for t in "${only[@]}"; do
+			[[ " ${tests[*]} " == *" $t "* ]] || { echo "no test ${t#t_}" >&2; exit 1; }
+		done
+		tests=("${only[@]}")
+	fi
+	ktap_print_header
+	ktap_set_plan "${#tests[@]}"
+	mod_load
+	for t in "${tests[@]}"; do
+		run_test "${t#t_}" "$t"
+	done
+	ktap_finished
 }
 
-# run_test NAME FUNCTION: runs FUNCTION in a subshell with set -e; its
-# output becomes KTAP diagnostics. Exit 4 means skip.
+# Ends a test (or a script's topology): its helper processes, its
+# namespaces and whatever still runs in them.
+topo_down() {
+	tapguest_stop
+	cleanup_all_ns > /dev/null
+}
+
 run_test() {
 	local name=$1 fn=$2 rc=0 out
 	# Not in an && / || list: bash ignores set -e inside those, and a
 	# failed check must end the test.
-	out=$( (set -eE; trap 'echo "failed at line $LINENO: $BASH_COMMAND"' ERR; "$fn") 2>&1)
+	out=$( (set -eE; trap topo_down EXIT; trap 'echo "failed at line $LINENO: $BASH_COMMAND"' ERR; "$fn") 2>&1)
 	rc=$?
 	[ -n "$out" ] && sed 's/^/# /' <<< "$out"
 	case $rc in
-	0) ktap_result ok "$name"; KTAP_PASS=$((KTAP_PASS + 1)) ;;
-	4) ktap_result ok "$name" SKIP; KTAP_SKIP=$((KTAP_SKIP + 1)) ;;
-	*) ktap_result "not ok" "$name"; KTAP_FAIL=$((KTAP_FAIL + 1)) ;;
+	0) ktap_test_pass "$name" ;;
+	4) ktap_test_skip "$name" ;;
+	*) ktap_test_fail "$name" ;;
 	esac
-}
-
-ktap_finish() {
-	echo "# totals: pass:$KTAP_PASS fail:$KTAP_FAIL skip:$KTAP_SKIP"
-	[ "$KTAP_FAIL" = 0 ]
 }
 
 # --- checks ----------------------------------------------------------------
@@ -104,15 +126,16 @@ ynl() {
 flow_count() { vctl -j flow show dev tap0 | json 'len(j)'; }
 # port_stat NAME: one counter of tap0, e.g. to-guest-tcp-segs.
 port_stat() { vctl -j port show dev tap0 | json "j[0]['stats']['$1']"; }
+# stat_at_least NAME MIN / flows_at_least MIN: conditions to slowwait for.
+stat_at_least() { [ "$(port_stat "$1")" -ge "$2" ] 2> /dev/null; }
+flows_at_least() { [ "$(flow_count)" -ge "$1" ] 2> /dev/null; }
 
 # --- topology --------------------------------------------------------------
-# topo_up [tapguest options...]: builds the topology and starts tapguest.
+# topo_up [tapguest options...]: builds the topology (namespaces named by
+# setup_ns into $HOST, $REMOTE, $GUEST) and starts tapguest.
 topo_up() {
-	ip netns add "$HOST"
-	ip netns add "$REMOTE"
-	ip netns add "$GUEST"
+	setup_ns HOST REMOTE GUEST
 	local h="ip -n $HOST" r="ip -n $REMOTE" g="ip -n $GUEST"
-	$h link set lo up
 	# As KVM hosts usually run (libvirt's advice): bridged frames skip
 	# iptables. With it on, vassist sends no early acks (a test checks).
 	ip netns exec "$HOST" sysctl -qw net.bridge.bridge-nf-call-iptables=0 \
@@ -126,7 +149,6 @@ topo_up() {
 	$g tuntap add eth0 mode tap
 	for ns in "$REMOTE" "$GUEST"; do
 		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
-		ip -n "$ns" link set lo up
 		ip -n "$ns" link set eth0 up
 	done
 	$r addr add $REMOTE_IP/24 dev eth0
@@ -140,11 +162,7 @@ tapguest_start() {
 	ip netns exec "$HOST" tapguest --host-tap tap0 --guest-netns "$GUEST" --guest-tap eth0 "$@" \
 		> "$TMPD/tapguest.log" 2>&1 &
 	TAPGUEST_PID=$!
-	local i
-	for i in $(seq 100); do
-		grep -q ready "$TMPD/tapguest.log" && return 0
-		sleep 0.05
-	done
+	slowwait 5 grep -q ready "$TMPD/tapguest.log" && return 0
 	cat "$TMPD/tapguest.log" >&2
 	fail "tapguest did not start"
 }
@@ -154,16 +172,6 @@ tapguest_stop() {
 	kill "$TAPGUEST_PID" 2>/dev/null || true
 	wait "$TAPGUEST_PID" 2>/dev/null || true
 	TAPGUEST_PID=
-}
-
-topo_down() {
-	tapguest_stop
-	# A tapguest started inside a test's subshell.
-	pkill -f -- "--guest-netns $GUEST " 2>/dev/null || true
-	local ns
-	for ns in "$HOST" "$REMOTE" "$GUEST"; do
-		ip netns del "$ns" 2>/dev/null || true
-	done
 }
 
 # in_remote / in_guest CMD...

@@ -13,7 +13,7 @@ for t in "${tests[@]}"; do
 	out=$(bash "$t" 2>&1)
 	rc=$?
 	sed 's/^/    /' <<< "$out"
-	totals=$(sed -n 's/^# totals: pass:\([0-9]*\) fail:\([0-9]*\) skip:\([0-9]*\)/\1 \2 \3/p' <<< "$out")
+	totals=$(sed -n 's/^# Totals: pass:\([0-9]*\) fail:\([0-9]*\) .* skip:\([0-9]*\) .*/\1 \2 \3/p' <<< "$out")
 	read -r p f s <<< "${totals:-0 1 0}"
 	pass=$((pass + p + s)) fail=$((fail + f))
 	[ $rc = 0 ] && echo "ok $n ${t%.sh}" || { echo "not ok $n ${t%.sh}"; [ "$f" -gt 0 ] || fail=$((fail + 1)); }

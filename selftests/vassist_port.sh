@@ -110,9 +110,9 @@ t_family_is_per_netns() {
 
 t_notifications() {
 	topo_up
-	ip netns exec "$HOST" vassistctl monitor > "$TMPD/mon" &
+	ip netns exec "$HOST" vassistctl monitor > "$TMPD/mon" 2> "$TMPD/mon.err" &
 	local mon=$!
-	sleep 0.3
+	slowwait 5 grep -q "monitoring mgmt" "$TMPD/mon.err"
 	vctl port add dev tap0 > /dev/null
 	vctl port set dev tap0 snoop off > /dev/null
 	vctl port del dev tap0
@@ -122,7 +122,7 @@ t_notifications() {
 	vctl port add dev tap0 > /dev/null
 	tapguest_stop
 	ip -n "$HOST" link del tap0
-	sleep 0.3
+	slowwait 5 sh -c "[ \$(wc -l < $TMPD/mon) -ge 7 ]"
 	kill $mon
 	cat "$TMPD/mon"
 	check_eq "events" "$(json 'j["name"]' < <(head -1 "$TMPD/mon"))" port-add-ntf
@@ -138,7 +138,7 @@ t_port_device_vanishes() {
 	# Traffic flowing while the device goes.
 	in_remote ping -q -i 0.01 -c 300 $GUEST_IP > /dev/null 2>&1 &
 	local p=$!
-	sleep 0.5
+	slowwait 10 stat_at_least to-guest-packets 10
 	ip -n "$HOST" link del tap0
 	wait $p || true
 	check_eq "ports after tap deleted" "$(vctl -j port show | json 'len(j)')" 0
@@ -148,18 +148,13 @@ t_port_device_vanishes() {
 	vctl port add dev tap1 > /dev/null
 	tapguest_stop
 	ip netns del "$HOST"
+	# The namespace is dismantled by a work item, with nothing to wait on
+	# from outside: give it the time it takes.
 	sleep 0.5
 	check_eq "ports anywhere" "$(vassistctl -j port show | json 'len(j)')" 0
 }
 
-ktap_header
-ktap_plan 10
-mod_load
-for t in t_load_unload t_vassistctl_add_show_del t_ynl_cli t_write_needs_cap_net_admin \
+run_tests "$@" t_load_unload t_vassistctl_add_show_del t_ynl_cli t_write_needs_cap_net_admin \
 	t_bad_attributes_rejected_with_extack t_malformed_messages_rejected_with_extack t_dump_spans_rounds \
 	t_family_is_per_netns t_notifications \
-	t_port_device_vanishes; do
-	run_test "${t#t_}" "$t"
-	topo_down
-done
-ktap_finish
+	t_port_device_vanishes

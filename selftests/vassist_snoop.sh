@@ -12,7 +12,7 @@ snoop_on() { vctl port add dev tap0 snoop on "$@" > /dev/null; }
 transfer_with_flow_dump() {
 	transfer "$REMOTE" "$GUEST" "$1" "$2" > "$TMPD/a" &
 	local a=$!
-	sleep 2
+	slowwait 20 stat_at_least to-guest-tcp-segs 200
 	vctl -j flow show dev tap0 > "$TMPD/flows"
 	wait $a
 	cat "$TMPD/a" "$TMPD/flows"
@@ -42,18 +42,20 @@ t_both_ways_scheduled_guest_captured() {
 	snoop_on
 	ip netns exec "$HOST" tcpdump -B 8192 -nqi tap0 -Q in -w "$TMPD/g.pcap" \
 		"tcp and src $GUEST_IP and tcp[tcpflags] == tcp-ack and (ip[2:2] - ((ip[0]&0xf)<<2) - ((tcp[12]&0xf0)>>2)) == 0" \
-		2> /dev/null &
+		2> "$TMPD/g.err" &
 	local g=$!
 	ip netns exec "$REMOTE" tcpdump -B 8192 -nqi eth0 -Q in -w "$TMPD/r.pcap" \
 		"tcp and src $GUEST_IP and tcp[tcpflags] == tcp-ack and (ip[2:2] - ((ip[0]&0xf)<<2) - ((tcp[12]&0xf0)>>2)) == 0" \
-		2> /dev/null &
+		2> "$TMPD/r.err" &
 	local r=$!
-	sleep 1
+	slowwait 5 grep -q listening "$TMPD/g.err"
+	slowwait 5 grep -q listening "$TMPD/r.err"
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((4 << 20)) > "$TMPD/a" &
 	local a=$!
 	transfer "$GUEST" "$REMOTE" $REMOTE_IP $((2 << 20)) 5202
 	wait $a
 	cat "$TMPD/a"
+	# The last ACKs still crossing the bridge: the captures run on a while.
 	sleep 1
 	kill -TERM $g $r; wait $g $r 2> /dev/null || true
 	local at_tap at_remote early dropped
@@ -90,9 +92,11 @@ t_ring_full_paused_guest() {
 	snoop_on ring-margin 8
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((8 << 20)) > "$TMPD/a" &
 	local a=$! pid
-	sleep 2
-	pid=$(pgrep -f -- "--guest-netns $GUEST ")
+	slowwait 20 stat_at_least early-acks 10
+	pid=$TAPGUEST_PID
 	kill -USR1 $pid
+	# The scenario's timing: the ring fills within 0.5 s of the pause, then
+	# 1.5 s more of it must bring no early ack.
 	sleep 0.5
 	local e1 e2 est
 	e1=$(port_stat early-acks)
@@ -160,7 +164,7 @@ import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RE
 s.bind(("0.0.0.0", 5400)); s.listen(); c, _ = s.accept()
 while c.recv(100): pass' &
 	local srv=$!
-	sleep 0.5
+	slowwait 5 sh -c "ip netns exec $REMOTE ss -Hltn 'sport = :5400' | grep -q LISTEN"
 	in_guest python3 -c '
 import socket, time; s = socket.create_connection(("'$REMOTE_IP'", 5400))
 s.send(b"x" * 10); time.sleep(1.5); s.send(b"y" * 10); time.sleep(0.2); s.close()'
@@ -173,14 +177,14 @@ t_detach_and_rmmod_mid_transfer() {
 	snoop_on
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((8 << 20)) > "$TMPD/a" &
 	local a=$!
-	sleep 2
+	slowwait 20 stat_at_least early-acks 10
 	vctl port del dev tap0
 	wait $a
 	cat "$TMPD/a"
 	snoop_on
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((8 << 20)) > "$TMPD/b" &
 	local b=$!
-	sleep 2
+	slowwait 20 stat_at_least early-acks 10
 	rmmod vassist
 	wait $b
 	cat "$TMPD/b"
@@ -228,12 +232,4 @@ tests=(t_sizes_remote_to_guest t_both_ways_scheduled_guest_captured t_loss_reord
 	t_ring_full_paused_guest t_ipv6_no_timestamps_no_wscale t_timestamps_wscale_sack_on
 	t_flow_table_full t_idle_flows_expire t_detach_and_rmmod_mid_transfer
 	t_br_netfilter_means_no_early_acks t_malformed_tcp_passes_untouched)
-[ -n "$ONLY" ] && tests=($ONLY)
-ktap_header
-ktap_plan ${#tests[@]}
-mod_load
-for t in "${tests[@]}"; do
-	run_test "${t#t_}" "$t"
-	topo_down
-done
-ktap_finish
+run_tests "$@" "${tests[@]}"

@@ -53,7 +53,7 @@ t_rmmod_during_transfer() {
 	vctl port add dev tap0 > /dev/null
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((16 << 20)) > "$TMPD/big" 2>&1 &
 	local x=$!
-	sleep 1
+	slowwait 20 stat_at_least to-guest-tcp-segs 100
 	rmmod vassist
 	wait $x || { cat "$TMPD/big"; fail "transfer broke across rmmod"; }
 	cat "$TMPD/big"
@@ -61,12 +61,5 @@ t_rmmod_during_transfer() {
 	check_eq "ports after reload" "$(vctl -j port show | json 'len(j)')" 0
 }
 
-ktap_header
-ktap_plan 5
-mod_load
-for t in t_ping_counted t_tcp_both_ways_verified_and_counted t_unattached_port_untouched \
-	t_scheduled_guest_gets_every_byte t_rmmod_during_transfer; do
-	run_test "${t#t_}" "$t"
-	topo_down
-done
-ktap_finish
+run_tests "$@" t_ping_counted t_tcp_both_ways_verified_and_counted t_unattached_port_untouched \
+	t_scheduled_guest_gets_every_byte t_rmmod_during_transfer

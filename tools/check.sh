@@ -21,10 +21,11 @@ finish() {
 
 bash tools/setup.sh || { fail=$((fail + 1)); echo "set-up failed"; finish; }
 state=warm
-bash tools/build-kernel.sh > out.kernel.log 2>&1 </dev/null
-krc=$?
+# The build's own progress lines ("kernel: ...") as they come; the rest of
+# its output is kept for when it fails.
+bash tools/build-kernel.sh 2>&1 </dev/null | tee out.kernel.log | grep --line-buffered '^kernel:'
+krc=${PIPESTATUS[0]}
 grep -q '^kernel: cached' out.kernel.log || state=cold
-grep '^kernel:' out.kernel.log
 [ $krc = 0 ] || { cat out.kernel.log; rm -f out.kernel.log; result "test kernel build" 1; finish; }
 mkdir -p out && tail -1 out.kernel.log > out/kdir && rm -f out.kernel.log
 

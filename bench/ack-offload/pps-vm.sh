@@ -16,7 +16,7 @@ set -e
 count=150000
 topo_up
 mac=$(ip -n "$GUEST" -j link show eth0 | json "j[0]['address']")
-pid=$(pgrep -f -- "--guest-netns $GUEST ")
+pid=$TAPGUEST_PID
 kill -USR1 $pid
 pg() { ip netns exec "$HOST" sh -c "echo '$1' > /proc/net/pktgen/$2"; }
 pg "rem_device_all" kpktgend_0

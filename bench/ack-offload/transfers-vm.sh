@@ -20,9 +20,9 @@ topo_down
 topo_up --active-ms 10 --period-ms 30 --wake-log "$out/wakes.txt"
 vctl port add dev tap0 > /dev/null
 ip netns exec "$HOST" tcpdump -l -tt -n -i tap0 -Q out \
-	"tcp[tcpflags] & tcp-fin != 0 and dst host $GUEST_IP" > "$out/fins.txt" 2> /dev/null &
+	"tcp[tcpflags] & tcp-fin != 0 and dst host $GUEST_IP" > "$out/fins.txt" 2> "$TMPD/dump.err" &
 dump=$!
-sleep 1
+slowwait 5 grep -q listening "$TMPD/dump.err"
 python3 "$VASSIST_ROOT/bench/ack-offload/transfers.py" --host-ns "$HOST" --remote-ns "$REMOTE" \
 	--guest-ns "$GUEST" --guest-ip $GUEST_IP --n "$n" --out "$out/transfers.jsonl"
 sleep 0.5

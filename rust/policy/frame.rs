@@ -20,28 +20,47 @@ const NEXTHDR_DEST: u8 = 60;
 const MAX_EXT_HEADERS: usize = 4;
 const TCP_MIN_LEN: usize = 20;
 
-/// Where a packet's TCP header starts, from the network header. Only
-/// [`tcp_offset`] makes one, so with the bytes it was found in, the IP
-/// header and the fixed TCP header are known to be there: the segment
-/// parser takes it instead of looking again.
+/// A packet's headers with where its TCP header starts in them. Only
+/// [`tcp_offset`] makes one, and it keeps the bytes it looked in: the IP
+/// header and the fixed TCP header are known to be there, and the segment
+/// parser takes it instead of looking again (it cannot be paired with other
+/// bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpAt(usize);
+pub struct TcpAt<'b> {
+    ethertype: u16,
+    hdr: &'b [u8],
+    off: usize,
+}
 
-impl TcpAt {
-    pub fn offset(self) -> usize {
-        self.0
+impl<'b> TcpAt<'b> {
+    /// Where the TCP header starts, from the network header.
+    pub fn offset(&self) -> usize {
+        self.off
+    }
+
+    pub fn ethertype(&self) -> u16 {
+        self.ethertype
+    }
+
+    /// The bytes from the network header on that it was found in.
+    pub fn headers(&self) -> &'b [u8] {
+        self.hdr
     }
 }
 
 /// Where the TCP header is, when the packet is a TCP segment whose fixed
 /// TCP header lies within `hdr`.
-pub fn tcp_offset(ethertype: u16, hdr: &[u8]) -> Option<TcpAt> {
+pub fn tcp_offset(ethertype: u16, hdr: &[u8]) -> Option<TcpAt<'_>> {
     let off = match ethertype {
         ETH_P_IP => ipv4_tcp_offset(hdr)?,
         ETH_P_IPV6 => ipv6_tcp_offset(hdr)?,
         _ => return None,
     };
-    (hdr.len() >= off.checked_add(TCP_MIN_LEN)?).then_some(TcpAt(off))
+    (hdr.len() >= off.checked_add(TCP_MIN_LEN)?).then_some(TcpAt {
+        ethertype,
+        hdr,
+        off,
+    })
 }
 
 fn ipv4_tcp_offset(hdr: &[u8]) -> Option<usize> {

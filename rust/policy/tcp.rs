@@ -77,12 +77,11 @@ impl Segment {
     }
 }
 
-/// Parses the TCP segment in `hdr` (bytes from the network header on; the
-/// whole TCP header, options included, must be there). `at` is where
-/// [`frame::tcp_offset`] found its TCP header in these bytes: the packet
-/// path has looked for it already, to count the frame.
-pub fn parse(ethertype: u16, hdr: &[u8], at: TcpAt) -> Option<Segment> {
-    let off = at.offset();
+/// Parses the TCP segment whose header [`frame::tcp_offset`] found (the
+/// whole TCP header, options included, must be in the bytes it looked in):
+/// the packet path has looked for it already, to count the frame.
+pub fn parse(at: TcpAt<'_>) -> Option<Segment> {
+    let (ethertype, hdr, off) = (at.ethertype(), at.headers(), at.offset());
     let (addrs, l3_total) = match ethertype {
         ETH_P_IP => {
             let mut a = Addrs {

@@ -1,289 +1,400 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The `vassist` generic netlink family. Its policies and ops table are
-//! generated from the spec into `rust/vassist_nl_gen.c`; the handlers the
-//! table names are defined here and pass safe views to [`crate::netlink`].
+//! Generic netlink families: a family's policies and ops table come from its
+//! YNL spec (generated C, as `net/core/netdev-genl-gen.c` is); the handlers
+//! the table names are generated here by [`genl_family!`] and call an
+//! [`Operations`] implementation with safe views of the request, its
+//! attributes, the reply and the dump.
 
-use super::netdev::NetNs;
-use super::rtnl::{self, RtnlGuard};
+use super::netdev::Net;
 use crate::bindings;
-use crate::error::VaError;
 use core::marker::PhantomData;
-use core::ptr::{addr_of_mut, NonNull};
+use core::mem::{align_of, size_of};
+use core::ptr::NonNull;
 use kernel::ffi;
 use kernel::prelude::*;
 use kernel::str::CStr;
+use kernel::types::Opaque;
 
-/// The registered family; unregistered on drop.
-pub(crate) struct Family(());
-
-impl Family {
-    pub(crate) fn register() -> Result<Family> {
-        // SAFETY: the generated family is a static, registered once here and
-        // unregistered in `drop`.
-        kernel::error::to_result(unsafe {
-            bindings::genl_register_family(addr_of_mut!(bindings::vassist_nl_family))
-        })?;
-        Ok(Family(()))
-    }
+/// "Operation not supported": the kernel crate of 6.12 lacks it.
+pub(crate) fn eopnotsupp() -> Error {
+    Error::from_errno(-(bindings::EOPNOTSUPP as i32))
 }
 
-impl Drop for Family {
-    fn drop(&mut self) {
-        // SAFETY: registered in `register`; this waits for running handlers.
-        unsafe { bindings::genl_unregister_family(addr_of_mut!(bindings::vassist_nl_family)) };
-    }
+fn emsgsize() -> Error {
+    Error::from_errno(-(bindings::EMSGSIZE as i32))
 }
 
-/// The message did not fit its buffer.
+/// A rejected request: errno, the extack message, and the attribute at
+/// fault (0 for none).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reject {
+    pub(crate) errno: Error,
+    pub(crate) msg: Option<&'static CStr>,
+    pub(crate) attr: u32,
+}
+
+/// A message (a reply, a notification, a dump's next entry) did not fit.
 #[derive(Debug)]
 pub(crate) struct MsgFull;
 
-/// A generic netlink message being filled.
+/// Why a round of a dump stopped short.
+pub(crate) enum DumpStop {
+    /// The buffer is full: netlink calls again for the rest.
+    Full,
+    /// The dump cannot go on.
+    Reject(Reject),
+}
+
+impl From<MsgFull> for DumpStop {
+    fn from(_: MsgFull) -> Self {
+        DumpStop::Full
+    }
+}
+
+/// Bytes of `netlink_callback::ctx` a dump's context may use: the whole
+/// scratch area but the word that says it was set.
+const DUMP_CTX_BYTES: usize = 48 - 8;
+
+/// The handlers of a family, dispatched by command.
+#[vtable]
+pub(crate) trait Operations: Sized + 'static {
+    /// Where a dump resumes (the state of `netlink_callback::ctx`, at most
+    /// 40 bytes): `Default` at a dump's first round.
+    type DumpCtx: Copy + Default;
+
+    /// A `do` request for command `cmd`.
+    fn doit(cmd: u8, req: &Request<'_>) -> Result<(), Reject>;
+
+    /// One round of a `dump` of command `cmd`.
+    fn dumpit(_cmd: u8, _dump: &mut Dump<'_, Self>) -> Result<(), DumpStop> {
+        kernel::build_error(kernel::error::VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// A generated family (its `struct genl_family`), handled by `T`.
 ///
 /// # Invariants
 ///
-/// `skb` is a netlink message buffer owned by the caller of the fill
-/// closure, with an open genetlink header.
-pub(crate) struct Msg<'a> {
-    skb: NonNull<bindings::sk_buff>,
-    _p: PhantomData<&'a mut bindings::sk_buff>,
+/// `ptr` is the family generated from the spec whose ops table calls the
+/// handlers [`genl_family!`] defined for `T`; it is used only through this
+/// value and genetlink.
+pub(crate) struct Family<T: Operations> {
+    ptr: *mut bindings::genl_family,
+    _p: PhantomData<T>,
 }
 
-impl Msg<'_> {
-    fn check(rc: ffi::c_int) -> Result<(), MsgFull> {
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(MsgFull)
-        }
-    }
+// SAFETY: the family is registered and unregistered through `&'static self`
+// (genetlink serialises those), and otherwise only passed to genetlink
+// functions that read it.
+unsafe impl<T: Operations> Sync for Family<T> {}
 
-    pub(crate) fn put_u32(&mut self, attr: u32, v: u32) -> Result<(), MsgFull> {
-        // SAFETY: `skb` is a message being built (type invariant).
-        Self::check(unsafe { bindings::vassist_nla_put_u32(self.skb.as_ptr(), attr as i32, v) })
-    }
-
-    pub(crate) fn put_uint(&mut self, attr: u32, v: u64) -> Result<(), MsgFull> {
-        // SAFETY: as in `put_u32`.
-        Self::check(unsafe { bindings::vassist_nla_put_uint(self.skb.as_ptr(), attr as i32, v) })
-    }
-
-    pub(crate) fn put_u16(&mut self, attr: u32, v: u16) -> Result<(), MsgFull> {
-        // SAFETY: as in `put_u32`.
-        Self::check(unsafe { bindings::vassist_nla_put_u16(self.skb.as_ptr(), attr as i32, v) })
-    }
-
-    pub(crate) fn put_flag(&mut self, attr: u32) -> Result<(), MsgFull> {
-        // SAFETY: as in `put_u32`.
-        Self::check(unsafe { bindings::vassist_nla_put_flag(self.skb.as_ptr(), attr as i32) })
-    }
-
-    pub(crate) fn put_bytes(&mut self, attr: u32, b: &[u8]) -> Result<(), MsgFull> {
-        // SAFETY: as in `put_u32`; nla_put copies `b.len()` bytes from `b`.
-        Self::check(unsafe {
-            bindings::vassist_nla_put(
-                self.skb.as_ptr(),
-                attr as i32,
-                b.len() as i32,
-                b.as_ptr().cast(),
-            )
-        })
-    }
-
-    pub(crate) fn put_str(&mut self, attr: u32, s: &CStr) -> Result<(), MsgFull> {
-        // SAFETY: as in `put_u32`; `s` is NUL-terminated.
-        Self::check(unsafe {
-            bindings::vassist_nla_put_string(self.skb.as_ptr(), attr as i32, s.as_char_ptr())
-        })
-    }
-
-    /// Writes a nested attribute whose contents `fill` puts.
-    pub(crate) fn nest(
-        &mut self,
-        attr: u32,
-        fill: impl FnOnce(&mut Self) -> Result<(), MsgFull>,
-    ) -> Result<(), MsgFull> {
-        // SAFETY: as in `put_u32`.
-        let nest = unsafe { bindings::vassist_nla_nest_start(self.skb.as_ptr(), attr as i32) };
-        if nest.is_null() {
-            return Err(MsgFull);
-        }
-        match fill(self) {
-            // SAFETY: `nest` was opened on this skb above.
-            Ok(()) => unsafe { bindings::vassist_nla_nest_end(self.skb.as_ptr(), nest) },
-            Err(e) => {
-                // SAFETY: as above.
-                unsafe { bindings::vassist_nla_nest_cancel(self.skb.as_ptr(), nest) };
-                return Err(e);
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Allocates a message, opens a header with `put`, fills and closes it.
-/// Returns the buffer, or frees it and fails.
-fn build(
-    put: impl FnOnce(*mut bindings::sk_buff) -> *mut ffi::c_void,
-    fill: impl FnOnce(&mut Msg<'_>) -> Result<(), MsgFull>,
-) -> Result<NonNull<bindings::sk_buff>, VaError> {
-    // SAFETY: allocation from process context.
-    let skb =
-        NonNull::new(unsafe { bindings::vassist_genlmsg_new() }).ok_or(VaError::from(ENOMEM))?;
-    let hdr = put(skb.as_ptr());
-    // INVARIANT: `skb` is ours, with the header just opened.
-    let filled = !hdr.is_null()
-        && fill(&mut Msg {
-            skb,
+impl<T: Operations> Family<T> {
+    /// # Safety
+    ///
+    /// `ptr` is a generated family whose ops table calls handlers defined for
+    /// `T` by [`genl_family!`], used by nothing else.
+    pub(crate) const unsafe fn from_raw(ptr: *mut bindings::genl_family) -> Self {
+        // INVARIANT: vouched for by the caller.
+        Family {
+            ptr,
             _p: PhantomData,
-        })
-        .is_ok();
-    if !filled {
-        // SAFETY: the buffer is ours and was not handed on.
-        unsafe { bindings::vassist_nlmsg_free(skb.as_ptr()) };
-        return Err(VaError::new(
-            Error::from_errno(-(bindings::EMSGSIZE as i32)),
-            kernel::c_str!("reply does not fit a netlink message"),
-        ));
+        }
     }
-    // SAFETY: `hdr` is the header opened on `skb`.
-    unsafe { bindings::vassist_genlmsg_end(skb.as_ptr(), hdr) };
-    Ok(skb)
+
+    /// Registers the family; unregistered when the registration drops.
+    pub(crate) fn register(&'static self) -> Result<Registration<T>> {
+        // SAFETY: the family is the generated static (type invariant); it is
+        // registered once, here, and unregistered by `Registration`.
+        kernel::error::to_result(unsafe { bindings::genl_register_family(self.ptr) })?;
+        Ok(Registration { family: self })
+    }
+
+    /// The family, to send notifications with while it is registered.
+    pub(crate) fn sender(&'static self) -> Sender<'static> {
+        // INVARIANT: the module sends with it only while the family is
+        // registered (its registration is dropped after the events that
+        // notify stop).
+        Sender {
+            family: self.ptr,
+            _p: PhantomData,
+        }
+    }
 }
 
-/// A `doit` request.
+/// A registered family, to multicast its notifications.
 ///
 /// # Invariants
 ///
-/// `info` is the valid `genl_info` of the request being handled, its
-/// attributes validated against the op's generated policy.
+/// `family` is registered while the value is used.
+#[derive(Clone, Copy)]
+pub(crate) struct Sender<'a> {
+    family: *const bindings::genl_family,
+    _p: PhantomData<&'a bindings::genl_family>,
+}
+
+impl Sender<'_> {
+    /// Multicasts a `cmd` notification filled by `fill` to the group
+    /// `group` in `net`, if anyone listens. Best effort: a failure to build
+    /// it loses the notification only. Process context.
+    pub(crate) fn notify(
+        &self,
+        net: &Net,
+        group: u32,
+        cmd: u8,
+        fill: impl FnOnce(&mut Msg) -> Result<(), MsgFull>,
+    ) {
+        let family = self.family;
+        // SAFETY: `family` is registered (type invariant); `net` is alive.
+        if !unsafe { bindings::vassist_genl_has_listeners(family, net.as_ptr(), group) } {
+            return;
+        }
+        // SAFETY: a fresh message; portid and seq 0 for notifications.
+        let built = build(
+            |skb| unsafe { bindings::genlmsg_put(skb, 0, 0, family, 0, cmd) },
+            fill,
+        );
+        if let Ok(skb) = built {
+            // SAFETY: genlmsg_multicast_netns consumes `skb`; -ESRCH only
+            // says no one listened.
+            unsafe {
+                bindings::vassist_genlmsg_multicast_netns(family, net.as_ptr(), skb.as_ptr(), group)
+            };
+        }
+    }
+}
+
+/// A registered family; unregistered on drop.
+pub(crate) struct Registration<T: Operations> {
+    family: &'static Family<T>,
+}
+
+impl<T: Operations> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: registered by `Family::register`; this waits for handlers
+        // in flight.
+        unsafe { bindings::genl_unregister_family(self.family.ptr) };
+    }
+}
+
+/// A netlink attribute.
+///
+/// # Invariants
+///
+/// A `&Attr` refers to a `struct nlattr` whose `nla_len` bytes are readable
+/// for the reference's lifetime.
+#[repr(transparent)]
+pub(crate) struct Attr(Opaque<bindings::nlattr>);
+
+impl Attr {
+    /// # Safety
+    ///
+    /// `ptr` is an attribute of a message that lives for all of `'a`, with
+    /// its `nla_len` bytes inside the message.
+    unsafe fn from_raw<'a>(ptr: *const bindings::nlattr) -> &'a Attr {
+        // SAFETY: transparent wrapper; the caller vouches for the memory.
+        unsafe { &*ptr.cast::<Attr>() }
+    }
+
+    fn payload(&self) -> &[u8] {
+        // SAFETY: the header is readable (type invariant).
+        let len = unsafe { bindings::vassist_nla_len(self.0.get()) };
+        // A length shorter than the header reads as no payload.
+        let len = usize::try_from(len).unwrap_or(0);
+        // SAFETY: the attribute's `nla_len` bytes are readable (type
+        // invariant), and its payload is the `len` bytes after the aligned
+        // header.
+        unsafe {
+            core::slice::from_raw_parts(bindings::vassist_nla_data(self.0.get()).cast::<u8>(), len)
+        }
+    }
+
+    /// A u32 payload (an attribute shorter than that reads as absent).
+    pub(crate) fn u32(&self) -> Option<u32> {
+        let p = self.payload().get(..4)?;
+        Some(u32::from_ne_bytes([p[0], p[1], p[2], p[3]]))
+    }
+
+    /// A NUL-terminated string payload.
+    pub(crate) fn str(&self) -> Option<&CStr> {
+        let p = self.payload();
+        let end = p.iter().position(|&b| b == 0)?;
+        CStr::from_bytes_with_nul(&p[..=end]).ok()
+    }
+
+    /// The attribute `id` inside this nested one.
+    pub(crate) fn nested(&self, id: u32) -> Option<&Attr> {
+        // SAFETY: nla_find_nested walks the nest within its length; what it
+        // finds lies inside this attribute's payload (type invariant).
+        let a = unsafe { bindings::vassist_nla_find_nested(self.0.get(), id as i32) };
+        // SAFETY: inside this attribute, which lives as long as `self`.
+        (!a.is_null()).then(|| unsafe { Attr::from_raw(a) })
+    }
+}
+
+/// The attributes of a request parsed by genetlink against its op's policy.
+///
+/// # Invariants
+///
+/// `attrs` has `maxattr + 1` entries, each null or a validated attribute of
+/// the request's message, which outlives `'a`.
+#[derive(Clone, Copy)]
+struct Attrs<'a> {
+    attrs: *mut *mut bindings::nlattr,
+    maxattr: u32,
+    _p: PhantomData<&'a bindings::nlattr>,
+}
+
+impl<'a> Attrs<'a> {
+    fn get(&self, id: u32) -> Option<&'a Attr> {
+        if self.attrs.is_null() || id > self.maxattr {
+            return None;
+        }
+        // SAFETY: `id <= maxattr`, within the table (type invariant).
+        let a = unsafe { *self.attrs.add(id as usize) };
+        // SAFETY: a non-null entry is an attribute of the message, alive for
+        // `'a`.
+        (!a.is_null()).then(|| unsafe { Attr::from_raw(a) })
+    }
+}
+
+/// A `do` request.
+///
+/// # Invariants
+///
+/// `info` is the `genl_info` of the request being handled, valid for `'a`;
+/// `attrs` are its parsed attributes.
 pub(crate) struct Request<'a> {
     info: NonNull<bindings::genl_info>,
+    attrs: Attrs<'a>,
     _p: PhantomData<&'a bindings::genl_info>,
 }
 
 impl<'a> Request<'a> {
-    pub(crate) fn net(&self) -> NetNs<'a> {
-        // SAFETY: `info` is valid; the requester's namespace outlives it.
-        unsafe {
-            NetNs::from_raw(NonNull::new_unchecked(bindings::vassist_genl_info_net(
-                self.info.as_ptr(),
-            )))
-        }
+    pub(crate) fn net(&self) -> &'a Net {
+        // SAFETY: `info` is valid (type invariant); the requester's socket
+        // holds its namespace for the request's duration.
+        unsafe { Net::from_raw(bindings::vassist_genl_info_net(self.info.as_ptr())) }
     }
 
-    fn attr(&self, attr: u32) -> Option<NonNull<bindings::nlattr>> {
-        // SAFETY: `info` is valid; the helper returns NULL for attributes
-        // outside this op's policy.
-        NonNull::new(
-            unsafe { bindings::vassist_genl_info_attr(self.info.as_ptr(), attr as i32) }.cast_mut(),
-        )
+    /// Attribute `id`, if the request has it (and the op's policy does).
+    pub(crate) fn attr(&self, id: u32) -> Option<&'a Attr> {
+        self.attrs.get(id)
     }
 
-    /// A u32 attribute, if present (and in this op's policy).
-    pub(crate) fn u32_attr(&self, attr: u32) -> Option<u32> {
-        // SAFETY: the policy validated it as a u32.
-        self.attr(attr)
-            .map(|a| unsafe { bindings::vassist_nla_get_u32(a.as_ptr()) })
+    /// Records in the extack that attribute `id` is missing (as
+    /// GENL_REQ_ATTR_CHECK does), for a request about to fail for it.
+    pub(crate) fn set_missing(&self, id: u32) {
+        // SAFETY: `info` is valid (type invariant); the helper records the
+        // missing type in its extack, if any.
+        unsafe { bindings::vassist_genl_set_attr_missing(self.info.as_ptr(), id) };
     }
 
-    /// A u32 inside the nested attribute `nest`, if both are present.
-    pub(crate) fn nested_u32_attr(&self, nest: u32, attr: u32) -> Option<u32> {
-        let n = self.attr(nest)?;
-        // SAFETY: the policy validated the nest and its contents (strictly,
-        // as a u32 for each attribute used here).
-        let a = unsafe { bindings::vassist_nla_find_nested(n.as_ptr(), attr as i32) };
-        // SAFETY: as above.
-        NonNull::new(a.cast_mut()).map(|a| unsafe { bindings::vassist_nla_get_u32(a.as_ptr()) })
-    }
-
-    /// A string attribute, if present (and in this op's policy).
-    pub(crate) fn str_attr(&self, attr: u32) -> Option<&'a CStr> {
-        // SAFETY: the policy validated it as NLA_NUL_STRING: NUL-terminated
-        // within the attribute, which lives as long as the request.
-        self.attr(attr)
-            .map(|a| unsafe { CStr::from_char_ptr(bindings::vassist_nla_data_str(a.as_ptr())) })
-    }
-
-    /// Sends a reply with command `cmd`, filled by `fill`.
+    /// Sends the reply of command `cmd`, filled by `fill`.
     pub(crate) fn reply(
         &self,
-        cmd: u32,
-        fill: impl FnOnce(&mut Msg<'_>) -> Result<(), MsgFull>,
-    ) -> Result<(), VaError> {
+        cmd: u8,
+        fill: impl FnOnce(&mut Msg) -> Result<(), MsgFull>,
+    ) -> Result<(), Reject> {
         let info = self.info.as_ptr();
         // SAFETY: `skb` is a fresh message, `info` the request.
         let skb = build(
-            |skb| unsafe { bindings::vassist_genlmsg_put_reply(skb, info, cmd as u8) },
+            |skb| unsafe { bindings::vassist_genlmsg_put_reply(skb, info, cmd) },
             fill,
-        )?;
+        )
+        .map_err(|_| Reject {
+            errno: emsgsize(),
+            msg: Some(kernel::c_str!("reply does not fit a netlink message")),
+            attr: 0,
+        })?;
         // SAFETY: genlmsg_reply consumes `skb`.
-        kernel::error::to_result(unsafe { bindings::vassist_genlmsg_reply(skb.as_ptr(), info) })?;
-        Ok(())
+        kernel::error::to_result(unsafe { bindings::vassist_genlmsg_reply(skb.as_ptr(), info) })
+            .map_err(|errno| Reject {
+                errno,
+                msg: None,
+                attr: 0,
+            })
     }
-}
 
-/// Multicasts a `cmd` notification to the `mgmt` group in `net`, if anyone
-/// listens. Best effort: a failure to allocate loses the notification only.
-pub(crate) fn notify(
-    net: &NetNs<'_>,
-    cmd: u32,
-    fill: impl FnOnce(&mut Msg<'_>) -> Result<(), MsgFull>,
-) {
-    let group = bindings::VASSIST_NLGRP_MGMT;
-    // SAFETY: `net` is live; the family is registered while requests and
-    // device events, which call this, can arrive.
-    if !unsafe { bindings::vassist_genl_has_listeners(net.as_ptr(), group) } {
-        return;
-    }
-    if let Ok(skb) = build(
-        // SAFETY: a fresh message; portid/seq 0 for notifications.
-        |skb| unsafe { bindings::vassist_genlmsg_put(skb, 0, 0, 0, cmd as u8) },
-        fill,
-    ) {
-        // SAFETY: genlmsg_multicast_netns consumes `skb`. -ESRCH only says
-        // no one listened.
-        unsafe { bindings::vassist_genlmsg_multicast(skb.as_ptr(), net.as_ptr(), group) };
-    }
-}
-
-/// One round of a `dumpit`: fill `skb` with as many entries as fit, and
-/// remember where to resume in the callback's context.
-///
-/// # Invariants
-///
-/// `skb` and `cb` are the dump's buffer and callback for this round.
-pub(crate) struct Dump<'a> {
-    skb: NonNull<bindings::sk_buff>,
-    cb: NonNull<bindings::netlink_callback>,
-    _p: PhantomData<&'a mut bindings::netlink_callback>,
-}
-
-impl<'a> Dump<'a> {
-    pub(crate) fn net(&self) -> NetNs<'a> {
-        // SAFETY: the dump's socket holds its namespace.
-        unsafe {
-            NetNs::from_raw(NonNull::new_unchecked(bindings::vassist_dump_net(
-                self.cb.as_ptr(),
-            )))
+    /// The request's family, to send notifications with.
+    pub(crate) fn sender(&self) -> Sender<'a> {
+        // SAFETY: `info` is valid (type invariant).
+        let family = unsafe { bindings::vassist_genl_info_family(self.info.as_ptr()) };
+        // INVARIANT: a family is registered while its handlers run, which
+        // `'a` (the request's) does not outlast.
+        Sender {
+            family,
+            _p: PhantomData,
         }
     }
 
-    /// A u32 attribute of the dump's request, if present.
-    pub(crate) fn u32_attr(&self, attr: u32) -> Option<u32> {
-        // SAFETY: `cb` is valid; its request was validated against the op's
-        // policy, as a u32 for each attribute used here.
-        let a = unsafe { bindings::vassist_dump_attr(self.cb.as_ptr(), attr as i32) };
-        // SAFETY: as above.
-        NonNull::new(a.cast_mut()).map(|a| unsafe { bindings::vassist_nla_get_u32(a.as_ptr()) })
+    /// Sets the extack of a failed request.
+    fn set_error(&self, r: &Reject) {
+        let bad = self
+            .attrs
+            .get(r.attr)
+            .map_or(core::ptr::null(), |a| a.0.get().cast_const());
+        let msg = r.msg.map_or(core::ptr::null(), |m| m.as_char_ptr());
+        // SAFETY: `info` is valid; `msg` is null or 'static (extack keeps the
+        // pointer); `bad` is null or an attribute of the request.
+        unsafe { bindings::vassist_genl_set_err(self.info.as_ptr(), msg, bad) };
+    }
+}
+
+/// One round of a `dump`: fills the buffer with as many entries as fit, and
+/// keeps where to resume in the callback's context.
+///
+/// # Invariants
+///
+/// `skb` and `cb` are this round's buffer and callback, valid for `'a`, and
+/// `attrs` the dump request's parsed attributes.
+pub(crate) struct Dump<'a, T: Operations> {
+    skb: NonNull<bindings::sk_buff>,
+    cb: NonNull<bindings::netlink_callback>,
+    attrs: Attrs<'a>,
+    _p: PhantomData<(&'a mut bindings::netlink_callback, T)>,
+}
+
+/// The dump context as it sits in `cb->ctx`: a word that says it was set,
+/// then the value.
+#[repr(C)]
+struct DumpSlot<C> {
+    set: u64,
+    ctx: C,
+}
+
+impl<'a, T: Operations> Dump<'a, T> {
+    const CTX_FITS: () = assert!(
+        size_of::<T::DumpCtx>() <= DUMP_CTX_BYTES && align_of::<T::DumpCtx>() <= 8,
+        "dump context larger than netlink_callback::ctx"
+    );
+
+    pub(crate) fn net(&self) -> &'a Net {
+        // SAFETY: the dump's socket holds its namespace while it runs.
+        unsafe { Net::from_raw(bindings::vassist_dump_net(self.cb.as_ptr())) }
     }
 
-    /// Where the previous round stopped (0 at first).
-    pub(crate) fn cursor(&mut self) -> &mut u64 {
-        // SAFETY: `cb->ctx` is scratch space of the dump, zeroed at its
-        // start, at least 8 bytes and aligned (BUILD_BUG_ON in helpers.c).
-        unsafe { &mut *bindings::vassist_dump_ctx(self.cb.as_ptr()) }
+    /// Attribute `id` of the dump's request.
+    pub(crate) fn attr(&self, id: u32) -> Option<&'a Attr> {
+        self.attrs.get(id)
+    }
+
+    /// Where the previous round stopped (`Default` at the first).
+    pub(crate) fn ctx(&mut self) -> &mut T::DumpCtx {
+        let () = Self::CTX_FITS;
+        // SAFETY: `cb->ctx` is 48 bytes of scratch space of this dump,
+        // 8-aligned, zeroed when the dump starts and used by nothing else;
+        // `DumpSlot<T::DumpCtx>` fits it (CTX_FITS).
+        let slot = unsafe {
+            &mut *bindings::vassist_dump_ctx(self.cb.as_ptr()).cast::<DumpSlot<T::DumpCtx>>()
+        };
+        if slot.set == 0 {
+            // SAFETY: `ctx` is not initialised yet (`set` was 0); written
+            // without reading or dropping the bytes there (`C: Copy`).
+            unsafe { core::ptr::addr_of_mut!(slot.ctx).write(T::DumpCtx::default()) };
+            slot.set = 1;
+        }
+        &mut slot.ctx
     }
 
     /// Adds one `cmd` message filled by `fill`; `Err` when the buffer is
@@ -292,19 +403,21 @@ impl<'a> Dump<'a> {
     /// NLM_F_DUMP_INTR.
     pub(crate) fn add(
         &mut self,
-        cmd: u32,
+        cmd: u8,
         generation: u32,
-        fill: impl FnOnce(&mut Msg<'_>) -> Result<(), MsgFull>,
+        fill: impl FnOnce(&mut Msg) -> Result<(), MsgFull>,
     ) -> Result<(), MsgFull> {
         let (skb, cb) = (self.skb.as_ptr(), self.cb.as_ptr());
-        // SAFETY: `skb`/`cb` are this round's (type invariant).
+        // SAFETY: `skb`/`cb` are this round's (type invariant); the family is
+        // the one running the dump.
         let hdr = unsafe {
-            bindings::vassist_genlmsg_put(
+            bindings::genlmsg_put(
                 skb,
                 bindings::vassist_dump_portid(cb),
                 bindings::vassist_dump_seq(cb),
+                bindings::vassist_dump_family(cb),
                 bindings::NLM_F_MULTI as i32,
-                cmd as u8,
+                cmd,
             )
         };
         if hdr.is_null() {
@@ -312,12 +425,10 @@ impl<'a> Dump<'a> {
         }
         // SAFETY: `cb` is this round's; `hdr` was just opened on its skb.
         unsafe { bindings::vassist_dump_check_consistent(cb, hdr, generation) };
-        // INVARIANT: `skb` has the header just opened.
-        let mut msg = Msg {
-            skb: self.skb,
-            _p: PhantomData,
-        };
-        match fill(&mut msg) {
+        // SAFETY: `skb` is this round's buffer, with the header just opened;
+        // the borrow of `self` keeps it ours while `fill` runs.
+        let msg = unsafe { Msg::from_raw(skb) };
+        match fill(msg) {
             // SAFETY: `hdr` was opened on `skb` above.
             Ok(()) => unsafe { bindings::vassist_genlmsg_end(skb, hdr) },
             Err(e) => {
@@ -330,102 +441,264 @@ impl<'a> Dump<'a> {
     }
 }
 
-type DoHandler = fn(&Request<'_>, &mut RtnlGuard) -> Result<(), VaError>;
+/// A generic netlink message being filled.
+///
+/// # Invariants
+///
+/// A `&mut Msg` is a netlink message buffer with an open genetlink header,
+/// owned by whoever lent it for the borrow.
+#[repr(transparent)]
+pub(crate) struct Msg(Opaque<bindings::sk_buff>);
 
-/// Runs a `doit` handler under RTNL and turns its error into errno + extack.
+impl Msg {
+    /// # Safety
+    ///
+    /// `skb` is a message buffer with an open header, used by nothing else
+    /// for `'a`.
+    unsafe fn from_raw<'a>(skb: *mut bindings::sk_buff) -> &'a mut Msg {
+        // SAFETY: transparent wrapper; the caller vouches for exclusivity.
+        unsafe { &mut *skb.cast::<Msg>() }
+    }
+
+    fn put(&mut self, attr: u32, data: &[u8]) -> Result<(), MsgFull> {
+        // SAFETY: the buffer is a message being built (type invariant);
+        // nla_put copies `data.len()` bytes from `data`, or fails when the
+        // buffer has no room.
+        let rc = unsafe {
+            bindings::nla_put(
+                self.0.get(),
+                attr as i32,
+                data.len() as i32,
+                data.as_ptr().cast(),
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(MsgFull)
+        }
+    }
+
+    pub(crate) fn put_u32(&mut self, attr: u32, v: u32) -> Result<(), MsgFull> {
+        self.put(attr, &v.to_ne_bytes())
+    }
+
+    pub(crate) fn put_u16(&mut self, attr: u32, v: u16) -> Result<(), MsgFull> {
+        self.put(attr, &v.to_ne_bytes())
+    }
+
+    /// An `uint` attribute: 4 bytes when the value fits, else 8 (as
+    /// nla_put_uint).
+    pub(crate) fn put_uint(&mut self, attr: u32, v: u64) -> Result<(), MsgFull> {
+        match u32::try_from(v) {
+            Ok(v) => self.put_u32(attr, v),
+            Err(_) => self.put(attr, &v.to_ne_bytes()),
+        }
+    }
+
+    pub(crate) fn put_flag(&mut self, attr: u32) -> Result<(), MsgFull> {
+        self.put(attr, &[])
+    }
+
+    pub(crate) fn put_bytes(&mut self, attr: u32, b: &[u8]) -> Result<(), MsgFull> {
+        self.put(attr, b)
+    }
+
+    pub(crate) fn put_str(&mut self, attr: u32, s: &CStr) -> Result<(), MsgFull> {
+        self.put(attr, s.as_bytes_with_nul())
+    }
+
+    /// Writes a nested attribute whose contents `fill` puts.
+    pub(crate) fn nest(
+        &mut self,
+        attr: u32,
+        fill: impl FnOnce(&mut Self) -> Result<(), MsgFull>,
+    ) -> Result<(), MsgFull> {
+        let skb = self.0.get();
+        // SAFETY: the buffer is a message being built (type invariant).
+        let nest = unsafe { bindings::vassist_nla_nest_start(skb, attr as i32) };
+        if nest.is_null() {
+            return Err(MsgFull);
+        }
+        match fill(self) {
+            // SAFETY: `nest` was opened on this buffer above.
+            Ok(()) => unsafe { bindings::vassist_nla_nest_end(skb, nest) },
+            Err(e) => {
+                // SAFETY: as above.
+                unsafe { bindings::vassist_nla_nest_cancel(skb, nest) };
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Allocates a message, opens a header with `put`, fills and closes it.
+/// Returns the buffer, or frees it and fails.
+fn build(
+    put: impl FnOnce(*mut bindings::sk_buff) -> *mut ffi::c_void,
+    fill: impl FnOnce(&mut Msg) -> Result<(), MsgFull>,
+) -> Result<NonNull<bindings::sk_buff>, MsgFull> {
+    // SAFETY: allocation from process context (handlers, device events).
+    let skb = NonNull::new(unsafe { bindings::vassist_genlmsg_new() }).ok_or(MsgFull)?;
+    let hdr = put(skb.as_ptr());
+    // SAFETY: `skb` is ours, with the header just opened (when non-null).
+    let filled = !hdr.is_null() && fill(unsafe { Msg::from_raw(skb.as_ptr()) }).is_ok();
+    if !filled {
+        // SAFETY: the buffer is ours and was not handed on.
+        unsafe { bindings::vassist_nlmsg_free(skb.as_ptr()) };
+        return Err(MsgFull);
+    }
+    // SAFETY: `hdr` is the header opened on `skb`.
+    unsafe { bindings::vassist_genlmsg_end(skb.as_ptr(), hdr) };
+    Ok(skb)
+}
+
+/// The `doit` of every command of `T`'s family: dispatches on the command.
 ///
 /// # Safety
 ///
-/// `info` is the `genl_info` of the request being handled.
-unsafe fn run_do(info: *mut bindings::genl_info, handler: DoHandler) -> ffi::c_int {
+/// Called by genetlink, through an ops table of `T`'s family, with the
+/// request's valid `info`.
+pub(crate) unsafe fn doit<T: Operations>(info: *mut bindings::genl_info) -> ffi::c_int {
+    // SAFETY: genetlink passes a valid, non-null info.
+    let info = unsafe { NonNull::new_unchecked(info) };
+    let raw = info.as_ptr();
+    // SAFETY: `info` is valid; its family is registered and its ops table
+    // has the op running now, whose maxattr sized `attrs`.
+    let (cmd, attrs, maxattr) = unsafe {
+        let cmd = bindings::vassist_genl_info_cmd(raw);
+        let family = bindings::vassist_genl_info_family(raw);
+        (cmd, (*raw).attrs, op_maxattr(family, cmd))
+    };
+    // INVARIANT: the request being handled, its attributes parsed by
+    // genetlink into a table of the op's maxattr + 1 entries.
     let req = Request {
-        // SAFETY: genetlink passes a valid, non-null info (caller's contract).
-        info: unsafe { NonNull::new_unchecked(info) },
+        info,
+        attrs: Attrs {
+            attrs,
+            maxattr,
+            _p: PhantomData,
+        },
         _p: PhantomData,
     };
-    let mut rtnl = rtnl::lock();
-    match handler(&req, &mut rtnl) {
+    match T::doit(cmd, &req) {
         Ok(()) => 0,
-        Err(e) => {
-            // SAFETY: `info` is valid; `e.msg` is 'static (extack keeps the
-            // pointer); the helper ignores attributes outside the policy.
-            unsafe { bindings::vassist_genl_set_err(info, e.msg.as_char_ptr(), e.attr as i32) };
-            e.errno.to_errno()
+        Err(r) => {
+            req.set_error(&r);
+            r.errno.to_errno()
         }
     }
 }
 
-macro_rules! doit {
-    ($name:ident => $handler:path) => {
-        /// Called by genetlink through the generated ops table.
-        ///
-        /// # Safety
-        ///
-        /// `info` is the `genl_info` of the request being handled.
-        #[no_mangle]
-        unsafe extern "C" fn $name(
-            _skb: *mut bindings::sk_buff,
-            info: *mut bindings::genl_info,
-        ) -> ffi::c_int {
-            // SAFETY: genetlink calls doit with the request's valid info.
-            unsafe { run_do(info, $handler) }
-        }
-    };
-}
-
-doit!(vassist_nl_port_add_doit => crate::netlink::port_add);
-doit!(vassist_nl_port_del_doit => crate::netlink::port_del);
-doit!(vassist_nl_port_get_doit => crate::netlink::port_get);
-doit!(vassist_nl_port_set_doit => crate::netlink::port_set);
-
-type DumpHandler = fn(&mut Dump<'_>, &mut RtnlGuard) -> Result<(), MsgFull>;
-
-/// Runs one round of a dump under RTNL.
+/// The attributes table size of the `do` op of `cmd` in `family`.
 ///
 /// # Safety
 ///
-/// `skb` and `cb` are this round's buffer and callback.
-unsafe fn run_dump(
+/// `family` is a registered family that has a `do` op for `cmd`.
+unsafe fn op_maxattr(family: *const bindings::genl_family, cmd: u8) -> u32 {
+    // SAFETY: a registered family's split ops are `n_split_ops` entries.
+    let ops = unsafe {
+        core::slice::from_raw_parts((*family).split_ops, usize::from((*family).n_split_ops))
+    };
+    ops.iter()
+        .find(|o| o.cmd == cmd && u32::from(o.flags) & bindings::GENL_CMD_CAP_DO != 0)
+        .map_or(0, |o| o.maxattr)
+}
+
+/// The `dumpit` of every command of `T`'s family.
+///
+/// # Safety
+///
+/// Called by genetlink, through an ops table of `T`'s family, with this
+/// round's valid buffer and callback.
+pub(crate) unsafe fn dumpit<T: Operations>(
     skb: *mut bindings::sk_buff,
     cb: *mut bindings::netlink_callback,
-    handler: DumpHandler,
 ) -> ffi::c_int {
-    // SAFETY: the caller's contract; genetlink passes non-null pointers.
-    let mut dump = unsafe {
-        Dump {
-            skb: NonNull::new_unchecked(skb),
-            cb: NonNull::new_unchecked(cb),
-            _p: PhantomData,
-        }
+    if !T::HAS_DUMPIT {
+        return eopnotsupp().to_errno();
+    }
+    // SAFETY: `cb` is valid; genetlink keeps the dump's op and parsed
+    // request in its dumpit info, for the dump's duration.
+    let (cmd, attrs, maxattr) = unsafe {
+        let di = bindings::vassist_genl_dumpit_info(cb);
+        ((*di).op.cmd, (*di).info.attrs, (*di).op.maxattr)
     };
-    let mut rtnl = rtnl::lock();
-    match handler(&mut dump, &mut rtnl) {
+    // INVARIANT: this round's buffer and callback; the attributes as above.
+    let mut dump = Dump::<T> {
+        // SAFETY: genetlink passes non-null pointers.
+        skb: unsafe { NonNull::new_unchecked(skb) },
+        // SAFETY: as above.
+        cb: unsafe { NonNull::new_unchecked(cb) },
+        attrs: Attrs {
+            attrs,
+            maxattr,
+            _p: PhantomData,
+        },
+        _p: PhantomData,
+    };
+    match T::dumpit(cmd, &mut dump) {
         // Everything written: 0 ends the dump.
         Ok(()) => 0,
-        // Full: return what this round holds; netlink calls again.
-        // SAFETY: `skb` is valid.
-        Err(MsgFull) => unsafe { bindings::vassist_skb_msg_len(skb) as ffi::c_int },
+        // Full: af_netlink sends what this round holds and calls again, or,
+        // if not even the first entry fit, reports EMSGSIZE.
+        Err(DumpStop::Full) => emsgsize().to_errno(),
+        Err(DumpStop::Reject(r)) => r.errno.to_errno(),
     }
 }
 
-macro_rules! dumpit {
-    ($name:ident => $handler:path) => {
-        /// Called by genetlink through the generated ops table, once per
-        /// round of a dump.
-        ///
-        /// # Safety
-        ///
-        /// `skb` and `cb` are the valid buffer and callback of this round.
-        #[no_mangle]
-        unsafe extern "C" fn $name(
-            skb: *mut bindings::sk_buff,
-            cb: *mut bindings::netlink_callback,
-        ) -> ffi::c_int {
-            // SAFETY: genetlink passes this round's valid skb and callback.
-            unsafe { run_dump(skb, cb, $handler) }
-        }
+/// Defines the static [`Family`] of a generated family and the handlers its
+/// generated ops table names (`<family>_nl_<op>_doit` / `_dumpit`), each
+/// calling `$ops`'s [`Operations`].
+macro_rules! genl_family {
+    (
+        $vis:vis static $name:ident: Family<$ops:ty> = $family:path;
+        doit: [$($doit:ident),* $(,)?];
+        dumpit: [$($dumpit:ident),* $(,)?] $(;)?
+    ) => {
+        #[allow(unsafe_code)]
+        $vis static $name: $crate::sys::genl::Family<$ops> =
+            // SAFETY: `$family` is the family generated from the spec; its
+            // ops table calls the handlers below, which go to `$ops`.
+            unsafe { $crate::sys::genl::Family::from_raw(::core::ptr::addr_of_mut!($family)) };
+
+        $(
+            /// Called by genetlink through the generated ops table.
+            ///
+            /// # Safety
+            ///
+            /// `info` is the `genl_info` of the request being handled.
+            #[allow(unsafe_code)]
+            #[no_mangle]
+            unsafe extern "C" fn $doit(
+                _skb: *mut $crate::bindings::sk_buff,
+                info: *mut $crate::bindings::genl_info,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: genetlink calls a family's doit with the request's
+                // valid info; the family is `$ops`'s.
+                unsafe { $crate::sys::genl::doit::<$ops>(info) }
+            }
+        )*
+
+        $(
+            /// Called by genetlink through the generated ops table, once per
+            /// round of a dump.
+            ///
+            /// # Safety
+            ///
+            /// `skb` and `cb` are this round's valid buffer and callback.
+            #[allow(unsafe_code)]
+            #[no_mangle]
+            unsafe extern "C" fn $dumpit(
+                skb: *mut $crate::bindings::sk_buff,
+                cb: *mut $crate::bindings::netlink_callback,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: genetlink calls a family's dumpit with this round's
+                // valid buffer and callback; the family is `$ops`'s.
+                unsafe { $crate::sys::genl::dumpit::<$ops>(skb, cb) }
+            }
+        )*
     };
 }
-
-dumpit!(vassist_nl_port_get_dumpit => crate::netlink::port_dump);
-dumpit!(vassist_nl_flow_get_dumpit => crate::netlink::flow_dump);
+pub(crate) use genl_family;

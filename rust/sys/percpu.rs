@@ -40,11 +40,12 @@ impl<const N: usize> PerCpuCounters<N> {
         unsafe { bindings::vassist_percpu_add(self.ptr.as_ptr(), v.as_ptr(), N as u32) }
     }
 
-    /// Counter `i` summed over the CPUs.
-    pub(crate) fn sum(&self, i: usize) -> u64 {
-        assert!(i < N);
-        // SAFETY: as in `add`.
-        unsafe { bindings::vassist_percpu_sum(self.ptr.as_ptr(), i as u32) }
+    /// Every counter summed over the CPUs.
+    pub(crate) fn read(&self) -> [u64; N] {
+        core::array::from_fn(|i| {
+            // SAFETY: as in `add`; `i < N`, an index of the area.
+            unsafe { bindings::vassist_percpu_sum(self.ptr.as_ptr(), i as u32) }
+        })
     }
 }
 

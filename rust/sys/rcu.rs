@@ -1,53 +1,92 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! RCU publication of a heap value: packet-path readers load it without a
-//! lock; writers (holding RTNL) replace it whole and free the old one after a
-//! grace period.
+//! RCU: the read-side guard, a pointer published for lock-free readers whose
+//! old values are freed after a grace period (`call_rcu`, never a wait), and
+//! the barrier that lets those frees finish before the module's code goes.
 
 use super::rtnl::Rtnl;
 use crate::bindings;
 use core::marker::PhantomData;
-use core::ptr;
+use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::alloc::AllocError;
 use kernel::prelude::*;
+use kernel::types::Opaque;
 
-/// Proof of an RCU read-side critical section.
+/// An RCU read-side critical section, as the kernel crate's later
+/// `sync::rcu::Guard`: references handed out under it live no longer than
+/// it does.
 ///
 /// # Invariants
 ///
-/// The current task is inside `rcu_read_lock()` (or a context the kernel
-/// treats as one, such as a netfilter hook) while a reference to it lives.
-pub(crate) struct RcuRead {
+/// The current task is inside an RCU read-side critical section while the
+/// guard (or a reference to it) lives; the guard does not leave the task.
+pub(crate) struct Guard {
     _not_send: PhantomData<*mut ()>,
 }
 
-impl RcuRead {
-    /// # Safety
-    ///
-    /// The caller is inside an RCU read-side critical section for all of `'a`.
-    pub(super) unsafe fn assume<'a>() -> &'a RcuRead {
-        &RcuRead {
-            _not_send: PhantomData,
-        }
+/// Enters an RCU read-side critical section, left when the guard drops.
+pub(crate) fn read_lock() -> Guard {
+    // SAFETY: rcu_read_lock may be called from any context; the matching
+    // unlock is in `Drop`, on the same task since `Guard` is not `Send`.
+    unsafe { bindings::vassist_rcu_read_lock() };
+    // INVARIANT: the section was just entered and lasts until drop.
+    Guard {
+        _not_send: PhantomData,
     }
 }
 
-/// An RCU-published `KBox<T>`, or nothing.
+impl Guard {
+    /// The guard of a section the caller is already in (a netfilter hook's).
+    ///
+    /// # Safety
+    ///
+    /// The caller is inside an RCU read-side critical section for all of `'a`.
+    pub(super) unsafe fn assume<'a>() -> &'a Guard {
+        // SAFETY: `Guard` is zero-sized, so a dangling, aligned, non-null
+        // pointer is a valid reference that aliases nothing; it is never
+        // dropped (a reference), so no unlock happens; the caller vouches
+        // for the section (type invariant).
+        unsafe { NonNull::<Guard>::dangling().as_ref() }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant this task entered the section with
+        // `read_lock` (an assumed guard is a reference, never dropped).
+        unsafe { bindings::vassist_rcu_read_unlock() };
+    }
+}
+
+/// A value with the `rcu_head` that frees it after a grace period.
+#[repr(C)]
+struct Node<T> {
+    head: Opaque<bindings::callback_head>,
+    value: T,
+}
+
+/// An RCU-published value, or nothing. Readers load it without a lock;
+/// writers (holding RTNL) replace it whole; the value replaced is dropped
+/// by an RCU callback, in softirq context, after every reader that could
+/// see it is done.
 ///
 /// # Invariants
 ///
-/// `ptr` is null or came from `KBox::into_raw`; a value that was replaced is
-/// freed only after `synchronize_rcu()`, so a reader's reference stays valid
-/// for its read-side section. Writers hold RTNL.
-pub(crate) struct RcuBox<T> {
-    ptr: AtomicPtr<T>,
+/// `ptr` is null or came from `KBox::<Node<T>>::into_raw`; it is freed only
+/// by `free_node` after a grace period that began once it was unpublished,
+/// or by `Drop`, which no reader can overlap.
+pub(crate) struct RcuBox<T: Send + Sync + 'static> {
+    ptr: AtomicPtr<Node<T>>,
 }
 
-// SAFETY: readers on any CPU get `&T` (needs `T: Sync`); the value is dropped
-// on whichever CPU replaces it (needs `T: Send`).
-unsafe impl<T: Send + Sync> Sync for RcuBox<T> {}
+// SAFETY: readers on any CPU get `&T` (needs `T: Sync`); the value is
+// dropped by an RCU callback on any CPU (needs `T: Send`).
+unsafe impl<T: Send + Sync + 'static> Sync for RcuBox<T> {}
+// SAFETY: as above: the box only holds a `T` that may be sent.
+unsafe impl<T: Send + Sync + 'static> Send for RcuBox<T> {}
 
-impl<T> RcuBox<T> {
+impl<T: Send + Sync + 'static> RcuBox<T> {
     pub(crate) const fn new() -> Self {
         RcuBox {
             ptr: AtomicPtr::new(ptr::null_mut()),
@@ -55,46 +94,77 @@ impl<T> RcuBox<T> {
     }
 
     /// The current value, for a reader.
-    pub(crate) fn get<'a>(&'a self, _rcu: &'a RcuRead) -> Option<&'a T> {
-        // Acquire pairs with the Release in `replace` (rcu_dereference).
+    pub(crate) fn get<'a>(&'a self, _rcu: &'a Guard) -> Option<&'a T> {
+        // Acquire pairs with the Release in `set` (rcu_dereference).
         let p = self.ptr.load(Ordering::Acquire);
-        // SAFETY: by the type invariants `p` is null or a live `KBox` that
-        // is not freed before the reader's section ends.
-        unsafe { p.as_ref() }
+        // SAFETY: `p` is null or a live node (type invariant) that is not
+        // freed before the grace period after its unpublishing, which cannot
+        // end while the reader's section (`'a`) lasts.
+        unsafe { p.as_ref() }.map(|n| &n.value)
     }
 
-    /// The current value, for a writer: valid while RTNL is not released and
-    /// no `replace` happens (both need the borrow of `rtnl`).
+    /// Whether a value is published (a hint for a reader without a guard:
+    /// it may change at once).
+    pub(crate) fn is_set(&self) -> bool {
+        !self.ptr.load(Ordering::Relaxed).is_null()
+    }
+
+    /// The current value, for a writer: valid while the RTNL proof is
+    /// borrowed, which excludes `set` (it needs the proof mutably).
     pub(crate) fn get_locked<'a>(&'a self, _rtnl: &'a Rtnl) -> Option<&'a T> {
         let p = self.ptr.load(Ordering::Acquire);
-        // SAFETY: only writers, who hold RTNL, free the value, and this
-        // borrow of the RTNL proof excludes `replace` while it lives.
-        unsafe { p.as_ref() }
+        // SAFETY: only `set`, which needs `&mut Rtnl`, unpublishes a node, and
+        // the shared borrow of the proof excludes it for `'a`; an unpublished
+        // node is not what `ptr` holds.
+        unsafe { p.as_ref() }.map(|n| &n.value)
     }
 
-    /// Publishes `new` and returns the old value once no reader can see it.
-    pub(crate) fn replace(&self, new: Option<KBox<T>>, _rtnl: &mut Rtnl) -> Option<KBox<T>> {
-        let new = new.map_or(ptr::null_mut(), KBox::into_raw);
+    /// Publishes `value` (allocating its node; on failure nothing changes)
+    /// and retires the old value: it is dropped after a grace period.
+    pub(crate) fn set(&self, value: T, rtnl: &mut Rtnl) -> Result<(), AllocError> {
+        let node = KBox::new(
+            Node {
+                head: Opaque::uninit(),
+                value,
+            },
+            GFP_KERNEL,
+        )?;
+        self.swap(KBox::into_raw(node), rtnl);
+        Ok(())
+    }
+
+    /// Unpublishes the value; it is dropped after a grace period.
+    pub(crate) fn clear(&self, rtnl: &mut Rtnl) {
+        self.swap(ptr::null_mut(), rtnl);
+    }
+
+    fn swap(&self, new: *mut Node<T>, _rtnl: &mut Rtnl) {
         // Release pairs with the readers' Acquire (rcu_assign_pointer).
         let old = self.ptr.swap(new, Ordering::AcqRel);
         if old.is_null() {
-            return None;
+            return;
         }
-        // SAFETY: process context with RTNL held: synchronize_rcu may sleep.
-        unsafe { bindings::synchronize_rcu() };
-        // SAFETY: `old` came from `KBox::into_raw` (type invariant) and,
-        // after the grace period, no reader holds it.
-        Some(unsafe { KBox::from_raw(old) })
+        // SAFETY: `old` is a live node (type invariant) that no new reader
+        // can find; its head is ours to hand to call_rcu, which calls
+        // `free_node` after the current readers are done.
+        unsafe { bindings::call_rcu(ptr::addr_of_mut!((*old).head).cast(), Some(Self::free_node)) };
+    }
+
+    /// Drops a retired node.
+    ///
+    /// # Safety
+    ///
+    /// Called by RCU with the head of a node `swap` retired, once.
+    unsafe extern "C" fn free_node(head: *mut bindings::callback_head) {
+        // `head` is the first field of the `repr(C)` node.
+        let node = head.cast::<Node<T>>();
+        // SAFETY: the node came from `KBox::into_raw` (type invariant) and,
+        // after the grace period, nothing refers to it.
+        drop(unsafe { KBox::from_raw(node) });
     }
 }
 
-impl<T> Default for RcuBox<T> {
-    fn default() -> Self {
-        RcuBox::new()
-    }
-}
-
-impl<T> Drop for RcuBox<T> {
+impl<T: Send + Sync + 'static> Drop for RcuBox<T> {
     fn drop(&mut self) {
         let p = *self.ptr.get_mut();
         if !p.is_null() {
@@ -102,5 +172,29 @@ impl<T> Drop for RcuBox<T> {
             // borrow `self`, so with `&mut self` none is left.
             drop(unsafe { KBox::from_raw(p) });
         }
+    }
+}
+
+impl<T: Send + Sync + 'static> Default for RcuBox<T> {
+    fn default() -> Self {
+        RcuBox::new()
+    }
+}
+
+/// Waits, when dropped, for every RCU callback queued so far (the deferred
+/// frees of [`RcuBox`]) to have run: the module's last teardown step, so no
+/// callback runs after its code is gone.
+pub(crate) struct Barrier(());
+
+impl Barrier {
+    pub(crate) fn new() -> Self {
+        Barrier(())
+    }
+}
+
+impl Drop for Barrier {
+    fn drop(&mut self) {
+        // SAFETY: process context (module exit), where rcu_barrier may sleep.
+        unsafe { bindings::rcu_barrier() };
     }
 }

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The RTNL lock: vassist's writer lock for its port table, so that netlink
-//! requests and netdevice events (which the core delivers under RTNL) are
-//! serialised with each other.
+//! The RTNL lock: the writer lock of everything vassist keeps per port, so
+//! that netlink requests, netdevice events and namespace teardown (which the
+//! core runs under RTNL or lets take it) are serialised with each other.
 
 use crate::bindings;
+use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 
 /// Proof that the current task holds RTNL.
@@ -19,40 +20,71 @@ pub(crate) struct Rtnl {
 impl Rtnl {
     /// # Safety
     ///
-    /// The caller holds RTNL for all of `'a`.
+    /// The caller holds RTNL for all of `'a`, and no other `&mut Rtnl` of
+    /// this task is live while this one is used.
     pub(super) unsafe fn assume_held<'a>() -> &'a mut Rtnl {
         // SAFETY: `Rtnl` is zero-sized, so a dangling, aligned, non-null
-        // pointer is valid for it and aliases nothing; the caller vouches for
-        // the lock.
+        // pointer is valid for it and aliases no memory; the caller vouches
+        // for the lock (type invariant).
         unsafe { core::ptr::NonNull::dangling().as_mut() }
     }
 }
 
 /// Holds RTNL until dropped.
+///
+/// # Invariants
+///
+/// This task took RTNL when the guard was made and holds it until drop.
 pub(crate) struct RtnlGuard {
-    // INVARIANT: constructed only after `rtnl_lock()`.
     _held: PhantomData<*mut ()>,
 }
 
 /// Takes RTNL, sleeping until it is free.
 pub(crate) fn lock() -> RtnlGuard {
-    // SAFETY: called from process context (netlink handlers, module init/exit).
+    // SAFETY: rtnl_lock may sleep; every caller (netlink handlers, namespace
+    // teardown, module init and exit) runs in process context.
     unsafe { bindings::rtnl_lock() };
+    // INVARIANT: RTNL was just taken.
     RtnlGuard { _held: PhantomData }
 }
 
 impl RtnlGuard {
-    /// The proof that RTNL is held, for as long as the guard lives.
+    /// The proof that RTNL is held, for as long as the guard is borrowed.
     pub(crate) fn held(&mut self) -> &mut Rtnl {
-        // SAFETY: by the type invariant RTNL is held until `self` is dropped,
-        // which the borrow of `self` outlives.
+        // SAFETY: RTNL is held until `self` drops (type invariant), which
+        // the borrow of `self` outlives; the proof borrows the guard
+        // mutably, so it is the only one made from it at a time.
         unsafe { Rtnl::assume_held() }
     }
 }
 
 impl Drop for RtnlGuard {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant this task took RTNL.
+        // SAFETY: this task took RTNL (type invariant).
         unsafe { bindings::rtnl_unlock() };
+    }
+}
+
+/// A value that only RTNL holders may touch, through the exclusive proof.
+pub(crate) struct RtnlCell<T> {
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the value is reached only through an RTNL proof, and RTNL has one
+// holder at a time, so it is never accessed from two tasks at once; it may be
+// used (and dropped) on whichever task holds the lock, hence `T: Send`.
+unsafe impl<T: Send> Sync for RtnlCell<T> {}
+
+impl<T> RtnlCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        RtnlCell {
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    pub(crate) fn get_mut<'a>(&'a self, _rtnl: &'a mut Rtnl) -> &'a mut T {
+        // SAFETY: RTNL is held for `'a`, and the exclusive borrow of the
+        // proof excludes every other reference made through it.
+        unsafe { &mut *self.value.get() }
     }
 }

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A socket buffer passing a bridge hook: read, rewritten in place, or
-//! taken over and transmitted.
+//! Socket buffers: a frame passing a bridge hook (read, rewritten in place,
+//! or taken over and transmitted), and a frame built here and sent.
 
+use super::netdev::NetDevice;
+use super::rcu::Guard;
 use crate::bindings;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
-use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
 
 /// Length of an Ethernet header, which the bridge has pulled by the time
@@ -55,7 +56,8 @@ pub(crate) struct SkBuff<'a> {
 impl<'a> SkBuff<'a> {
     /// # Safety
     ///
-    /// `ptr` is a valid `sk_buff` for all of `'a`.
+    /// `ptr` is a valid `sk_buff` for all of `'a`, used by nothing else
+    /// meanwhile.
     pub(super) unsafe fn from_raw(ptr: NonNull<bindings::sk_buff>) -> Self {
         // INVARIANT: vouched for by the caller.
         SkBuff {
@@ -65,7 +67,7 @@ impl<'a> SkBuff<'a> {
     }
 
     /// Bytes from the network header on (`skb->len`).
-    pub(crate) fn len(&self) -> u32 {
+    fn len(&self) -> u32 {
         // SAFETY: `ptr` is valid (type invariant).
         unsafe { bindings::vassist_skb_len(self.ptr.as_ptr()) }
     }
@@ -140,18 +142,16 @@ impl<'a> SkBuff<'a> {
         // SAFETY: `ptr` is valid (type invariant).
         unsafe { bindings::vassist_skb_iif(self.ptr.as_ptr()) as u32 }
     }
-
-    /// No VLAN tag, and br_netfilter will not run the frame through the IP
-    /// hooks after the bridge's own.
-    pub(crate) fn plain_path(&self) -> bool {
-        // SAFETY: `ptr` is valid (type invariant).
-        unsafe { bindings::vassist_skb_plain_path(self.ptr.as_ptr()) }
-    }
 }
 
 /// A frame at the bridge's post-routing hook, on its way out of the port
 /// `skb->dev`.
 pub(crate) struct Egress<'a>(SkBuff<'a>);
+
+/// Proof that an [`Egress`] frame has nothing between this hook and its
+/// device that drops it by policy: no VLAN tag (so none to handle), and
+/// br_netfilter will not run it through the IP hooks.
+pub(crate) struct PlainPath(());
 
 /// Proof that a frame was taken over by [`Egress::transmit`].
 pub(crate) struct Sent {
@@ -166,16 +166,43 @@ impl<'a> Egress<'a> {
     /// post-routing hook, whose okfn (`br_dev_queue_push_xmit`) a hook may
     /// take over by returning NF_STOLEN.
     pub(super) unsafe fn from_raw(ptr: NonNull<bindings::sk_buff>) -> Self {
-        // SAFETY: the caller's contract.
+        // SAFETY: the caller's contract covers SkBuff's.
         Egress(unsafe { SkBuff::from_raw(ptr) })
     }
 
-    /// Does what the bridge would do next (push the Ethernet header and
-    /// queue the frame on the port) and reports whether the device took
-    /// it. The verdict must then be NF_STOLEN.
-    pub(crate) fn transmit(self) -> Sent {
-        // SAFETY: `ptr` is ours (type invariant); the helper consumes it.
-        let rc = unsafe { bindings::vassist_skb_br_xmit(self.0.ptr.as_ptr()) };
+    pub(crate) fn skb(&self) -> &SkBuff<'a> {
+        &self.0
+    }
+
+    /// Whether the frame's path to the device is plain ([`PlainPath`]).
+    pub(crate) fn plain_path(&self) -> Option<PlainPath> {
+        // SAFETY: `ptr` is valid (type invariant of SkBuff).
+        unsafe { bindings::vassist_skb_plain_path(self.0.ptr.as_ptr()) }.then_some(PlainPath(()))
+    }
+
+    /// What the bridge would do next, br_dev_queue_push_xmit() for a plain
+    /// frame, keeping dev_queue_xmit()'s result, which the bridge discards:
+    /// push the Ethernet header back, drop what the device cannot take, and
+    /// queue it. Its VLAN step has nothing to do on a plain path; its
+    /// switchdev mark is for ports with switchdev offload, never a tap, the
+    /// only kind vassist transmits to. The verdict must then be NF_STOLEN.
+    pub(crate) fn transmit(self, _plain: PlainPath) -> Sent {
+        let skb = self.0.ptr.as_ptr();
+        // SAFETY: `skb` is ours (type invariant) and sits after the Ethernet
+        // header the bridge pulled, so the push stays within its headroom.
+        unsafe { bindings::skb_push(skb, ETH_HLEN) };
+        // SAFETY: `skb` is valid; `skb->dev` is the port it leaves by.
+        let dev = unsafe { bindings::vassist_skb_dev(skb) };
+        // SAFETY: `dev` is alive while the bridge transmits to it.
+        if !unsafe { bindings::is_skb_forwardable(dev, skb) } {
+            // SAFETY: the frame is ours to free.
+            unsafe { bindings::vassist_kfree_skb(skb) };
+            return Sent { delivered: false };
+        }
+        // SAFETY: `skb` is ours.
+        unsafe { bindings::vassist_br_drop_fake_rtable(skb) };
+        // SAFETY: dev_queue_xmit consumes `skb` whatever it returns.
+        let rc = unsafe { bindings::vassist_dev_queue_xmit(skb) };
         Sent {
             delivered: rc == bindings::NET_XMIT_SUCCESS as i32,
         }
@@ -186,15 +213,33 @@ impl<'a> Egress<'a> {
     }
 }
 
-impl<'a> Deref for Egress<'a> {
-    type Target = SkBuff<'a>;
-    fn deref(&self) -> &SkBuff<'a> {
-        &self.0
+/// Sends the Ethernet frame `frame` (headers included) out of `dev`; says
+/// whether the device took it.
+pub(crate) fn xmit_frame(dev: &NetDevice, frame: &[u8], _rcu: &Guard) -> bool {
+    let Ok(len) = u32::try_from(frame.len()) else {
+        return false;
+    };
+    if len < ETH_HLEN {
+        return false;
     }
-}
-
-impl<'a> DerefMut for Egress<'a> {
-    fn deref_mut(&mut self) -> &mut SkBuff<'a> {
-        &mut self.0
+    let dev = dev.as_ptr();
+    // SAFETY: `dev` is alive under RCU; the reserve is its link-layer
+    // headroom.
+    let reserve = unsafe { bindings::vassist_ll_reserved_space(dev) };
+    // SAFETY: atomic allocation, as the packet path needs.
+    let skb = unsafe { bindings::vassist_alloc_skb_atomic(reserve + len) };
+    if skb.is_null() {
+        return false;
     }
+    // SAFETY: `skb` is fresh and ours, with `reserve + len` bytes of room:
+    // the reserve, then the frame copied in; its headers are set from the
+    // frame's start (Ethernet, then the network header after it).
+    unsafe {
+        bindings::vassist_skb_reserve(skb, reserve);
+        bindings::vassist_skb_put_data(skb, frame.as_ptr().cast(), len);
+        bindings::vassist_skb_set_eth_frame(skb, dev);
+    }
+    // SAFETY: dev_queue_xmit consumes `skb` whatever it returns.
+    let rc = unsafe { bindings::vassist_dev_queue_xmit(skb) };
+    rc == bindings::NET_XMIT_SUCCESS as i32
 }

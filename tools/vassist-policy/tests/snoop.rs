@@ -9,7 +9,7 @@ use vassist_policy::tcp::{self, Addrs, Options, Segment, ACK, FIN, RST, SYN};
 
 /// Locates the TCP header and parses the segment, as the packet path does.
 fn tcp_parse(ethertype: u16, hdr: &[u8]) -> Option<tcp::Segment> {
-    tcp::parse(ethertype, hdr, frame::tcp_offset(ethertype, hdr)?)
+    tcp::parse(frame::tcp_offset(ethertype, hdr)?)
 }
 
 const PSH: u8 = 0x08;

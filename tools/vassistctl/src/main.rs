@@ -14,13 +14,18 @@
 //! `idle-timeout` (milliseconds).
 //! `-j` prints JSON keyed by the netlink spec's attribute names. Errors print
 //! the kernel's extended-ack message and exit non-zero.
+//!
+//! The netlink socket, family resolution, dumps, acks and extended acks are
+//! neli's; the family's commands and attributes come from its YAML spec
+//! (`build.rs` generates [`spec`]'s tables from it).
 
-mod genl;
+mod nl;
 mod spec;
 
 use clap::{Parser, Subcommand};
-use genl::{AttrBuf, Attrs, GenlMsg, NlError, Socket};
-use serde_json::{json, Map, Value};
+use nl::{Attrs, Ctl, Msg};
+use serde_json::{json, Value};
+use spec::{cmd, SET_ACK_OFFLOAD_PARAMS as PARAMS, SET_FLOW as FLOW, SET_PORT as PORT};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -87,10 +92,17 @@ enum PortCmd {
 struct PortArgs {
     dev: Option<String>,
     ifindex: Option<u32>,
-    /// (feature bit, on?)
-    features: Vec<(u32, bool)>,
-    /// (ack-offload-params attribute, value)
-    params: Vec<(u16, u32)>,
+    /// Feature bits set (`value`) among those changed (`mask`).
+    value: u32,
+    mask: u32,
+    /// (ack-offload-params attribute name, value)
+    params: Vec<(&'static str, u32)>,
+}
+
+fn features() -> &'static spec::Enum {
+    PORT.attr("features")
+        .enumeration
+        .expect("features is an enum in the spec")
 }
 
 fn parse_port_args(args: &[String], features_allowed: bool) -> Result<PortArgs, String> {
@@ -110,13 +122,18 @@ fn parse_port_args(args: &[String], features_allowed: bool) -> Result<PortArgs, 
                     "off" => false,
                     v => return Err(format!("'{key}' takes on|off, not '{v}'")),
                 };
-                out.features.push((1 << feature_bit("ack-offload"), on));
+                let bit = features().bit("ack-offload").expect("spec feature");
+                out.mask |= bit;
+                out.value = if on {
+                    out.value | bit
+                } else {
+                    out.value & !bit
+                };
             }
-            k if features_allowed && spec::ACK_OFFLOAD_PARAMS.contains(&k) => {
+            k if features_allowed && PARAMS.attrs.iter().any(|a| a.name == k) => {
                 let v = value()?;
                 let n = v.parse().map_err(|_| format!("bad {k} '{v}'"))?;
-                let attr = spec::ACK_OFFLOAD_PARAMS.iter().position(|p| *p == k);
-                out.params.push((attr.map_or(0, |i| i as u16 + 1), n));
+                out.params.push((PARAMS.attr(k).name, n));
             }
             k => return Err(format!("unexpected '{k}'")),
         }
@@ -124,120 +141,45 @@ fn parse_port_args(args: &[String], features_allowed: bool) -> Result<PortArgs, 
     Ok(out)
 }
 
-fn feature_bit(name: &str) -> u32 {
-    spec::FEATURES
-        .iter()
-        .position(|f| *f == name)
-        .expect("spec feature") as u32
-}
-
 impl PortArgs {
-    fn selector(&self, a: &mut AttrBuf) {
-        if let Some(i) = self.ifindex {
-            a.u32(spec::A_PORT_IFINDEX, i);
-        }
-        if let Some(d) = &self.dev {
-            a.str(spec::A_PORT_IFNAME, d);
-        }
-    }
-
-    /// The ack-offload nest, if any parameter is set.
-    fn params(&self, a: &mut AttrBuf) {
-        if self.params.is_empty() {
-            return;
-        }
-        let mut nest = AttrBuf::default();
-        for &(attr, v) in &self.params {
-            nest.u32(attr, v);
-        }
-        a.nest(spec::A_PORT_ACK_OFFLOAD, &nest);
-    }
-
     fn has_selector(&self) -> bool {
         self.dev.is_some() || self.ifindex.is_some()
     }
 
-    /// The feature mask after applying the changes to `current`.
-    fn apply(&self, current: u32) -> u32 {
-        self.features
-            .iter()
-            .fold(current, |f, &(bit, on)| if on { f | bit } else { f & !bit })
-    }
-}
-
-/// A port (or port-del-ntf) message as JSON keyed by spec names.
-fn port_json(msg: &GenlMsg) -> Value {
-    let mut o = Map::new();
-    for a in msg.attrs() {
-        match a.ty {
-            spec::A_PORT_IFINDEX => o.insert("ifindex".into(), json!(a.u32())),
-            spec::A_PORT_IFNAME => o.insert("ifname".into(), json!(a.str())),
-            spec::A_PORT_MASTER_IFINDEX => o.insert("master-ifindex".into(), json!(a.u32())),
-            spec::A_PORT_FEATURES => {
-                let bits = a.u32().unwrap_or(0);
-                let names: Vec<_> = spec::FEATURES
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| bits & (1 << i) != 0)
-                    .map(|(_, n)| *n)
-                    .collect();
-                o.insert("features".into(), json!(names))
-            }
-            spec::A_PORT_STATS => o.insert("stats".into(), stats_json(a.nested())),
-            spec::A_PORT_ACK_OFFLOAD => o.insert(
-                "ack-offload".into(),
-                names_json(a.nested(), &spec::ACK_OFFLOAD_PARAMS),
-            ),
-            spec::A_PORT_DETACH_REASON => o.insert(
-                "detach-reason".into(),
-                json!(a.u32().and_then(|r| spec::DETACH_REASONS.get(r as usize))),
-            ),
-            _ => None,
-        };
-    }
-    Value::Object(o)
-}
-
-fn stats_json(attrs: Attrs<'_>) -> Value {
-    names_json(attrs, &spec::PORT_STATS)
-}
-
-/// Numeric attributes (1-based `names`) as JSON.
-fn names_json(attrs: Attrs<'_>, names: &[&str]) -> Value {
-    let mut o = Map::new();
-    for a in attrs {
-        if let Some(name) = names.get(usize::from(a.ty).wrapping_sub(1)) {
-            o.insert((*name).into(), json!(a.uint()));
+    /// The selector attributes.
+    fn selector(&self) -> Attrs {
+        let mut a = Attrs::new(&PORT);
+        if let Some(i) = self.ifindex {
+            a.u32("ifindex", i);
         }
+        if let Some(d) = &self.dev {
+            a.str("ifname", d);
+        }
+        a
     }
-    Value::Object(o)
+
+    /// The ack-offload nest, if any parameter is set.
+    fn params(&self, a: &mut Attrs) {
+        if self.params.is_empty() {
+            return;
+        }
+        let mut nest = Attrs::new(&PARAMS);
+        for &(name, v) in &self.params {
+            nest.u32(name, v);
+        }
+        a.nest("ack-offload", nest);
+    }
 }
 
-/// A flow message as JSON keyed by spec names.
-fn flow_json(msg: &GenlMsg) -> Value {
-    let mut o = Map::new();
-    for a in msg.attrs() {
-        let Some(&(name, kind)) = spec::FLOW.get(usize::from(a.ty).wrapping_sub(1)) else {
-            continue;
-        };
-        let v = match kind {
-            spec::Kind::U16 => json!(a.u16()),
-            spec::Kind::U32 => json!(a.u32()),
-            spec::Kind::Uint => json!(a.uint()),
-            spec::Kind::Flag => json!(true),
-            spec::Kind::Mode => json!(a.u32().and_then(|m| spec::FLOW_MODES.get(m as usize))),
-            spec::Kind::Addr => json!(addr_str(a.data)),
-        };
-        o.insert(name.into(), v);
-    }
-    Value::Object(o)
-}
-
-fn addr_str(b: &[u8]) -> String {
+fn addr_str(b: &[u8]) -> Value {
     match b.len() {
-        4 => std::net::Ipv4Addr::from(<[u8; 4]>::try_from(b).unwrap_or_default()).to_string(),
-        16 => std::net::Ipv6Addr::from(<[u8; 16]>::try_from(b).unwrap_or_default()).to_string(),
-        _ => "?".into(),
+        4 => {
+            json!(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(b).unwrap_or_default()).to_string())
+        }
+        16 => {
+            json!(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(b).unwrap_or_default()).to_string())
+        }
+        _ => json!("?"),
     }
 }
 
@@ -357,59 +299,22 @@ fn print_port(p: &Value) {
     );
 }
 
-/// Parses a command's arguments, which must name a port, into the
-/// selector attributes.
-fn select(args: &[String], features: bool, what: &str) -> Result<(PortArgs, AttrBuf), String> {
+/// Parses a command's arguments, which must name a port.
+fn select(args: &[String], features: bool, what: &str) -> Result<PortArgs, String> {
     let p = parse_port_args(args, features)?;
     if !p.has_selector() {
         return Err(format!("port {what} needs 'dev NAME' or 'ifindex N'"));
     }
-    let mut a = AttrBuf::default();
-    p.selector(&mut a);
-    Ok((p, a))
+    Ok(p)
 }
 
-struct Ctl {
-    sock: Socket,
-    family: u16,
-    groups: Vec<(String, u32)>,
-}
-
-impl Ctl {
-    fn open() -> Result<Ctl, NlError> {
-        let mut sock = Socket::open()?;
-        let (family, groups) = sock.resolve(spec::FAMILY).map_err(|e| match e.errno {
-            libc::ENOENT => NlError {
-                errno: e.errno,
-                msg: Some(
-                    "generic netlink family 'vassist' not found: is vassist.ko loaded?".into(),
-                ),
-            },
-            _ => e,
-        })?;
-        Ok(Ctl {
-            sock,
-            family,
-            groups,
-        })
-    }
-
-    fn call(&mut self, cmd: u8, dump: bool, attrs: &AttrBuf) -> Result<Vec<Value>, NlError> {
-        let replies = self
-            .sock
-            .request(self.family, cmd, spec::VERSION, dump, attrs)?;
-        let json = if cmd == spec::CMD_FLOW_GET {
-            flow_json
-        } else {
-            port_json
-        };
-        Ok(replies.iter().map(json).collect())
-    }
+/// The replies as JSON: flows shown with their addresses as text.
+fn json_of(msgs: &[Msg], set: &'static spec::AttrSet) -> Vec<Value> {
+    msgs.iter().map(|m| m.json(set, addr_str)).collect()
 }
 
 fn run(cli: Cli) -> Result<(), String> {
-    let nl = |e: NlError| e.to_string();
-    let mut ctl = Ctl::open().map_err(nl)?;
+    let ctl = Ctl::open()?;
     let show = |ports: &[Value]| {
         if cli.json {
             println!("{}", Value::Array(ports.to_vec()));
@@ -420,56 +325,47 @@ fn run(cli: Cli) -> Result<(), String> {
     match cli.cmd {
         Cmd::Port { cmd } => match cmd {
             PortCmd::Add { args } => {
-                let (p, mut a) = select(&args, true, "add")?;
-                a.u32(spec::A_PORT_FEATURES, p.apply(0));
+                let p = select(&args, true, "add")?;
+                let mut a = p.selector();
+                a.u32("features", p.value);
                 p.params(&mut a);
-                show(&ctl.call(spec::CMD_PORT_ADD, false, &a).map_err(nl)?);
+                show(&json_of(&ctl.call(cmd::PORT_ADD, false, a)?, &PORT));
             }
             PortCmd::Set { args } => {
-                let (p, mut a) = select(&args, true, "set")?;
-                let current = ctl.call(spec::CMD_PORT_GET, false, &a).map_err(nl)?;
-                let bits = current
-                    .first()
-                    .and_then(|c| c["features"].as_array())
-                    .map(|f| {
-                        f.iter()
-                            .filter_map(Value::as_str)
-                            .fold(0, |m, n| m | 1 << feature_bit(n))
-                    })
-                    .unwrap_or(0);
-                a.u32(spec::A_PORT_FEATURES, p.apply(bits));
+                // The kernel applies the features that change (the mask),
+                // so the others are not read first.
+                let p = select(&args, true, "set")?;
+                let mut a = p.selector();
+                if p.mask != 0 {
+                    a.u32("features", p.value);
+                    a.u32("features-mask", p.mask);
+                }
                 p.params(&mut a);
-                show(&ctl.call(spec::CMD_PORT_SET, false, &a).map_err(nl)?);
+                show(&json_of(&ctl.call(cmd::PORT_SET, false, a)?, &PORT));
             }
             PortCmd::Del { args } => {
-                let (_, a) = select(&args, false, "del")?;
-                ctl.call(spec::CMD_PORT_DEL, false, &a).map_err(nl)?;
+                let p = select(&args, false, "del")?;
+                ctl.call(cmd::PORT_DEL, false, p.selector())?;
             }
             PortCmd::Show { args } => {
                 let p = parse_port_args(&args, false)?;
-                let mut a = AttrBuf::default();
-                p.selector(&mut a);
-                show(
-                    &ctl.call(spec::CMD_PORT_GET, !p.has_selector(), &a)
-                        .map_err(nl)?,
-                );
+                let replies = ctl.call(cmd::PORT_GET, !p.has_selector(), p.selector())?;
+                show(&json_of(&replies, &PORT));
             }
         },
         Cmd::Flow {
             cmd: FlowCmd::Show { args },
         } => {
             let p = parse_port_args(&args, false)?;
-            let mut a = AttrBuf::default();
+            let mut a = Attrs::new(&FLOW);
             if p.has_selector() {
                 // The dump filters by ifindex; a name is resolved through
                 // the port (which must be attached).
-                let mut sel = AttrBuf::default();
-                p.selector(&mut sel);
-                let port = ctl.call(spec::CMD_PORT_GET, false, &sel).map_err(nl)?;
+                let port = json_of(&ctl.call(cmd::PORT_GET, false, p.selector())?, &PORT);
                 let ifindex = port.first().and_then(|p| p["ifindex"].as_u64());
-                a.u32(spec::A_FLOW_IFINDEX, ifindex.ok_or("no such port")? as u32);
+                a.u32("ifindex", ifindex.ok_or("no such port")? as u32);
             }
-            let flows = ctl.call(spec::CMD_FLOW_GET, true, &a).map_err(nl)?;
+            let flows = json_of(&ctl.call(cmd::FLOW_GET, true, a)?, &FLOW);
             if cli.json {
                 println!("{}", Value::Array(flows));
             } else {
@@ -477,23 +373,21 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Cmd::Monitor => {
-            let group = ctl
-                .groups
-                .iter()
-                .find(|(n, _)| n == spec::MCGRP_MGMT)
-                .map(|g| g.1)
-                .ok_or("the family has no 'mgmt' group")?;
-            ctl.sock.subscribe(group).map_err(|e| e.to_string())?;
-            loop {
-                for m in ctl.sock.next_notification().map_err(nl)? {
-                    let what = match m.cmd {
-                        spec::CMD_PORT_ADD_NTF => "port-add-ntf",
-                        spec::CMD_PORT_CHANGE_NTF => "port-change-ntf",
-                        spec::CMD_PORT_DEL_NTF => "port-del-ntf",
-                        _ => continue,
-                    };
-                    println!("{}", json!({ "name": what, "msg": port_json(&m) }));
-                }
+            let mgmt = spec::MCGRPS
+                .first()
+                .ok_or("the family has no multicast group")?;
+            for m in ctl.monitor(mgmt)? {
+                let m = m?;
+                let name = match m.cmd() {
+                    cmd::PORT_ADD_NTF => "port-add-ntf",
+                    cmd::PORT_CHANGE_NTF => "port-change-ntf",
+                    cmd::PORT_DEL_NTF => "port-del-ntf",
+                    _ => continue,
+                };
+                println!(
+                    "{}",
+                    json!({ "name": name, "msg": m.json(&PORT, addr_str) })
+                );
             }
         }
     }
@@ -525,19 +419,15 @@ mod tests {
     fn parses_ip_style_arguments() {
         let p = parse_port_args(&args("dev tap0 snoop on"), true).unwrap();
         assert_eq!(p.dev.as_deref(), Some("tap0"));
-        assert_eq!(p.apply(0), 1);
+        assert_eq!((p.value, p.mask), (1, 1));
         assert_eq!(
             parse_port_args(&args("ifindex 7"), false).unwrap().ifindex,
             Some(7)
         );
         let p = parse_port_args(&args("dev t max-flows 16 idle-timeout 500"), true).unwrap();
-        assert_eq!(p.params, vec![(3, 16), (4, 500)]);
-        assert_eq!(
-            parse_port_args(&args("dev tap0 snoop off"), true)
-                .unwrap()
-                .apply(1),
-            0
-        );
+        assert_eq!(p.params, vec![("max-flows", 16), ("idle-timeout", 500)]);
+        let p = parse_port_args(&args("dev tap0 snoop off"), true).unwrap();
+        assert_eq!((p.value, p.mask), (0, 1));
     }
 
     #[test]
@@ -549,5 +439,18 @@ mod tests {
         assert!(parse_port_args(&args("bogus 1"), true).is_err());
         assert!(parse_port_args(&args("dev tap0 buf-size x"), true).is_err());
         assert!(parse_port_args(&args("dev tap0 max-flows 9"), false).is_err());
+    }
+
+    #[test]
+    fn tables_follow_the_spec() {
+        // The numbers the uapi header (generated from the same spec) has.
+        let h = include_str!("../../../include/uapi/linux/vassist.h");
+        assert!(h.contains(&format!("VASSIST_FAMILY_NAME\t\"{}\"", spec::FAMILY)));
+        assert_eq!(PORT.attr("ifindex").value, 1);
+        assert_eq!(PORT.attr("ack-offload").value, 7);
+        assert_eq!(cmd::PORT_DEL_NTF, 8);
+        assert_eq!(features().bit("ack-offload"), Some(1));
+        let mode = FLOW.attr("mode").enumeration.unwrap();
+        assert_eq!(mode.name(5), Some("closing"));
     }
 }

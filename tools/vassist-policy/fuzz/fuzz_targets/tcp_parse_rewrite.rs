@@ -13,7 +13,7 @@ use vassist_policy::tcp;
 
 /// Locates the TCP header and parses the segment, as the packet path does.
 fn tcp_parse(ethertype: u16, hdr: &[u8]) -> Option<tcp::Segment> {
-    tcp::parse(ethertype, hdr, frame::tcp_offset(ethertype, hdr)?)
+    tcp::parse(frame::tcp_offset(ethertype, hdr)?)
 }
 
 fuzz_target!(|data: &[u8]| {

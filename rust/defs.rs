@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The netlink ABI's numbers (include/uapi/linux/vassist.h, generated from
+//! Documentation/netlink/specs/vassist.yaml), without their prefixes: the
+//! only place above the wrapper layer that reads the bindings.
+
+use crate::bindings as b;
+
+macro_rules! consts {
+    ($ty:ty; $($name:ident = $c:ident),* $(,)?) => {
+        $(pub(crate) const $name: $ty = b::$c as $ty;)*
+    };
+}
+
+/// Commands (`vassist-cmd`).
+pub(crate) mod cmd {
+    use super::b;
+    consts!(u8;
+        PORT_ADD = VASSIST_CMD_PORT_ADD,
+        PORT_DEL = VASSIST_CMD_PORT_DEL,
+        PORT_GET = VASSIST_CMD_PORT_GET,
+        PORT_SET = VASSIST_CMD_PORT_SET,
+        FLOW_GET = VASSIST_CMD_FLOW_GET,
+        PORT_ADD_NTF = VASSIST_CMD_PORT_ADD_NTF,
+        PORT_CHANGE_NTF = VASSIST_CMD_PORT_CHANGE_NTF,
+        PORT_DEL_NTF = VASSIST_CMD_PORT_DEL_NTF,
+    );
+}
+
+/// Multicast groups.
+pub(crate) mod group {
+    use super::b;
+    consts!(u32; MGMT = VASSIST_NLGRP_MGMT);
+}
+
+/// The `features` flags.
+pub(crate) mod features {
+    use super::b;
+    consts!(u32; ACK_OFFLOAD = vassist_features_VASSIST_FEATURES_ACK_OFFLOAD);
+}
+
+/// The `detach-reason` enum.
+pub(crate) mod detach_reason {
+    use super::b;
+    consts!(u32;
+        USER = vassist_detach_reason_VASSIST_DETACH_REASON_USER,
+        UNREGISTERED = vassist_detach_reason_VASSIST_DETACH_REASON_UNREGISTERED,
+        LEFT_BRIDGE = vassist_detach_reason_VASSIST_DETACH_REASON_LEFT_BRIDGE,
+    );
+}
+
+/// The `flow-mode` enum.
+pub(crate) mod flow_mode {
+    use super::b;
+    consts!(u32;
+        ACTIVE = vassist_flow_mode_VASSIST_FLOW_MODE_ACTIVE,
+        UNEXPECTED_SEQ = vassist_flow_mode_VASSIST_FLOW_MODE_UNEXPECTED_SEQ,
+        NO_BUF = vassist_flow_mode_VASSIST_FLOW_MODE_NO_BUF,
+        WINDOW = vassist_flow_mode_VASSIST_FLOW_MODE_WINDOW,
+        FLAGS = vassist_flow_mode_VASSIST_FLOW_MODE_FLAGS,
+        CLOSING = vassist_flow_mode_VASSIST_FLOW_MODE_CLOSING,
+    );
+}
+
+/// The `port` attribute set.
+pub(crate) mod port {
+    use super::b;
+    consts!(u32;
+        IFINDEX = VASSIST_A_PORT_IFINDEX,
+        IFNAME = VASSIST_A_PORT_IFNAME,
+        MASTER_IFINDEX = VASSIST_A_PORT_MASTER_IFINDEX,
+        FEATURES = VASSIST_A_PORT_FEATURES,
+        STATS = VASSIST_A_PORT_STATS,
+        DETACH_REASON = VASSIST_A_PORT_DETACH_REASON,
+        ACK_OFFLOAD = VASSIST_A_PORT_ACK_OFFLOAD,
+        FEATURES_MASK = VASSIST_A_PORT_FEATURES_MASK,
+    );
+}
+
+/// The `ack-offload-params` attribute set.
+pub(crate) mod ack_offload {
+    use super::b;
+    consts!(u32;
+        BUF_SIZE = VASSIST_A_ACK_OFFLOAD_PARAMS_BUF_SIZE,
+        RING_MARGIN = VASSIST_A_ACK_OFFLOAD_PARAMS_RING_MARGIN,
+        MAX_FLOWS = VASSIST_A_ACK_OFFLOAD_PARAMS_MAX_FLOWS,
+        IDLE_TIMEOUT = VASSIST_A_ACK_OFFLOAD_PARAMS_IDLE_TIMEOUT,
+    );
+}
+
+/// The `port-stats` attribute set.
+pub(crate) mod stats {
+    use super::b;
+    consts!(u32;
+        TO_GUEST_PACKETS = VASSIST_A_PORT_STATS_TO_GUEST_PACKETS,
+        TO_GUEST_BYTES = VASSIST_A_PORT_STATS_TO_GUEST_BYTES,
+        TO_GUEST_TCP_SEGS = VASSIST_A_PORT_STATS_TO_GUEST_TCP_SEGS,
+        FROM_GUEST_PACKETS = VASSIST_A_PORT_STATS_FROM_GUEST_PACKETS,
+        FROM_GUEST_BYTES = VASSIST_A_PORT_STATS_FROM_GUEST_BYTES,
+        FROM_GUEST_TCP_SEGS = VASSIST_A_PORT_STATS_FROM_GUEST_TCP_SEGS,
+        EARLY_ACKS = VASSIST_A_PORT_STATS_EARLY_ACKS,
+        EARLY_ACK_ERRORS = VASSIST_A_PORT_STATS_EARLY_ACK_ERRORS,
+        ACK_INELIGIBLE = VASSIST_A_PORT_STATS_ACK_INELIGIBLE,
+        GUEST_ACKS_DROPPED = VASSIST_A_PORT_STATS_GUEST_ACKS_DROPPED,
+        ACKS_REWRITTEN = VASSIST_A_PORT_STATS_ACKS_REWRITTEN,
+        WINDOWS_CAPPED = VASSIST_A_PORT_STATS_WINDOWS_CAPPED,
+        OFFLINE_UNEXPECTED_SEQ = VASSIST_A_PORT_STATS_OFFLINE_UNEXPECTED_SEQ,
+        OFFLINE_NO_BUF = VASSIST_A_PORT_STATS_OFFLINE_NO_BUF,
+        OFFLINE_WINDOW = VASSIST_A_PORT_STATS_OFFLINE_WINDOW,
+        OFFLINE_FLAGS = VASSIST_A_PORT_STATS_OFFLINE_FLAGS,
+        FLOWS_CREATED = VASSIST_A_PORT_STATS_FLOWS_CREATED,
+        FLOWS_ENDED = VASSIST_A_PORT_STATS_FLOWS_ENDED,
+        FLOWS_EXPIRED = VASSIST_A_PORT_STATS_FLOWS_EXPIRED,
+        TABLE_FULL = VASSIST_A_PORT_STATS_TABLE_FULL,
+        RING_ESTIMATE = VASSIST_A_PORT_STATS_RING_ESTIMATE,
+    );
+}
+
+/// The `flow` attribute set.
+pub(crate) mod flow {
+    use super::b;
+    consts!(u32;
+        IFINDEX = VASSIST_A_FLOW_IFINDEX,
+        GUEST_ADDR = VASSIST_A_FLOW_GUEST_ADDR,
+        GUEST_PORT = VASSIST_A_FLOW_GUEST_PORT,
+        PEER_ADDR = VASSIST_A_FLOW_PEER_ADDR,
+        PEER_PORT = VASSIST_A_FLOW_PEER_PORT,
+        MODE = VASSIST_A_FLOW_MODE,
+        HANDSHAKE = VASSIST_A_FLOW_HANDSHAKE,
+        NEXT_SEQ = VASSIST_A_FLOW_NEXT_SEQ,
+        ACKED = VASSIST_A_FLOW_ACKED,
+        VM_ACK = VASSIST_A_FLOW_VM_ACK,
+        RCV_WIN = VASSIST_A_FLOW_RCV_WIN,
+        WSCALE = VASSIST_A_FLOW_WSCALE,
+        MSS = VASSIST_A_FLOW_MSS,
+        TIMESTAMPS = VASSIST_A_FLOW_TIMESTAMPS,
+        IDLE_MS = VASSIST_A_FLOW_IDLE_MS,
+        EARLY_ACKS = VASSIST_A_FLOW_EARLY_ACKS,
+        ACKS_DROPPED = VASSIST_A_FLOW_ACKS_DROPPED,
+        ACKS_REWRITTEN = VASSIST_A_FLOW_ACKS_REWRITTEN,
+    );
+}
