@@ -73,16 +73,37 @@ impl Port {
     }
 }
 
-/// The attached ports of a namespace, sorted by ifindex: the packet path
-/// binary-searches them, dumps resume after an ifindex.
+/// The attached ports of a namespace, sorted by ifindex (dumps resume
+/// after an ifindex), with an index sorted by device identity that the
+/// packet path binary-searches without reading the devices.
 struct PortTable {
     ports: KVec<Arc<Port>>,
+    /// The same ports by device identity, sorted.
+    by_dev: KVec<(usize, Arc<Port>)>,
 }
 
 impl PortTable {
+    fn new(ports: KVec<Arc<Port>>) -> Result<PortTable, AllocError> {
+        let mut by_dev = KVec::with_capacity(ports.len(), GFP_KERNEL)?;
+        for p in ports.iter() {
+            let key = p.dev().key();
+            // Insertion sort: a handful of ports, and no allocation.
+            let at = by_dev.partition_point(|(k, _)| *k < key);
+            by_dev.push((key, p.clone()), GFP_KERNEL)?;
+            by_dev[at..].rotate_right(1);
+        }
+        Ok(PortTable { ports, by_dev })
+    }
+
     fn position(&self, ifindex: u32) -> Result<usize, usize> {
         self.ports
             .binary_search_by_key(&ifindex, |p| p.dev().ifindex())
+    }
+
+    fn by_dev(&self, dev: &NetDevice) -> Option<&Arc<Port>> {
+        let key = dev.key();
+        let i = self.by_dev.binary_search_by_key(&key, |(k, _)| *k).ok()?;
+        Some(&self.by_dev[i].1)
     }
 }
 
@@ -161,7 +182,7 @@ impl NetPorts {
         if let Some(a) = add {
             ports.push(a, GFP_KERNEL)?;
         }
-        let table = PortTable { ports };
+        let table = PortTable::new(ports)?;
         if !table.ports.is_empty() {
             self.table.set(table, rtnl)?;
             self.generation.fetch_add(1, Relaxed);
@@ -174,17 +195,14 @@ impl NetPorts {
 
 /// The attached port whose device is `dev`, for the packet path.
 pub(crate) fn find<'a>(dev: &NetDevice, net: &'a Net, rcu: &'a Guard) -> Option<&'a Port> {
-    let t = NetPorts::of(net)?.table.get(rcu)?;
-    let p = &t.ports[t.position(dev.ifindex()).ok()?];
-    // An ifindex names one device of the namespace at a time.
-    p.dev().is(dev).then_some(&**p)
+    let t = PORTS.get_rcu(net, rcu)?.table.get(rcu)?;
+    t.by_dev(dev).map(|p| &**p)
 }
 
 /// The attached port whose device is `dev`, for a writer.
 pub(crate) fn find_locked(dev: &NetDevice, rtnl: &Rtnl) -> Option<Arc<Port>> {
     let t = NetPorts::of(dev.net())?.table.get_locked(rtnl)?;
-    let p = &t.ports[t.position(dev.ifindex()).ok()?];
-    p.dev().is(dev).then(|| p.clone())
+    t.by_dev(dev).cloned()
 }
 
 /// The attached port of `net` with `ifindex`, without RTNL (its settings

@@ -92,6 +92,12 @@ impl NetDevice {
         core::ptr::eq(self, other)
     }
 
+    /// The device's identity as a number, to order and search by; stable
+    /// while the device lives.
+    pub(crate) fn key(&self) -> usize {
+        self.as_ptr() as usize
+    }
+
     pub(crate) fn is_bridge_port(&self, _rtnl: &Rtnl) -> bool {
         // SAFETY: the device is alive; the flag is stable under RTNL.
         unsafe { bindings::vassist_netdev_is_bridge_port(self.as_ptr()) }

@@ -5,6 +5,7 @@
 //! emptied under RTNL when it is dismantled, dropped after that.
 
 use super::netdev::Net;
+use super::rcu::Guard;
 use super::rtnl::{self, Rtnl};
 use crate::bindings;
 use core::marker::PhantomData;
@@ -97,6 +98,36 @@ impl<T: PernetData> Pernet<T> {
     /// The storage of `net`, for the callbacks: `T::pernet()` is the
     /// registered static (checked by `register`), whose id the core sets
     /// before it calls any of them.
+    /// The state of `net` for a reader inside an RCU read-side section:
+    /// `net_generic()` inline (two loads, no call), for the packet path.
+    pub(crate) fn get_rcu<'a>(&self, net: &'a Net, _rcu: &Guard) -> Option<&'a T> {
+        let id = self.id.load(Ordering::Acquire);
+        if id == 0 {
+            return None;
+        }
+        let net = net.as_ptr().cast::<u8>();
+        // SAFETY: `net` is alive; `net->gen` is an RCU-published pointer at
+        // that offset, read once as rcu_dereference does; the array it
+        // points to is freed only after a grace period, which the guard
+        // holds off.
+        let gen = unsafe {
+            core::ptr::read_volatile(
+                net.add(bindings::VASSIST_NET_GEN_OFFSET as usize)
+                    .cast::<*const u8>(),
+            )
+        };
+        // SAFETY: the subsystem is registered (`id` non-zero), so every
+        // namespace's array has an entry `id` (net_assign_generic grows
+        // them before `init` runs); it points at this namespace's
+        // initialised `T` until `exit` (as in `get`).
+        Some(unsafe {
+            let ptrs = gen
+                .add(bindings::VASSIST_NET_GENERIC_PTR_OFFSET as usize)
+                .cast::<*const T>();
+            &*core::ptr::read_volatile(ptrs.add(id as usize))
+        })
+    }
+
     fn storage(net: *mut bindings::net) -> *mut T {
         let id = T::pernet().id.load(Ordering::Relaxed);
         // SAFETY: `net` is a namespace the core is calling back for, which
