@@ -44,6 +44,16 @@ impl From<kernel::alloc::AllocError> for VaError {
     }
 }
 
+impl From<Reject> for VaError {
+    fn from(r: Reject) -> Self {
+        VaError {
+            errno: r.errno,
+            msg: r.msg.unwrap_or(kernel::c_str!("vassist: reply failed")),
+            attr: r.attr,
+        }
+    }
+}
+
 impl From<VaError> for Reject {
     fn from(e: VaError) -> Self {
         Reject {

@@ -221,12 +221,7 @@ fn reply_and_notify(
         .notify(port.dev().net(), group::MGMT, ntf, |m| {
             fill_port(m, port, rtnl)
         });
-    req.reply(reply, |m| fill_port(m, port, rtnl))
-        .map_err(|r| VaError {
-            errno: r.errno,
-            msg: r.msg.unwrap_or(c_str!("reply failed")),
-            attr: r.attr,
-        })
+    Ok(req.reply(reply, |m| fill_port(m, port, rtnl))?)
 }
 
 /// A flow table of `max_flows` made before RTNL is taken. Out of memory
@@ -274,12 +269,7 @@ fn port_get(req: &Request<'_>) -> Result<(), VaError> {
     let mut guard = rtnl::lock();
     let rtnl = guard.held();
     let port = attached(&dev, rtnl)?;
-    req.reply(cmd::PORT_GET, |m| fill_port(m, &port, rtnl))
-        .map_err(|r| VaError {
-            errno: r.errno,
-            msg: r.msg.unwrap_or(c_str!("reply failed")),
-            attr: r.attr,
-        })
+    Ok(req.reply(cmd::PORT_GET, |m| fill_port(m, &port, rtnl))?)
 }
 
 fn port_set(req: &Request<'_>) -> Result<(), VaError> {
@@ -287,7 +277,7 @@ fn port_set(req: &Request<'_>) -> Result<(), VaError> {
     let settings = request_settings(req);
     let dev = request_dev(req)?;
     // The table the change will need, if any, as the port is now.
-    let size = port::with_port(dev.net(), dev.ifindex(), |p| {
+    let size = port::with_port(&dev, |p| {
         let on = change.apply(p.features()) & port::ACK_OFFLOAD != 0;
         let s = &p.snoop;
         s.needs_table(on, &settings, s.is_running())

@@ -130,7 +130,7 @@ impl PernetData for NetPorts {
     }
 
     fn dismantle(&self, _net: &Net, rtnl: &mut Rtnl) {
-        self.publish(None, rtnl);
+        self.clear(rtnl);
     }
 }
 
@@ -139,20 +139,11 @@ impl NetPorts {
         PORTS.get(net)
     }
 
-    /// Makes `new` the table. The old one (and with it the last reference
-    /// to a removed port, and so its device reference) goes after readers
-    /// are done with it.
-    fn publish(&self, new: Option<PortTable>, rtnl: &mut Rtnl) {
-        match new {
-            // A table that cannot be published leaves the old one: callers
-            // that must drop ports publish `None`, which cannot fail.
-            Some(t) if !t.ports.is_empty() => {
-                if self.table.set(t, rtnl).is_err() {
-                    return;
-                }
-            }
-            _ => self.table.clear(rtnl),
-        }
+    /// Detaches every port; cannot fail. The old table (and with it the
+    /// last reference to a port, and so its device reference) goes after
+    /// readers are done with it, as in `republish`.
+    fn clear(&self, rtnl: &mut Rtnl) {
+        self.table.clear(rtnl);
         self.generation.fetch_add(1, Relaxed);
     }
 
@@ -182,13 +173,12 @@ impl NetPorts {
         if let Some(a) = add {
             ports.push(a, GFP_KERNEL)?;
         }
-        let table = PortTable::new(ports)?;
-        if !table.ports.is_empty() {
-            self.table.set(table, rtnl)?;
-            self.generation.fetch_add(1, Relaxed);
-        } else {
-            self.publish(None, rtnl);
+        if ports.is_empty() {
+            self.clear(rtnl);
+            return Ok(());
         }
+        self.table.set(PortTable::new(ports)?, rtnl)?;
+        self.generation.fetch_add(1, Relaxed);
         Ok(())
     }
 }
@@ -205,12 +195,11 @@ pub(crate) fn find_locked(dev: &NetDevice, rtnl: &Rtnl) -> Option<Arc<Port>> {
     t.by_dev(dev).cloned()
 }
 
-/// The attached port of `net` with `ifindex`, without RTNL (its settings
+/// The attached port whose device is `dev`, without RTNL (its settings
 /// are read to prepare a change).
-pub(crate) fn with_port<R>(net: &Net, ifindex: u32, f: impl FnOnce(&Port) -> R) -> Option<R> {
+pub(crate) fn with_port<R>(dev: &NetDevice, f: impl FnOnce(&Port) -> R) -> Option<R> {
     let rcu = crate::sys::rcu::read_lock();
-    let t = NetPorts::of(net)?.table.get(&rcu)?;
-    Some(f(&t.ports[t.position(ifindex).ok()?]))
+    find(dev, dev.net(), &rcu).map(f)
 }
 
 /// The ports of `net` with an ifindex of at least `from`, in ifindex order,
@@ -330,7 +319,7 @@ pub(crate) fn netdev_event(
     if detach(&port, rtnl).is_err() {
         pr_warn!("out of memory: detaching all ports of a namespace\n");
         if let Some(nets) = NetPorts::of(dev.net()) {
-            nets.publish(None, rtnl);
+            nets.clear(rtnl);
         }
     }
     Some((port, reason))

@@ -84,20 +84,11 @@ impl<T: PernetData> Pernet<T> {
 
     /// The state of `net`, if the subsystem is registered.
     pub(crate) fn get<'a>(&self, net: &'a Net) -> Option<&'a T> {
-        let id = self.id.load(Ordering::Acquire);
-        if id == 0 {
-            return None;
-        }
-        // SAFETY: registered (`id` non-zero, type invariant), and `net` is
-        // alive; vassist only sees namespaces between `init` and `exit`
-        // (requests, devices and hooks of a live or dismantling namespace),
-        // where the storage holds an initialised `T`.
-        Some(unsafe { &*bindings::vassist_net_generic(net.as_ptr(), id).cast::<T>() })
+        // The state outlives the section: only the array that points at it
+        // is RCU-managed.
+        self.get_rcu(net, &super::rcu::read_lock())
     }
 
-    /// The storage of `net`, for the callbacks: `T::pernet()` is the
-    /// registered static (checked by `register`), whose id the core sets
-    /// before it calls any of them.
     /// The state of `net` for a reader inside an RCU read-side section:
     /// `net_generic()` inline (two loads, no call), for the packet path.
     pub(crate) fn get_rcu<'a>(&self, net: &'a Net, _rcu: &Guard) -> Option<&'a T> {
@@ -116,10 +107,13 @@ impl<T: PernetData> Pernet<T> {
                     .cast::<*const u8>(),
             )
         };
-        // SAFETY: the subsystem is registered (`id` non-zero), so every
-        // namespace's array has an entry `id` (net_assign_generic grows
-        // them before `init` runs); it points at this namespace's
-        // initialised `T` until `exit` (as in `get`).
+        // SAFETY: the subsystem is registered (`id` non-zero, type
+        // invariant), so every namespace's array has an entry `id`
+        // (net_assign_generic grows them before `init` runs); it points at
+        // this namespace's initialised `T` until `exit`, and vassist only
+        // sees namespaces between the two (requests, devices and hooks of a
+        // live or dismantling namespace). The `T` is not RCU-managed: it
+        // lives on after the section, as long as `net` is borrowed.
         Some(unsafe {
             let ptrs = gen
                 .add(bindings::VASSIST_NET_GENERIC_PTR_OFFSET as usize)
@@ -128,6 +122,9 @@ impl<T: PernetData> Pernet<T> {
         })
     }
 
+    /// The storage of `net`, for the callbacks: `T::pernet()` is the
+    /// registered static (checked by `register`), whose id the core sets
+    /// before it calls any of them.
     fn storage(net: *mut bindings::net) -> *mut T {
         let id = T::pernet().id.load(Ordering::Relaxed);
         // SAFETY: `net` is a namespace the core is calling back for, which
