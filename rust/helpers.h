@@ -84,13 +84,6 @@ const char *vassist_qdisc_ops_id(const struct Qdisc_ops *ops);
 bool vassist_qdisc_ops_get(const struct Qdisc_ops *ops);
 void vassist_qdisc_ops_put(const struct Qdisc_ops *ops);
 
-/* Where net_generic() finds a subsystem's storage, for the packet path to
- * read it inline under its RCU read-side section. */
-enum {
-	VASSIST_NET_GEN_OFFSET = offsetof(struct net, gen),
-	VASSIST_NET_GENERIC_PTR_OFFSET = offsetof(struct net_generic, ptr),
-};
-
 /* RCU, namespaces */
 void vassist_rcu_read_lock(void);
 void vassist_rcu_read_unlock(void);

@@ -2,12 +2,13 @@
 
 //! The packet path: what vassist does with a frame entering or leaving the
 //! bridge through a port of a namespace that has attached ports (the hooks
-//! are registered in a namespace on its first attach and unregistered on
-//! its last detach). A port that is not attached costs a table lookup.
+//! are registered in a namespace on its first attach, on the namespace's
+//! [`Ports`], and unregistered on its last detach). A port that is not
+//! attached costs a table lookup.
 
 use crate::policy::frame::{self, TcpAt};
 use crate::policy::tcp::{self, Segment};
-use crate::port::{self, DirStats, Port};
+use crate::port::{self, DirStats, Port, Ports};
 use crate::snoop::{self, Engine};
 use crate::sys::netdev::{Net, NetDevice};
 use crate::sys::netfilter::{BridgeHook, BridgeHooks, Verdict};
@@ -17,19 +18,16 @@ use crate::sys::rtnl::{Rtnl, RtnlCell};
 use crate::sys::skb::{Egress, Peek, PeekBuf, SkBuff, ETH_HLEN};
 use kernel::prelude::*;
 
-/// The bridge hooks' handler.
-pub(crate) struct PacketPath;
-
-impl BridgeHook for PacketPath {
-    fn from_guest<'a>(skb: SkBuff<'a>, dev: &NetDevice, net: &Net, rcu: &Guard) -> Verdict<'a> {
-        match port::find(dev, net, rcu) {
+impl BridgeHook for Ports {
+    fn ingress<'a>(&self, skb: SkBuff<'a>, dev: &NetDevice, rcu: &Guard) -> Verdict<'a> {
+        match self.find(dev, rcu) {
             Some(port) => from_attached(port, skb, rcu),
             None => Verdict::Accept(skb),
         }
     }
 
-    fn to_guest<'a>(skb: Egress<'a>, dev: &NetDevice, net: &Net, rcu: &Guard) -> Verdict<'a> {
-        match port::find(dev, net, rcu) {
+    fn egress<'a>(&self, skb: Egress<'a>, dev: &NetDevice, rcu: &Guard) -> Verdict<'a> {
+        match self.find(dev, rcu) {
             Some(port) => to_attached(port, skb, dev, rcu),
             None => Verdict::Accept(skb.into_inner()),
         }
@@ -86,7 +84,7 @@ fn count<'b>(stats: &DirStats, f: &Peek<'b>) -> Option<TcpAt<'b>> {
 
 /// A namespace's hook registration, while it has attached ports.
 pub(crate) struct NetHooks {
-    hooks: RtnlCell<Option<BridgeHooks<PacketPath>>>,
+    hooks: RtnlCell<Option<BridgeHooks<Ports>>>,
 }
 
 static HOOKS: Pernet<NetHooks> = Pernet::new();
@@ -112,7 +110,8 @@ pub(crate) fn ensure(net: &Net, rtnl: &mut Rtnl) -> Result {
     let nh = HOOKS.get(net).ok_or(ENODEV)?;
     let hooks = nh.hooks.get_mut(rtnl);
     if hooks.is_none() {
-        *hooks = Some(BridgeHooks::register(net)?);
+        let ports = port::shared(net).ok_or(ENODEV)?;
+        *hooks = Some(BridgeHooks::register(net, ports)?);
     }
     Ok(())
 }

@@ -107,9 +107,22 @@ impl PortTable {
     }
 }
 
+/// A namespace's attached ports as the packet path reads them: the bridge
+/// hooks of the namespace are called on it.
+pub(crate) struct Ports {
+    table: RcuBox<PortTable>,
+}
+
+impl Ports {
+    /// The attached port whose device is `dev`.
+    pub(crate) fn find<'a>(&'a self, dev: &NetDevice, rcu: &'a Guard) -> Option<&'a Port> {
+        self.table.get(rcu)?.by_dev(dev).map(|p| &**p)
+    }
+}
+
 /// A namespace's ports.
 pub(crate) struct NetPorts {
-    table: RcuBox<PortTable>,
+    ports: Arc<Ports>,
     /// Bumped on every change of the table (under RTNL), so a dump that
     /// spans several rounds can tell it saw a changing table.
     generation: AtomicU32,
@@ -124,7 +137,12 @@ impl PernetData for NetPorts {
 
     fn new(_net: &Net) -> Result<Self> {
         Ok(NetPorts {
-            table: RcuBox::new(),
+            ports: Arc::new(
+                Ports {
+                    table: RcuBox::new(),
+                },
+                GFP_KERNEL,
+            )?,
             generation: AtomicU32::new(1),
         })
     }
@@ -143,7 +161,7 @@ impl NetPorts {
     /// last reference to a port, and so its device reference) goes after
     /// readers are done with it, as in `republish`.
     fn clear(&self, rtnl: &mut Rtnl) {
-        self.table.clear(rtnl);
+        self.ports.table.clear(rtnl);
         self.generation.fetch_add(1, Relaxed);
     }
 
@@ -154,7 +172,7 @@ impl NetPorts {
         add: Option<Arc<Port>>,
         rtnl: &mut Rtnl,
     ) -> Result<(), VaError> {
-        let old = self.table.get_locked(rtnl);
+        let old = self.ports.table.get_locked(rtnl);
         let n = old.map_or(0, |t| t.ports.len()) + 1;
         let mut ports = KVec::with_capacity(n, GFP_KERNEL)?;
         let mut add = add;
@@ -177,21 +195,20 @@ impl NetPorts {
             self.clear(rtnl);
             return Ok(());
         }
-        self.table.set(PortTable::new(ports)?, rtnl)?;
+        self.ports.table.set(PortTable::new(ports)?, rtnl)?;
         self.generation.fetch_add(1, Relaxed);
         Ok(())
     }
 }
 
-/// The attached port whose device is `dev`, for the packet path.
-pub(crate) fn find<'a>(dev: &NetDevice, net: &'a Net, rcu: &'a Guard) -> Option<&'a Port> {
-    let t = PORTS.get_rcu(net, rcu)?.table.get(rcu)?;
-    t.by_dev(dev).map(|p| &**p)
+/// The ports of `net`, for its bridge hooks.
+pub(crate) fn shared(net: &Net) -> Option<Arc<Ports>> {
+    Some(NetPorts::of(net)?.ports.clone())
 }
 
 /// The attached port whose device is `dev`, for a writer.
 pub(crate) fn find_locked(dev: &NetDevice, rtnl: &Rtnl) -> Option<Arc<Port>> {
-    let t = NetPorts::of(dev.net())?.table.get_locked(rtnl)?;
+    let t = NetPorts::of(dev.net())?.ports.table.get_locked(rtnl)?;
     t.by_dev(dev).cloned()
 }
 
@@ -199,7 +216,7 @@ pub(crate) fn find_locked(dev: &NetDevice, rtnl: &Rtnl) -> Option<Arc<Port>> {
 /// are read to prepare a change).
 pub(crate) fn with_port<R>(dev: &NetDevice, f: impl FnOnce(&Port) -> R) -> Option<R> {
     let rcu = crate::sys::rcu::read_lock();
-    find(dev, dev.net(), &rcu).map(f)
+    NetPorts::of(dev.net())?.ports.find(dev, &rcu).map(f)
 }
 
 /// The ports of `net` with an ifindex of at least `from`, in ifindex order,
@@ -211,7 +228,7 @@ pub(crate) fn iter_from<'a>(
 ) -> (u32, impl Iterator<Item = &'a Port>) {
     let nets = NetPorts::of(net);
     let generation = nets.map_or(0, |n| n.generation.load(Relaxed));
-    let table = nets.and_then(|n| n.table.get_locked(rtnl));
+    let table = nets.and_then(|n| n.ports.table.get_locked(rtnl));
     let ports = table.into_iter().flat_map(move |t| {
         let start = t.position(from).unwrap_or_else(|i| i);
         t.ports[start..].iter().map(|p| &**p)
@@ -221,7 +238,7 @@ pub(crate) fn iter_from<'a>(
 
 /// Whether `net` has attached ports.
 pub(crate) fn any(net: &Net, rtnl: &Rtnl) -> bool {
-    NetPorts::of(net).is_some_and(|n| n.table.get_locked(rtnl).is_some())
+    NetPorts::of(net).is_some_and(|n| n.ports.table.get_locked(rtnl).is_some())
 }
 
 /// Attaches `dev`, which must be a bridge port and not yet attached, with

@@ -5,7 +5,6 @@
 //! emptied under RTNL when it is dismantled, dropped after that.
 
 use super::netdev::Net;
-use super::rcu::Guard;
 use super::rtnl::{self, Rtnl};
 use crate::bindings;
 use core::marker::PhantomData;
@@ -84,42 +83,19 @@ impl<T: PernetData> Pernet<T> {
 
     /// The state of `net`, if the subsystem is registered.
     pub(crate) fn get<'a>(&self, net: &'a Net) -> Option<&'a T> {
-        // The state outlives the section: only the array that points at it
-        // is RCU-managed.
-        self.get_rcu(net, &super::rcu::read_lock())
-    }
-
-    /// The state of `net` for a reader inside an RCU read-side section:
-    /// `net_generic()` inline (two loads, no call), for the packet path.
-    pub(crate) fn get_rcu<'a>(&self, net: &'a Net, _rcu: &Guard) -> Option<&'a T> {
         let id = self.id.load(Ordering::Acquire);
         if id == 0 {
             return None;
         }
-        let net = net.as_ptr().cast::<u8>();
-        // SAFETY: `net` is alive; `net->gen` is an RCU-published pointer at
-        // that offset, read once as rcu_dereference does; the array it
-        // points to is freed only after a grace period, which the guard
-        // holds off.
-        let gen = unsafe {
-            core::ptr::read_volatile(
-                net.add(bindings::VASSIST_NET_GEN_OFFSET as usize)
-                    .cast::<*const u8>(),
-            )
-        };
         // SAFETY: the subsystem is registered (`id` non-zero, type
         // invariant), so every namespace's array has an entry `id`
         // (net_assign_generic grows them before `init` runs); it points at
         // this namespace's initialised `T` until `exit`, and vassist only
         // sees namespaces between the two (requests, devices and hooks of a
-        // live or dismantling namespace). The `T` is not RCU-managed: it
-        // lives on after the section, as long as `net` is borrowed.
-        Some(unsafe {
-            let ptrs = gen
-                .add(bindings::VASSIST_NET_GENERIC_PTR_OFFSET as usize)
-                .cast::<*const T>();
-            &*core::ptr::read_volatile(ptrs.add(id as usize))
-        })
+        // live or dismantling namespace). Only the array is RCU-managed
+        // (net_generic reads it in its own section): the `T` lives on, as
+        // long as `net` is borrowed.
+        Some(unsafe { &*bindings::vassist_net_generic(net.as_ptr(), id).cast::<T>() })
     }
 
     /// The storage of `net`, for the callbacks: `T::pernet()` is the

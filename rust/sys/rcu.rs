@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! RCU: the read-side guard, a pointer published for lock-free readers whose
-//! old values are freed after a grace period (`call_rcu`, never a wait), and
-//! the barrier that lets those frees finish before the module's code goes.
+//! old values are freed after a grace period (`call_rcu`, never a wait), the
+//! wait for readers a registration hands state to, and the barrier that lets
+//! those frees finish before the module's code goes.
 
 use super::rtnl::Rtnl;
 use crate::bindings;
@@ -49,6 +50,15 @@ impl Guard {
         // for the section (type invariant).
         unsafe { NonNull::<Guard>::dangling().as_ref() }
     }
+}
+
+/// Waits until every RCU read-side section begun before the call has ended:
+/// expedited under RTNL, as the networking core waits. Sleeps.
+pub(crate) fn synchronize_net() {
+    // SAFETY: called from process context (every caller drops a
+    // registration under RTNL or in a namespace's teardown), where sleeping
+    // is allowed.
+    unsafe { bindings::synchronize_net() }
 }
 
 impl Drop for Guard {
