@@ -23,6 +23,10 @@ const void *vassist_skb_peek(const struct sk_buff *skb, void *buffer, unsigned i
 	meta->peeked = min(max, skb->len);
 	return skb_header_pointer(skb, 0, meta->peeked, buffer);
 }
+bool vassist_skb_needs_gso(struct sk_buff *skb)
+{
+	return netif_needs_gso(skb, netif_skb_features(skb));
+}
 bool vassist_skb_csum_partial(const struct sk_buff *skb)
 {
 	return skb->ip_summed == CHECKSUM_PARTIAL;

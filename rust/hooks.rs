@@ -52,10 +52,23 @@ fn to_attached<'a>(port: &Port, skb: Egress<'a>, dev: &NetDevice, rcu: &Guard) -
     let mut buf = PeekBuf::<{ snoop::HEADERS_MAX }>::new();
     let f = skb.skb().peek(&mut buf);
     let tcp = count(&port.to_guest, &f);
-    // Every frame fills the ring, offloaded or not: counted from attach.
-    port.tap.ring.handed(f.segments);
-    match offloaded(port, tcp, rcu) {
-        Some((engine, seg)) => snoop::to_guest(&port.snoop, engine, &port.tap, skb, seg, dev, rcu),
+    // Every frame fills the ring, offloaded or not, counted from attach as
+    // the entries the tap will queue: one for a GSO frame it takes whole,
+    // one per segment for one segmented on the way.
+    let entries = if f.segments > 1 && !skb.skb().needs_gso() {
+        1
+    } else {
+        f.segments
+    };
+    let Some(engine) = port.snoop.engine(rcu) else {
+        port.tap.ring.handed(entries);
+        return Verdict::Accept(skb.into_inner());
+    };
+    if !snoop::admit(&port.snoop, &port.tap, entries, dev) {
+        return Verdict::Drop(skb.into_inner());
+    }
+    match tcp.and_then(tcp::parse) {
+        Some(seg) => snoop::to_guest(&port.snoop, engine, &port.tap, skb, seg, dev, rcu),
         None => Verdict::Accept(skb.into_inner()),
     }
 }

@@ -179,7 +179,7 @@ fn fill_port(msg: &mut Msg, port: &Port, rtnl: &Rtnl) -> Result<(), MsgFull> {
 
 fn fill_snoop_stats(m: &mut Msg, s: &Stats) -> Result<(), MsgFull> {
     use stats::*;
-    let all: [(u32, &AtomicU64); 14] = [
+    let all: [(u32, &AtomicU64); 15] = [
         (EARLY_ACKS, &s.early_acks),
         (EARLY_ACK_ERRORS, &s.early_ack_errors),
         (ACK_INELIGIBLE, &s.ack_ineligible),
@@ -194,6 +194,7 @@ fn fill_snoop_stats(m: &mut Msg, s: &Stats) -> Result<(), MsgFull> {
         (FLOWS_ENDED, &s.flows_ended),
         (FLOWS_EXPIRED, &s.flows_expired),
         (TABLE_FULL, &s.table_full),
+        (RING_DROPS, &s.ring_drops),
     ];
     for (attr, c) in all {
         m.put_uint(attr, c.load(Relaxed))?;

@@ -96,6 +96,7 @@ pub(crate) struct Stats {
     pub(crate) flows_ended: AtomicU64,
     pub(crate) flows_expired: AtomicU64,
     pub(crate) table_full: AtomicU64,
+    pub(crate) ring_drops: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -218,6 +219,22 @@ impl Snoop {
             Keep::Yes
         }
     }
+}
+
+/// Counts a frame of `entries` into the tap's ring. While offload is on,
+/// the ring and its reader's undelivered batch are kept within the ring's
+/// capacity ([`RingGauge::admit`]): `false` says the frame is to be dropped
+/// (counted in `ring_drops`), as the tap itself would drop it when full.
+///
+/// [`RingGauge::admit`]: crate::policy::snoop::RingGauge::admit
+pub(crate) fn admit(snoop: &Snoop, tap: &Tap, entries: u32, dev: &NetDevice) -> bool {
+    let ok = tap
+        .ring
+        .admit(entries, u64::from(dev.tx_queue_len()), || dev.ring_out());
+    if !ok {
+        bump(&snoop.stats.ring_drops);
+    }
+    ok
 }
 
 /// Whether the tap's ring, with every frame handed to it so far, stays

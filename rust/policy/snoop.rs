@@ -470,6 +470,22 @@ impl RingGauge {
         self.handed.fetch_add(u64::from(entries), Relaxed);
     }
 
+    /// Hands `entries` to the device if, with them, what the ring and its
+    /// reader hold stays within `capacity`; otherwise takes them back and
+    /// says no (the frame is to be dropped before the device). A vhost-net
+    /// reader takes up to 64 entries at once and, when it stops, puts back
+    /// those it has not delivered, freeing the ones that no longer fit
+    /// (`ptr_ring_unconsume`): kept within capacity, they all fit, so no
+    /// frame acked early is freed that way.
+    pub fn admit(&self, entries: u32, capacity: u64, counters: impl FnOnce() -> u64) -> bool {
+        self.handed(entries);
+        if self.room(capacity, counters) {
+            return true;
+        }
+        self.handed.fetch_sub(u64::from(entries), Relaxed);
+        false
+    }
+
     /// Whether the ring, with everything handed so far, holds at most
     /// `limit` entries; `counters` reads tx_packets + tx_dropped, called
     /// only when the estimate is too high.

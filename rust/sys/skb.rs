@@ -104,6 +104,18 @@ impl<'a> SkBuff<'a> {
         }
     }
 
+    /// Whether the device the frame is for (`skb->dev`) has a GSO frame
+    /// segmented in software before it queues it: it cannot offload the
+    /// frame's GSO type (a tap can when its reader turned the offload on,
+    /// as vhost-net does for a virtio-net guest with TSO).
+    pub(crate) fn needs_gso(&self) -> bool {
+        // SAFETY: `ptr` is valid (type invariant) and its `dev` set: a hook
+        // sees frames on their way through a device. The helper only reads
+        // the frame (netif_skb_features takes a non-const pointer but does
+        // not write through it), so `&self` suffices.
+        unsafe { bindings::vassist_skb_needs_gso(self.ptr.as_ptr()) }
+    }
+
     /// Whether the checksum is left to the device (CHECKSUM_PARTIAL): the
     /// field then holds only the pseudo-header sum.
     pub(crate) fn csum_partial(&self) -> bool {

@@ -479,6 +479,24 @@ fn ring_gauge_with_frames_held_at_start() {
 }
 
 #[test]
+fn ring_gauge_admits_within_capacity_only() {
+    // An 8-entry ring whose reader took 3 frames into its batch (not yet
+    // counted): the ring and the batch hold the 8 handed.
+    let g = RingGauge::new(0, 0);
+    for _ in 0..8 {
+        assert!(g.admit(1, 8, || 0));
+    }
+    // A ninth would not fit back with the batch: refused, and not counted.
+    assert!(!g.admit(1, 8, || 0));
+    assert_eq!(g.estimate(), 8);
+    // A GSO frame of 3 entries after the reader delivered 2.
+    assert!(!g.admit(3, 8, || 2));
+    assert_eq!(g.estimate(), 6);
+    assert!(g.admit(2, 8, || 2));
+    assert_eq!(g.estimate(), 8);
+}
+
+#[test]
 fn tun_ring_limit_leaves_the_readers_unfreed_batch() {
     // 64 slots, batch 16: up to 15 taken entries still hold slots.
     assert_eq!(tun_ring_limit(64, 16, 8), 64 - 15 - 8);

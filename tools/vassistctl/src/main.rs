@@ -297,6 +297,7 @@ fn print_port(p: &Value) {
             .as_u64()
             .map_or(String::new(), |r| format!(" ring-estimate {r}"))
     );
+    println!("    ring-drops {}", s("ring-drops"));
 }
 
 /// Parses a command's arguments, which must name a port.
