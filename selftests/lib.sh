@@ -70,6 +70,7 @@ run_tests() {
 # Ends a test (or a script's topology): its helper processes, its
 # namespaces and whatever still runs in them.
 topo_down() {
+	kvm_guests_stop
 	tapguest_stop
 	cleanup_all_ns > /dev/null
 }
@@ -135,7 +136,21 @@ flows_at_least() { [ "$(flow_count)" -ge "$1" ] 2> /dev/null; }
 # setup_ns into $HOST, $REMOTE, $GUEST) and starts tapguest.
 topo_up() {
 	setup_ns HOST REMOTE GUEST
-	local h="ip -n $HOST" r="ip -n $REMOTE" g="ip -n $GUEST"
+	bridge_up
+	local h="ip -n $HOST" g="ip -n $GUEST"
+	$h tuntap add tap0 mode tap
+	$h link set tap0 master br0 up
+	$g tuntap add eth0 mode tap
+	ip netns exec "$GUEST" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+	$g link set eth0 up
+	$g addr add $GUEST_IP/24 dev eth0
+	$g addr add $GUEST_IP6/64 dev eth0 nodad
+	tapguest_start "$@"
+}
+
+# bridge_up: br0 in $HOST with the remote end on vrem0.
+bridge_up() {
+	local h="ip -n $HOST" r="ip -n $REMOTE"
 	# As KVM hosts usually run (libvirt's advice): bridged frames skip
 	# iptables. With it on, vassist sends no early acks (a test checks).
 	ip netns exec "$HOST" sysctl -qw net.bridge.bridge-nf-call-iptables=0 \
@@ -144,18 +159,10 @@ topo_up() {
 	$h link set br0 up
 	$h link add vrem0 type veth peer name eth0 netns "$REMOTE"
 	$h link set vrem0 master br0 up
-	$h tuntap add tap0 mode tap
-	$h link set tap0 master br0 up
-	$g tuntap add eth0 mode tap
-	for ns in "$REMOTE" "$GUEST"; do
-		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
-		ip -n "$ns" link set eth0 up
-	done
+	ip netns exec "$REMOTE" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+	$r link set eth0 up
 	$r addr add $REMOTE_IP/24 dev eth0
 	$r addr add $REMOTE_IP6/64 dev eth0 nodad
-	$g addr add $GUEST_IP/24 dev eth0
-	$g addr add $GUEST_IP6/64 dev eth0 nodad
-	tapguest_start "$@"
 }
 
 tapguest_start() {
@@ -165,6 +172,38 @@ tapguest_start() {
 	slowwait 5 grep -q ready "$TMPD/tapguest.log" && return 0
 	cat "$TMPD/tapguest.log" >&2
 	fail "tapguest did not start"
+}
+
+# --- KVM guests (tools/vm/guest.sh) ------------------------------------------
+# kvm_topo_up N: the bridge and N taps (tap0...) for KVM guests, no netns
+# guest. kvm_start NAME TAP CID IP IP6 [guest.sh start options]: a guest on
+# TAP, QEMU running in $HOST; stopped when the test ends.
+KVM_GUESTS=()
+GUEST_SH=$VASSIST_ROOT/tools/vm/guest.sh
+kvm_topo_up() {
+	local reason i
+	reason=$(bash "$GUEST_SH" check 2>&1) || { echo "SKIP: $reason"; exit 4; }
+	setup_ns HOST REMOTE
+	bridge_up
+	for i in $(seq 0 $(($1 - 1))); do
+		ip -n "$HOST" tuntap add tap$i mode tap
+		ip -n "$HOST" link set tap$i master br0 up
+	done
+}
+kvm_start() {
+	local name=$1 tap=$2 cid=$3 ip=$4 ip6=$5
+	shift 5
+	KVM_GUESTS+=("$name")
+	bash "$GUEST_SH" start "$name" --netns "$HOST" --tap "$tap" --cid "$cid" \
+		--ip "$ip/24" --ip6 "$ip6/64" "$@"
+}
+kvm_exec() { bash "$GUEST_SH" exec "$@"; }
+kvm_guests_stop() {
+	local g
+	for g in "${KVM_GUESTS[@]}"; do
+		bash "$GUEST_SH" stop "$g" || true
+	done
+	KVM_GUESTS=()
 }
 
 tapguest_stop() {
@@ -178,16 +217,26 @@ tapguest_stop() {
 in_remote() { ip netns exec "$REMOTE" "$@"; }
 in_guest() { ip netns exec "$GUEST" "$@"; }
 
-# transfer FROM_NS TO_NS TO_ADDR BYTES [PORT]: a verified xfer; prints the
-# receiver's line.
+# on WHERE CMD...: CMD in a namespace, or in KVM guest NAME for kvm:NAME.
+on() {
+	local where=$1
+	shift
+	case $where in
+	kvm:*) kvm_exec "${where#kvm:}" "$(printf '%q ' "$@")" ;;
+	*) ip netns exec "$where" "$@" ;;
+	esac
+}
+
+# transfer FROM TO TO_ADDR BYTES [PORT]: a verified xfer between namespaces
+# or KVM guests (kvm:NAME); prints the receiver's line.
 transfer() {
 	local from=$1 to=$2 addr=$3 bytes=$4 port=${5:-5201} rpid
 	local listen=0.0.0.0
 	[[ $addr == *:* ]] && { listen="[::]"; addr="[$addr]"; }
-	ip netns exec "$to" xfer recv --listen "$listen:$port" --bytes "$bytes" --timeout 60 \
+	on "$to" xfer recv --listen "$listen:$port" --bytes "$bytes" --timeout 60 \
 		> "$TMPD/recv.$port" 2>&1 &
 	rpid=$!
-	ip netns exec "$from" xfer send --connect "$addr:$port" --bytes "$bytes" --timeout 60 \
+	on "$from" xfer send --connect "$addr:$port" --bytes "$bytes" --timeout 60 \
 		> "$TMPD/send.$port" 2>&1 || { cat "$TMPD/send.$port" "$TMPD/recv.$port" >&2; wait $rpid; return 1; }
 	wait $rpid || { cat "$TMPD/recv.$port" >&2; return 1; }
 	cat "$TMPD/recv.$port"

@@ -10,6 +10,8 @@
 #                            lockdep, kmemleak)
 #   build-kernel.sh bench    the benchmark kernel: the same without the
 #                            debugging block, plus kernel/bench.config
+#   build-kernel.sh guest    the kernel of the KVM guests inside the test
+#                            VM: kernel/guest.config alone
 set -euo pipefail
 . "$(dirname "$0")/lib/paths.sh"
 
@@ -21,7 +23,8 @@ bench)
 	trap 'rm -f "$frag"' EXIT
 	sed '/^# --- debugging/,$d' "$VASSIST_ROOT/kernel/vassist.config" > "$frag"
 	cat "$VASSIST_ROOT/kernel/bench.config" >> "$frag" ;;
-*) echo "usage: $0 [test|bench]" >&2; exit 2 ;;
+guest) frag=$VASSIST_ROOT/kernel/guest.config ;;
+*) echo "usage: $0 [test|bench|guest]" >&2; exit 2 ;;
 esac
 kver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
 key=$( { echo "$kver"; cat "$frag"; /usr/bin/rustc --version; clang-19 --version | head -1;
@@ -52,7 +55,7 @@ echo "kernel: configuring $variant kernel (tinyconfig + fragment)" >&2
 "${kmake[@]}" tinyconfig >/dev/null
 "$src/scripts/kconfig/merge_config.sh" -m -O "$kdir" "$kdir/.config" "$frag" >/dev/null
 "${kmake[@]}" olddefconfig >/dev/null
-"${kmake[@]}" rustavailable >&2
+[ "$variant" = guest ] || "${kmake[@]}" rustavailable >&2
 
 # Every fragment option must have survived dependency resolution.
 bad=0

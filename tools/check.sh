@@ -35,6 +35,11 @@ result "vassist.ko builds without warnings" $(( $? || $(grep -ciE 'warning:|erro
 grep -iE -A5 'warning:|error' out/module.log | head -40
 cargo build --release --workspace --quiet
 result "userspace tools build" $?
+# What the selftests' KVM guests boot: the guest kernel (cached like the
+# test kernel) and an initramfs of static binaries.
+bash tools/vm/guest-image.sh > out/guest-image.log 2>&1
+result "KVM guest image builds" $?
+grep '^kernel:\|error' out/guest-image.log | head -20
 
 echo "# cargo test"
 cargo test --workspace --release 2>&1 | tee out/cargo-test.log | grep -E '^test .*FAILED|panicked'

@@ -60,9 +60,12 @@ fn recv(listen: SocketAddr, st: &Stream) -> Result<String, String> {
     let start = Instant::now();
     let (mut got, mut buf, mut want) = (0u64, vec![0u8; CHUNK], vec![0u8; CHUNK]);
     loop {
-        let n = s
-            .read(&mut buf)
-            .map_err(|e| format!("read after {got} bytes: {e}"))?;
+        // A read with a timeout is not restarted after a signal, even a
+        // stop and continue: try again.
+        let n = match s.read(&mut buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => r.map_err(|e| format!("read after {got} bytes: {e}"))?,
+        };
         if n == 0 {
             break;
         }
