@@ -23,9 +23,9 @@ const void *vassist_skb_peek(const struct sk_buff *skb, void *buffer, unsigned i
 	meta->peeked = min(max, skb->len);
 	return skb_header_pointer(skb, 0, meta->peeked, buffer);
 }
-bool vassist_skb_needs_gso(struct sk_buff *skb)
+bool vassist_netif_needs_gso(struct sk_buff *skb, netdev_features_t features)
 {
-	return netif_needs_gso(skb, netif_skb_features(skb));
+	return netif_needs_gso(skb, features);
 }
 bool vassist_skb_csum_partial(const struct sk_buff *skb)
 {

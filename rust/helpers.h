@@ -40,7 +40,7 @@ struct vassist_skb_meta {
 };
 const void *vassist_skb_peek(const struct sk_buff *skb, void *buffer, unsigned int max,
 			     struct vassist_skb_meta *meta);
-bool vassist_skb_needs_gso(struct sk_buff *skb);
+bool vassist_netif_needs_gso(struct sk_buff *skb, netdev_features_t features);
 bool vassist_skb_csum_partial(const struct sk_buff *skb);
 void vassist_skb_csum_complete_to_none(struct sk_buff *skb);
 void *vassist_skb_writable(struct sk_buff *skb, unsigned int len);

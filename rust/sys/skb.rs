@@ -109,11 +109,12 @@ impl<'a> SkBuff<'a> {
     /// frame's GSO type (a tap can when its reader turned the offload on,
     /// as vhost-net does for a virtio-net guest with TSO).
     pub(crate) fn needs_gso(&self) -> bool {
-        // SAFETY: `ptr` is valid (type invariant) and its `dev` set: a hook
-        // sees frames on their way through a device. The helper only reads
-        // the frame (netif_skb_features takes a non-const pointer but does
-        // not write through it), so `&self` suffices.
-        unsafe { bindings::vassist_skb_needs_gso(self.ptr.as_ptr()) }
+        let skb = self.ptr.as_ptr();
+        // SAFETY: `skb` is valid (type invariant) and its `dev` set: a hook
+        // sees frames on their way through a device. Both calls only read
+        // the frame (they take a non-const pointer but do not write through
+        // it), so `&self` suffices.
+        unsafe { bindings::vassist_netif_needs_gso(skb, bindings::netif_skb_features(skb)) }
     }
 
     /// Whether the checksum is left to the device (CHECKSUM_PARTIAL): the

@@ -16,7 +16,7 @@
 use clap::{Parser, Subcommand};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -91,7 +91,6 @@ fn check(rc: libc::c_int) -> io::Result<()> {
 const ADDR_LEN: libc::socklen_t = std::mem::size_of::<libc::sockaddr_vm>() as libc::socklen_t;
 
 fn connect(cid: u32, port: u32) -> io::Result<File> {
-    use std::os::fd::AsRawFd;
     let fd = vsock()?;
     let a = addr(cid, port);
     // SAFETY: `a` is a valid sockaddr_vm of ADDR_LEN bytes for the call.
@@ -139,7 +138,6 @@ fn serve_one(conn: File) -> io::Result<()> {
 }
 
 fn serve(port: u32) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     let fd = vsock()?;
     let a = addr(libc::VMADDR_CID_ANY, port);
     // SAFETY: `a` is a valid sockaddr_vm of ADDR_LEN bytes for the call.
@@ -174,7 +172,6 @@ fn serve(port: u32) -> io::Result<()> {
 }
 
 fn set_timeout(f: &File, secs: u64) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
     let tv = libc::timeval {
         tv_sec: secs as libc::time_t,
         tv_usec: 0,
