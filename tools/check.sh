@@ -62,7 +62,7 @@ bash tools/ynl-regen.sh --check
 result "uapi header and policy tables equal the netlink spec" $?
 
 echo "# selftests in the test VM"
-bash tools/vm/run.sh -k "$(cat out/kdir)/arch/x86/boot/bzImage" -t 3000 out/vm -- bash selftests/run.sh
+bash tools/vm/run.sh -k "$(cat out/kdir)/arch/x86/boot/bzImage" -t 4500 out/vm -- bash selftests/run.sh
 vrc=$?
 cat out/vm/output
 read -r p f < <(sed -n 's/^selftests: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' out/vm/output)

@@ -38,6 +38,10 @@ check() {
 	grep -qw -e svm -e vmx /proc/cpuinfo || die "the CPU has no SVM/VMX"
 	[ -c /dev/vhost-net ] || die "no /dev/vhost-net"
 	[ -c /dev/vhost-vsock ] || die "no /dev/vhost-vsock"
+	# With an unstable TSC, KVM redoes the guest's clock on every vCPU load,
+	# and under TCG a vCPU that is preempted each tick never enters.
+	grep -qw tsc /sys/devices/system/clocksource/clocksource0/available_clocksource ||
+		die "the TSC is unstable here (nested guests do not run; boot with tsc_early_khz= and tsc=reliable)"
 	echo quit | timeout 60 qemu-system-x86_64 -accel kvm -M none -nodefaults -display none \
 		-monitor stdio > /dev/null 2>&1 || die "QEMU cannot use KVM here"
 	[ -f "$image/bzImage" ] && [ -f "$image/initramfs.cpio.gz" ] ||
@@ -75,7 +79,7 @@ start() {
 		"${run[@]}" qemu-system-x86_64 -accel kvm -cpu host -m "$mem" -smp "$cpus" \
 			-nodefaults -no-reboot -display none -daemonize -pidfile "$dir/pid" \
 			-kernel "$image/bzImage" -initrd "$image/initramfs.cpio.gz" \
-			-append "console=ttyS0 panic=-1 vassist.name=$name vassist.ip=$ip vassist.ip6=$ip6" \
+			-append "console=ttyS0 quiet panic=-1 vassist.name=$name vassist.ip=$ip vassist.ip6=$ip6" \
 			-serial "file:$dir/console" -monitor "unix:$dir/monitor,server=on,wait=off" \
 			-netdev "tap,id=net0,ifname=$tap,script=no,downscript=no,vhost=$vhost" \
 			-device "virtio-net-pci,netdev=net0,mac=$mac,romfile=" \
@@ -83,7 +87,7 @@ start() {
 			die "$name: qemu failed to start"
 		guestexec wait --cid "$cid" --timeout "$timeout" 2> "$dir/wait.err" && break
 		echo "guest $name: boot $attempt: no answer within ${timeout}s; console tail:" >&2
-		tail -5 "$dir/console" >&2
+		tail -5 "$dir/console" "$dir/wait.err" >&2
 		stop "$name"
 		[ $attempt = 1 ] || die "$name: no answer within ${timeout}s, twice"
 	done

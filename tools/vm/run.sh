@@ -94,6 +94,13 @@ if [ "$accel" = icount ]; then
 elif [ "$accel" = kvm ]; then
 	qemu+=(-accel kvm -cpu host)
 else
+	# TCG's TSC is the host's: give its rate, so the kernel neither fails
+	# to calibrate it against a slow emulated PIT nor marks it unstable.
+	# With an unstable TSC, nested KVM rewrites the guest's TSC offset and
+	# its clock on every vCPU load, and on a slow host the vCPU is
+	# preempted before each entry completes: the guest never runs.
+	khz=$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)
+	[ -z "$khz" ] || qemu[-1]+=" tsc_early_khz=$khz tsc=reliable"
 	qemu+=(-accel tcg,thread=multi -cpu max)
 fi
 
