@@ -9,11 +9,14 @@
 //! by one lock. Flows idle longer than the port's timeout are removed when
 //! met: on lookup, on insert, and skipped by dumps. The slots are one
 //! allocation, made before the table is published (outside RTNL where the
-//! caller can).
+//! caller can). Each flow keeps its delivery buffer: the frames acked early
+//! that the guest has not acked yet; the table counts their bytes.
 
 use crate::policy::snoop::{Flow, FlowKey};
+use crate::policy::tcp::before;
 use crate::sys::bhlock::{new_bh_spinlock, BhSpinLock};
 use crate::sys::pinned::PinnedSlice;
+use crate::sys::skb::{HeldFrame, HeldSkb, HeldSkbs};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 
@@ -26,7 +29,6 @@ const EMPTY: u64 = 0;
 const REMOVED: u64 = 2;
 
 /// A flow and what it did.
-#[derive(Clone, Copy)]
 pub(crate) struct Entry {
     pub(crate) key: FlowKey,
     pub(crate) flow: Flow,
@@ -39,11 +41,50 @@ pub(crate) struct Entry {
     /// to follow: other segments of the flow pass unjudged meanwhile, so
     /// that no ack covers bytes whose delivery is not known.
     pub(crate) busy: bool,
+    /// Segments re-sent to the guest from the delivery buffer.
+    pub(crate) resends: u64,
+    /// The delivery buffer: frames acked early, each with its sequence
+    /// range, oldest first.
+    held: HeldSkbs,
+    /// Their bytes.
+    held_bytes: u32,
 }
 
 impl Entry {
     fn expired(&self, now_ms: u64, idle_ms: u64) -> bool {
         now_ms.saturating_sub(self.last_ms) > idle_ms
+    }
+
+    /// Keeps the frame of the segment `seq..end`, acked early, until the
+    /// guest acks it; `table` counts the bytes.
+    pub(crate) fn hold(&mut self, skb: HeldSkb, seq: u32, end: u32, table: &FlowTable) {
+        let bytes = end.wrapping_sub(seq);
+        self.held.push_back(skb, [seq, end]);
+        self.held_bytes = self.held_bytes.saturating_add(bytes);
+        table.held.fetch_add(u64::from(bytes), Ordering::Relaxed);
+    }
+
+    /// Lets go of the held frames the guest has acked in full.
+    pub(crate) fn release(&mut self, table: &FlowTable) {
+        let acked = self.flow.held_from();
+        while let Some([seq, end]) = self.held.front_tag() {
+            if before(acked, end) {
+                break;
+            }
+            self.held.pop_front();
+            let bytes = end.wrapping_sub(seq);
+            self.held_bytes = self.held_bytes.saturating_sub(bytes);
+            table.held.fetch_sub(u64::from(bytes), Ordering::Relaxed);
+        }
+    }
+
+    /// Every held frame with its sequence range, oldest first.
+    pub(crate) fn held_frames(&self) -> impl Iterator<Item = (&HeldFrame, u32, u32)> {
+        self.held.iter().map(|(f, [seq, end])| (f, seq, end))
+    }
+
+    pub(crate) fn held_bytes(&self) -> u32 {
+        self.held_bytes
     }
 }
 
@@ -84,6 +125,8 @@ pub(crate) struct FlowTable {
     seed: u64,
     max: u32,
     live: AtomicU32,
+    /// Bytes in the flows' delivery buffers.
+    held: AtomicU64,
     insert: Pin<KBox<BhSpinLock<()>>>,
 }
 
@@ -104,8 +147,14 @@ impl FlowTable {
             seed,
             max,
             live: AtomicU32::new(0),
+            held: AtomicU64::new(0),
             insert: KBox::pin_init(new_bh_spinlock!((), "vassist_flow_insert"), GFP_KERNEL)?,
         })
+    }
+
+    /// Bytes the flows' delivery buffers hold.
+    pub(crate) fn held_bytes(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
     }
 
     /// The number of flows the table was made for.
@@ -156,7 +205,10 @@ impl FlowTable {
     }
 
     fn remove(&self, slot: Pin<&Slot>, entry: &mut Option<Entry>) {
-        *entry = None;
+        if let Some(e) = entry.take() {
+            self.held
+                .fetch_sub(u64::from(e.held_bytes), Ordering::Relaxed);
+        }
         slot.tag.store(REMOVED, Ordering::Release);
         self.live.fetch_sub(1, Ordering::Relaxed);
     }
@@ -208,6 +260,9 @@ impl FlowTable {
             acks_dropped: 0,
             acks_rewritten: 0,
             busy: false,
+            resends: 0,
+            held: HeldSkbs::new(),
+            held_bytes: 0,
         });
         self.live.fetch_add(1, Ordering::Relaxed);
         // Release: a lookup that reads the tag sees the entry (it locks
@@ -216,23 +271,23 @@ impl FlowTable {
         Ok(())
     }
 
-    /// The live flows from slot `start` on, as copies, until `f` returns
-    /// false; returns the slot to resume at.
+    /// The live flows from slot `start` on, each under its lock, until `f`
+    /// returns false; returns the slot to resume at.
     pub(crate) fn for_each_from(
         &self,
         start: usize,
         now_ms: u64,
         idle_ms: u64,
-        mut f: impl FnMut(&Entry) -> bool,
+        mut f: impl FnMut(&mut Entry) -> bool,
     ) -> Option<usize> {
         for (i, slot) in self.slots.iter().enumerate().skip(start) {
             let slot = slot.get_ref();
             if slot.tag.load(Ordering::Acquire) & 1 == 0 {
                 continue;
             }
-            let copy = *slot.entry.lock();
-            if let Some(e) = copy.filter(|e| !e.expired(now_ms, idle_ms)) {
-                if !f(&e) {
+            let mut guard = slot.entry.lock();
+            if let Some(e) = guard.as_mut().filter(|e| !e.expired(now_ms, idle_ms)) {
+                if !f(e) {
                     return Some(i);
                 }
             }

@@ -83,6 +83,12 @@ void vassist_skb_set_eth_frame(struct sk_buff *skb, struct net_device *dev)
 	skb->protocol = eth_hdr(skb)->h_proto;
 	skb_set_network_header(skb, ETH_HLEN);
 }
+struct sk_buff *vassist_skb_clone_atomic(struct sk_buff *skb) { return skb_clone(skb, GFP_ATOMIC); }
+struct sk_buff *vassist_skb_next(const struct sk_buff *skb) { return skb->next; }
+void vassist_skb_set_next(struct sk_buff *skb, struct sk_buff *next) { skb->next = next; }
+void *vassist_skb_cb(struct sk_buff *skb) { return skb->cb; }
+u32 vassist_skb_gso_segs(const struct sk_buff *skb) { return skb_is_gso(skb) ? skb_shinfo(skb)->gso_segs : 1; }
+void vassist_consume_skb(struct sk_buff *skb) { consume_skb(skb); }
 
 /* net_device */
 int vassist_netdev_ifindex(const struct net_device *dev) { return READ_ONCE(dev->ifindex); }
@@ -184,6 +190,12 @@ u64 vassist_percpu_sum(u64 *counters, unsigned int i)
 
 u64 vassist_jiffies_ms(void) { return jiffies64_to_msecs(get_jiffies_64()); }
 u64 vassist_random_u64(void) { return get_random_u64(); }
+void vassist_timer_setup(struct timer_list *t, void (*fn)(struct timer_list *)) { timer_setup(t, fn, 0); }
+bool vassist_timer_pending(const struct timer_list *t) { return timer_pending(t); }
+void vassist_timer_arm(struct timer_list *t, unsigned int ms)
+{
+	mod_timer(t, jiffies + msecs_to_jiffies(ms));
+}
 
 /* generic netlink */
 struct net *vassist_genl_info_net(const struct genl_info *info) { return genl_info_net(info); }

@@ -18,6 +18,7 @@
 #include <linux/random.h>
 #include <linux/rcupdate.h>
 #include <linux/spinlock.h>
+#include <linux/timer.h>
 #include <net/pkt_sched.h>
 #include <net/rtnetlink.h>
 #include <linux/netfilter.h>
@@ -56,6 +57,12 @@ struct sk_buff *vassist_alloc_skb_atomic(unsigned int size);
 void vassist_skb_reserve(struct sk_buff *skb, unsigned int len);
 void vassist_skb_put_data(struct sk_buff *skb, const void *data, unsigned int len);
 void vassist_skb_set_eth_frame(struct sk_buff *skb, struct net_device *dev);
+struct sk_buff *vassist_skb_clone_atomic(struct sk_buff *skb);
+struct sk_buff *vassist_skb_next(const struct sk_buff *skb);
+void vassist_skb_set_next(struct sk_buff *skb, struct sk_buff *next);
+void *vassist_skb_cb(struct sk_buff *skb);
+u32 vassist_skb_gso_segs(const struct sk_buff *skb);
+void vassist_consume_skb(struct sk_buff *skb);
 
 enum { VASSIST_PTR_RING_CACHE_BATCH = SMP_CACHE_BYTES * 2 / sizeof(void *) };
 
@@ -100,9 +107,12 @@ void vassist_percpu_free(u64 *counters);
 void vassist_percpu_add(u64 *counters, const u64 *v, unsigned int n);
 u64 vassist_percpu_sum(u64 *counters, unsigned int i);
 
-/* time, randomness */
+/* time, randomness, timers */
 u64 vassist_jiffies_ms(void);
 u64 vassist_random_u64(void);
+void vassist_timer_setup(struct timer_list *t, void (*fn)(struct timer_list *));
+bool vassist_timer_pending(const struct timer_list *t);
+void vassist_timer_arm(struct timer_list *t, unsigned int ms);
 
 /* generic netlink */
 struct net *vassist_genl_info_net(const struct genl_info *info);

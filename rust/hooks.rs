@@ -42,7 +42,9 @@ fn from_attached<'a>(port: &Port, skb: SkBuff<'a>, rcu: &Guard) -> Verdict<'a> {
     let f = skb.peek(&mut buf);
     let tcp = count(&port.from_guest, &f);
     match offloaded(port, tcp, rcu) {
-        Some((engine, seg)) => snoop::from_guest(&port.snoop, engine, skb, seg),
+        Some((engine, seg)) => {
+            snoop::from_guest(&port.snoop, engine, &port.tap, skb, seg, port.dev(), rcu)
+        }
         None => Verdict::Accept(skb),
     }
 }

@@ -140,6 +140,7 @@ fn request_settings(req: &Request<'_>) -> Settings {
         ring_margin: get(ao::RING_MARGIN),
         max_flows: get(ao::MAX_FLOWS),
         idle_timeout_ms: get(ao::IDLE_TIMEOUT),
+        buffer_max: get(ao::BUFFER_MAX),
     }
 }
 
@@ -157,7 +158,8 @@ fn fill_port(msg: &mut Msg, port: &Port, rtnl: &Rtnl) -> Result<(), MsgFull> {
         m.put_u32(ao::BUF_SIZE, c.buf_size.load(Relaxed))?;
         m.put_u32(ao::RING_MARGIN, c.ring_margin.load(Relaxed))?;
         m.put_u32(ao::MAX_FLOWS, c.max_flows.load(Relaxed))?;
-        m.put_u32(ao::IDLE_TIMEOUT, c.idle_timeout_ms.load(Relaxed))
+        m.put_u32(ao::IDLE_TIMEOUT, c.idle_timeout_ms.load(Relaxed))?;
+        m.put_u32(ao::BUFFER_MAX, c.buffer_max.load(Relaxed))
     })?;
     msg.nest(defs::port::STATS, |m| {
         use stats::*;
@@ -172,6 +174,11 @@ fn fill_port(msg: &mut Msg, port: &Port, rtnl: &Rtnl) -> Result<(), MsgFull> {
             [FROM_GUEST_PACKETS, FROM_GUEST_BYTES, FROM_GUEST_TCP_SEGS],
         )?;
         fill_snoop_stats(m, &port.snoop.stats)?;
+        let held = port
+            .snoop
+            .engine_locked(rtnl)
+            .map_or(0, |e| e.flows.held_bytes());
+        m.put_uint(HELD_BYTES, held)?;
         let ring = port.tap.ring.refresh(dev.ring_out());
         m.put_uint(RING_ESTIMATE, ring)
     })
@@ -179,7 +186,7 @@ fn fill_port(msg: &mut Msg, port: &Port, rtnl: &Rtnl) -> Result<(), MsgFull> {
 
 fn fill_snoop_stats(m: &mut Msg, s: &Stats) -> Result<(), MsgFull> {
     use stats::*;
-    let all: [(u32, &AtomicU64); 15] = [
+    let all: [(u32, &AtomicU64); 17] = [
         (EARLY_ACKS, &s.early_acks),
         (EARLY_ACK_ERRORS, &s.early_ack_errors),
         (ACK_INELIGIBLE, &s.ack_ineligible),
@@ -195,6 +202,8 @@ fn fill_snoop_stats(m: &mut Msg, s: &Stats) -> Result<(), MsgFull> {
         (FLOWS_EXPIRED, &s.flows_expired),
         (TABLE_FULL, &s.table_full),
         (RING_DROPS, &s.ring_drops),
+        (OFFLINE_BUFFER_FULL, &s.offline_buffer_full),
+        (RESENDS, &s.resends),
     ];
     for (attr, c) in all {
         m.put_uint(attr, c.load(Relaxed))?;
@@ -357,6 +366,7 @@ fn flow_mode(mode: Mode) -> u32 {
         Mode::Offline(Offline::NoBuf) => flow_mode::NO_BUF,
         Mode::Offline(Offline::Window) => flow_mode::WINDOW,
         Mode::Offline(Offline::Flags) => flow_mode::FLAGS,
+        Mode::Offline(Offline::BufferFull) => flow_mode::BUFFER_FULL,
         Mode::Closing => flow_mode::CLOSING,
     }
 }
@@ -391,7 +401,9 @@ fn fill_flow(m: &mut Msg, ifindex: u32, e: &Entry, now: u64) -> Result<(), MsgFu
     m.put_u32(IDLE_MS, idle)?;
     m.put_uint(EARLY_ACKS, e.early_acks)?;
     m.put_uint(ACKS_DROPPED, e.acks_dropped)?;
-    m.put_uint(ACKS_REWRITTEN, e.acks_rewritten)
+    m.put_uint(ACKS_REWRITTEN, e.acks_rewritten)?;
+    m.put_u32(HELD_BYTES, e.held_bytes())?;
+    m.put_uint(RESENDS, e.resends)
 }
 
 /// Tells the port's namespace that it was detached, and why.

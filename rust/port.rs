@@ -4,12 +4,13 @@
 //! looks ports up in; their counters; attach, change and detach under RTNL.
 
 use crate::error::VaError;
-use crate::snoop::{Prepared, Settings, Snoop};
+use crate::snoop::{self, Prepared, Settings, Snoop};
 use crate::sys::netdev::{Net, NetDevice, NetDeviceRef, NetdevEvent};
 use crate::sys::netns::{Pernet, PernetData, PernetRegistration};
 use crate::sys::percpu::PerCpuCounters;
 use crate::sys::rcu::{Guard, RcuBox};
 use crate::sys::rtnl::Rtnl;
+use crate::sys::timer::{Timer, TimerHandler};
 use crate::tap::Tap;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use kernel::alloc::AllocError;
@@ -120,8 +121,26 @@ impl Ports {
     }
 }
 
+/// The re-send timer of a namespace's ports: it runs while any of them
+/// has ack offload on.
+impl TimerHandler for Ports {
+    fn expired(&self) -> Option<u32> {
+        let rcu = crate::sys::rcu::read_lock();
+        let mut running = false;
+        for port in self.table.get(&rcu).iter().flat_map(|t| t.ports.iter()) {
+            if let Some(engine) = port.snoop.engine(&rcu) {
+                running = true;
+                snoop::tick(&port.snoop, engine, &port.tap, port.dev(), &rcu);
+            }
+        }
+        running.then_some(snoop::TICK_MS)
+    }
+}
+
 /// A namespace's ports.
 pub(crate) struct NetPorts {
+    /// Ticks the ports' ack offload ([`snoop::tick`]).
+    timer: Timer<Ports>,
     ports: Arc<Ports>,
     /// Bumped on every change of the table (under RTNL), so a dump that
     /// spans several rounds can tell it saw a changing table.
@@ -136,13 +155,15 @@ impl PernetData for NetPorts {
     }
 
     fn new(_net: &Net) -> Result<Self> {
+        let ports = Arc::new(
+            Ports {
+                table: RcuBox::new(),
+            },
+            GFP_KERNEL,
+        )?;
         Ok(NetPorts {
-            ports: Arc::new(
-                Ports {
-                    table: RcuBox::new(),
-                },
-                GFP_KERNEL,
-            )?,
+            timer: Timer::new(ports.clone())?,
+            ports,
             generation: AtomicU32::new(1),
         })
     }
@@ -155,6 +176,15 @@ impl PernetData for NetPorts {
 impl NetPorts {
     fn of(net: &Net) -> Option<&NetPorts> {
         PORTS.get(net)
+    }
+
+    /// Starts the timer if a port has ack offload on (it stops by itself
+    /// when none has).
+    fn tick_if_running(&self, rtnl: &Rtnl) {
+        let table = self.ports.table.get_locked(rtnl);
+        if table.is_some_and(|t| t.ports.iter().any(|p| p.snoop.is_running())) {
+            self.timer.arm(snoop::TICK_MS);
+        }
     }
 
     /// Detaches every port; cannot fail. The old table (and with it the
@@ -197,6 +227,7 @@ impl NetPorts {
         }
         self.ports.table.set(PortTable::new(ports)?, rtnl)?;
         self.generation.fetch_add(1, Relaxed);
+        self.tick_if_running(rtnl);
         Ok(())
     }
 }
@@ -301,6 +332,9 @@ pub(crate) fn set(
     port.snoop
         .configure(features & ACK_OFFLOAD != 0, settings, prepared, rtnl)?;
     port.features.store(features, Relaxed);
+    if let Some(nets) = NetPorts::of(port.dev().net()) {
+        nets.tick_if_running(rtnl);
+    }
     // A request is also the user's way to have the path looked at again.
     port.tap.refresh(port.dev(), rtnl);
     Ok(())

@@ -8,6 +8,12 @@
 //! rewritten in place. A flow's decision is made under its slot's lock;
 //! what it sends is sent after the lock is released.
 //!
+//! Each segment acked early is kept (a clone of its frame) in its flow's
+//! delivery buffer until the guest's own ACK covers it. When the guest's
+//! duplicate ACKs show a hole, the segment at its ack point is sent to it
+//! again; when it goes quiet below the host's ack point, the port's timer
+//! ([`tick`]) sends it everything held again, with backoff.
+//!
 //! Early acks go only to taps whose frames reach the ring as sent
 //! ([`crate::tap`]); other devices (veth, physical ports) hand frames on to
 //! places whose room vassist cannot see: no early acks there, though guest
@@ -17,18 +23,20 @@ use crate::error::VaError;
 use crate::flows::{Entry, FlowTable, Found, InsertError, Keep};
 use crate::policy::snoop::{
     apply_rewrite, build_ack, tun_ring_limit, AckSpec, Flow, FlowKey, FromGuest, Offline, Params,
-    ToGuest, ACK_FRAME_MAX,
+    Resend, Room, ToGuest, ACK_FRAME_MAX,
 };
-use crate::policy::tcp::{self, Segment};
+use crate::policy::tcp::{self, before, Segment};
 use crate::sys::netdev::NetDevice;
 use crate::sys::netfilter::Verdict;
 use crate::sys::rcu::{Guard, RcuBox};
 use crate::sys::rtnl::Rtnl;
-use crate::sys::skb::{self, Egress, SkBuff, PTR_RING_CACHE_BATCH};
+use crate::sys::skb::{self, Egress, HeldSkb, HeldSkbs, SkBuff, PTR_RING_CACHE_BATCH};
 use crate::sys::time;
 use crate::tap::Tap;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::prelude::*;
+
+pub(crate) use crate::policy::snoop::TICK_MS;
 
 /// Bytes of headers read to parse a segment: IP with options or extension
 /// headers, TCP with options.
@@ -40,6 +48,7 @@ pub(crate) struct Config {
     pub(crate) ring_margin: AtomicU32,
     pub(crate) max_flows: AtomicU32,
     pub(crate) idle_timeout_ms: AtomicU32,
+    pub(crate) buffer_max: AtomicU32,
 }
 
 /// The default max-flows: the size of a table made before a port exists.
@@ -52,6 +61,8 @@ impl Default for Config {
             ring_margin: AtomicU32::new(16),
             max_flows: AtomicU32::new(DEFAULT_MAX_FLOWS),
             idle_timeout_ms: AtomicU32::new(120_000),
+            // Room for 128 flows at the default buf-size.
+            buffer_max: AtomicU32::new(32 << 20),
         }
     }
 }
@@ -63,6 +74,7 @@ pub(crate) struct Settings {
     pub(crate) ring_margin: Option<u32>,
     pub(crate) max_flows: Option<u32>,
     pub(crate) idle_timeout_ms: Option<u32>,
+    pub(crate) buffer_max: Option<u32>,
 }
 
 impl Settings {
@@ -75,6 +87,7 @@ impl Settings {
             ring_margin: swap(self.ring_margin, &c.ring_margin),
             max_flows: swap(self.max_flows, &c.max_flows),
             idle_timeout_ms: swap(self.idle_timeout_ms, &c.idle_timeout_ms),
+            buffer_max: swap(self.buffer_max, &c.buffer_max),
         }
     }
 }
@@ -92,6 +105,8 @@ pub(crate) struct Stats {
     pub(crate) offline_no_buf: AtomicU64,
     pub(crate) offline_window: AtomicU64,
     pub(crate) offline_flags: AtomicU64,
+    pub(crate) offline_buffer_full: AtomicU64,
+    pub(crate) resends: AtomicU64,
     pub(crate) flows_created: AtomicU64,
     pub(crate) flows_ended: AtomicU64,
     pub(crate) flows_expired: AtomicU64,
@@ -207,6 +222,7 @@ impl Snoop {
             Some(Offline::NoBuf) => &self.stats.offline_no_buf,
             Some(Offline::Window) => &self.stats.offline_window,
             Some(Offline::Flags) => &self.stats.offline_flags,
+            Some(Offline::BufferFull) => &self.stats.offline_buffer_full,
         };
         bump(c);
     }
@@ -263,9 +279,22 @@ enum Plan<'r> {
     Pass,
     /// It passes, and the sender is told again what it was told before.
     Reack(Ack<'r>),
-    /// It is handed to the tap here, then acked; if the tap does not take
-    /// it, the flow goes back to `before` (it is marked busy meanwhile).
-    Deliver(Ack<'r>, Flow),
+    /// It is handed to the tap here, then acked and its clone held; if the
+    /// tap does not take it, the flow goes back to `before` (it is marked
+    /// busy meanwhile).
+    Deliver(Ack<'r>, Flow, HeldSkb),
+}
+
+/// Whether an early ack may follow: the ring's room and the port's
+/// delivery buffers.
+fn room(snoop: &Snoop, engine: &Engine, ring: bool) -> Room {
+    if !ring {
+        Room::RingFull
+    } else if engine.flows.held_bytes() >= u64::from(snoop.config.buffer_max.load(Relaxed)) {
+        Room::HeldFull
+    } else {
+        Room::Free
+    }
 }
 
 /// A TCP segment the bridge sends out of `dev` toward the guest, already
@@ -290,9 +319,9 @@ pub(crate) fn to_guest<'a>(
         None
     };
     let eligible = !data || path.is_some();
-    let room = path.is_some() && ring_room(tap, snoop, dev);
+    let room = room(snoop, engine, path.is_some() && ring_room(tap, snoop, dev));
     let key = FlowKey::to_guest(&seg);
-    let found = engine.flows.with(&key, now, idle, skb.skb(), |e, skb| {
+    let found = engine.flows.with(&key, now, idle, &skb, |e, skb| {
         judge_to_guest(snoop, e, &seg, skb, eligible, room, dev, &p, rcu)
     });
     let plan = match found {
@@ -309,24 +338,25 @@ pub(crate) fn to_guest<'a>(
             send_ack(snoop, &seg, &ack, rcu);
             Verdict::Accept(skb.into_inner())
         }
-        Plan::Deliver(ack, before) => {
+        Plan::Deliver(ack, before, held) => {
             // `Deliver` is only decided for data with a plain path.
             let Some(path) = path else {
                 return Verdict::Accept(skb.into_inner());
             };
             let sent = skb.transmit(path);
             let acked = sent.delivered && send_ack(snoop, &seg, &ack, rcu);
-            engine.flows.with(&key, now, idle, (), |e, ()| {
+            engine.flows.with(&key, now, idle, held, |e, held| {
                 e.busy = false;
                 if acked {
                     e.early_acks += 1;
                 }
                 if sent.delivered {
+                    e.hold(held, seg.seq, seg.end_seq(), &engine.flows);
                     return ((), Keep::Yes);
                 }
                 // The tap did not take it: nothing of it was acked.
                 e.flow = before;
-                let (_, ev) = e.flow.to_guest(&seg, false, &p);
+                let (_, ev) = e.flow.to_guest(&seg, Room::RingFull, &p);
                 snoop.count_offline(ev.offline);
                 ((), snoop.keep(ev.remove))
             });
@@ -371,9 +401,9 @@ fn judge_to_guest<'r>(
     snoop: &Snoop,
     e: &mut Entry,
     seg: &Segment,
-    skb: &SkBuff<'_>,
+    skb: &Egress<'_>,
     eligible: bool,
-    room: bool,
+    room: Room,
     dev: &NetDevice,
     p: &Params,
     rcu: &'r Guard,
@@ -391,7 +421,7 @@ fn judge_to_guest<'r>(
         return (Plan::Pass, snoop.keep(ev.remove));
     };
     // An ack is due: only now is the way back looked up.
-    let Some((out, guest_mac, sender_mac)) = ack_route(skb, dev, rcu) else {
+    let Some((out, guest_mac, sender_mac)) = ack_route(skb.skb(), dev, rcu) else {
         e.flow = before;
         return ineligible(snoop, e, seg, p);
     };
@@ -407,32 +437,100 @@ fn judge_to_guest<'r>(
         e.early_acks += 1;
         return (Plan::Reack(ack), keep);
     }
-    // New bytes: acked only once the tap took them.
+    // New bytes: acked only once the tap took them, and only if they can
+    // be kept until the guest acks them.
+    let Some(held) = skb.hold() else {
+        e.flow = before;
+        let (_, ev) = e.flow.to_guest(seg, Room::HeldFull, p);
+        snoop.count_offline(ev.offline);
+        return (Plan::Pass, snoop.keep(ev.remove));
+    };
     e.busy = true;
-    (Plan::Deliver(ack, before), keep)
+    (Plan::Deliver(ack, before, held), keep)
 }
 
 /// A segment that gets no early ack on this path: the flow still follows
 /// it; an offline transition here is not the flow's doing.
 fn ineligible<'r>(snoop: &Snoop, e: &mut Entry, seg: &Segment, p: &Params) -> (Plan<'r>, Keep) {
     bump(&snoop.stats.ack_ineligible);
-    let (_, ev) = e.flow.to_guest(seg, false, p);
+    let (_, ev) = e.flow.to_guest(seg, Room::RingFull, p);
     (Plan::Pass, snoop.keep(ev.remove))
 }
 
-/// A TCP segment the bridge received from the guest.
+/// Copies of what a flow's delivery buffer re-sends, made under its lock
+/// (into `out`), sent after it by [`send_resends`].
+fn take_resends(e: &mut Entry, what: Resend, out: &mut HeldSkbs) {
+    let (n, range) = match what {
+        Resend::Nothing => return,
+        Resend::Head => (1, None),
+        Resend::All => (usize::MAX, None),
+        Resend::Range { from, to } => (usize::MAX, Some((from, to))),
+    };
+    let within = |&(_, seq, end): &(_, u32, u32)| {
+        range.map_or(true, |(from, to)| before(from, end) && before(seq, to))
+    };
+    let mut copied = 0;
+    for (frame, _, _) in e.held_frames().filter(within).take(n) {
+        // Out of memory: the rest waits for the next tick.
+        let Some(copy) = frame.clone_ref() else {
+            break;
+        };
+        out.push_back(copy, [0; 2]);
+        copied += 1;
+    }
+    e.resends += copied;
+}
+
+/// Sends the re-sends in `frames` to the guest, each counted into the
+/// tap's ring gauge; what the ring cannot take is dropped (ring-drops) and
+/// waits for the next re-send.
+fn send_resends(snoop: &Snoop, tap: &Tap, dev: &NetDevice, mut frames: HeldSkbs, rcu: &Guard) {
+    while let Some(skb) = frames.pop_front() {
+        if !admit(snoop, tap, skb.ring_entries(), dev) {
+            return;
+        }
+        if skb.transmit(rcu) {
+            bump(&snoop.stats.resends);
+        }
+    }
+}
+
+/// A tick of the port's re-send timer: flows whose guest has gone quiet
+/// below the host's ack point get everything held sent again.
+pub(crate) fn tick(snoop: &Snoop, engine: &Engine, tap: &Tap, dev: &NetDevice, rcu: &Guard) {
+    if engine.flows.held_bytes() == 0 {
+        return;
+    }
+    let mut frames = HeldSkbs::new();
+    engine
+        .flows
+        .for_each_from(0, time::now_ms(), snoop.idle_ms(), |e| {
+            let what = e.flow.tick();
+            take_resends(e, what, &mut frames);
+            true
+        });
+    send_resends(snoop, tap, dev, frames, rcu);
+}
+
+/// A TCP segment the bridge received from the guest on the port `dev`.
 pub(crate) fn from_guest<'a>(
     snoop: &Snoop,
     engine: &Engine,
+    tap: &Tap,
     skb: SkBuff<'a>,
     seg: Segment,
+    dev: &NetDevice,
+    rcu: &Guard,
 ) -> Verdict<'a> {
     let key = FlowKey::from_guest(&seg);
     let (now, idle, p) = (time::now_ms(), snoop.idle_ms(), snoop.params());
     let skb = match engine.flows.with(&key, now, idle, skb, |e, skb| {
-        judge_from_guest(snoop, e, &seg, skb, &p)
+        judge_from_guest(snoop, engine, e, &seg, skb, &p)
     }) {
-        Found::Flow(v) => return v,
+        Found::Flow((v, resends)) => {
+            send_resends(snoop, tap, dev, resends, rcu);
+            return v;
+        }
         Found::Expired(skb) => {
             bump(&snoop.stats.flows_expired);
             skb
@@ -458,27 +556,31 @@ pub(crate) fn from_guest<'a>(
 
 fn judge_from_guest<'a>(
     snoop: &Snoop,
+    engine: &Engine,
     e: &mut Entry,
     seg: &Segment,
     mut skb: SkBuff<'a>,
     p: &Params,
-) -> (Verdict<'a>, Keep) {
+) -> ((Verdict<'a>, HeldSkbs), Keep) {
+    let mut resends = HeldSkbs::new();
     // A segment toward the guest is being delivered: the flow's state
     // stays as it was until that is known; this one passes as it is.
     if e.busy {
-        return (Verdict::Accept(skb), Keep::Yes);
+        return ((Verdict::Accept(skb), resends), Keep::Yes);
     }
     let (decision, ev) = e.flow.from_guest(seg, p);
+    e.release(&engine.flows);
+    take_resends(e, ev.resend, &mut resends);
     if ev.window_capped {
         bump(&snoop.stats.windows_capped);
     }
     let keep = snoop.keep(ev.remove);
-    match decision {
-        FromGuest::Pass => (Verdict::Accept(skb), keep),
+    let verdict = match decision {
+        FromGuest::Pass => Verdict::Accept(skb),
         FromGuest::Drop => {
             e.acks_dropped += 1;
             bump(&snoop.stats.guest_acks_dropped);
-            (Verdict::Drop(skb), keep)
+            Verdict::Drop(skb)
         }
         FromGuest::Rewrite { ack, window } => {
             let partial = skb.csum_partial();
@@ -492,7 +594,8 @@ fn judge_from_guest<'a>(
             }
             // Unrewritten (no memory), the segment still goes: an older
             // ack the sender ignores, a larger window it may use.
-            (Verdict::Accept(skb), keep)
+            Verdict::Accept(skb)
         }
-    }
+    };
+    ((verdict, resends), keep)
 }

@@ -127,8 +127,10 @@ ynl() {
 flow_count() { vctl -j flow show dev tap0 | json 'len(j)'; }
 # port_stat NAME: one counter of tap0, e.g. to-guest-tcp-segs.
 port_stat() { vctl -j port show dev tap0 | json "j[0]['stats']['$1']"; }
-# stat_at_least NAME MIN / flows_at_least MIN: conditions to slowwait for.
+# stat_at_least NAME MIN, stat_at_most NAME MAX, flows_at_least MIN:
+# conditions to slowwait for.
 stat_at_least() { [ "$(port_stat "$1")" -ge "$2" ] 2> /dev/null; }
+stat_at_most() { [ "$(port_stat "$1")" -le "$2" ] 2> /dev/null; }
 flows_at_least() { [ "$(flow_count)" -ge "$1" ] 2> /dev/null; }
 
 # --- topology --------------------------------------------------------------

@@ -12,12 +12,20 @@
 //!
 //! The safety rule: the host acknowledges a byte only if the guest will
 //! receive it: in order (seq == NEXT_SEQ, which never passes what the guest
-//! will accept), inside the guest's own advertised window, and with room in
-//! the guest's receive ring. The sender never sees the ack point move back:
-//! the host's acks and the guest ACKs it lets through never go below the
-//! highest ack the host already sent.
+//! will accept), with room in the guest's receive ring, and kept by the
+//! host (the delivery buffer) until the guest's own ACK covers it. A frame
+//! can still be lost on the way in (a reader that stops and purges its
+//! queue, a ring the device drops from): the guest's ACKs then stall below
+//! the host's point, and the host re-sends from the buffer to the guest,
+//! never to the sender. As the paper does, the window the host offers
+//! grows by 2*MSS per early ack up to buf_size, past the guest's own edge
+//! (when the guest's window scale is known): what the guest drops for
+//! lack of window is held, and re-sent as its window opens.
+//! The sender never sees the ack point move back: the host's acks and the
+//! guest ACKs it lets through never go below the highest ack the host
+//! already sent.
 
-use super::tcp::{self, before, seq_max, Segment, ACK, FIN, RST, SYN, URG};
+use super::tcp::{self, before, seq_max, seq_min, Segment, ACK, FIN, RST, SYN, URG};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Per-port parameters.
@@ -34,6 +42,8 @@ pub enum Offline {
     UnexpectedSeq,
     /// The guest's receive ring had no room.
     NoBuf,
+    /// The delivery buffer is full: the flow's (buf_size) or the port's.
+    BufferFull,
     /// Beyond the guest's advertised window.
     Window,
     /// SYN, FIN, RST or URG.
@@ -59,6 +69,70 @@ enum Ts {
     On {
         guest_tsval: u32,
     },
+}
+
+/// Whether a segment toward the guest can be acked early, as the port sees
+/// it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Room {
+    /// The ring has room and the port's delivery buffer can hold it.
+    Free,
+    /// The guest's receive ring is (nearly) full.
+    RingFull,
+    /// The port's delivery buffers hold their cap.
+    HeldFull,
+}
+
+/// What the host re-sends to the guest from a flow's delivery buffer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Resend {
+    #[default]
+    Nothing,
+    /// The segment at the guest's ack point (it signalled a hole).
+    Head,
+    /// The held segments with bytes in `from..to`: after a re-send got in,
+    /// what the guest's window holds past its new ack (the guest has seen
+    /// everything sent before the re-send, so what it still lacks there
+    /// is lost, or was dropped beyond its window).
+    Range { from: u32, to: u32 },
+    /// Every held segment (the guest went quiet below the host's point).
+    All,
+}
+
+/// Duplicate ACKs of the guest, below the host's ack point, that make the
+/// host re-send the segment at the guest's ack (the guest had later
+/// segments, so one went missing on the way in). Two, not TCP's three:
+/// the way into a guest does not reorder.
+pub const RESEND_DUPACKS: u8 = 2;
+
+/// The period (ms) of a port's re-send timer: coarse, as the guest's own
+/// delayed ACKs (up to 40 ms in Linux) and scheduling turns (tens of ms)
+/// must not look like losses.
+pub const TICK_MS: u32 = 100;
+
+/// Ticks of the port's coarse re-send timer without progress of the
+/// guest's ack, while the host holds bytes for it, before all held bytes
+/// are re-sent; doubled after each such re-send without progress, up to
+/// `RESEND_TICKS << RESEND_BACKOFF_MAX`.
+pub const RESEND_TICKS: u16 = 2;
+pub const RESEND_BACKOFF_MAX: u8 = 4;
+
+/// A flow's delivery buffer state (the segments themselves are the
+/// kernel's: it holds a reference to each it acked early).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Delivery {
+    /// Duplicate ACKs at the guest's current ack point.
+    dupacks: u8,
+    /// Timer ticks since the guest's ack last moved (or the last re-send).
+    ticks: u16,
+    backoff: u8,
+    /// The guest's last window field: an ACK that changes it is a window
+    /// update, not a duplicate.
+    guest_window: u16,
+    /// Recovering from a hole: until the guest acks this point, what was
+    /// re-sent is still on its way; past it, the guest is re-sent what
+    /// its window holds.
+    recover: Option<u32>,
 }
 
 /// What to send back to the sender for the guest.
@@ -127,6 +201,7 @@ pub struct Flow {
     handshake: Option<SynInfo>,
     /// FINs seen: [`FIN_TO_GUEST`] | [`FIN_FROM_GUEST`].
     fins: u8,
+    delivery: Delivery,
 }
 
 const FIN_TO_GUEST: u8 = 1;
@@ -148,6 +223,8 @@ const DEFAULT_MSS: u32 = 536;
 pub struct Events {
     /// The flow went offline for this reason now.
     pub offline: Option<Offline>,
+    /// What to re-send to the guest from the delivery buffer.
+    pub resend: Resend,
     /// The flow ended (RST, or the last ACK after FINs both ways): remove
     /// it.
     pub remove: bool,
@@ -209,6 +286,10 @@ impl Flow {
             mode,
             handshake: None,
             fins: 0,
+            delivery: Delivery {
+                guest_window: seg.window,
+                ..Delivery::default()
+            },
         }
     }
 
@@ -246,11 +327,89 @@ impl Flow {
         u32::from(raw) << self.wscale.unwrap_or(0)
     }
 
-    /// A segment of the sender on its way to the guest. `room`: the guest's
-    /// receive ring can take it.
+    /// Bytes acked early that the guest has not acked yet: the host holds
+    /// them, from [`Flow::held_from`] on.
+    pub fn held(&self) -> u32 {
+        if before(self.vm_ack, self.acked) {
+            self.acked.wrapping_sub(self.vm_ack)
+        } else {
+            0
+        }
+    }
+
+    /// Where the held bytes start: the guest's ack. Held segments that end
+    /// at or before it are the guest's and can be let go.
+    pub fn held_from(&self) -> u32 {
+        self.vm_ack
+    }
+
+    /// A tick of the port's re-send timer: all held bytes are re-sent
+    /// when the guest's ack has not moved for a while.
+    pub fn tick(&mut self) -> Resend {
+        let (held, acked) = (self.held(), self.acked);
+        let d = &mut self.delivery;
+        if held == 0 {
+            *d = Delivery {
+                guest_window: d.guest_window,
+                ..Delivery::default()
+            };
+            return Resend::Nothing;
+        }
+        d.ticks = d.ticks.saturating_add(1);
+        if d.ticks < RESEND_TICKS << d.backoff {
+            return Resend::Nothing;
+        }
+        d.ticks = 0;
+        d.backoff = (d.backoff + 1).min(RESEND_BACKOFF_MAX);
+        d.recover = Some(acked);
+        Resend::All
+    }
+
+    /// Notes a guest ACK for the delivery buffer: progress (which, while
+    /// recovering, re-sends what the guest's window holds), or a duplicate
+    /// that shows a hole.
+    fn guest_acked(&mut self, seg: &Segment, before_ack: u32, pure: bool) -> Resend {
+        let held = self.held() != 0;
+        let (vm_ack, to) = (self.vm_ack, seq_min(self.vm_right, self.acked));
+        let d = &mut self.delivery;
+        let dup = held && pure && seg.ack == before_ack && seg.window == d.guest_window;
+        d.guest_window = seg.window;
+        if !held {
+            *d = Delivery {
+                guest_window: seg.window,
+                ..Delivery::default()
+            };
+            return Resend::Nothing;
+        }
+        if before(before_ack, vm_ack) {
+            d.dupacks = 0;
+            d.ticks = 0;
+            d.backoff = 0;
+            return match d.recover {
+                Some(r) if !before(vm_ack, r) && before(vm_ack, to) => {
+                    d.recover = Some(to);
+                    Resend::Range { from: vm_ack, to }
+                }
+                _ => Resend::Nothing,
+            };
+        }
+        if !dup {
+            return Resend::Nothing;
+        }
+        d.dupacks = d.dupacks.saturating_add(1);
+        if d.dupacks != RESEND_DUPACKS {
+            return Resend::Nothing;
+        }
+        d.ticks = 0;
+        d.recover = Some(vm_ack.wrapping_add(1));
+        Resend::Head
+    }
+
+    /// A segment of the sender on its way to the guest. `room`: whether the
+    /// guest's receive ring and the port's delivery buffers can take it.
     // "to"/"from" name the direction, as the paper does, not a conversion.
     #[allow(clippy::wrong_self_convention)]
-    pub fn to_guest(&mut self, seg: &Segment, room: bool, p: &Params) -> (ToGuest, Events) {
+    pub fn to_guest(&mut self, seg: &Segment, room: Room, p: &Params) -> (ToGuest, Events) {
         let mut ev = Events::default();
         if seg.has(RST) {
             ev.remove = true;
@@ -298,13 +457,28 @@ impl Flow {
             self.go_offline(Offline::UnexpectedSeq, &mut ev);
             return (ToGuest::Pass, ev);
         }
-        if before(self.vm_right, end) {
+        // Past the guest's edge only as far as the host offered, and only
+        // with a known scale (the offer grows only then).
+        let past_edge = before(self.vm_right, end);
+        if past_edge && (self.wscale.is_none() || before(self.told_right, end)) {
             self.go_offline(Offline::Window, &mut ev);
             return (ToGuest::Pass, ev);
         }
-        if !room {
-            self.go_offline(Offline::NoBuf, &mut ev);
-            return (ToGuest::Pass, ev);
+        let full = u64::from(self.held()) + u64::from(seg.payload) > u64::from(p.buf_size);
+        match room {
+            Room::RingFull => {
+                self.go_offline(Offline::NoBuf, &mut ev);
+                return (ToGuest::Pass, ev);
+            }
+            Room::HeldFull => {
+                self.go_offline(Offline::BufferFull, &mut ev);
+                return (ToGuest::Pass, ev);
+            }
+            Room::Free if full => {
+                self.go_offline(Offline::BufferFull, &mut ev);
+                return (ToGuest::Pass, ev);
+            }
+            Room::Free => {}
         }
         self.mode = Mode::Active;
         self.next_seq = end;
@@ -323,14 +497,19 @@ impl Flow {
     }
 
     fn ack_spec(&mut self, ack: u32, seg: &Segment) -> AckSpec {
-        // Never invite the sender past the guest's own window edge: what
-        // lies beyond it cannot be acked early (the flow would go offline).
+        // With the guest's scale known, RCV_WIN (grown past the guest's
+        // edge: held bytes the guest drops are re-sent as its window
+        // opens). Without it, never past the guest's own edge.
         let to_edge = if before(ack, self.vm_right) {
             self.vm_right.wrapping_sub(ack)
         } else {
             0
         };
-        let window = self.encode(self.rcv_win.min(to_edge));
+        let offer = match self.wscale {
+            Some(_) => self.rcv_win,
+            None => self.rcv_win.min(to_edge),
+        };
+        let window = self.encode(offer);
         self.told(ack, window);
         AckSpec {
             seq: self.guest_seq,
@@ -370,7 +549,10 @@ impl Flow {
             return (FromGuest::Pass, ev);
         }
         let win = self.decode(seg.window);
+        let before_ack = self.vm_ack;
         self.vm_ack = seq_max(self.vm_ack, seg.ack);
+        let pure = seg.payload == 0 && !seg.has(SYN | FIN | URG);
+        ev.resend = self.guest_acked(seg, before_ack, pure);
         self.vm_right = seq_max(self.vm_right, seg.ack.wrapping_add(win));
         // Unknown scale: echo what the guest says, uncapped (unreadable).
         self.rcv_win = if self.wscale.is_some() {
@@ -383,7 +565,6 @@ impl Flow {
             // segment brings the flow back online.
             self.next_seq = seq_max(self.next_seq, seg.ack);
         }
-        let pure = seg.payload == 0 && !seg.has(SYN | FIN | URG);
         if !before(seg.ack, self.acked) {
             // Acks nothing the sender has not heard of yet, or exactly the
             // host's point (RFC 793 window update): let it through.
@@ -590,6 +771,8 @@ pub struct FlowView {
     pub wscale: Option<u8>,
     pub mss: u32,
     pub timestamps: bool,
+    /// Bytes in the delivery buffer.
+    pub held: u32,
 }
 
 impl Flow {
@@ -603,6 +786,7 @@ impl Flow {
             wscale: self.wscale,
             mss: self.mss,
             timestamps: matches!(self.ts, Ts::On { .. }),
+            held: self.held(),
         }
     }
 }

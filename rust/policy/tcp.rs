@@ -188,6 +188,15 @@ pub fn seq_max(a: u32, b: u32) -> u32 {
     }
 }
 
+/// The earlier of two sequence numbers.
+pub fn seq_min(a: u32, b: u32) -> u32 {
+    if before(a, b) {
+        a
+    } else {
+        b
+    }
+}
+
 /// The TCP checksum field after a 16-bit word of the covered data changed
 /// from `old` to `new` (RFC 1624, eqn. 3). With CHECKSUM_PARTIAL the field
 /// holds only the pseudo-header sum and the device completes it over the

@@ -23,3 +23,4 @@ pub(crate) mod rcu;
 pub(crate) mod rtnl;
 pub(crate) mod skb;
 pub(crate) mod time;
+pub(crate) mod timer;

@@ -9,6 +9,7 @@ use crate::bindings;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
+use kernel::types::Opaque;
 
 /// Length of an Ethernet header, which the bridge has pulled by the time
 /// its netfilter hooks run.
@@ -200,29 +201,253 @@ impl<'a> Egress<'a> {
     /// switchdev mark is for ports with switchdev offload, never a tap, the
     /// only kind vassist transmits to. The verdict must then be NF_STOLEN.
     pub(crate) fn transmit(self, _plain: PlainPath) -> Sent {
-        let skb = self.0.ptr.as_ptr();
-        // SAFETY: `skb` is ours (type invariant) and sits after the Ethernet
-        // header the bridge pulled, so the push stays within its headroom.
-        unsafe { bindings::skb_push(skb, ETH_HLEN) };
-        // SAFETY: `skb` is valid; `skb->dev` is the port it leaves by.
-        let dev = unsafe { bindings::vassist_skb_dev(skb) };
-        // SAFETY: `dev` is alive while the bridge transmits to it.
-        if !unsafe { bindings::is_skb_forwardable(dev, skb) } {
-            // SAFETY: the frame is ours to free.
-            unsafe { bindings::vassist_kfree_skb(skb) };
-            return Sent { delivered: false };
-        }
-        // SAFETY: `skb` is ours.
-        unsafe { bindings::vassist_br_drop_fake_rtable(skb) };
-        // SAFETY: dev_queue_xmit consumes `skb` whatever it returns.
-        let rc = unsafe { bindings::vassist_dev_queue_xmit(skb) };
-        Sent {
-            delivered: rc == bindings::NET_XMIT_SUCCESS as i32,
-        }
+        // SAFETY: the frame is ours (type invariant), at the post-routing
+        // hook with `skb->dev` its port.
+        let delivered = unsafe { xmit_from_network_header(self.0.ptr.as_ptr()) };
+        Sent { delivered }
+    }
+
+    /// A reference to the frame's data that outlives the frame: see
+    /// [`HeldSkb`]. `None` when memory is short.
+    pub(crate) fn hold(&self) -> Option<HeldSkb> {
+        // SAFETY: `ptr` is valid (type invariant); skb_clone makes a new
+        // sk_buff sharing the data, which the returned value owns.
+        let clone = unsafe { bindings::vassist_skb_clone_atomic(self.0.ptr.as_ptr()) };
+        // INVARIANT: a fresh clone, ours alone, at the network header
+        // with `dev` the port (as the frame it was cloned from).
+        NonNull::new(clone).map(|ptr| HeldSkb { ptr })
     }
 
     pub(crate) fn into_inner(self) -> SkBuff<'a> {
         self.0
+    }
+}
+
+/// What the bridge does with a frame after its post-routing hook,
+/// br_dev_queue_push_xmit(), keeping dev_queue_xmit()'s result, which the
+/// bridge discards: push the Ethernet header back, drop what the device
+/// cannot take, and queue it. Its VLAN step has nothing to do on a plain
+/// path; its switchdev mark is for ports with switchdev offload, never a
+/// tap, the only kind vassist transmits to. Whether the device took it.
+///
+/// # Safety
+///
+/// `skb` is valid and owned by the caller, which gives it up; its `data`
+/// is at the network header with the Ethernet header in front (in the
+/// headroom) and `dev` is a device alive for the call.
+unsafe fn xmit_from_network_header(skb: *mut bindings::sk_buff) -> bool {
+    // SAFETY: the Ethernet header is in front of `data` (the caller's
+    // promise), so the push stays within the headroom.
+    unsafe { bindings::skb_push(skb, ETH_HLEN) };
+    // SAFETY: `skb` is valid; its `dev` is alive (the caller's promise).
+    let dev = unsafe { bindings::vassist_skb_dev(skb) };
+    // SAFETY: as above.
+    if !unsafe { bindings::is_skb_forwardable(dev, skb) } {
+        // SAFETY: the frame is ours to free.
+        unsafe { bindings::vassist_kfree_skb(skb) };
+        return false;
+    }
+    // SAFETY: `skb` is ours.
+    unsafe { bindings::vassist_br_drop_fake_rtable(skb) };
+    // SAFETY: dev_queue_xmit consumes `skb` whatever it returns.
+    let rc = unsafe { bindings::vassist_dev_queue_xmit(skb) };
+    rc == bindings::NET_XMIT_SUCCESS as i32
+}
+
+/// A frame's data kept after the frame itself went on to its device: a
+/// clone (`skb_clone`: a new `sk_buff` over the same, then read-only,
+/// data), to send the same bytes again. Owned as [`HeldSkb`], seen in a
+/// [`HeldSkbs`] list by reference.
+///
+/// # Invariants
+///
+/// A `&HeldFrame` is an `sk_buff` owned by a [`HeldSkb`] (alone or in a
+/// list) that outlives the reference, with `data` at the network header,
+/// the Ethernet header in front of it, and `dev` the device the frame
+/// left by.
+#[repr(transparent)]
+pub(crate) struct HeldFrame(Opaque<bindings::sk_buff>);
+
+impl HeldFrame {
+    /// # Safety
+    ///
+    /// `ptr` is owned by a [`HeldSkb`] that outlives `'a`.
+    unsafe fn from_raw<'a>(ptr: NonNull<bindings::sk_buff>) -> &'a HeldFrame {
+        // SAFETY: `HeldFrame` is a transparent wrapper of the sk_buff, which
+        // lives for 'a (the caller's promise).
+        unsafe { &*ptr.as_ptr().cast::<HeldFrame>() }
+    }
+
+    fn as_ptr(&self) -> *mut bindings::sk_buff {
+        self.0.get()
+    }
+
+    /// Entries the frame takes in its device's queue: its GSO segments
+    /// when the device segments it in software, else one.
+    pub(crate) fn ring_entries(&self) -> u32 {
+        let skb = self.as_ptr();
+        // SAFETY: `skb` is a held frame (type invariant) with `dev` set;
+        // the calls only read it.
+        unsafe {
+            if bindings::vassist_netif_needs_gso(skb, bindings::netif_skb_features(skb)) {
+                bindings::vassist_skb_gso_segs(skb).max(1)
+            } else {
+                1
+            }
+        }
+    }
+
+    /// Another reference to the frame's data, to send it again; `None`
+    /// when memory is short.
+    pub(crate) fn clone_ref(&self) -> Option<HeldSkb> {
+        // SAFETY: a held frame is valid (type invariant).
+        let clone = unsafe { bindings::vassist_skb_clone_atomic(self.as_ptr()) };
+        // INVARIANT: a fresh clone, ours alone, at the network header with
+        // the device of the frame it copies.
+        NonNull::new(clone).map(|ptr| HeldSkb { ptr })
+    }
+}
+
+/// An owned [`HeldFrame`].
+///
+/// # Invariants
+///
+/// `ptr` is an `sk_buff` this value owns, on no list (its `next` unused
+/// but by [`HeldSkbs`]), as [`HeldFrame`] describes.
+pub(crate) struct HeldSkb {
+    ptr: NonNull<bindings::sk_buff>,
+}
+
+// SAFETY: an sk_buff nobody else uses may be used and freed on any CPU.
+unsafe impl Send for HeldSkb {}
+
+impl HeldSkb {
+    /// Sends the frame out of the device it left by, which must still be
+    /// alive: `rcu` is held across a lookup that found the port (which
+    /// holds the device) still attached. Whether the device took it.
+    pub(crate) fn transmit(self, _rcu: &Guard) -> bool {
+        let skb = self.ptr.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: the frame was ours (type invariant) and is given up here,
+        // at the network header with the Ethernet header in front and
+        // `dev` the device, which the caller's RCU section keeps alive.
+        unsafe { xmit_from_network_header(skb) }
+    }
+}
+
+impl core::ops::Deref for HeldSkb {
+    type Target = HeldFrame;
+
+    fn deref(&self) -> &HeldFrame {
+        // SAFETY: `ptr` is owned by `self` (type invariant), which outlives
+        // the reference.
+        unsafe { HeldFrame::from_raw(self.ptr) }
+    }
+}
+
+impl Drop for HeldSkb {
+    fn drop(&mut self) {
+        // SAFETY: ours to free (type invariant); not an error drop.
+        unsafe { bindings::vassist_consume_skb(self.ptr.as_ptr()) };
+    }
+}
+
+/// Held frames in order, each with two words its owner keeps with it,
+/// linked through their own `next` pointers (no allocation).
+///
+/// # Invariants
+///
+/// `head` starts a chain of frames, each owned by this value as a
+/// [`HeldSkb`], linked by `next` and ending at `tail` (whose `next` is
+/// null); `tail` is null when the chain is empty.
+pub(crate) struct HeldSkbs {
+    head: Option<HeldSkb>,
+    tail: *mut bindings::sk_buff,
+}
+
+// SAFETY: it owns its frames (type invariant), which are Send.
+unsafe impl Send for HeldSkbs {}
+
+impl HeldSkbs {
+    pub(crate) const fn new() -> Self {
+        // INVARIANT: empty.
+        HeldSkbs {
+            head: None,
+            tail: core::ptr::null_mut(),
+        }
+    }
+
+    /// The owner's words of the first frame.
+    pub(crate) fn front_tag(&self) -> Option<[u32; 2]> {
+        self.head.as_deref().map(tag_of)
+    }
+
+    pub(crate) fn push_back(&mut self, skb: HeldSkb, tag: [u32; 2]) {
+        let p = skb.ptr.as_ptr();
+        // SAFETY: `p` is ours (HeldSkb's invariant); its control buffer is
+        // the owner's (no layer below uses a held clone), 48 bytes, more
+        // than the tag.
+        unsafe {
+            bindings::vassist_skb_set_next(p, core::ptr::null_mut());
+            bindings::vassist_skb_cb(p)
+                .cast::<[u32; 2]>()
+                .write_unaligned(tag);
+        }
+        if self.tail.is_null() {
+            self.head = Some(skb);
+        } else {
+            // SAFETY: `tail` is the chain's last frame (type invariant).
+            unsafe { bindings::vassist_skb_set_next(self.tail, p) };
+            // The chain owns it now, through its predecessor's link.
+            core::mem::forget(skb);
+        }
+        // INVARIANT: `p` is linked last and owned by the chain.
+        self.tail = p;
+    }
+
+    pub(crate) fn pop_front(&mut self) -> Option<HeldSkb> {
+        let head = self.head.take()?;
+        // SAFETY: `head` is in the chain (type invariant).
+        let next = unsafe { bindings::vassist_skb_next(head.ptr.as_ptr()) };
+        // SAFETY: unlinked: the frame leaves the chain on its own.
+        unsafe { bindings::vassist_skb_set_next(head.ptr.as_ptr(), core::ptr::null_mut()) };
+        // INVARIANT: the rest of the chain, owned as before.
+        self.head = NonNull::new(next).map(|ptr| HeldSkb { ptr });
+        if self.head.is_none() {
+            self.tail = core::ptr::null_mut();
+        }
+        Some(head)
+    }
+
+    /// The frames in order, with their words.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&HeldFrame, [u32; 2])> {
+        let mut at = self.head.as_ref().map(|h| h.ptr);
+        core::iter::from_fn(move || {
+            let p = at?;
+            // SAFETY: `p` is in the chain (type invariant), which `&self`
+            // keeps unchanged while the iterator lives.
+            at = NonNull::new(unsafe { bindings::vassist_skb_next(p.as_ptr()) });
+            // SAFETY: the chain owns `p` and `&self` borrows the chain for
+            // as long as the reference lives.
+            let frame = unsafe { HeldFrame::from_raw(p) };
+            Some((frame, tag_of(frame)))
+        })
+    }
+}
+
+fn tag_of(frame: &HeldFrame) -> [u32; 2] {
+    // SAFETY: a frame in a list is owned there; its control buffer holds
+    // the words `push_back` wrote.
+    unsafe {
+        bindings::vassist_skb_cb(frame.as_ptr())
+            .cast::<[u32; 2]>()
+            .read_unaligned()
+    }
+}
+
+impl Drop for HeldSkbs {
+    fn drop(&mut self) {
+        while self.pop_front().is_some() {}
     }
 }
 

@@ -11,7 +11,7 @@
 //! vassistctl [-j] monitor
 //! ```
 //! PARAM: the ack offload parameters `buf-size`, `ring-margin`, `max-flows`,
-//! `idle-timeout` (milliseconds).
+//! `idle-timeout` (milliseconds), `buffer-max` (bytes).
 //! `-j` prints JSON keyed by the netlink spec's attribute names. Errors print
 //! the kernel's extended-ack message and exit non-zero.
 //!
@@ -221,10 +221,12 @@ fn print_flow(f: &Value) {
         n("idle-ms")
     );
     println!(
-        "    early-acks {} acks-dropped {} acks-rewritten {}",
+        "    early-acks {} acks-dropped {} acks-rewritten {} held-bytes {} resends {}",
         n("early-acks"),
         n("acks-dropped"),
-        n("acks-rewritten")
+        n("acks-rewritten"),
+        n("held-bytes"),
+        n("resends")
     );
 }
 
@@ -264,11 +266,12 @@ fn print_port(p: &Value) {
     );
     let c = |k: &str| p["ack-offload"][k].as_u64().unwrap_or(0);
     println!(
-        "    ack-offload: buf-size {} ring-margin {} max-flows {} idle-timeout {} ms",
+        "    ack-offload: buf-size {} ring-margin {} max-flows {} idle-timeout {} ms buffer-max {}",
         c("buf-size"),
         c("ring-margin"),
         c("max-flows"),
-        c("idle-timeout")
+        c("idle-timeout"),
+        c("buffer-max")
     );
     println!(
         "    early-acks {} (errors {}, ineligible {}) guest-acks-dropped {} acks-rewritten {} \
@@ -281,11 +284,12 @@ fn print_port(p: &Value) {
         s("windows-capped")
     );
     println!(
-        "    offline: unexpected-seq {} no-buf {} window {} flags {}",
+        "    offline: unexpected-seq {} no-buf {} window {} flags {} buffer-full {}",
         s("offline-unexpected-seq"),
         s("offline-no-buf"),
         s("offline-window"),
-        s("offline-flags")
+        s("offline-flags"),
+        s("offline-buffer-full")
     );
     println!(
         "    flows: created {} ended {} expired {} table-full {}{}",
@@ -297,7 +301,12 @@ fn print_port(p: &Value) {
             .as_u64()
             .map_or(String::new(), |r| format!(" ring-estimate {r}"))
     );
-    println!("    ring-drops {}", s("ring-drops"));
+    println!(
+        "    ring-drops {} held-bytes {} resends {}",
+        s("ring-drops"),
+        s("held-bytes"),
+        s("resends")
+    );
 }
 
 /// Parses a command's arguments, which must name a port.

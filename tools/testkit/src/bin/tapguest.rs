@@ -5,6 +5,9 @@
 //! the guest's network namespace (the guest's NIC), and moves frames between
 //! them. With `--active-ms A --period-ms P` it works only A ms of every P ms,
 //! like a vCPU that shares its core; SIGUSR1 pauses it, SIGUSR2 resumes it.
+//! With `--lose-permille N` it loses that share of the frames it takes from
+//! the host's tap, as a backend that purges its queue or a full guest
+//! queue does: frames the host may have acked early.
 //! SIGTERM/SIGINT stop it; it then prints the frames it moved.
 
 use clap::Parser;
@@ -35,6 +38,31 @@ struct Cli {
     /// inactive part of the period to this file, for benchmarks' bounds.
     #[arg(long)]
     wake_log: Option<std::path::PathBuf>,
+    /// Frames taken from the host's tap and not given to the guest, per
+    /// thousand (at random).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    lose_permille: u32,
+}
+
+/// A xorshift generator: which frames are lost.
+struct Loss {
+    permille: u32,
+    state: u64,
+    lost: u64,
+}
+
+impl Loss {
+    fn hit(&mut self) -> bool {
+        if self.permille == 0 {
+            return false;
+        }
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        let hit = (self.state % 1000) < u64::from(self.permille);
+        self.lost += u64::from(hit);
+        hit
+    }
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -98,8 +126,9 @@ fn enter_netns(name: &str) -> io::Result<()> {
     rc.map(|_| ())
 }
 
-/// Moves every frame waiting on `from` to `to`; returns how many.
-fn drain(from: libc::c_int, to: libc::c_int, buf: &mut [u8]) -> io::Result<u64> {
+/// Moves every frame waiting on `from` to `to`, but those `loss` hits;
+/// returns how many it took.
+fn drain(from: libc::c_int, to: libc::c_int, buf: &mut [u8], loss: &mut Loss) -> io::Result<u64> {
     let mut moved = 0;
     loop {
         // SAFETY: `buf` is writable for its length.
@@ -111,15 +140,18 @@ fn drain(from: libc::c_int, to: libc::c_int, buf: &mut [u8]) -> io::Result<u64> 
                 _ => Err(e),
             };
         }
+        moved += 1;
+        if loss.hit() {
+            continue;
+        }
         // A frame the other side cannot take (its queue is full) is dropped,
         // as a NIC drops it.
         // SAFETY: `buf[..n]` is initialised.
         unsafe { libc::write(to, buf.as_ptr().cast(), n as usize) };
-        moved += 1;
     }
 }
 
-fn run(cli: &Cli) -> io::Result<(u64, u64)> {
+fn run(cli: &Cli) -> io::Result<(u64, u64, u64)> {
     let host = open_tap(&cli.host_tap)?;
     enter_netns(&cli.guest_netns)?;
     let guest = open_tap(&cli.guest_tap)?;
@@ -140,6 +172,16 @@ fn run(cli: &Cli) -> io::Result<(u64, u64)> {
     let start = Instant::now();
     let (mut to_guest, mut from_guest) = (0u64, 0u64);
     let mut buf = vec![0u8; 65536];
+    let mut loss = Loss {
+        permille: cli.lose_permille,
+        state: 0x9e37_79b9_7f4a_7c15,
+        lost: 0,
+    };
+    let mut keep = Loss {
+        permille: 0,
+        state: 0,
+        lost: 0,
+    };
     while !STOP.load(Ordering::SeqCst) {
         if PAUSED.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(1));
@@ -179,23 +221,25 @@ fn run(cli: &Cli) -> io::Result<(u64, u64)> {
             continue;
         }
         if fds[0].revents != 0 {
-            to_guest += drain(host, guest, &mut buf)?;
+            to_guest += drain(host, guest, &mut buf, &mut loss)?;
         }
         if fds[1].revents != 0 {
-            from_guest += drain(guest, host, &mut buf)?;
+            from_guest += drain(guest, host, &mut buf, &mut keep)?;
         }
     }
     if let Some(mut log) = wake_log {
         log.flush()?;
     }
-    Ok((to_guest, from_guest))
+    Ok((to_guest, from_guest, loss.lost))
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
-        Ok((to, from)) => {
-            println!("tapguest: moved {to} frames to the guest, {from} from it");
+        Ok((to, from, lost)) => {
+            println!(
+                "tapguest: moved {to} frames to the guest ({lost} of them lost), {from} from it"
+            );
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {

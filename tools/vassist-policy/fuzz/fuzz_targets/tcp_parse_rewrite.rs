@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use vassist_policy::frame::{self, ETH_P_IP, ETH_P_IPV6};
-use vassist_policy::snoop::{apply_rewrite, build_ack, AckSpec, Flow, Params, ACK_FRAME_MAX};
+use vassist_policy::snoop::{apply_rewrite, build_ack, AckSpec, Flow, Params, Room, ACK_FRAME_MAX};
 use vassist_policy::tcp;
 
 /// Locates the TCP header and parses the segment, as the packet path does.
@@ -53,8 +53,10 @@ fuzz_target!(|data: &[u8]| {
     // The state machine takes any segment in either direction.
     let p = Params { buf_size: 1 << (10 + ctl % 10) };
     if let Some(mut f) = Flow::from_guest_syn(&seg, &p).or_else(|| Flow::from_guest_ack(&seg, &p)) {
-        let _ = f.to_guest(&seg, ctl & 2 != 0, &p);
+        let room = |bits: u8| [Room::Free, Room::RingFull, Room::HeldFull, Room::Free][usize::from(bits & 3)];
+        let _ = f.to_guest(&seg, room(ctl >> 1), &p);
         let _ = f.from_guest(&seg, &p);
-        let _ = f.to_guest(&after, ctl & 4 != 0, &p);
+        let _ = f.tick();
+        let _ = f.to_guest(&after, room(ctl >> 3), &p);
     }
 });
