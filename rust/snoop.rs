@@ -460,14 +460,23 @@ fn ineligible<'r>(snoop: &Snoop, e: &mut Entry, seg: &Segment, p: &Params) -> (P
 /// Copies of what a flow's delivery buffer re-sends, made under its lock
 /// (into `out`), sent after it by [`send_resends`].
 fn take_resends(e: &mut Entry, what: Resend, out: &mut HeldSkbs) {
-    let (n, range) = match what {
+    let (n, holes) = match what {
         Resend::Nothing => return,
         Resend::Head => (1, None),
         Resend::All => (usize::MAX, None),
-        Resend::Range { from, to } => (usize::MAX, Some((from, to))),
+        Resend::Holes {
+            from,
+            to,
+            sacked,
+            sacks,
+        } => (usize::MAX, Some((from, to, sacked, usize::from(sacks)))),
     };
+    // A frame with bytes in from..to that no SACK block holds whole.
     let within = |&(_, seq, end): &(_, u32, u32)| {
-        range.map_or(true, |(from, to)| before(from, end) && before(seq, to))
+        holes.map_or(true, |(from, to, sacked, sacks)| {
+            let inside = |&(l, r): &(u32, u32)| !before(seq, l) && !before(r, end);
+            before(from, end) && before(seq, to) && !sacked.iter().take(sacks).any(inside)
+        })
     };
     let mut copied = 0;
     for (frame, _, _) in e.held_frames().filter(within).take(n) {

@@ -90,11 +90,17 @@ pub enum Resend {
     Nothing,
     /// The segment at the guest's ack point (it signalled a hole).
     Head,
-    /// The held segments with bytes in `from..to`: after a re-send got in,
-    /// what the guest's window holds past its new ack (the guest has seen
-    /// everything sent before the re-send, so what it still lacks there
-    /// is lost, or was dropped beyond its window).
-    Range { from: u32, to: u32 },
+    /// The held segments with bytes in `from..to` that are not wholly
+    /// inside one of the guest's SACK blocks `sacked` (the first
+    /// `sacks`): what it lacks below data it has, or, after a re-send got
+    /// in, what its window holds past its new ack (the guest has seen
+    /// everything sent before the re-send).
+    Holes {
+        from: u32,
+        to: u32,
+        sacked: [(u32, u32); 4],
+        sacks: u8,
+    },
     /// Every held segment (the guest went quiet below the host's point).
     All,
 }
@@ -130,9 +136,12 @@ struct Delivery {
     /// update, not a duplicate.
     guest_window: u16,
     /// Recovering from a hole: until the guest acks this point, what was
-    /// re-sent is still on its way; past it, the guest is re-sent what
-    /// its window holds.
+    /// re-sent is still on its way; past it, the guest is re-sent what it
+    /// lacks.
     recover: Option<u32>,
+    /// The guest sends SACK blocks: an ACK without any says it holds
+    /// nothing past its ack.
+    sack: bool,
 }
 
 /// What to send back to the sender for the guest.
@@ -351,6 +360,7 @@ impl Flow {
         if held == 0 {
             *d = Delivery {
                 guest_window: d.guest_window,
+                sack: d.sack,
                 ..Delivery::default()
             };
             return Resend::Nothing;
@@ -366,43 +376,70 @@ impl Flow {
     }
 
     /// Notes a guest ACK for the delivery buffer: progress (which, while
-    /// recovering, re-sends what the guest's window holds), or a duplicate
-    /// that shows a hole.
+    /// recovering, re-sends what the guest lacks), or a duplicate that
+    /// shows a hole.
     fn guest_acked(&mut self, seg: &Segment, before_ack: u32, pure: bool) -> Resend {
         let held = self.held() != 0;
-        let (vm_ack, to) = (self.vm_ack, seq_min(self.vm_right, self.acked));
+        let (vm_ack, acked, vm_right) = (self.vm_ack, self.acked, self.vm_right);
         let d = &mut self.delivery;
         let dup = held && pure && seg.ack == before_ack && seg.window == d.guest_window;
         d.guest_window = seg.window;
+        d.sack |= seg.opts.sacks != 0;
         if !held {
             *d = Delivery {
                 guest_window: seg.window,
+                sack: d.sack,
                 ..Delivery::default()
             };
             return Resend::Nothing;
         }
-        if before(before_ack, vm_ack) {
+        let moved = before(before_ack, vm_ack);
+        if moved {
             d.dupacks = 0;
             d.ticks = 0;
             d.backoff = 0;
-            return match d.recover {
-                Some(r) if !before(vm_ack, r) && before(vm_ack, to) => {
-                    d.recover = Some(to);
-                    Resend::Range { from: vm_ack, to }
-                }
-                _ => Resend::Nothing,
-            };
+            if d.recover.is_none_or(|r| before(vm_ack, r)) {
+                return Resend::Nothing;
+            }
+        } else {
+            if !dup {
+                return Resend::Nothing;
+            }
+            d.dupacks = d.dupacks.saturating_add(1);
+            if d.dupacks != RESEND_DUPACKS {
+                return Resend::Nothing;
+            }
+            d.ticks = 0;
         }
-        if !dup {
+        // What the guest lacks: below the data it has (its SACK blocks);
+        // with none, after a re-send got in, all its window holds (it has
+        // seen everything sent before); without SACK, the next segment.
+        let blocks = seg.opts.sack_blocks();
+        let top = blocks
+            .iter()
+            .map(|b| b.1)
+            .filter(|&e| before(vm_ack, e))
+            .fold(None, |t: Option<u32>, e| {
+                Some(t.map_or(e, |t| seq_max(t, e)))
+            });
+        let to = match top {
+            Some(t) => seq_min(t, acked),
+            None if moved && d.sack => seq_min(vm_right, acked),
+            None => {
+                d.recover = Some(vm_ack.wrapping_add(1));
+                return Resend::Head;
+            }
+        };
+        if !before(vm_ack, to) {
             return Resend::Nothing;
         }
-        d.dupacks = d.dupacks.saturating_add(1);
-        if d.dupacks != RESEND_DUPACKS {
-            return Resend::Nothing;
+        d.recover = Some(to);
+        Resend::Holes {
+            from: vm_ack,
+            to,
+            sacked: seg.opts.sack,
+            sacks: seg.opts.sacks,
         }
-        d.ticks = 0;
-        d.recover = Some(vm_ack.wrapping_add(1));
-        Resend::Head
     }
 
     /// A segment of the sender on its way to the guest. `room`: whether the

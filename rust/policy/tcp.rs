@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! TCP segments as vassist reads and rewrites them: the fields, the options
-//! negotiated on SYNs (MSS, window scale, SACK, timestamps), the payload
-//! length from the IP header, and RFC 1624 incremental checksum updates.
+//! negotiated on SYNs (MSS, window scale, SACK, timestamps), SACK blocks,
+//! the payload length from the IP header, and RFC 1624 incremental
+//! checksum updates.
 //! Anything malformed (a bad data offset, options running past the header,
 //! a length that does not add up) is `None`: the caller leaves the packet
 //! alone.
@@ -38,6 +39,16 @@ pub struct Options {
     pub ts: Option<(u32, u32)>,
     /// Offset of the timestamp option's TSval within the TCP header.
     pub ts_offset: Option<usize>,
+    /// SACK blocks (left edge, right edge), the first `sacks` of them.
+    pub sack: [(u32, u32); 4],
+    pub sacks: u8,
+}
+
+impl Options {
+    /// The SACK blocks the segment carries.
+    pub fn sack_blocks(&self) -> &[(u32, u32)] {
+        &self.sack[..usize::from(self.sacks).min(self.sack.len())]
+    }
 }
 
 /// A parsed TCP segment.
@@ -133,6 +144,7 @@ const OPT_NOP: u8 = 1;
 const OPT_MSS: u8 = 2;
 const OPT_WSCALE: u8 = 3;
 const OPT_SACK_OK: u8 = 4;
+const OPT_SACK: u8 = 5;
 const OPT_TS: u8 = 8;
 
 /// The options area; `None` when an option runs past it or has a length
@@ -165,7 +177,14 @@ fn parse_options(mut o: &[u8]) -> Option<Options> {
                 opts.ts = Some((v, e));
                 opts.ts_offset = Some(pos + 2);
             }
-            (OPT_MSS | OPT_WSCALE | OPT_SACK_OK | OPT_TS, _) => return None,
+            (OPT_SACK, 10 | 18 | 26 | 34) => {
+                for (i, b) in body.chunks_exact(8).enumerate() {
+                    let word = |w: &[u8]| u32::from_be_bytes([w[0], w[1], w[2], w[3]]);
+                    opts.sack[i] = (word(&b[..4]), word(&b[4..]));
+                }
+                opts.sacks = ((len - 2) / 8) as u8;
+            }
+            (OPT_MSS | OPT_WSCALE | OPT_SACK_OK | OPT_SACK | OPT_TS, _) => return None,
             _ => {}
         }
         o = &o[len..];

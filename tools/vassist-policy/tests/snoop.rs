@@ -127,6 +127,20 @@ fn malformed_headers_are_not_parsed() {
 }
 
 #[test]
+fn sack_blocks_are_parsed_and_bad_ones_rejected() {
+    // NOP, NOP, SACK with two blocks.
+    let mut opts = vec![1, 1, 5, 18];
+    for w in [100u32, 200, 300, 400] {
+        opts.extend_from_slice(&w.to_be_bytes());
+    }
+    let s = parse(&raw(false, 1, 2, ACK, 10, &opts, 0));
+    assert_eq!(s.opts.sack_blocks(), &[(100, 200), (300, 400)]);
+    let mut odd = raw(false, 1, 2, ACK, 10, &opts, 0);
+    odd[20 + 20 + 3] = 14; // not 2 + 8n
+    assert!(tcp_parse(ETH_P_IP, &odd).is_none());
+}
+
+#[test]
 fn rewrite_keeps_the_checksum_valid() {
     for v6 in [false, true] {
         let mut b = raw(v6, 77, 1000, ACK | PSH, 500, &[], 333);
@@ -309,6 +323,85 @@ fn duplicate_guest_acks_below_the_hosts_point_resend_the_head_once() {
     f.from_guest(&guest_ack(1001 + 1448, 502), &P);
     let (_, ev) = f.from_guest(&guest_ack(1001 + 1448, 502), &P);
     assert_eq!(ev.resend, Resend::Head);
+}
+
+/// A pure guest ACK of `ack` with window field `win` and SACK blocks.
+fn guest_sack(ack: u32, win: u16, blocks: &[(u32, u32)]) -> Segment {
+    let mut s = guest_ack(ack, win);
+    for (i, b) in blocks.iter().enumerate() {
+        s.opts.sack[i] = *b;
+    }
+    s.opts.sacks = blocks.len() as u8;
+    s
+}
+
+#[test]
+fn sack_blocks_say_what_the_guest_lacks() {
+    let mut f = server_flow();
+    let at = |i: u32| 1001 + i * 1448;
+    for i in 0..6 {
+        f.to_guest(&data(at(i), 1448), Room::Free, &P);
+    }
+    // Segments 2 and 5 went missing; 3 and 4 are out of order.
+    f.from_guest(&guest_ack(at(2), 502), &P);
+    f.from_guest(&guest_sack(at(2), 502, &[(at(3), at(5))]), &P);
+    let (_, ev) = f.from_guest(&guest_sack(at(2), 502, &[(at(3), at(5))]), &P);
+    let mut sacked = [(0, 0); 4];
+    sacked[0] = (at(3), at(5));
+    assert_eq!(
+        ev.resend,
+        Resend::Holes {
+            from: at(2),
+            to: at(5),
+            sacked,
+            sacks: 1
+        }
+    );
+    // Segment 2 got in: the guest acks up to 5 and holds nothing past it,
+    // so what it lacks is the rest of what was acked.
+    let (_, ev) = f.from_guest(&guest_ack(at(5), 502), &P);
+    assert_eq!(
+        ev.resend,
+        Resend::Holes {
+            from: at(5),
+            to: at(6),
+            sacked: [(0, 0); 4],
+            sacks: 0
+        }
+    );
+    // Progress short of that point re-sends nothing: it is on its way.
+    let mut g = server_flow();
+    for i in 0..6 {
+        g.to_guest(&data(at(i), 1448), Room::Free, &P);
+    }
+    g.from_guest(&guest_sack(at(0), 502, &[(at(1), at(3))]), &P);
+    g.from_guest(&guest_sack(at(0), 502, &[(at(1), at(3))]), &P);
+    let (_, ev) = g.from_guest(&guest_sack(at(1), 502, &[(at(2), at(3))]), &P);
+    assert_eq!(ev.resend, Resend::Nothing);
+}
+
+#[test]
+fn without_sack_a_partial_ack_resends_the_next_segment() {
+    let mut f = server_flow();
+    let at = |i: u32| 1001 + i * 1448;
+    for i in 0..4 {
+        f.to_guest(&data(at(i), 1448), Room::Free, &P);
+    }
+    f.from_guest(&guest_ack(at(0), 502), &P);
+    assert_eq!(
+        f.from_guest(&guest_ack(at(0), 502), &P).1.resend,
+        Resend::Head
+    );
+    // The re-sent segment got in, the next one is missing too.
+    assert_eq!(
+        f.from_guest(&guest_ack(at(2), 502), &P).1.resend,
+        Resend::Head
+    );
+    assert_eq!(
+        f.from_guest(&guest_ack(at(4), 502), &P).1.resend,
+        Resend::Nothing
+    );
+    assert_eq!(f.held(), 0);
 }
 
 #[test]
@@ -844,7 +937,7 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
         payload,
         opts: Options::default(),
     };
-    let (mut resent_heads, mut resent_all, mut resent_ranges) = (0, 0, 0);
+    let (mut resent_heads, mut resent_all, mut resent_holes) = (0, 0, 0);
     for _ in 0..400 {
         let p = Params {
             buf_size: 4096 * (1 + rnd(32) as u32),
@@ -860,6 +953,9 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
         let mut ring: VecDeque<(u32, u32)> = VecDeque::new();
         let mut held: VecDeque<(u32, u32)> = VecDeque::new();
         let (mut rcv_nxt, mut unread) = (isn, 0u32);
+        // Out-of-order ranges the guest keeps (a SACK guest).
+        let sack = rnd(2) == 0;
+        let mut ofo: Vec<(u32, u32)> = vec![];
         let (mut snd_una, mut snd_nxt, mut snd_wnd) = (isn, isn, guest_buf.min(0xffff << 2));
         let mut host_acked = isn;
         let rounds = rnd(400);
@@ -873,14 +969,25 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
             round += 1;
             // What the guest would see sent to it now.
             let resend = |what: Resend, ring: &mut VecDeque<(u32, u32)>, held: &VecDeque<_>| {
-                let (n, from, to) = match what {
-                    Resend::Nothing => (0, 0, 0),
-                    Resend::Head => (1, 0, u32::MAX),
-                    Resend::All => (held.len(), 0, u32::MAX),
-                    Resend::Range { from, to } => (held.len(), from, to),
+                let (n, from, to, sacked) = match what {
+                    Resend::Nothing => (0, 0, 0, vec![]),
+                    Resend::Head => (1, 0, u32::MAX, vec![]),
+                    Resend::All => (held.len(), 0, u32::MAX, vec![]),
+                    Resend::Holes {
+                        from,
+                        to,
+                        sacked,
+                        sacks,
+                    } => (held.len(), from, to, sacked[..usize::from(sacks)].to_vec()),
                 };
                 let within = |&&(s, l): &&(u32, u32)| {
-                    to == u32::MAX || (tcp::before(from, s.wrapping_add(l)) && tcp::before(s, to))
+                    let end = s.wrapping_add(l);
+                    let inside =
+                        |&&(a, b): &&(u32, u32)| before_or_eq(a, s) && before_or_eq(end, b);
+                    to == u32::MAX
+                        || (tcp::before(from, end)
+                            && tcp::before(s, to)
+                            && !sacked.iter().any(|b| inside(&b)))
                 };
                 for &h in held.iter().filter(within).take(n) {
                     if ring.len() < cap {
@@ -927,25 +1034,74 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
                     }
                 }
                 // The guest runs: in-order data in its window is taken (one
-                // ACK at the end), anything else is answered at once with
-                // a duplicate ACK; its application reads some.
+                // ACK at the end); data past a hole, in its window, is kept
+                // out of order (with SACK, if this guest has it) and
+                // answered at once, as is anything it drops; its
+                // application reads some.
                 2 | 3 => {
                     let mut acks = vec![];
                     while let Some((s, l)) = ring.pop_front() {
                         let end = s.wrapping_add(l);
+                        let kept = |ofo: &Vec<(u32, u32)>| {
+                            ofo.iter().map(|&(a, b)| b.wrapping_sub(a)).sum::<u32>()
+                        };
                         let free = guest_buf - unread;
-                        if s == rcv_nxt && before_or_eq(end, rcv_nxt.wrapping_add(free)) {
+                        let fits = before_or_eq(end, rcv_nxt.wrapping_add(free));
+                        // In order (overlapping what it has: trimmed).
+                        if before_or_eq(s, rcv_nxt) && tcp::before(rcv_nxt, end) && fits {
+                            unread += end.wrapping_sub(rcv_nxt);
                             rcv_nxt = end;
-                            unread += l;
-                        } else {
-                            acks.push(rcv_nxt);
+                            // Out-of-order data gives way to in-order data
+                            // (Linux prunes its out-of-order queue).
+                            while unread + kept(&ofo) > guest_buf {
+                                let (a, b) = ofo.pop().unwrap();
+                                let over = unread + kept(&ofo) + b.wrapping_sub(a) - guest_buf;
+                                if b.wrapping_sub(a) > over {
+                                    ofo.push((a, b.wrapping_sub(over)));
+                                }
+                            }
+                            // What was out of order and now follows.
+                            ofo.retain(|&(a, b)| {
+                                if before_or_eq(a, rcv_nxt) {
+                                    if tcp::before(rcv_nxt, b) {
+                                        unread += b.wrapping_sub(rcv_nxt);
+                                        rcv_nxt = b;
+                                    }
+                                    false
+                                } else {
+                                    true
+                                }
+                            });
+                            continue;
                         }
+                        let room = free - kept(&ofo).min(free);
+                        if sack
+                            && tcp::before(rcv_nxt, s)
+                            && before_or_eq(end, rcv_nxt.wrapping_add(room))
+                        {
+                            let (mut a, mut b) = (s, end);
+                            ofo.retain(|&(x, y)| {
+                                let touch = before_or_eq(x, b) && before_or_eq(a, y);
+                                if touch {
+                                    a = tcp::seq_min(a, x);
+                                    b = tcp::seq_max(b, y);
+                                }
+                                !touch
+                            });
+                            ofo.push((a, b));
+                        }
+                        acks.push((rcv_nxt, ofo.iter().take(4).copied().collect::<Vec<_>>()));
                     }
                     unread -= rnd(u64::from(unread) + 1) as u32;
-                    acks.push(rcv_nxt);
-                    for ack in acks {
+                    acks.push((rcv_nxt, ofo.iter().take(4).copied().collect()));
+                    for (ack, blocks) in acks {
                         let win = ((guest_buf - unread) >> 2).min(0xffff) as u16;
-                        let (v, ev) = f.from_guest(&seg(10, ack, ACK, win, 0), &p);
+                        let mut a = seg(10, ack, ACK, win, 0);
+                        for (i, b) in blocks.iter().enumerate() {
+                            a.opts.sack[i] = *b;
+                        }
+                        a.opts.sacks = blocks.len() as u8;
+                        let (v, ev) = f.from_guest(&a, &p);
                         while held
                             .front()
                             .is_some_and(|&(s, l)| before_or_eq(s.wrapping_add(l), f.held_from()))
@@ -953,7 +1109,7 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
                             held.pop_front();
                         }
                         resent_heads += usize::from(ev.resend == Resend::Head);
-                        resent_ranges += usize::from(matches!(ev.resend, Resend::Range { .. }));
+                        resent_holes += usize::from(matches!(ev.resend, Resend::Holes { .. }));
                         resend(ev.resend, &mut ring, &held);
                         let seen = match v {
                             FromGuest::Drop => None,
@@ -990,5 +1146,5 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
         );
         assert_eq!(f.held(), 0);
     }
-    assert!(resent_heads > 0 && resent_all > 0 && resent_ranges > 0);
+    assert!(resent_heads > 0 && resent_all > 0 && resent_holes > 0);
 }
