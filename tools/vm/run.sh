@@ -58,13 +58,17 @@ fi
 } > "$run/cmd"
 rm -f "$run/rc" "$run/output" "$run/dmesg"
 
+# The test kernel finds the vCPUs in QEMU's ACPI tables; PCI interrupts
+# come from the MP table (pci=noacpi): under TCG the ACPI interpreter
+# timed out in the PCI routing method (_PRT, AE_AML_LOOP_TIMEOUT), which
+# left the virtio devices without interrupts.
 qemu=(qemu-system-x86_64 -nographic -no-reboot -m 3G -smp "$smp"
 	-kernel "$kernel" -initrd "$initrd"
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
 	-virtfs "local,path=$VASSIST_ROOT,mount_tag=repo,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=$VASSIST_CACHE,mount_tag=cache,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=$run,mount_tag=run,security_model=none,multidevs=remap"
-	-append "console=ttyS0 panic=-1 oops=panic vassist.repo=$VASSIST_ROOT vassist.cache=$VASSIST_CACHE vassist.run=$run$append")
+	-append "console=ttyS0 panic=-1 oops=panic pci=noacpi vassist.repo=$VASSIST_ROOT vassist.cache=$VASSIST_CACHE vassist.run=$run$append")
 
 # /dev/kvm on these machines may be kvm-pvm, under which a normal kernel
 # hangs in early boot: use KVM only where a probe boot under it succeeds.
