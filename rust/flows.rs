@@ -43,6 +43,9 @@ pub(crate) struct Entry {
     pub(crate) busy: bool,
     /// Segments re-sent to the guest from the delivery buffer.
     pub(crate) resends: u64,
+    /// The guest's MAC address, from its own frames: a frame toward it
+    /// with another (flooded after a corrupted address) is not for it.
+    pub(crate) guest_mac: Option<[u8; 6]>,
     /// The delivery buffer: frames acked early, each with its sequence
     /// range, oldest first.
     held: HeldSkbs,
@@ -213,12 +216,14 @@ impl FlowTable {
         self.live.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Adds `flow` for `key`. Expired flows met among the probes are
+    /// Adds `flow` for `key`, whose guest has `guest_mac`. Expired flows
+    /// met among the probes are
     /// removed (and counted by `on_expire`) to make room.
     pub(crate) fn insert(
         &self,
         key: &FlowKey,
         flow: Flow,
+        guest_mac: Option<[u8; 6]>,
         now_ms: u64,
         idle_ms: u64,
         mut on_expire: impl FnMut(),
@@ -261,6 +266,7 @@ impl FlowTable {
             acks_rewritten: 0,
             busy: false,
             resends: 0,
+            guest_mac,
             held: HeldSkbs::new(),
             held_bytes: 0,
         });

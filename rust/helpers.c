@@ -6,8 +6,9 @@
  * operation, with three exceptions that gather a few, named as such:
  * vassist_skb_peek (every read the packet path makes of a frame, in one
  * call), vassist_skb_plain_path (the two tests br_netfilter's and the VLAN
- * code's paths need) and vassist_skb_set_eth_frame (the header fields of a
- * frame built to be sent). The logic that uses them is in rust/sys/.
+ * code's paths need), vassist_skb_set_eth_frame (the header fields of a
+ * frame built to be sent) and vassist_skb_tcp_csum_ok (the TCP checksum
+ * check, as the stack makes it). The logic that uses them is in rust/sys/.
  */
 #include "helpers.h"
 
@@ -89,6 +90,25 @@ void vassist_skb_set_next(struct sk_buff *skb, struct sk_buff *next) { skb->next
 void *vassist_skb_cb(struct sk_buff *skb) { return skb->cb; }
 u32 vassist_skb_gso_segs(const struct sk_buff *skb) { return skb_is_gso(skb) ? skb_shinfo(skb)->gso_segs : 1; }
 void vassist_consume_skb(struct sk_buff *skb) { consume_skb(skb); }
+/* Whether the checksums of the IPv4 header and of the TCP segment at @off
+ * (from the network header to the end) hold; the TCP one is trusted when
+ * the device or the sending stack vouched for it. */
+bool vassist_skb_tcp_csum_ok(struct sk_buff *skb, unsigned int off, bool v6)
+{
+	unsigned int len = skb->len - off;
+	__wsum sum;
+
+	/* The IPv4 header's own checksum, which the stack always checks. */
+	if (!v6 && ip_fast_csum(ip_hdr(skb), ip_hdr(skb)->ihl))
+		return false;
+	if (skb->ip_summed == CHECKSUM_UNNECESSARY || skb->ip_summed == CHECKSUM_PARTIAL)
+		return true;
+	sum = skb_checksum(skb, off, len, 0);
+	if (v6)
+		return !csum_ipv6_magic(&ipv6_hdr(skb)->saddr, &ipv6_hdr(skb)->daddr, len,
+					IPPROTO_TCP, sum);
+	return !csum_tcpudp_magic(ip_hdr(skb)->saddr, ip_hdr(skb)->daddr, len, IPPROTO_TCP, sum);
+}
 
 /* net_device */
 int vassist_netdev_ifindex(const struct net_device *dev) { return READ_ONCE(dev->ifindex); }

@@ -11,6 +11,9 @@
 #include <linux/etherdevice.h>
 #include <linux/if_bridge.h>
 #include <linux/if_vlan.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <net/ip6_checksum.h>
 #include <linux/jiffies.h>
 #include <linux/module.h>
 #include <linux/netdevice.h>
@@ -63,6 +66,7 @@ void vassist_skb_set_next(struct sk_buff *skb, struct sk_buff *next);
 void *vassist_skb_cb(struct sk_buff *skb);
 u32 vassist_skb_gso_segs(const struct sk_buff *skb);
 void vassist_consume_skb(struct sk_buff *skb);
+bool vassist_skb_tcp_csum_ok(struct sk_buff *skb, unsigned int off, bool v6);
 
 enum { VASSIST_PTR_RING_CACHE_BATCH = SMP_CACHE_BYTES * 2 / sizeof(void *) };
 

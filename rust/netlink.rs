@@ -186,7 +186,7 @@ fn fill_port(msg: &mut Msg, port: &Port, rtnl: &Rtnl) -> Result<(), MsgFull> {
 
 fn fill_snoop_stats(m: &mut Msg, s: &Stats) -> Result<(), MsgFull> {
     use stats::*;
-    let all: [(u32, &AtomicU64); 17] = [
+    let all: [(u32, &AtomicU64); 18] = [
         (EARLY_ACKS, &s.early_acks),
         (EARLY_ACK_ERRORS, &s.early_ack_errors),
         (ACK_INELIGIBLE, &s.ack_ineligible),
@@ -204,6 +204,7 @@ fn fill_snoop_stats(m: &mut Msg, s: &Stats) -> Result<(), MsgFull> {
         (RING_DROPS, &s.ring_drops),
         (OFFLINE_BUFFER_FULL, &s.offline_buffer_full),
         (RESENDS, &s.resends),
+        (BAD_CHECKSUMS, &s.bad_checksums),
     ];
     for (attr, c) in all {
         m.put_uint(attr, c.load(Relaxed))?;

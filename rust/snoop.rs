@@ -107,6 +107,7 @@ pub(crate) struct Stats {
     pub(crate) offline_flags: AtomicU64,
     pub(crate) offline_buffer_full: AtomicU64,
     pub(crate) resends: AtomicU64,
+    pub(crate) bad_checksums: AtomicU64,
     pub(crate) flows_created: AtomicU64,
     pub(crate) flows_ended: AtomicU64,
     pub(crate) flows_expired: AtomicU64,
@@ -318,7 +319,12 @@ pub(crate) fn to_guest<'a>(
     } else {
         None
     };
-    let eligible = !data || path.is_some();
+    // A segment the guest would drop for its checksum is never acked.
+    let intact = path.is_none() || skb.skb().tcp_checksum_ok(seg.tcp_offset, seg.addrs.v6);
+    if !intact {
+        bump(&snoop.stats.bad_checksums);
+    }
+    let eligible = !data || (path.is_some() && intact);
     let room = room(snoop, engine, path.is_some() && ring_room(tap, snoop, dev));
     let key = FlowKey::to_guest(&seg);
     let found = engine.flows.with(&key, now, idle, &skb, |e, skb| {
@@ -394,6 +400,14 @@ fn ack_route<'r>(
     Some((ingress, guest, sender))
 }
 
+/// The source address of a frame from the guest.
+fn guest_mac(skb: &SkBuff<'_>) -> Option<[u8; 6]> {
+    let eth = skb.eth_header()?;
+    let mut mac = [0u8; 6];
+    mac.copy_from_slice(&eth[6..12]);
+    Some(mac)
+}
+
 /// The decision for one segment of a known flow, under the flow's lock:
 /// state only, nothing sent.
 #[allow(clippy::too_many_arguments)]
@@ -421,7 +435,9 @@ fn judge_to_guest<'r>(
         return (Plan::Pass, snoop.keep(ev.remove));
     };
     // An ack is due: only now is the way back looked up.
-    let Some((out, guest_mac, sender_mac)) = ack_route(skb.skb(), dev, rcu) else {
+    let Some((out, guest_mac, sender_mac)) = ack_route(skb.skb(), dev, rcu)
+        .filter(|&(_, mac, _)| e.guest_mac.map_or(true, |g| g == mac))
+    else {
         e.flow = before;
         return ineligible(snoop, e, seg, p);
     };
@@ -495,7 +511,10 @@ fn take_resends(e: &mut Entry, what: Resend, out: &mut HeldSkbs) {
 /// waits for the next re-send.
 fn send_resends(snoop: &Snoop, tap: &Tap, dev: &NetDevice, mut frames: HeldSkbs, rcu: &Guard) {
     while let Some(skb) = frames.pop_front() {
-        if !admit(snoop, tap, skb.ring_entries(), dev) {
+        // Re-sends keep to the early-ack limit (ring-margin below the
+        // ring's capacity): they never crowd new frames out of the ring
+        // (which made the holes they were sent to fill).
+        if !ring_room(tap, snoop, dev) || !admit(snoop, tap, skb.ring_entries(), dev) {
             return;
         }
         if skb.transmit(rcu) {
@@ -505,9 +524,12 @@ fn send_resends(snoop: &Snoop, tap: &Tap, dev: &NetDevice, mut frames: HeldSkbs,
 }
 
 /// A tick of the port's re-send timer: flows whose guest has gone quiet
-/// below the host's ack point get everything held sent again.
+/// below the host's ack point get everything held sent again. Only once
+/// the ring has drained: until the guest has taken what is queued for it,
+/// nothing queued is lost (a stopped guest is re-sent to when it drains
+/// its ring, or when its backend purges it).
 pub(crate) fn tick(snoop: &Snoop, engine: &Engine, tap: &Tap, dev: &NetDevice, rcu: &Guard) {
-    if engine.flows.held_bytes() == 0 {
+    if engine.flows.held_bytes() == 0 || tap.ring.refresh(dev.ring_out()) != 0 {
         return;
     }
     let mut frames = HeldSkbs::new();
@@ -552,10 +574,10 @@ pub(crate) fn from_guest<'a>(
     else {
         return Verdict::Accept(skb);
     };
-    match engine
-        .flows
-        .insert(&key, flow, now, idle, || bump(&snoop.stats.flows_expired))
-    {
+    let mac = guest_mac(&skb);
+    match engine.flows.insert(&key, flow, mac, now, idle, || {
+        bump(&snoop.stats.flows_expired)
+    }) {
         Ok(()) => bump(&snoop.stats.flows_created),
         Err(InsertError::Full) => bump(&snoop.stats.table_full),
         Err(InsertError::Exists) => {}
@@ -579,6 +601,9 @@ fn judge_from_guest<'a>(
     }
     let (decision, ev) = e.flow.from_guest(seg, p);
     e.release(&engine.flows);
+    if e.guest_mac.is_none() {
+        e.guest_mac = guest_mac(&skb);
+    }
     take_resends(e, ev.resend, &mut resends);
     if ev.window_capped {
         bump(&snoop.stats.windows_capped);

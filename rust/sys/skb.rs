@@ -118,6 +118,23 @@ impl<'a> SkBuff<'a> {
         unsafe { bindings::vassist_netif_needs_gso(skb, bindings::netif_skb_features(skb)) }
     }
 
+    /// Whether the checksums of the segment at `tcp_offset` (from the
+    /// network header; IPv6 if `v6`) hold: the IPv4 header's, and the
+    /// TCP one, trusted if the device or the sending stack vouched for it
+    /// (CHECKSUM_UNNECESSARY, PARTIAL), else computed over the segment.
+    pub(crate) fn tcp_checksum_ok(&self, tcp_offset: usize, v6: bool) -> bool {
+        let Ok(off) = u32::try_from(tcp_offset) else {
+            return false;
+        };
+        if off > self.len() {
+            return false;
+        }
+        // SAFETY: `ptr` is valid (type invariant) with its network header
+        // set (a bridge hook's frame) and `off` within it; the helper only
+        // reads the frame (skb_checksum walks its data and fragments).
+        unsafe { bindings::vassist_skb_tcp_csum_ok(self.ptr.as_ptr(), off, v6) }
+    }
+
     /// Whether the checksum is left to the device (CHECKSUM_PARTIAL): the
     /// field then holds only the pseudo-header sum.
     pub(crate) fn csum_partial(&self) -> bool {

@@ -302,10 +302,11 @@ fn print_port(p: &Value) {
             .map_or(String::new(), |r| format!(" ring-estimate {r}"))
     );
     println!(
-        "    ring-drops {} held-bytes {} resends {}",
+        "    ring-drops {} held-bytes {} resends {} bad-checksums {}",
         s("ring-drops"),
         s("held-bytes"),
-        s("resends")
+        s("resends"),
+        s("bad-checksums")
     );
 }
 
