@@ -709,25 +709,25 @@ fn flow_key_is_the_same_both_ways() {
     assert_eq!(FlowKey::to_guest(&s).hash(7) & 1, 1);
 }
 
-/// Random interleavings of a sender, the guest's ring and a guest TCP
-/// through a flow: the host never acks a byte the guest will not receive,
-/// and the sender never sees the ack point move back.
-#[test]
-fn never_acks_what_the_guest_will_not_receive() {
-    let mut x: u64 = 0x5eed;
-    let mut rnd = move |n: u64| {
+/// A small deterministic generator for the random interleavings:
+/// `rnd(n)` is in `0..n`.
+fn xorshift(mut x: u64) -> impl FnMut(u64) -> u64 {
+    move |n| {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         x % n
-    };
-    let addrs = Addrs {
-        v6: false,
-        src: [0; 16],
-        dst: [0; 16],
-    };
-    let seg = |seq: u32, ack: u32, flags: u8, window: u16, payload: u32| Segment {
-        addrs,
+    }
+}
+
+/// A segment with just the fields the flow rules read.
+fn seg(seq: u32, ack: u32, flags: u8, window: u16, payload: u32) -> Segment {
+    Segment {
+        addrs: Addrs {
+            v6: false,
+            src: [0; 16],
+            dst: [0; 16],
+        },
         sport: 1,
         dport: 2,
         seq,
@@ -739,18 +739,32 @@ fn never_acks_what_the_guest_will_not_receive() {
         header_len: 20,
         payload,
         opts: Options::default(),
+    }
+}
+
+/// A random case: the port's parameters, the guest's receive buffer, its
+/// ISN, and the flow from its SYN-ACK (window scale 2).
+fn random_case(rnd: &mut impl FnMut(u64) -> u64) -> (Params, u32, u32, Flow) {
+    let p = Params {
+        buf_size: 4096 * (1 + rnd(32) as u32),
     };
+    let guest_buf = 2048 * (1 + rnd(32) as u32);
+    let isn = rnd(u64::from(u32::MAX)) as u32;
+    let mut synack = seg(9, isn, SYN | ACK, (guest_buf >> 2).min(0xffff) as u16, 0);
+    synack.opts.wscale = Some(2);
+    let f = Flow::from_guest_syn(&synack, &p).unwrap();
+    (p, guest_buf, isn, f)
+}
+
+/// Random interleavings of a sender, the guest's ring and a guest TCP
+/// through a flow: the host never acks a byte the guest will not receive,
+/// and the sender never sees the ack point move back.
+#[test]
+fn never_acks_what_the_guest_will_not_receive() {
+    let mut rnd = xorshift(0x5eed);
     for _ in 0..400 {
-        let p = Params {
-            buf_size: 4096 * (1 + rnd(32) as u32),
-        };
+        let (p, guest_buf, isn, mut f) = random_case(&mut rnd);
         let cap = 1 + rnd(16) as usize;
-        let guest_buf: u32 = 2048 * (1 + rnd(32) as u32);
-        let isn = rnd(u64::from(u32::MAX)) as u32;
-        // Handshake: guest SYN-ACK, wscale 2.
-        let mut synack = seg(9, isn, SYN | ACK, (guest_buf >> 2).min(0xffff) as u16, 0);
-        synack.opts.wscale = Some(2);
-        let mut f = Flow::from_guest_syn(&synack, &p).unwrap();
         let mut ring: std::collections::VecDeque<(u32, u32)> = Default::default();
         let (mut taken, mut dropped) = (0u64, 0u64);
         let gauge = RingGauge::new(0, 0);
@@ -924,43 +938,11 @@ fn built_acks_parse_back_with_valid_checksums() {
 #[test]
 fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
     use std::collections::VecDeque;
-    let mut x: u64 = 0xdead_beef;
-    let mut rnd = move |n: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    };
-    let addrs = Addrs {
-        v6: false,
-        src: [0; 16],
-        dst: [0; 16],
-    };
-    let seg = |seq: u32, ack: u32, flags: u8, window: u16, payload: u32| Segment {
-        addrs,
-        sport: 1,
-        dport: 2,
-        seq,
-        ack,
-        flags,
-        window,
-        check: 0,
-        tcp_offset: 20,
-        header_len: 20,
-        payload,
-        opts: Options::default(),
-    };
+    let mut rnd = xorshift(0xdead_beef);
     let (mut resent_heads, mut resent_all, mut resent_holes) = (0, 0, 0);
     for _ in 0..400 {
-        let p = Params {
-            buf_size: 4096 * (1 + rnd(32) as u32),
-        };
+        let (p, guest_buf, isn, mut f) = random_case(&mut rnd);
         let cap = 2 + rnd(16) as usize;
-        let guest_buf: u32 = 2048 * (1 + rnd(32) as u32);
-        let isn = rnd(u64::from(u32::MAX)) as u32;
-        let mut synack = seg(9, isn, SYN | ACK, (guest_buf >> 2).min(0xffff) as u16, 0);
-        synack.opts.wscale = Some(2);
-        let mut f = Flow::from_guest_syn(&synack, &p).unwrap();
         // The way in (the ring and the reader's batch) and the host's
         // delivery buffer (segments acked early, oldest first).
         let mut ring: VecDeque<(u32, u32)> = VecDeque::new();
