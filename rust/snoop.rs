@@ -9,10 +9,10 @@
 //! what it sends is sent after the lock is released.
 //!
 //! Each segment acked early is kept (a clone of its frame) in its flow's
-//! delivery buffer until the guest's own ACK covers it. When the guest's
-//! duplicate ACKs show a hole, the segment at its ack point is sent to it
-//! again; when it goes quiet below the host's ack point, the port's timer
-//! ([`tick`]) sends it everything held again, with backoff.
+//! delivery buffer until the guest's own ACK covers it. The holes the
+//! guest's duplicate ACKs and SACK blocks show are sent to it again; when
+//! it goes quiet below the host's ack point with its ring drained, the
+//! port's timer ([`tick`]) sends it everything held again, with backoff.
 //!
 //! Early acks go only to taps whose frames reach the ring as sent
 //! ([`crate::tap`]); other devices (veth, physical ports) hand frames on to
