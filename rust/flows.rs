@@ -217,8 +217,8 @@ impl FlowTable {
     }
 
     /// Adds `flow` for `key`, whose guest has `guest_mac`. Expired flows
-    /// met among the probes are
-    /// removed (and counted by `on_expire`) to make room.
+    /// met among the probes are removed (and counted by `on_expire`) to
+    /// make room.
     pub(crate) fn insert(
         &self,
         key: &FlowKey,
