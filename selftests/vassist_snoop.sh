@@ -37,8 +37,9 @@ t_sizes_remote_to_guest() {
 	done
 	vctl port show dev tap0
 	vctl flow show dev tap0
-	# An early ack covers a whole GRO-merged buffer (here ~18 segments).
-	check_ge early-acks "$(port_stat early-acks)" 300
+	# An early ack covers a whole GRO-merged buffer: ~18 segments on one
+	# vCPU, up to 44 (64 KB) on two, where 22 MB took 292 to 2992 acks.
+	check_ge early-acks "$(port_stat early-acks)" 100
 	# The guest's window passed buf-size: its ACKs that only repeat the
 	# host's are redundant, and dropped.
 	check_ge windows-capped "$(port_stat windows-capped)" 1
@@ -77,7 +78,8 @@ t_both_ways_scheduled_guest_captured() {
 	early=$(port_stat early-acks)
 	dropped=$(port_stat guest-acks-dropped)
 	echo "pure ACKs: guest sent $at_tap, sender got $at_remote; early $early, dropped $dropped"
-	check_ge early-acks "$early" 100
+	# Whole 64 KB buffers on two vCPUs: 337 and 439 seen (1472 on one).
+	check_ge early-acks "$early" 50
 	check_ge guest-acks-dropped "$dropped" 10
 	# Pure ACKs the sender got = early acks + the guest's that passed.
 	local want=$((early + at_tap - dropped)) slack=$(( (early + at_tap) / 50 + 5 ))
