@@ -39,7 +39,8 @@ pub enum Offline {
     UnexpectedSeq,
     /// The guest's receive ring had no room.
     NoBuf,
-    /// The port's delivery buffers hold their cap.
+    /// The port's delivery buffers hold their cap, or memory for one more
+    /// frame was short.
     BufferFull,
     /// Beyond the guest's advertised window.
     Window,

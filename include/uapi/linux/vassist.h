@@ -44,9 +44,9 @@ enum vassist_detach_reason {
  * @VASSIST_FLOW_MODE_FLAGS: Offline; a SYN, URG or similar segment, or the
  *   handshake.
  * @VASSIST_FLOW_MODE_CLOSING: A FIN was seen; no more early acks.
- * @VASSIST_FLOW_MODE_BUFFER_FULL: Offline; the delivery buffer is full: the
- *   flow's (buf-size bytes acked early and not yet acked by the guest) or the
- *   port's (buffer-max).
+ * @VASSIST_FLOW_MODE_BUFFER_FULL: Offline; the port's delivery buffers hold
+ *   buffer-max bytes (acked early, not yet acked by guests), or memory for one
+ *   more was short.
  */
 enum vassist_flow_mode {
 	VASSIST_FLOW_MODE_ACTIVE,
