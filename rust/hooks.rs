@@ -7,6 +7,7 @@
 //! attached costs a table lookup.
 
 use crate::policy::frame::{self, TcpAt};
+use crate::policy::snoop::ring_entries;
 use crate::policy::tcp::{self, Segment};
 use crate::port::{self, DirStats, Port, Ports};
 use crate::snoop::{self, Engine};
@@ -55,13 +56,8 @@ fn to_attached<'a>(port: &Port, skb: Egress<'a>, dev: &NetDevice, rcu: &Guard) -
     let f = skb.skb().peek(&mut buf);
     let tcp = count(&port.to_guest, &f);
     // Every frame fills the ring, offloaded or not, counted from attach as
-    // the entries the tap will queue: one for a GSO frame it takes whole,
-    // one per segment for one segmented on the way.
-    let entries = if f.segments > 1 && !skb.skb().needs_gso() {
-        1
-    } else {
-        f.segments
-    };
+    // the entries the tap will queue.
+    let entries = ring_entries(f.segments, || skb.skb().needs_gso());
     let Some(engine) = port.snoop.engine(rcu) else {
         port.tap.ring.handed(entries);
         return Verdict::Accept(skb.into_inner());

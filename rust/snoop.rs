@@ -22,8 +22,8 @@
 use crate::error::VaError;
 use crate::flows::{Entry, FlowTable, Found, InsertError, Keep};
 use crate::policy::snoop::{
-    apply_rewrite, build_ack, tun_ring_limit, AckSpec, Flow, FlowKey, FromGuest, Offline, Params,
-    Resend, Room, ToGuest, ACK_FRAME_MAX,
+    apply_rewrite, build_ack, ring_entries, tun_ring_limit, AckSpec, Flow, FlowKey, FromGuest,
+    Offline, Params, Resend, Room, ToGuest, ACK_FRAME_MAX,
 };
 use crate::policy::tcp::{self, before, Segment};
 use crate::sys::netdev::NetDevice;
@@ -514,7 +514,14 @@ fn send_resends(snoop: &Snoop, tap: &Tap, dev: &NetDevice, mut frames: HeldSkbs,
         // Re-sends keep to the early-ack limit (ring-margin below the
         // ring's capacity): they never crowd new frames out of the ring
         // (which made the holes they were sent to fill).
-        if !ring_room(tap, snoop, dev) || !admit(snoop, tap, skb.ring_entries(), dev) {
+        if !ring_room(tap, snoop, dev)
+            || !admit(
+                snoop,
+                tap,
+                ring_entries(skb.segments(), || skb.needs_gso()),
+                dev,
+            )
+        {
             return;
         }
         if skb.transmit(rcu) {

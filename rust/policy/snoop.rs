@@ -727,6 +727,17 @@ impl RingGauge {
     }
 }
 
+/// Entries a frame of `segments` wire segments takes in a tap's ring: one
+/// for a GSO frame the tap takes whole, one per segment for one segmented
+/// on the way (`segmented` is asked only for a GSO frame).
+pub fn ring_entries(segments: u32, segmented: impl FnOnce() -> bool) -> u32 {
+    if segments > 1 && !segmented() {
+        1
+    } else {
+        segments.max(1)
+    }
+}
+
 /// Entries a tap's ring (a `ptr_ring` of `capacity` = tx_queue_len slots)
 /// can be trusted to hold, minus `margin`. The ring's reader frees slots
 /// in batches (`__ptr_ring_discard_one`): up to `batch - 1` entries it has

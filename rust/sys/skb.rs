@@ -299,19 +299,19 @@ impl HeldFrame {
         self.0.get()
     }
 
-    /// Entries the frame takes in its device's queue: its GSO segments
-    /// when the device segments it in software, else one.
-    pub(crate) fn ring_entries(&self) -> u32 {
+    /// Wire segments the frame stands for: its GSO segment count, or 1.
+    pub(crate) fn segments(&self) -> u32 {
+        // SAFETY: a held frame is valid (type invariant); the helper only
+        // reads it.
+        unsafe { bindings::vassist_skb_gso_segs(self.as_ptr()) }
+    }
+
+    /// As [`SkBuff::needs_gso`]: its device segments it in software.
+    pub(crate) fn needs_gso(&self) -> bool {
         let skb = self.as_ptr();
-        // SAFETY: `skb` is a held frame (type invariant) with `dev` set;
-        // the calls only read it.
-        unsafe {
-            if bindings::vassist_netif_needs_gso(skb, bindings::netif_skb_features(skb)) {
-                bindings::vassist_skb_gso_segs(skb).max(1)
-            } else {
-                1
-            }
-        }
+        // SAFETY: a held frame is valid (type invariant) with `dev` set;
+        // both calls only read it.
+        unsafe { bindings::vassist_netif_needs_gso(skb, bindings::netif_skb_features(skb)) }
     }
 
     /// Another reference to the frame's data, to send it again; `None`
