@@ -15,7 +15,7 @@ use crate::sys::netdev::{Net, NetDevice};
 use crate::sys::netfilter::{BridgeHook, BridgeHooks, Verdict};
 use crate::sys::netns::{Pernet, PernetData, PernetRegistration};
 use crate::sys::rcu::Guard;
-use crate::sys::rtnl::{Rtnl, RtnlCell};
+use crate::sys::rtnl::{Rtnl, RtnlCell, RtnlGuard};
 use crate::sys::skb::{Egress, Peek, PeekBuf, SkBuff, ETH_HLEN};
 use kernel::prelude::*;
 
@@ -111,8 +111,8 @@ impl PernetData for NetHooks {
         })
     }
 
-    fn dismantle(&self, _net: &Net, rtnl: &mut Rtnl) {
-        *self.hooks.get_mut(rtnl) = None;
+    fn dismantle(&self, _net: &Net, rtnl: &mut RtnlGuard) {
+        *self.hooks.get_mut(rtnl.held()) = None;
     }
 }
 

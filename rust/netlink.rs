@@ -17,7 +17,7 @@ use crate::sys::genl::{
     eopnotsupp, Dump, DumpStop, Msg, MsgFull, Operations, Reject, Request, Sender,
 };
 use crate::sys::netdev::NetDeviceRef;
-use crate::sys::rtnl::{self, Rtnl};
+use crate::sys::rtnl::{self, Rtnl, RtnlGuard};
 use crate::sys::time;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::c_str;
@@ -186,7 +186,7 @@ fn fill_port(msg: &mut Msg, port: &Port, rtnl: &Rtnl) -> Result<(), MsgFull> {
 
 fn fill_snoop_stats(m: &mut Msg, s: &Stats) -> Result<(), MsgFull> {
     use stats::*;
-    let all: [(u32, &AtomicU64); 18] = [
+    let all: [(u32, &AtomicU64); 19] = [
         (EARLY_ACKS, &s.early_acks),
         (EARLY_ACK_ERRORS, &s.early_ack_errors),
         (ACK_INELIGIBLE, &s.ack_ineligible),
@@ -205,6 +205,7 @@ fn fill_snoop_stats(m: &mut Msg, s: &Stats) -> Result<(), MsgFull> {
         (OFFLINE_BUFFER_FULL, &s.offline_buffer_full),
         (RESENDS, &s.resends),
         (BAD_CHECKSUMS, &s.bad_checksums),
+        (FLOWS_RESET, &s.flows_reset),
     ];
     for (attr, c) in all {
         m.put_uint(attr, c.load(Relaxed))?;
@@ -264,12 +265,28 @@ fn port_add(req: &Request<'_>) -> Result<(), VaError> {
     reply_and_notify(req, &port, cmd::PORT_ADD, cmd::PORT_ADD_NTF, rtnl)
 }
 
+/// The attached port of `dev`; when the request `ends` its flows, looked
+/// up again after its guests had their time to ack what they hold
+/// ([`port::drain`], with RTNL let go).
+fn attached_drained(
+    dev: &NetDeviceRef,
+    guard: &mut RtnlGuard,
+    ends: impl Fn(&Port) -> bool,
+) -> Result<Arc<Port>, VaError> {
+    let port = attached(dev, guard.held())?;
+    if !ends(&port) {
+        return Ok(port);
+    }
+    port::drain(core::slice::from_ref(&port), guard);
+    attached(dev, guard.held())
+}
+
 fn port_del(req: &Request<'_>) -> Result<(), VaError> {
     let dev = request_dev(req)?;
     let mut guard = rtnl::lock();
+    let port = attached_drained(&dev, &mut guard, |_| true)?;
     let rtnl = guard.held();
-    let port = attached(&dev, rtnl)?;
-    port::detach(&port, rtnl)?;
+    port::detach(&port, false, rtnl).inspect_err(|_| port.snoop.undrain(rtnl))?;
     hooks::release_unused(dev.net(), rtnl);
     notify_detached(req.sender(), &port, DetachReason::User, rtnl);
     Ok(())
@@ -296,9 +313,13 @@ fn port_set(req: &Request<'_>) -> Result<(), VaError> {
     });
     let prepared = prepare(size.flatten());
     let mut guard = rtnl::lock();
+    let port = attached_drained(&dev, &mut guard, |p| {
+        let on = change.apply(p.features()) & port::ACK_OFFLOAD != 0;
+        p.snoop.change_ends_flows(on, &settings)
+    })?;
     let rtnl = guard.held();
-    let port = attached(&dev, rtnl)?;
-    port::set(&port, change, &settings, prepared, rtnl)?;
+    port::set(&port, change, &settings, prepared, rtnl)
+        .inspect_err(|_| port.snoop.undrain(rtnl))?;
     reply_and_notify(req, &port, cmd::PORT_SET, cmd::PORT_CHANGE_NTF, rtnl)
 }
 

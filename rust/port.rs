@@ -9,7 +9,8 @@ use crate::sys::netdev::{Net, NetDevice, NetDeviceRef, NetdevEvent};
 use crate::sys::netns::{Pernet, PernetData, PernetRegistration};
 use crate::sys::percpu::PerCpuCounters;
 use crate::sys::rcu::{Guard, RcuBox};
-use crate::sys::rtnl::Rtnl;
+use crate::sys::rtnl::{Rtnl, RtnlGuard};
+use crate::sys::time;
 use crate::sys::timer::{Timer, TimerHandler};
 use crate::tap::Tap;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -168,8 +169,22 @@ impl PernetData for NetPorts {
         })
     }
 
-    fn dismantle(&self, _net: &Net, rtnl: &mut Rtnl) {
-        self.clear(rtnl);
+    /// The guests get their bounded time to ack what they hold before
+    /// the ports go (on rmmod the hooks are still registered: the port
+    /// subsystem is registered after theirs, so it is dismantled first).
+    fn dismantle(&self, _net: &Net, rtnl: &mut RtnlGuard) {
+        let ports = self.ports.table.get_locked(rtnl.held()).map(|t| {
+            let mut v = KVec::new();
+            // Short of memory, there is no waiting: held bytes are reset.
+            for p in t.ports.iter() {
+                if v.push(p.clone(), GFP_KERNEL).is_err() {
+                    return KVec::new();
+                }
+            }
+            v
+        });
+        drain(ports.as_deref().unwrap_or(&[]), rtnl);
+        self.clear(rtnl.held());
     }
 }
 
@@ -189,8 +204,18 @@ impl NetPorts {
 
     /// Detaches every port; cannot fail. The old table (and with it the
     /// last reference to a port, and so its device reference) goes after
-    /// readers are done with it, as in `republish`.
+    /// readers are done with it, as in `republish`; flows still holding
+    /// bytes are reset.
     fn clear(&self, rtnl: &mut Rtnl) {
+        let rcu = crate::sys::rcu::read_lock();
+        let old = self.ports.table.get(&rcu);
+        self.unpublish(rtnl);
+        for p in old.iter().flat_map(|t| t.ports.iter()) {
+            p.snoop.stop(p.dev(), true, rtnl);
+        }
+    }
+
+    fn unpublish(&self, rtnl: &mut Rtnl) {
         self.ports.table.clear(rtnl);
         self.generation.fetch_add(1, Relaxed);
     }
@@ -222,7 +247,7 @@ impl NetPorts {
             ports.push(a, GFP_KERNEL)?;
         }
         if ports.is_empty() {
-            self.clear(rtnl);
+            self.unpublish(rtnl);
             return Ok(());
         }
         self.ports.table.set(PortTable::new(ports)?, rtnl)?;
@@ -299,8 +324,13 @@ pub(crate) fn attach(
         },
         GFP_KERNEL,
     )?;
-    port.snoop
-        .configure(features & ACK_OFFLOAD != 0, settings, prepared, rtnl)?;
+    port.snoop.configure(
+        features & ACK_OFFLOAD != 0,
+        settings,
+        prepared,
+        port.dev(),
+        rtnl,
+    )?;
     let nets = NetPorts::of(port.dev().net()).ok_or(VaError::from(ENODEV))?;
     nets.republish(|_| true, Some(port.clone()), rtnl)?;
     Ok(port)
@@ -329,8 +359,13 @@ pub(crate) fn set(
     rtnl: &mut Rtnl,
 ) -> Result<(), VaError> {
     let features = change.apply(port.features());
-    port.snoop
-        .configure(features & ACK_OFFLOAD != 0, settings, prepared, rtnl)?;
+    port.snoop.configure(
+        features & ACK_OFFLOAD != 0,
+        settings,
+        prepared,
+        port.dev(),
+        rtnl,
+    )?;
     port.features.store(features, Relaxed);
     if let Some(nets) = NetPorts::of(port.dev().net()) {
         nets.tick_if_running(rtnl);
@@ -340,11 +375,45 @@ pub(crate) fn set(
     Ok(())
 }
 
-/// Detaches `port`; its traffic passes untouched from now on.
-pub(crate) fn detach(port: &Port, rtnl: &mut Rtnl) -> Result<(), VaError> {
+/// Detaches `port`; its traffic passes untouched from now on. Its flows
+/// that still hold bytes are reset, toward the guest too unless
+/// `guest_gone`.
+pub(crate) fn detach(port: &Port, guest_gone: bool, rtnl: &mut Rtnl) -> Result<(), VaError> {
     let dev = port.dev();
     let nets = NetPorts::of(dev.net()).ok_or(VaError::from(ENODEV))?;
-    nets.republish(|p| !p.dev().is(dev), None, rtnl)
+    nets.republish(|p| !p.dev().is(dev), None, rtnl)?;
+    port.snoop.stop(dev, !guest_gone, rtnl);
+    Ok(())
+}
+
+/// Gives the guests behind `ports` time to ack what was acked early for
+/// them (no new early acks meanwhile), with RTNL let go, before a change
+/// that ends their flows: until nothing is held, or nothing was acked
+/// for [`snoop::DRAIN_STALL_MS`], or [`snoop::DRAIN_MAX_MS`] passed.
+pub(crate) fn drain(ports: &[Arc<Port>], rtnl: &mut RtnlGuard) {
+    let mut held = false;
+    for p in ports {
+        held |= p.snoop.drain(rtnl.held());
+    }
+    if !held {
+        return;
+    }
+    let held = || ports.iter().map(|p| p.snoop.held_bytes()).sum::<u64>();
+    rtnl.unlocked(|| {
+        let start = time::now_ms();
+        let (mut last, mut progress) = (held(), start);
+        while last != 0
+            && time::now_ms() - progress < snoop::DRAIN_STALL_MS
+            && time::now_ms() - start < snoop::DRAIN_MAX_MS
+        {
+            time::sleep_ms(10);
+            let now = held();
+            if now < last {
+                progress = time::now_ms();
+            }
+            last = now;
+        }
+    });
 }
 
 /// A device event: a port whose device goes away or leaves its bridge is
@@ -367,7 +436,8 @@ pub(crate) fn netdev_event(
     // The device reference must go or unregistration hangs. Publishing the
     // smaller table allocates; should even that fail, detach every port of
     // the namespace rather than keep the reference.
-    if detach(&port, rtnl).is_err() {
+    let gone = matches!(event, NetdevEvent::Unregister);
+    if detach(&port, gone, rtnl).is_err() {
         pr_warn!("out of memory: detaching all ports of a namespace\n");
         if let Some(nets) = NetPorts::of(dev.net()) {
             nets.clear(rtnl);

@@ -14,6 +14,13 @@
 //! it goes quiet below the host's ack point with its ring drained, the
 //! port's timer ([`tick`]) sends it everything held again, with backoff.
 //!
+//! When offload stops (turned off, the port detached, the module
+//! unloaded), its guests get a bounded time to ack what they hold
+//! ([`DRAIN_STALL_MS`] without progress, [`DRAIN_MAX_MS`] in all; no new
+//! early acks meanwhile, re-sends go on); a flow
+//! that still holds bytes when its table goes is reset, both ends, rather
+//! than left with acked bytes its guest never got.
+//!
 //! Early acks go only to taps whose frames reach the ring as sent
 //! ([`crate::tap`]); other devices (veth, physical ports) hand frames on to
 //! places whose room vassist cannot see: no early acks there, though guest
@@ -22,8 +29,8 @@
 use crate::error::VaError;
 use crate::flows::{Entry, FlowTable, Found, InsertError, Keep};
 use crate::policy::snoop::{
-    apply_rewrite, build_ack, ring_entries, tun_ring_limit, AckSpec, Flow, FlowKey, FromGuest,
-    Offline, Params, Resend, Room, ToGuest, ACK_FRAME_MAX,
+    apply_rewrite, build_ack, build_reset, ring_entries, tun_ring_limit, AckSpec, Flow, FlowKey,
+    FromGuest, Offline, Params, Resend, Room, ToGuest, ACK_FRAME_MAX,
 };
 use crate::policy::tcp::{self, before, Segment};
 use crate::sys::netdev::NetDevice;
@@ -33,7 +40,7 @@ use crate::sys::rtnl::Rtnl;
 use crate::sys::skb::{self, Egress, HeldSkb, HeldSkbs, SkBuff, PTR_RING_CACHE_BATCH};
 use crate::sys::time;
 use crate::tap::Tap;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::prelude::*;
 
 pub(crate) use crate::policy::snoop::TICK_MS;
@@ -41,6 +48,17 @@ pub(crate) use crate::policy::snoop::TICK_MS;
 /// Bytes of headers read to parse a segment: IP with options or extension
 /// headers, TCP with options.
 pub(crate) const HEADERS_MAX: usize = 192;
+
+/// How long guests get to ack what was acked early for them when offload
+/// stops, after their last progress: long enough for several re-sends
+/// (every 400 ms at most while draining, [`Flow::drain_tick`]), short
+/// enough for a request or rmmod to wait for.
+///
+/// [`Flow::drain_tick`]: crate::policy::snoop::Flow::drain_tick
+pub(crate) const DRAIN_STALL_MS: u64 = 2000;
+/// ... and at most, however they progress (a guest taking a full window
+/// at a slow pace).
+pub(crate) const DRAIN_MAX_MS: u64 = 10_000;
 
 /// Per-port parameters (the spec's ack-offload-params).
 pub(crate) struct Config {
@@ -108,6 +126,7 @@ pub(crate) struct Stats {
     pub(crate) offline_buffer_full: AtomicU64,
     pub(crate) resends: AtomicU64,
     pub(crate) bad_checksums: AtomicU64,
+    pub(crate) flows_reset: AtomicU64,
     pub(crate) flows_created: AtomicU64,
     pub(crate) flows_ended: AtomicU64,
     pub(crate) flows_expired: AtomicU64,
@@ -123,6 +142,22 @@ fn bump(c: &AtomicU64) {
 /// turned on or the table resized.
 pub(crate) struct Engine {
     pub(crate) flows: FlowTable,
+    /// Offload is stopping: no new early acks or flows; re-sends and the
+    /// guests' ACKs empty the delivery buffers.
+    draining: AtomicBool,
+}
+
+impl Engine {
+    fn new(flows: FlowTable) -> Engine {
+        Engine {
+            flows,
+            draining: AtomicBool::new(false),
+        }
+    }
+
+    fn draining(&self) -> bool {
+        self.draining.load(Relaxed)
+    }
 }
 
 /// A flow table made ahead of a change (before RTNL is taken), for
@@ -173,23 +208,36 @@ impl Snoop {
         on && (resize || !running)
     }
 
+    /// Whether a change to `on` with `settings` ends the running table's
+    /// flows (offload off, or a new table), so that their guests should
+    /// first be given time to ack what they hold ([`Snoop::drain`]).
+    pub(crate) fn change_ends_flows(&self, on: bool, settings: &Settings) -> bool {
+        self.is_running() && (!on || self.needs_table(on, settings, true))
+    }
+
     /// Applies `settings` and turns offload on or off: started, or
     /// restarted with an empty table when max-flows changes, with the table
-    /// `prepared` (made again here if it does not match). On an error
-    /// nothing of the change stays.
+    /// `prepared` (made again here if it does not match). A table that
+    /// goes resets its flows that still hold bytes ([`Snoop::stop`]). On
+    /// an error nothing of the change stays.
     pub(crate) fn configure(
         &self,
         on: bool,
         settings: &Settings,
         prepared: Option<Prepared>,
+        dev: &NetDevice,
         rtnl: &mut Rtnl,
     ) -> Result<(), VaError> {
         let running = self.engine_locked(rtnl).is_some();
         let start = self.needs_table(on, settings, running);
         let previous = settings.apply(&self.config);
         if !on {
-            self.engine.clear(rtnl);
+            self.stop(dev, true, rtnl);
             return Ok(());
+        }
+        if let Some(e) = self.engine_locked(rtnl) {
+            // Turned on again while it was stopping.
+            e.draining.store(false, Relaxed);
         }
         if !start {
             return Ok(());
@@ -199,11 +247,58 @@ impl Snoop {
             Some(Prepared(t)) if t.capacity() == max => Ok(t),
             _ => Prepared::new(max).map(|p| p.0),
         };
-        let result = table.and_then(|flows| Ok(self.engine.set(Engine { flows }, rtnl)?));
-        if result.is_err() {
-            previous.apply(&self.config);
+        // The table replaced stays readable until the grace period that
+        // follows this section: its flows are reset after the swap.
+        let rcu = crate::sys::rcu::read_lock();
+        let old = self.engine(&rcu);
+        let result = table.and_then(|flows| Ok(self.engine.set(Engine::new(flows), rtnl)?));
+        match (result, old) {
+            (Err(e), _) => {
+                previous.apply(&self.config);
+                Err(e)
+            }
+            (Ok(()), old) => {
+                if let Some(old) = old {
+                    reset_held(self, old, dev, true, &rcu);
+                }
+                Ok(())
+            }
         }
-        result
+    }
+
+    /// Stops offload: flows that still hold bytes are reset (toward the
+    /// guest too if `guest_reachable`), and the table goes.
+    pub(crate) fn stop(&self, dev: &NetDevice, guest_reachable: bool, rtnl: &mut Rtnl) {
+        let rcu = crate::sys::rcu::read_lock();
+        if let Some(e) = self.engine(&rcu) {
+            reset_held(self, e, dev, guest_reachable, &rcu);
+        }
+        self.engine.clear(rtnl);
+    }
+
+    /// Starts draining: no new early acks or flows. Returns whether bytes
+    /// are held, for the caller to wait on ([`Snoop::held_bytes`]) with
+    /// RTNL released, before it stops the table.
+    pub(crate) fn drain(&self, rtnl: &Rtnl) -> bool {
+        let Some(e) = self.engine_locked(rtnl) else {
+            return false;
+        };
+        e.draining.store(true, Relaxed);
+        e.flows.held_bytes() != 0
+    }
+
+    /// Bytes in the delivery buffers.
+    pub(crate) fn held_bytes(&self) -> u64 {
+        let rcu = crate::sys::rcu::read_lock();
+        self.engine(&rcu).map_or(0, |e| e.flows.held_bytes())
+    }
+
+    /// Ends a drain that did not stop the table (the change that followed
+    /// it failed, or did not happen): early acks resume.
+    pub(crate) fn undrain(&self, rtnl: &Rtnl) {
+        if let Some(e) = self.engine_locked(rtnl) {
+            e.draining.store(false, Relaxed);
+        }
     }
 
     fn params(&self) -> Params {
@@ -310,6 +405,9 @@ pub(crate) fn to_guest<'a>(
     rcu: &Guard,
 ) -> Verdict<'a> {
     let (now, idle, p) = (time::now_ms(), snoop.idle_ms(), snoop.params());
+    if engine.draining() {
+        return follow_only(snoop, engine, &seg, skb, now, idle, &p);
+    }
     // Only data is acked early, and only on a path where nothing after
     // this hook can drop it by policy; the ring is read for such data
     // alone. Both are looked at before the flow's lock is taken.
@@ -469,8 +567,31 @@ fn judge_to_guest<'r>(
 /// it; an offline transition here is not the flow's doing.
 fn ineligible<'r>(snoop: &Snoop, e: &mut Entry, seg: &Segment, p: &Params) -> (Plan<'r>, Keep) {
     bump(&snoop.stats.ack_ineligible);
+    follow(snoop, e, seg, p)
+}
+
+/// The flow follows the segment, which gets no early ack.
+fn follow<'r>(snoop: &Snoop, e: &mut Entry, seg: &Segment, p: &Params) -> (Plan<'r>, Keep) {
     let (_, ev) = e.flow.to_guest(seg, Room::RingFull, p);
     (Plan::Pass, snoop.keep(ev.remove))
+}
+
+/// A segment toward the guest while offload drains: it passes, and its
+/// flow follows it.
+fn follow_only<'a>(
+    snoop: &Snoop,
+    engine: &Engine,
+    seg: &Segment,
+    skb: Egress<'a>,
+    now: u64,
+    idle: u64,
+    p: &Params,
+) -> Verdict<'a> {
+    let key = FlowKey::to_guest(seg);
+    engine
+        .flows
+        .with(&key, now, idle, (), |e, ()| follow(snoop, e, seg, p));
+    Verdict::Accept(skb.into_inner())
 }
 
 /// Copies of what a flow's delivery buffer re-sends, made under its lock
@@ -543,7 +664,11 @@ pub(crate) fn tick(snoop: &Snoop, engine: &Engine, tap: &Tap, dev: &NetDevice, r
     engine
         .flows
         .for_each_from(0, time::now_ms(), snoop.idle_ms(), |e| {
-            let what = e.flow.tick();
+            let what = if engine.draining() {
+                e.flow.drain_tick()
+            } else {
+                e.flow.tick()
+            };
             take_resends(e, what, &mut frames);
             true
         });
@@ -576,7 +701,11 @@ pub(crate) fn from_guest<'a>(
         Found::Missing(skb) => skb,
     };
     // A new flow: from the guest's SYN or SYN-ACK, or picked up from its
-    // ACK mid-connection. The segment itself passes as it is.
+    // ACK mid-connection (not while offload drains). The segment itself
+    // passes as it is.
+    if engine.draining() {
+        return Verdict::Accept(skb);
+    }
     let Some(flow) = Flow::from_guest_syn(&seg, &p).or_else(|| Flow::from_guest_ack(&seg, &p))
     else {
         return Verdict::Accept(skb);
@@ -639,4 +768,75 @@ fn judge_from_guest<'a>(
         }
     };
     ((verdict, resends), keep)
+}
+
+/// The frames that reset one flow, built under its lock.
+struct Resets {
+    /// The port the sender's segments came in by.
+    iif: u32,
+    to_sender: ([u8; ACK_FRAME_MAX], usize),
+    to_guest: ([u8; ACK_FRAME_MAX], usize),
+}
+
+/// The resets of a flow whose delivery buffer holds bytes, addressed as
+/// its held frames are (they carry both ends' MACs and the sender's port).
+fn resets_of(e: &Entry) -> Option<Resets> {
+    let (frame, _, _) = e.held_frames().next()?;
+    let eth = frame.eth_header()?;
+    let mut guest_mac = [0u8; 6];
+    let mut peer_mac = [0u8; 6];
+    guest_mac.copy_from_slice(&eth[0..6]);
+    peer_mac.copy_from_slice(&eth[6..12]);
+    let (to_sender, to_guest) = e.flow.resets();
+    let mut r = Resets {
+        iif: frame.iif(),
+        to_sender: ([0; ACK_FRAME_MAX], 0),
+        to_guest: ([0; ACK_FRAME_MAX], 0),
+    };
+    let key = &e.key;
+    r.to_sender.1 = build_reset(
+        key,
+        guest_mac,
+        peer_mac,
+        false,
+        &to_sender,
+        &mut r.to_sender.0,
+    );
+    r.to_guest.1 = build_reset(key, guest_mac, peer_mac, true, &to_guest, &mut r.to_guest.0);
+    Some(r)
+}
+
+/// Resets the flows of `engine` (a table being stopped) whose delivery
+/// buffers still hold bytes: their guests never acked them, so the
+/// senders must not go on as if they had arrived. The reset to the
+/// sender leaves by the port its segments came in by; the one to the
+/// guest by `dev`, unless the guest cannot be reached (its device is
+/// going away).
+fn reset_held(snoop: &Snoop, engine: &Engine, dev: &NetDevice, guest: bool, rcu: &Guard) {
+    let mut at = 0;
+    loop {
+        let mut found = None;
+        let next = engine
+            .flows
+            .for_each_from(at, time::now_ms(), u64::MAX, |e| {
+                if e.held_bytes() == 0 {
+                    return true;
+                }
+                found = resets_of(e);
+                false
+            });
+        if let Some(r) = found {
+            bump(&snoop.stats.flows_reset);
+            if let Some(peer) = dev.sibling(r.iif, rcu) {
+                skb::xmit_frame(peer, &r.to_sender.0[..r.to_sender.1], rcu);
+            }
+            if guest {
+                skb::xmit_frame(dev, &r.to_guest.0[..r.to_guest.1], rcu);
+            }
+        }
+        match next {
+            Some(i) => at = i + 1,
+            None => return,
+        }
+    }
 }

@@ -57,12 +57,15 @@ genl_family! {
 /// The loaded module: its registrations, dropped in field order on rmmod.
 struct Vassist {
     // No device events first (their notifications need the family); then
-    // no requests; then the hooks leave every namespace; then every port is
-    // detached; last, the frees deferred to RCU callbacks run.
+    // no requests; then every port is detached, after its guests had their
+    // time to ack what they hold (which the hooks see); then the hooks
+    // leave every namespace; last, the frees deferred to RCU callbacks run.
+    // A namespace dismantled runs its subsystems' pre_exit in the same
+    // order: last registered first.
     _notifier: Notifier<Vassist>,
     _family: sys::genl::Registration<netlink::Netlink>,
-    _hooks: sys::netns::PernetRegistration<hooks::NetHooks>,
     _ports: sys::netns::PernetRegistration<port::NetPorts>,
+    _hooks: sys::netns::PernetRegistration<hooks::NetHooks>,
     _rcu: sys::rcu::Barrier,
 }
 
@@ -95,16 +98,16 @@ impl kernel::Module for Vassist {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         // Built in reverse teardown order; an error drops what was built.
         let rcu = sys::rcu::Barrier::new();
-        let ports = port::register()?;
         let hooks = hooks::register()?;
+        let ports = port::register()?;
         let family = FAMILY.register()?;
         let notifier = Notifier::register()?;
         pr_info!("loaded\n");
         Ok(Vassist {
             _notifier: notifier,
             _family: family,
-            _hooks: hooks,
             _ports: ports,
+            _hooks: hooks,
             _rcu: rcu,
         })
     }

@@ -243,6 +243,82 @@ t_detach_and_rmmod_mid_transfer() {
 	insmod "$KO"
 }
 
+# Offload stops mid-transfer (turned off, then the port detached) behind
+# a guest whose backend loses 1% of what it takes: before the table goes,
+# the guest gets its bounded time to ack what was acked early for it, with
+# re-sends. Every transfer completes, verified; no flow is reset.
+t_offload_stops_mid_transfer_without_loss() {
+	guest_up --lose-permille 10
+	snoop_on
+	transfer "$REMOTE" "$GUEST" $GUEST_IP $((8 << 20)) > "$TMPD/a" &
+	local a=$! e t0
+	slowwait 20 stat_at_least early-acks 10
+	echo "held-bytes at snoop off: $(port_stat held-bytes)"
+	t0=$(date +%s%N)
+	vctl port set dev tap0 snoop off
+	echo "snoop off took $((($(date +%s%N) - t0) / 1000000)) ms"
+	wait $a || fail "transfer broke after snoop off"
+	cat "$TMPD/a"
+	check_eq flows-reset "$(port_stat flows-reset)" 0
+	check_eq held-bytes "$(port_stat held-bytes)" 0
+	vctl port set dev tap0 snoop on
+	e=$(port_stat early-acks)
+	transfer "$REMOTE" "$GUEST" $GUEST_IP $((8 << 20)) 5202 > "$TMPD/b" &
+	local b=$!
+	slowwait 20 stat_at_least early-acks $((e + 10))
+	echo "held-bytes at detach: $(port_stat held-bytes)"
+	vctl port del dev tap0
+	wait $b || fail "transfer broke after detach"
+	cat "$TMPD/b"
+}
+
+# A guest that stopped reading with bytes acked early for it, and offload
+# turned off: after the bounded drain the flow is reset, both ends, so the
+# sender fails at once (the guest when it reads again) instead of both
+# waiting for bytes the sender believes delivered. The same when the tap
+# is deleted under such a guest: the sender is reset.
+t_stopped_guest_is_reset_when_offload_stops() {
+	guest_up
+	snoop_on
+	transfer "$REMOTE" "$GUEST" $GUEST_IP $((64 << 20)) > "$TMPD/a" 2>&1 &
+	local a=$! t0 ms
+	slowwait 20 stat_at_least early-acks 10
+	kill -USR1 $TAPGUEST_PID
+	slowwait 5 stat_at_least held-bytes 1 || fail "nothing held"
+	sleep 0.5
+	t0=$(date +%s%N)
+	vctl port set dev tap0 snoop off
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "snoop off took $ms ms, held-bytes $(port_stat held-bytes)"
+	# 2 s of the VM's jiffies without progress; its clock's ticks come
+	# late under TCG.
+	check_ge "snoop off wait (ms)" $ms 1900
+	check_le "snoop off wait (ms)" $ms 15000
+	check_eq flows-reset "$(port_stat flows-reset)" 1
+	check_eq held-bytes "$(port_stat held-bytes)" 0
+	kill -USR2 $TAPGUEST_PID
+	if wait $a; then fail "the transfer survived its reset"; fi
+	cat "$TMPD/a"
+	grep -q "reset" "$TMPD/send.5201" || fail "sender not reset"
+	grep -q "reset" "$TMPD/recv.5201" || fail "receiver not reset"
+
+	vctl port set dev tap0 snoop on
+	transfer "$REMOTE" "$GUEST" $GUEST_IP $((64 << 20)) 5202 > "$TMPD/b" 2>&1 &
+	local b=$!
+	slowwait 20 stat_at_least held-bytes 1
+	kill -USR1 $TAPGUEST_PID
+	sleep 0.5
+	t0=$(date +%s%N)
+	ip -n "$HOST" link del tap0
+	# The guest lost its NIC: only the sender can be told.
+	slowwait 10 grep -q "reset" "$TMPD/send.5202" || fail "sender not reset"
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "sender reset $ms ms after the tap went"
+	pkill -f "xfer recv --listen 0.0.0.0:5202" || true
+	wait $b && fail "the transfer survived the tap"
+	return 0
+}
+
 t_br_netfilter_means_no_early_acks() {
 	guest_up
 	ip netns exec "$HOST" sysctl -qw net.bridge.bridge-nf-call-iptables=1
@@ -284,5 +360,6 @@ tests=(t_sizes_remote_to_guest t_both_ways_scheduled_guest_captured t_loss_reord
 	t_ring_full_paused_guest t_frames_lost_after_the_ring_are_resent t_corrupted_frames_are_never_acked
 	t_ipv6_no_timestamps_no_wscale t_timestamps_wscale_sack_on
 	t_flow_table_full t_idle_flows_expire t_detach_and_rmmod_mid_transfer
+	t_offload_stops_mid_transfer_without_loss t_stopped_guest_is_reset_when_offload_stops
 	t_br_netfilter_means_no_early_acks t_malformed_tcp_passes_untouched)
 run_tests "$@" "${tests[@]}"

@@ -118,6 +118,9 @@ pub const TICK_MS: u32 = 100;
 /// `RESEND_TICKS << RESEND_BACKOFF_MAX`.
 pub const RESEND_TICKS: u16 = 2;
 pub const RESEND_BACKOFF_MAX: u8 = 4;
+/// The backoff cap while offload drains ([`Flow::drain_tick`]): the guest
+/// has a bounded time left to take what it was acked for.
+pub const DRAIN_BACKOFF_MAX: u8 = 1;
 
 /// A flow's delivery buffer state (the segments themselves are the
 /// kernel's: it holds a reference to each it acked early).
@@ -192,6 +195,9 @@ pub struct Flow {
     rcv_win: u32,
     /// Next sequence number of the guest (the seq of the host's acks).
     guest_seq: u32,
+    /// The sender's latest ack: where it expects the guest's next byte
+    /// (the seq of a reset it accepts).
+    peer_ack: u32,
     /// The guest's window scale; `None` when the flow was picked up
     /// mid-connection: windows are then taken unscaled (the smallest
     /// reading) and echoed, never grown.
@@ -284,6 +290,7 @@ impl Flow {
             told_right: seg.ack.wrapping_add(u32::from(seg.window)),
             rcv_win: u32::from(seg.window).min(p.buf_size),
             guest_seq: seg.end_seq(),
+            peer_ack: seg.seq,
             wscale: None,
             mss,
             ts: Ts::Off,
@@ -347,6 +354,25 @@ impl Flow {
         self.vm_ack
     }
 
+    /// The resets that end the flow when bytes acked early cannot reach
+    /// the guest: (to the sender, to the guest), each at the sequence
+    /// number its receiver expects as far as the host saw (the sender's
+    /// latest ack; the guest's). A receiver that expects another one
+    /// answers with a challenge ACK (RFC 5961), which the end already
+    /// reset answers with an exact reset.
+    pub fn resets(&self) -> (AckSpec, AckSpec) {
+        let reset = |seq, ack| AckSpec {
+            seq,
+            ack,
+            window: 0,
+            ts: None,
+        };
+        (
+            reset(self.peer_ack, self.acked),
+            reset(self.vm_ack, self.peer_ack),
+        )
+    }
+
     /// A tick of the port's re-send timer: all held bytes are re-sent
     /// when the guest's ack has not moved for a while.
     pub fn tick(&mut self) -> Resend {
@@ -368,6 +394,13 @@ impl Flow {
         d.recover = Some(acked);
         d.resent_to = acked;
         Resend::All
+    }
+
+    /// A tick while offload drains: as [`Flow::tick`], backing off no
+    /// further than [`DRAIN_BACKOFF_MAX`].
+    pub fn drain_tick(&mut self) -> Resend {
+        self.delivery.backoff = self.delivery.backoff.min(DRAIN_BACKOFF_MAX);
+        self.tick()
     }
 
     /// Notes a guest ACK for the delivery buffer: a duplicate that shows a
@@ -486,6 +519,9 @@ impl Flow {
             self.go_offline(Offline::Flags, &mut ev);
             return (ToGuest::Pass, ev);
         }
+        if seg.has(ACK) {
+            self.peer_ack = seq_max(self.peer_ack, seg.ack);
+        }
         self.closing(seg, FIN_TO_GUEST, &mut ev);
         if self.mode == Mode::Closing || seg.payload == 0 {
             return (ToGuest::Pass, ev);
@@ -505,7 +541,14 @@ impl Flow {
             return (ToGuest::Pass, ev);
         }
         // What a flow holds stays inside its guest's window (acks never
-        // pass it); the port's cap bounds all flows.
+        // pass it) and within buf_size (the time a guest needs to take
+        // it, when offload stops, is bounded); the port's cap bounds all
+        // flows.
+        let room = if self.held().saturating_add(seg.payload) > p.buf_size {
+            Room::HeldFull
+        } else {
+            room
+        };
         match room {
             Room::RingFull => {
                 self.go_offline(Offline::NoBuf, &mut ev);
@@ -879,27 +922,81 @@ pub fn build_ack(
     spec: &AckSpec,
     out: &mut [u8; ACK_FRAME_MAX],
 ) -> usize {
+    let ends = Ends {
+        addrs: tcp::Addrs {
+            v6: seg.addrs.v6,
+            src: seg.addrs.dst,
+            dst: seg.addrs.src,
+        },
+        sport: seg.dport,
+        dport: seg.sport,
+        src_mac: dst_mac,
+        dst_mac: src_mac,
+    };
+    build_segment(&ends, ACK, spec, out)
+}
+
+/// Writes into `out` the Ethernet frame of a reset (RST and ACK, with
+/// `spec`'s numbers) of the flow `key`, whose guest has `guest_mac` and
+/// whose sender is behind `peer_mac`: toward the guest, or from it to
+/// the sender. Returns its length.
+pub fn build_reset(
+    key: &FlowKey,
+    guest_mac: [u8; 6],
+    peer_mac: [u8; 6],
+    toward_guest: bool,
+    spec: &AckSpec,
+    out: &mut [u8; ACK_FRAME_MAX],
+) -> usize {
+    let (g, p) = (
+        (key.guest, key.guest_port, guest_mac),
+        (key.peer, key.peer_port, peer_mac),
+    );
+    let (src, dst) = if toward_guest { (p, g) } else { (g, p) };
+    let ends = Ends {
+        addrs: tcp::Addrs {
+            v6: key.v6,
+            src: src.0,
+            dst: dst.0,
+        },
+        sport: src.1,
+        dport: dst.1,
+        src_mac: src.2,
+        dst_mac: dst.2,
+    };
+    build_segment(&ends, RST | ACK, spec, out)
+}
+
+/// Who a segment the host writes is from and to.
+struct Ends {
+    addrs: tcp::Addrs,
+    sport: u16,
+    dport: u16,
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+}
+
+/// Writes a segment without payload, with `flags` and `spec`'s numbers,
+/// checksums computed; returns its length.
+fn build_segment(ends: &Ends, flags: u8, spec: &AckSpec, out: &mut [u8; ACK_FRAME_MAX]) -> usize {
     let tcp_len = if spec.ts.is_some() { 32 } else { 20 };
-    let ip_len = if seg.addrs.v6 { 40 } else { 20 };
+    let v6 = ends.addrs.v6;
+    let ip_len = if v6 { 40 } else { 20 };
     let len = 14 + ip_len + tcp_len;
     let f = &mut out[..len];
     f.fill(0);
-    f[0..6].copy_from_slice(&src_mac);
-    f[6..12].copy_from_slice(&dst_mac);
+    f[0..6].copy_from_slice(&ends.dst_mac);
+    f[6..12].copy_from_slice(&ends.src_mac);
     let ip = 14;
-    let reply = tcp::Addrs {
-        v6: seg.addrs.v6,
-        src: seg.addrs.dst,
-        dst: seg.addrs.src,
-    };
-    if seg.addrs.v6 {
+    let a = &ends.addrs;
+    if v6 {
         f[12..14].copy_from_slice(&super::frame::ETH_P_IPV6.to_be_bytes());
         f[ip] = 0x60;
         f[ip + 4..ip + 6].copy_from_slice(&(tcp_len as u16).to_be_bytes());
         f[ip + 6] = super::frame::IPPROTO_TCP;
         f[ip + 7] = 64;
-        f[ip + 8..ip + 24].copy_from_slice(&reply.src);
-        f[ip + 24..ip + 40].copy_from_slice(&reply.dst);
+        f[ip + 8..ip + 24].copy_from_slice(&a.src);
+        f[ip + 24..ip + 40].copy_from_slice(&a.dst);
     } else {
         f[12..14].copy_from_slice(&super::frame::ETH_P_IP.to_be_bytes());
         f[ip] = 0x45;
@@ -907,18 +1004,18 @@ pub fn build_ack(
         f[ip + 6] = 0x40; // DF
         f[ip + 8] = 64;
         f[ip + 9] = super::frame::IPPROTO_TCP;
-        f[ip + 12..ip + 16].copy_from_slice(&reply.src[..4]);
-        f[ip + 16..ip + 20].copy_from_slice(&reply.dst[..4]);
+        f[ip + 12..ip + 16].copy_from_slice(&a.src[..4]);
+        f[ip + 16..ip + 20].copy_from_slice(&a.dst[..4]);
         let c = ipv4_header_checksum(&f[ip..ip + 20]);
         f[ip + 10..ip + 12].copy_from_slice(&c.to_be_bytes());
     }
     let t = ip + ip_len;
-    f[t..t + 2].copy_from_slice(&seg.dport.to_be_bytes());
-    f[t + 2..t + 4].copy_from_slice(&seg.sport.to_be_bytes());
+    f[t..t + 2].copy_from_slice(&ends.sport.to_be_bytes());
+    f[t + 2..t + 4].copy_from_slice(&ends.dport.to_be_bytes());
     f[t + 4..t + 8].copy_from_slice(&spec.seq.to_be_bytes());
     f[t + 8..t + 12].copy_from_slice(&spec.ack.to_be_bytes());
     f[t + 12] = ((tcp_len / 4) as u8) << 4;
-    f[t + 13] = ACK;
+    f[t + 13] = flags;
     f[t + 14..t + 16].copy_from_slice(&spec.window.to_be_bytes());
     if let Some((val, ecr)) = spec.ts {
         // NOP, NOP, TS(10): the layout Linux uses.
@@ -926,7 +1023,7 @@ pub fn build_ack(
         f[t + 24..t + 28].copy_from_slice(&val.to_be_bytes());
         f[t + 28..t + 32].copy_from_slice(&ecr.to_be_bytes());
     }
-    let c = tcp::checksum(&reply, &f[t..t + tcp_len]);
+    let c = tcp::checksum(a, &f[t..t + tcp_len]);
     f[t + 16..t + 18].copy_from_slice(&c.to_be_bytes());
     len
 }

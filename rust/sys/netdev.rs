@@ -128,17 +128,25 @@ impl NetDevice {
         let br = self.master_rcu(rcu)?;
         // SAFETY: `br` is alive under RCU; br_vlan_enabled reads a flag of
         // a bridge device.
-        if ifindex == 0 || unsafe { bindings::vassist_br_vlan_enabled(br.as_ptr()) } {
+        if unsafe { bindings::vassist_br_vlan_enabled(br.as_ptr()) } {
+            return None;
+        }
+        self.sibling(ifindex, rcu)
+            .filter(|peer| peer.master_rcu(rcu).is_some_and(|m| m.is(br)))
+    }
+
+    /// The running device `ifindex` of this device's namespace.
+    pub(crate) fn sibling<'r>(&self, ifindex: u32, _rcu: &'r Guard) -> Option<&'r NetDevice> {
+        if ifindex == 0 {
             return None;
         }
         // SAFETY: the namespace is alive (the device holds it); under RCU.
         let p = unsafe { bindings::dev_get_by_index_rcu(self.net().as_ptr(), ifindex as i32) };
         // SAFETY: a device found under RCU is not freed before the section
         // ends.
-        let peer = (!p.is_null()).then(|| unsafe { NetDevice::from_raw(p) })?;
-        // SAFETY: `peer` is alive.
-        let running = unsafe { bindings::vassist_netif_running(peer.as_ptr()) };
-        (running && peer.master_rcu(rcu).is_some_and(|m| m.is(br))).then_some(peer)
+        let dev = (!p.is_null()).then(|| unsafe { NetDevice::from_raw(p) })?;
+        // SAFETY: `dev` is alive.
+        unsafe { bindings::vassist_netif_running(dev.as_ptr()) }.then_some(dev)
     }
 
     /// `tx_queue_len`: for a tap, the size of each queue's ring.

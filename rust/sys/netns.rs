@@ -5,7 +5,7 @@
 //! emptied under RTNL when it is dismantled, dropped after that.
 
 use super::netdev::Net;
-use super::rtnl::{self, Rtnl};
+use super::rtnl::{self, RtnlGuard};
 use crate::bindings;
 use core::marker::PhantomData;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -25,7 +25,8 @@ pub(crate) trait PernetData: Sized + Send + Sync + 'static {
     /// let go of what refers into it. Readers may still be running; the
     /// state is dropped after a grace period, and after the namespace's
     /// devices are unregistered (their events still find it).
-    fn dismantle(&self, net: &Net, rtnl: &mut Rtnl);
+    /// It may let RTNL go for a while ([`RtnlGuard::unlocked`]).
+    fn dismantle(&self, net: &Net, rtnl: &mut RtnlGuard);
 }
 
 /// A pernet subsystem keeping a `T` in every namespace: declared as a
@@ -132,7 +133,7 @@ impl<T: PernetData> Pernet<T> {
         let mut rtnl = rtnl::lock();
         // SAFETY: `init` made the `T`; `exit` has not dropped it yet; the
         // namespace is alive for the call.
-        unsafe { (*storage).dismantle(Net::from_raw(net), rtnl.held()) };
+        unsafe { (*storage).dismantle(Net::from_raw(net), &mut rtnl) };
     }
 
     /// # Safety

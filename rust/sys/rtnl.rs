@@ -58,6 +58,22 @@ impl RtnlGuard {
     }
 }
 
+impl RtnlGuard {
+    /// Runs `f` with RTNL released, and takes it again: for a wait that
+    /// must not hold up everyone else. Nothing borrowed from the proof
+    /// lives across it (the guard is borrowed mutably).
+    pub(crate) fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: this task holds RTNL (type invariant), given up here and
+        // taken back below before the guard can be used again; process
+        // context, as for `lock`.
+        unsafe { bindings::rtnl_unlock() };
+        let r = f();
+        // SAFETY: as in `lock`.
+        unsafe { bindings::rtnl_lock() };
+        r
+    }
+}
+
 impl Drop for RtnlGuard {
     fn drop(&mut self) {
         // SAFETY: this task took RTNL (type invariant).

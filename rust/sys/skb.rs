@@ -314,6 +314,20 @@ impl HeldFrame {
         unsafe { bindings::vassist_netif_needs_gso(skb, bindings::netif_skb_features(skb)) }
     }
 
+    /// The frame's Ethernet header.
+    pub(crate) fn eth_header(&self) -> Option<[u8; ETH_HLEN as usize]> {
+        let mut h = [0u8; ETH_HLEN as usize];
+        // SAFETY: a held frame is valid (type invariant); `h` has room for
+        // ETH_HLEN bytes.
+        unsafe { bindings::vassist_skb_eth_header(self.as_ptr(), h.as_mut_ptr()) }.then_some(h)
+    }
+
+    /// Interface index of the device the frame entered the host by.
+    pub(crate) fn iif(&self) -> u32 {
+        // SAFETY: a held frame is valid (type invariant).
+        unsafe { bindings::vassist_skb_iif(self.as_ptr()) as u32 }
+    }
+
     /// Another reference to the frame's data, to send it again; `None`
     /// when memory is short.
     pub(crate) fn clone_ref(&self) -> Option<HeldSkb> {

@@ -44,9 +44,9 @@ enum vassist_detach_reason {
  * @VASSIST_FLOW_MODE_FLAGS: Offline; a SYN, URG or similar segment, or the
  *   handshake.
  * @VASSIST_FLOW_MODE_CLOSING: A FIN was seen; no more early acks.
- * @VASSIST_FLOW_MODE_BUFFER_FULL: Offline; the port's delivery buffers hold
- *   buffer-max bytes (acked early, not yet acked by guests), or memory for one
- *   more was short.
+ * @VASSIST_FLOW_MODE_BUFFER_FULL: Offline; the flow's delivery buffer holds
+ *   buf-size bytes, or the port's hold buffer-max (acked early, not yet acked
+ *   by guests), or memory for one more was short.
  */
 enum vassist_flow_mode {
 	VASSIST_FLOW_MODE_ACTIVE,
@@ -110,6 +110,7 @@ enum {
 	VASSIST_A_PORT_STATS_HELD_BYTES,
 	VASSIST_A_PORT_STATS_RESENDS,
 	VASSIST_A_PORT_STATS_BAD_CHECKSUMS,
+	VASSIST_A_PORT_STATS_FLOWS_RESET,
 
 	__VASSIST_A_PORT_STATS_MAX,
 	VASSIST_A_PORT_STATS_MAX = (__VASSIST_A_PORT_STATS_MAX - 1)

@@ -408,6 +408,35 @@ fn without_sack_a_partial_ack_resends_the_next_segment() {
 }
 
 #[test]
+fn a_flow_holds_at_most_buf_size() {
+    // Window 60000 unscaled, buf_size 4096: the third 1448-byte segment
+    // would hold 4344 bytes.
+    let p = Params { buf_size: 4096 };
+    let ack = parse(&raw(false, 9000, 100, ACK, 60000, &[], 0));
+    let mut f = Flow::from_guest_ack(&ack, &p).unwrap();
+    let acked: Vec<_> = (0..3)
+        .map(|i| {
+            let s = parse(&raw(false, 100 + i * 1448, 9000, ACK, 50, &[], 1448));
+            matches!(f.to_guest(&s, Room::Free, &p).0, ToGuest::PassAndAck(_))
+        })
+        .collect();
+    assert_eq!(acked, [true, true, false]);
+    assert_eq!(f.mode(), Mode::Offline(Offline::BufferFull));
+    assert_eq!(f.held(), 2 * 1448);
+    // The guest acks what it got (the last two passed unacked): room
+    // again, and the next in-order segment is acked.
+    f.from_guest(
+        &parse(&raw(false, 9000, 100 + 4 * 1448, ACK, 60000, &[], 0)),
+        &p,
+    );
+    let s = parse(&raw(false, 100 + 4 * 1448, 9000, ACK, 50, &[], 1448));
+    assert!(matches!(
+        f.to_guest(&s, Room::Free, &p).0,
+        ToGuest::PassAndAck(_)
+    ));
+}
+
+#[test]
 fn a_quiet_guest_gets_everything_held_resent_with_backoff() {
     let mut f = server_flow();
     assert_eq!(f.tick(), Resend::Nothing);
@@ -427,6 +456,13 @@ fn a_quiet_guest_gets_everything_held_resent_with_backoff() {
     assert_eq!((f.tick(), f.tick()), (Resend::Nothing, Resend::All));
     f.from_guest(&guest_ack(2449 + 1448, 502), &P);
     assert!((0..10).all(|_| f.tick() == Resend::Nothing));
+    // While offload drains, re-sends back off to 4 ticks at most, from
+    // wherever the backoff stood.
+    f.to_guest(&data(2449 + 1448, 1448), Room::Free, &P);
+    let ticks: Vec<_> = (1..=30).filter(|_| f.tick() == Resend::All).collect();
+    assert_eq!(ticks, [2, 6, 14, 30]);
+    let ticks: Vec<_> = (1..=20).filter(|_| f.drain_tick() == Resend::All).collect();
+    assert_eq!(ticks, [4, 8, 12, 16, 20]);
 }
 
 #[test]
@@ -926,6 +962,50 @@ fn built_acks_parse_back_with_valid_checksums() {
                     .sum();
                 assert_eq!((sum & 0xffff) + (sum >> 16), 0xffff, "IPv4 header checksum");
             }
+        }
+    }
+}
+
+/// The resets that end a flow: each from one end to the other, at the
+/// sequence number that end expects (the guest's ack; the sender's own
+/// latest ack), RST and ACK, checksums valid.
+#[test]
+fn resets_go_to_both_ends_at_their_expected_sequence() {
+    use vassist_policy::snoop::{build_reset, FlowKey, ACK_FRAME_MAX};
+    for v6 in [false, true] {
+        let p = P;
+        // The guest at 5000 has acked 1000; the sender's segment acks 5000
+        // and the host acks it early, up to 1500. (The rules read no
+        // addresses: one segment shape serves both ways.)
+        let mut f = Flow::from_guest_ack(&parse(&raw(v6, 5000, 1000, ACK, 20000, &[], 0)), &p)
+            .expect("flow");
+        let data = parse(&raw(v6, 1000, 5000, ACK | PSH, 9, &[], 500));
+        f.to_guest(&data, Room::Free, &p);
+        let (to_sender, to_guest) = f.resets();
+        assert_eq!((to_sender.seq, to_sender.ack), (5000, 1500));
+        assert_eq!((to_guest.seq, to_guest.ack), (1000, 5000));
+        let key = FlowKey::to_guest(&data);
+        let (gmac, pmac) = ([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1]);
+        for (toward_guest, spec) in [(false, to_sender), (true, to_guest)] {
+            let mut buf = [0u8; ACK_FRAME_MAX];
+            let n = build_reset(&key, gmac, pmac, toward_guest, &spec, &mut buf);
+            let fr = &buf[..n];
+            let et = u16::from_be_bytes([fr[12], fr[13]]);
+            let r = tcp_parse(et, &fr[14..]).expect("parses");
+            assert_eq!((r.seq, r.ack, r.flags), (spec.seq, spec.ack, RST | ACK));
+            let (dst, src) = if toward_guest {
+                (gmac, pmac)
+            } else {
+                (pmac, gmac)
+            };
+            assert_eq!((&fr[0..6], &fr[6..12]), (&dst[..], &src[..]));
+            let (sport, dport) = if toward_guest {
+                (data.sport, data.dport)
+            } else {
+                (data.dport, data.sport)
+            };
+            assert_eq!((r.sport, r.dport), (sport, dport));
+            assert_eq!(tcp::checksum(&r.addrs, &fr[14 + r.tcp_offset..]), 0);
         }
     }
 }

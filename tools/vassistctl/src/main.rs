@@ -292,10 +292,11 @@ fn print_port(p: &Value) {
         s("offline-buffer-full")
     );
     println!(
-        "    flows: created {} ended {} expired {} table-full {}{}",
+        "    flows: created {} ended {} expired {} reset {} table-full {}{}",
         s("flows-created"),
         s("flows-ended"),
         s("flows-expired"),
+        s("flows-reset"),
         s("table-full"),
         p["stats"]["ring-estimate"]
             .as_u64()
