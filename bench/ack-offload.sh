@@ -5,7 +5,10 @@
 # bench/ack-offload/transfers-vm.sh and pps-vm.sh in the test VM, and
 # writes the figures to bench/ack-offload.txt, ending with the one-line
 # summary.
-#   BENCH_TRANSFERS=N (default 1000) BENCH_PPS_ROUNDS=N (default 12)
+#   BENCH_TRANSFERS=N (default 1500) BENCH_MB=N (default 150) BENCH_GRID=0|1
+#   BENCH_MODES=off,on,grow (port settings compared: no offload, offload,
+#   offload with window growth)
+#   BENCH_PPS_ROUNDS=N (default 12)
 set -euo pipefail
 . "$(dirname "$0")/../tools/lib/paths.sh"
 cd "$VASSIST_ROOT"
@@ -22,7 +25,8 @@ rm -rf "$run" "$run-pps"
 # watchdog (late ticks) marks it unstable and times fall to 4 ms steps.
 vm() { bash tools/vm/run.sh -k "$kdir/arch/x86/boot/bzImage" -a tsc=reliable -t 5400 "$@"; }
 KO=$mod/vassist.ko vm "$run" -- \
-	env KO="$mod/vassist.ko" BENCH_TRANSFERS="${BENCH_TRANSFERS:-1000}" \
+	env KO="$mod/vassist.ko" BENCH_TRANSFERS="${BENCH_TRANSFERS:-1500}" \
+	BENCH_MB="${BENCH_MB:-150}" BENCH_GRID="${BENCH_GRID:-1}" BENCH_MODES="${BENCH_MODES:-off,on,grow}" \
 	bash bench/ack-offload/transfers-vm.sh "$run" ||
 	{ tail -40 "$run/output"; exit 1; }
 # pps in a second boot that counts instructions (-i): under plain TCG the
@@ -34,7 +38,7 @@ KO=$mod/vassist.ko vm -i "$run-pps" -- \
 {
 	accel=$(cat "$VASSIST_CACHE/accel-$(sha256sum "$kdir/arch/x86/boot/bzImage" | cut -c1-16)")
 	echo "# bash bench/ack-offload.sh  ($(date -u +%F), QEMU accel $accel; pps: TCG with -icount)"
-	echo "# test VM: 2 vCPUs, benchmark kernel; guest helper active 10 ms of every 30 ms;"
-	echo "# ${BENCH_TRANSFERS:-1000} transfers of 100 KB, blocks of 10 alternating without/with."
-	python3 bench/ack-offload/report.py "$run" "$run-pps/pps.txt" 10
+	echo "# test VM: 2 vCPUs, benchmark kernel; transfers remote -> guest timed and verified at"
+	echo "# the guest's application, offload switched off/on every block of transfers."
+	python3 bench/ack-offload/report.py "$run" "$run-pps/pps.txt"
 } | tee bench/ack-offload.txt

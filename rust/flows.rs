@@ -54,7 +54,15 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
+    /// Idle past the timeout, and holding nothing: a flow whose guest has
+    /// not acked what was acked early for it is reset instead (by the
+    /// port's timer), never dropped silently.
     fn expired(&self, now_ms: u64, idle_ms: u64) -> bool {
+        self.held_bytes == 0 && self.idle(now_ms, idle_ms)
+    }
+
+    /// No segment for longer than `idle_ms`.
+    pub(crate) fn idle(&self, now_ms: u64, idle_ms: u64) -> bool {
         now_ms.saturating_sub(self.last_ms) > idle_ms
     }
 
@@ -79,6 +87,15 @@ impl Entry {
             self.held_bytes = self.held_bytes.saturating_sub(bytes);
             table.held.fetch_sub(u64::from(bytes), Ordering::Relaxed);
         }
+    }
+
+    /// Lets go of every held frame: the flow was reset.
+    pub(crate) fn forget_held(&mut self, table: &FlowTable) {
+        self.held = HeldSkbs::new();
+        table
+            .held
+            .fetch_sub(u64::from(self.held_bytes), Ordering::Relaxed);
+        self.held_bytes = 0;
     }
 
     /// Every held frame with its sequence range, oldest first.

@@ -141,6 +141,7 @@ fn request_settings(req: &Request<'_>) -> Settings {
         max_flows: get(ao::MAX_FLOWS),
         idle_timeout_ms: get(ao::IDLE_TIMEOUT),
         buffer_max: get(ao::BUFFER_MAX),
+        window_growth: get(ao::WINDOW_GROWTH),
     }
 }
 
@@ -159,7 +160,8 @@ fn fill_port(msg: &mut Msg, port: &Port, rtnl: &Rtnl) -> Result<(), MsgFull> {
         m.put_u32(ao::RING_MARGIN, c.ring_margin.load(Relaxed))?;
         m.put_u32(ao::MAX_FLOWS, c.max_flows.load(Relaxed))?;
         m.put_u32(ao::IDLE_TIMEOUT, c.idle_timeout_ms.load(Relaxed))?;
-        m.put_u32(ao::BUFFER_MAX, c.buffer_max.load(Relaxed))
+        m.put_u32(ao::BUFFER_MAX, c.buffer_max.load(Relaxed))?;
+        m.put_u32(ao::WINDOW_GROWTH, c.window_growth.load(Relaxed))
     })?;
     msg.nest(defs::port::STATS, |m| {
         use stats::*;

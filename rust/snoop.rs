@@ -67,6 +67,7 @@ pub(crate) struct Config {
     pub(crate) max_flows: AtomicU32,
     pub(crate) idle_timeout_ms: AtomicU32,
     pub(crate) buffer_max: AtomicU32,
+    pub(crate) window_growth: AtomicU32,
 }
 
 /// The default max-flows: the size of a table made before a port exists.
@@ -81,6 +82,7 @@ impl Default for Config {
             idle_timeout_ms: AtomicU32::new(120_000),
             // Room for 128 flows at the default buf-size.
             buffer_max: AtomicU32::new(32 << 20),
+            window_growth: AtomicU32::new(0),
         }
     }
 }
@@ -93,6 +95,7 @@ pub(crate) struct Settings {
     pub(crate) max_flows: Option<u32>,
     pub(crate) idle_timeout_ms: Option<u32>,
     pub(crate) buffer_max: Option<u32>,
+    pub(crate) window_growth: Option<u32>,
 }
 
 impl Settings {
@@ -106,6 +109,7 @@ impl Settings {
             max_flows: swap(self.max_flows, &c.max_flows),
             idle_timeout_ms: swap(self.idle_timeout_ms, &c.idle_timeout_ms),
             buffer_max: swap(self.buffer_max, &c.buffer_max),
+            window_growth: swap(self.window_growth, &c.window_growth),
         }
     }
 }
@@ -259,7 +263,7 @@ impl Snoop {
             }
             (Ok(()), old) => {
                 if let Some(old) = old {
-                    reset_held(self, old, dev, true, &rcu);
+                    reset_held(self, old, dev, true, &rcu, |_| true);
                 }
                 Ok(())
             }
@@ -271,7 +275,7 @@ impl Snoop {
     pub(crate) fn stop(&self, dev: &NetDevice, guest_reachable: bool, rtnl: &mut Rtnl) {
         let rcu = crate::sys::rcu::read_lock();
         if let Some(e) = self.engine(&rcu) {
-            reset_held(self, e, dev, guest_reachable, &rcu);
+            reset_held(self, e, dev, guest_reachable, &rcu, |_| true);
         }
         self.engine.clear(rtnl);
     }
@@ -304,6 +308,7 @@ impl Snoop {
     fn params(&self) -> Params {
         Params {
             buf_size: self.config.buf_size.load(Relaxed),
+            grow: self.config.window_growth.load(Relaxed) != 0,
         }
     }
 
@@ -656,23 +661,33 @@ fn send_resends(snoop: &Snoop, tap: &Tap, dev: &NetDevice, mut frames: HeldSkbs,
 /// the ring has drained: until the guest has taken what is queued for it,
 /// nothing queued is lost (a stopped guest is re-sent to when it drains
 /// its ring, or when its backend purges it).
+///
+/// A flow that still holds bytes after idle-timeout without a segment
+/// either way is reset: its guest is not taking them.
 pub(crate) fn tick(snoop: &Snoop, engine: &Engine, tap: &Tap, dev: &NetDevice, rcu: &Guard) {
-    if engine.flows.held_bytes() == 0 || tap.ring.refresh(dev.ring_out()) != 0 {
+    if engine.flows.held_bytes() == 0 {
         return;
     }
+    let (now, idle) = (time::now_ms(), snoop.idle_ms());
+    let drained = tap.ring.refresh(dev.ring_out()) == 0;
     let mut frames = HeldSkbs::new();
-    engine
-        .flows
-        .for_each_from(0, time::now_ms(), snoop.idle_ms(), |e| {
+    let mut stale = false;
+    engine.flows.for_each_from(0, now, idle, |e| {
+        stale |= e.held_bytes() != 0 && e.idle(now, idle);
+        if drained {
             let what = if engine.draining() {
                 e.flow.drain_tick()
             } else {
                 e.flow.tick()
             };
             take_resends(e, what, &mut frames);
-            true
-        });
+        }
+        true
+    });
     send_resends(snoop, tap, dev, frames, rcu);
+    if stale {
+        reset_held(snoop, engine, dev, true, rcu, |e| e.idle(now, idle));
+    }
 }
 
 /// A TCP segment the bridge received from the guest on the port `dev`.
@@ -806,23 +821,31 @@ fn resets_of(e: &Entry) -> Option<Resets> {
     Some(r)
 }
 
-/// Resets the flows of `engine` (a table being stopped) whose delivery
-/// buffers still hold bytes: their guests never acked them, so the
-/// senders must not go on as if they had arrived. The reset to the
-/// sender leaves by the port its segments came in by; the one to the
-/// guest by `dev`, unless the guest cannot be reached (its device is
-/// going away).
-fn reset_held(snoop: &Snoop, engine: &Engine, dev: &NetDevice, guest: bool, rcu: &Guard) {
+/// Resets the flows of `engine` that `which` picks (all, for a table
+/// being stopped) whose delivery buffers still hold bytes: their guests
+/// never acked them, so the senders must not go on as if they had
+/// arrived. The reset to the sender leaves by the port its segments came
+/// in by; the one to the guest by `dev`, unless the guest cannot be
+/// reached (its device is going away). Their held frames go.
+fn reset_held(
+    snoop: &Snoop,
+    engine: &Engine,
+    dev: &NetDevice,
+    guest: bool,
+    rcu: &Guard,
+    which: impl Fn(&Entry) -> bool,
+) {
     let mut at = 0;
     loop {
         let mut found = None;
         let next = engine
             .flows
             .for_each_from(at, time::now_ms(), u64::MAX, |e| {
-                if e.held_bytes() == 0 {
+                if e.held_bytes() == 0 || !which(e) {
                     return true;
                 }
                 found = resets_of(e);
+                e.forget_held(&engine.flows);
                 false
             });
         if let Some(r) = found {

@@ -35,12 +35,13 @@ static const struct netlink_range_validation vassist_a_ack_offload_params_buffer
 };
 
 /* Common nested types */
-const struct nla_policy vassist_ack_offload_params_nl_policy[VASSIST_A_ACK_OFFLOAD_PARAMS_BUFFER_MAX + 1] = {
+const struct nla_policy vassist_ack_offload_params_nl_policy[VASSIST_A_ACK_OFFLOAD_PARAMS_WINDOW_GROWTH + 1] = {
 	[VASSIST_A_ACK_OFFLOAD_PARAMS_BUF_SIZE] = NLA_POLICY_FULL_RANGE(NLA_U32, &vassist_a_ack_offload_params_buf_size_range),
 	[VASSIST_A_ACK_OFFLOAD_PARAMS_RING_MARGIN] = NLA_POLICY_FULL_RANGE(NLA_U32, &vassist_a_ack_offload_params_ring_margin_range),
 	[VASSIST_A_ACK_OFFLOAD_PARAMS_MAX_FLOWS] = NLA_POLICY_FULL_RANGE(NLA_U32, &vassist_a_ack_offload_params_max_flows_range),
 	[VASSIST_A_ACK_OFFLOAD_PARAMS_IDLE_TIMEOUT] = NLA_POLICY_FULL_RANGE(NLA_U32, &vassist_a_ack_offload_params_idle_timeout_range),
 	[VASSIST_A_ACK_OFFLOAD_PARAMS_BUFFER_MAX] = NLA_POLICY_FULL_RANGE(NLA_U32, &vassist_a_ack_offload_params_buffer_max_range),
+	[VASSIST_A_ACK_OFFLOAD_PARAMS_WINDOW_GROWTH] = NLA_POLICY_MAX(NLA_U32, 1),
 };
 
 /* VASSIST_CMD_PORT_ADD - do */

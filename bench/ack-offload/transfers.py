@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Side-by-side 100 KB transfers, remote -> guest, without and with ack
-offload (switched every block of transfers), timed at the guest's
-application. One process: a receiver thread in the guest's netns, the
-sender in the remote's (setns per thread). Writes one JSON line per
-transfer: mode, t0 (sender starts), t_end (guest application has every
-byte), the sender's port."""
+"""Side-by-side transfers of --size bytes, remote -> guest, without and
+with ack offload (switched every block of transfers), timed at the
+guest's application, which verifies every byte. One process: a receiver
+thread in the guest's netns, the sender in the remote's (setns per
+thread). Writes one JSON line per transfer: mode, t0 (sender starts),
+t_end (guest application has every byte), bytes verified, the sender's
+port."""
 import argparse, ctypes, json, os, socket, subprocess, threading, time
 
 CLONE_NEWNET = 0x40000000
@@ -19,6 +20,19 @@ def enter(ns):
     os.close(fd)
 
 
+# What each mode sets on the port.
+MODES = {
+    "off": ["snoop", "off"],
+    "on": ["snoop", "on", "window-growth", "0"],
+    "grow": ["snoop", "on", "window-growth", "1"],
+}
+
+
+def pattern(size):
+    """The bytes sent: a 251-byte cycle, so a byte out of place shows."""
+    return (bytes(range(251)) * (size // 251 + 1))[:size]
+
+
 def receiver(args, ends, ready):
     enter(args.guest_ns)
     srv = socket.socket()
@@ -26,15 +40,18 @@ def receiver(args, ends, ready):
     srv.bind(("0.0.0.0", args.port))
     srv.listen(8)
     ready.set()
+    want = memoryview(pattern(args.size))
     for _ in range(args.n):
         c, peer = srv.accept()
-        got = 0
+        got, good = 0, 0
         while got < args.size:
             b = c.recv(65536)
             if not b:
                 break
+            if good == got and b == want[got:got + len(b)]:
+                good += len(b)
             got += len(b)
-        ends[peer[1]] = (time.time(), got)
+        ends[peer[1]] = (time.time(), good)
         c.sendall(b"k")
         c.close()
 
@@ -49,6 +66,8 @@ def main():
     ap.add_argument("--size", type=int, default=100_000)
     ap.add_argument("--block", type=int, default=10)
     ap.add_argument("--port", type=int, default=5601)
+    ap.add_argument("--modes", default="off,on",
+                    help="port settings taken in turn, a block each: " + ", ".join(MODES))
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     ends, ready = {}, threading.Event()
@@ -59,13 +78,14 @@ def main():
 
     def sender():
         enter(args.remote_ns)
-        data = b"v" * args.size
+        data = pattern(args.size)
         mode = None
+        modes = args.modes.split(",")
         for i in range(args.n):
-            want = "on" if (i // args.block) % 2 else "off"
+            want = modes[(i // args.block) % len(modes)]
             if want != mode:
                 subprocess.run(["ip", "netns", "exec", args.host_ns, "vassistctl", "port",
-                                "set", "dev", "tap0", "snoop", want], check=True,
+                                "set", "dev", "tap0"] + MODES[want], check=True,
                                stdout=subprocess.DEVNULL)
                 mode = want
                 time.sleep(0.05)

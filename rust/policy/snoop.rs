@@ -28,8 +28,13 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// Per-port parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Params {
-    /// Upper bound of the window advertised to senders (bytes).
+    /// Upper bound of the window advertised to senders (bytes), and of
+    /// what a flow's delivery buffer holds.
     pub buf_size: u32,
+    /// The window offered to the sender grows past the guest's own edge
+    /// (the paper's rule, section III-C): bytes beyond it that the guest
+    /// drops are re-sent from the delivery buffer when its window opens.
+    pub grow: bool,
 }
 
 /// Why a flow went offline (per-port statistics).
@@ -530,13 +535,23 @@ impl Flow {
         // Bytes the sender already had acknowledged: it missed the ack, so
         // say it again (the guest's own duplicate ACK would be dropped).
         if !before(self.acked, end) {
-            return (ToGuest::PassAndAck(self.ack_spec(self.acked, seg)), ev);
+            return (
+                ToGuest::PassAndAck(self.ack_spec(self.acked, seg, p.grow)),
+                ev,
+            );
         }
         if seg.seq != self.next_seq {
             self.go_offline(Offline::UnexpectedSeq, &mut ev);
             return (ToGuest::Pass, ev);
         }
-        if before(self.vm_right, end) {
+        // Without growth, within the guest's own window; with it, within
+        // what the sender was told.
+        let right = if p.grow {
+            seq_max(self.vm_right, self.told_right)
+        } else {
+            self.vm_right
+        };
+        if before(right, end) {
             self.go_offline(Offline::Window, &mut ev);
             return (ToGuest::Pass, ev);
         }
@@ -566,7 +581,7 @@ impl Flow {
         if self.wscale.is_some() {
             self.rcv_win = self.rcv_win.saturating_add(2 * self.mss).min(p.buf_size);
         }
-        (ToGuest::PassAndAck(self.ack_spec(end, seg)), ev)
+        (ToGuest::PassAndAck(self.ack_spec(end, seg, p.grow)), ev)
     }
 
     fn ts_or(&self, seg: &Segment) -> Ts {
@@ -576,13 +591,12 @@ impl Flow {
         }
     }
 
-    fn ack_spec(&mut self, ack: u32, seg: &Segment) -> AckSpec {
-        // Never invite the sender past the guest's own window edge: what
-        // lies beyond it cannot be acked early (the flow would go offline).
-        // Growing past it, as the paper does, made an always-running
-        // guest's transfers slower (the guest drops what lies beyond, and
-        // waits for the re-send): left for when the harness measures it.
-        let to_edge = if before(ack, self.vm_right) {
+    fn ack_spec(&mut self, ack: u32, seg: &Segment, grow: bool) -> AckSpec {
+        // Without growth the sender is never invited past the guest's own
+        // window edge.
+        let to_edge = if grow {
+            u32::MAX
+        } else if before(ack, self.vm_right) {
             self.vm_right.wrapping_sub(ack)
         } else {
             0

@@ -16,6 +16,7 @@ const PSH: u8 = 0x08;
 
 const P: Params = Params {
     buf_size: 256 * 1024,
+    grow: false,
 };
 
 /// Raw IPv4 or IPv6 + TCP bytes with the given options and payload length.
@@ -233,6 +234,38 @@ fn in_order_segment_is_acked_with_grown_window_and_echoed_timestamp() {
 }
 
 #[test]
+fn with_growth_the_window_passes_the_guest_edge_and_so_do_early_acks() {
+    let p = Params { grow: true, ..P };
+    let mut f = server_flow();
+    let (v, _) = f.to_guest(&data(1001, 1448), Room::Free, &p);
+    let ToGuest::PassAndAck(a) = v else {
+        panic!("{v:?}")
+    };
+    // RCV_WIN 64256 + 2 * MSS 1460, past the guest's edge 1001 + 64256.
+    assert_eq!(a.window, ((64256 + 2 * 1460) >> 7) as u16);
+    // Segments up to the edge the sender was told are acked early, past
+    // the guest's own.
+    let mut seq = 1001 + 1448;
+    while seq < 1001 + 64256 + 1448 {
+        let (v, _) = f.to_guest(&data(seq, 1448), Room::Free, &p);
+        assert!(matches!(v, ToGuest::PassAndAck(_)), "{seq}: {v:?}");
+        seq += 1448;
+    }
+    assert!(f.view().acked > 1001 + 64256);
+    // Without growth the guest's edge stops them.
+    let mut g = server_flow();
+    let mut seq = 1001;
+    let mut acked = 0;
+    while seq < 1001 + 64256 + 1448 {
+        if let (ToGuest::PassAndAck(a), _) = g.to_guest(&data(seq, 1448), Room::Free, &P) {
+            acked = a.ack;
+        }
+        seq += 1448;
+    }
+    assert!(acked <= 1001 + 64256, "{acked}");
+}
+
+#[test]
 fn out_of_order_goes_offline_and_guest_acks_bring_it_back() {
     let mut f = server_flow();
     let (v, ev) = f.to_guest(&data(1001 + 1448, 1448), Room::Free, &P);
@@ -411,7 +444,10 @@ fn without_sack_a_partial_ack_resends_the_next_segment() {
 fn a_flow_holds_at_most_buf_size() {
     // Window 60000 unscaled, buf_size 4096: the third 1448-byte segment
     // would hold 4344 bytes.
-    let p = Params { buf_size: 4096 };
+    let p = Params {
+        buf_size: 4096,
+        grow: false,
+    };
     let ack = parse(&raw(false, 9000, 100, ACK, 60000, &[], 0));
     let mut f = Flow::from_guest_ack(&ack, &p).unwrap();
     let acked: Vec<_> = (0..3)
@@ -778,11 +814,13 @@ fn seg(seq: u32, ack: u32, flags: u8, window: u16, payload: u32) -> Segment {
     }
 }
 
-/// A random case: the port's parameters, the guest's receive buffer, its
-/// ISN, and the flow from its SYN-ACK (window scale 2).
-fn random_case(rnd: &mut impl FnMut(u64) -> u64) -> (Params, u32, u32, Flow) {
+/// A random case: the port's parameters (window growth if `grow` allows
+/// it, at random), the guest's receive buffer, its ISN, and the flow from
+/// its SYN-ACK (window scale 2).
+fn random_case(rnd: &mut impl FnMut(u64) -> u64, grow: bool) -> (Params, u32, u32, Flow) {
     let p = Params {
         buf_size: 4096 * (1 + rnd(32) as u32),
+        grow: grow && rnd(2) == 0,
     };
     let guest_buf = 2048 * (1 + rnd(32) as u32);
     let isn = rnd(u64::from(u32::MAX)) as u32;
@@ -799,7 +837,7 @@ fn random_case(rnd: &mut impl FnMut(u64) -> u64) -> (Params, u32, u32, Flow) {
 fn never_acks_what_the_guest_will_not_receive() {
     let mut rnd = xorshift(0x5eed);
     for _ in 0..400 {
-        let (p, guest_buf, isn, mut f) = random_case(&mut rnd);
+        let (p, guest_buf, isn, mut f) = random_case(&mut rnd, false);
         let cap = 1 + rnd(16) as usize;
         let mut ring: std::collections::VecDeque<(u32, u32)> = Default::default();
         let (mut taken, mut dropped) = (0u64, 0u64);
@@ -1021,7 +1059,7 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
     let mut rnd = xorshift(0xdead_beef);
     let (mut resent_heads, mut resent_all, mut resent_holes) = (0, 0, 0);
     for _ in 0..400 {
-        let (p, guest_buf, isn, mut f) = random_case(&mut rnd);
+        let (p, guest_buf, isn, mut f) = random_case(&mut rnd, true);
         let cap = 2 + rnd(16) as usize;
         // The way in (the ring and the reader's batch) and the host's
         // delivery buffer (segments acked early, oldest first).

@@ -11,7 +11,7 @@
 //! vassistctl [-j] monitor
 //! ```
 //! PARAM: the ack offload parameters `buf-size`, `ring-margin`, `max-flows`,
-//! `idle-timeout` (milliseconds), `buffer-max` (bytes).
+//! `idle-timeout` (milliseconds), `buffer-max` (bytes), `window-growth` (0|1).
 //! `-j` prints JSON keyed by the netlink spec's attribute names. Errors print
 //! the kernel's extended-ack message and exit non-zero.
 //!
@@ -266,12 +266,14 @@ fn print_port(p: &Value) {
     );
     let c = |k: &str| p["ack-offload"][k].as_u64().unwrap_or(0);
     println!(
-        "    ack-offload: buf-size {} ring-margin {} max-flows {} idle-timeout {} ms buffer-max {}",
+        "    ack-offload: buf-size {} ring-margin {} max-flows {} idle-timeout {} ms buffer-max {} \
+         window-growth {}",
         c("buf-size"),
         c("ring-margin"),
         c("max-flows"),
         c("idle-timeout"),
-        c("buffer-max")
+        c("buffer-max"),
+        c("window-growth")
     );
     println!(
         "    early-acks {} (errors {}, ineligible {}) guest-acks-dropped {} acks-rewritten {} \

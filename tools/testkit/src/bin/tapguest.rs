@@ -3,8 +3,18 @@
 //! tapguest: stands in for QEMU/vhost-net behind a guest's tap port. It
 //! attaches to the host's tap (the port on the bridge) and to a tap inside
 //! the guest's network namespace (the guest's NIC), and moves frames between
-//! them. With `--active-ms A --period-ms P` it works only A ms of every P ms,
-//! like a vCPU that shares its core; SIGUSR1 pauses it, SIGUSR2 resumes it.
+//! them. With `--vms N --slice-ms S --load L` it runs as the vCPU of a guest
+//! whose own load is L% and that shares its core round-robin with N-1 busy
+//! VMs at an S ms slice (Xen's credit scheduler in the vSnoop paper, section
+//! II): a guest that needs more than its share (L >= 100/N) gets a slice
+//! each round and waits for the others' N-1 between; one that needs less
+//! runs whenever a frame wakes it. At each turn it takes the frames queued
+//! for it when the turn began; what arrives during the turn waits for the
+//! next (the driver domain shares the core: it delivers while the guest
+//! does not run), so each round trip of a transfer costs a turn, as in the
+//! paper's Figure 2. `--active-ms A --period-ms P` is the raw form: A ms of
+//! every P ms, taking frames as they come.
+//! SIGUSR1 pauses it, SIGUSR2 resumes it.
 //! With `--lose-permille N` it loses that share of the frames it takes from
 //! the host's tap, as a backend that purges its queue or a full guest
 //! queue does: frames the host may have acked early.
@@ -29,11 +39,22 @@ struct Cli {
     #[arg(long)]
     guest_tap: String,
     /// Active time per period, ms (0 with period 0: always active).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with = "vms")]
     active_ms: u64,
     /// Period, ms.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with = "vms")]
     period_ms: u64,
+    /// VMs sharing the guest's core, the guest included.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    vms: Option<u64>,
+    /// The scheduler's time slice, ms.
+    #[arg(long, default_value_t = 30, requires = "vms",
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    slice_ms: u64,
+    /// The guest's own CPU load, percent.
+    #[arg(long, default_value_t = 60, requires = "vms",
+          value_parser = clap::value_parser!(u64).range(0..=100))]
+    load: u64,
     /// Append the wall-clock time (seconds) of every wake-up from an
     /// inactive part of the period to this file, for benchmarks' bounds.
     #[arg(long)]
@@ -151,7 +172,49 @@ fn drain(from: libc::c_int, to: libc::c_int, buf: &mut [u8], loss: &mut Loss) ->
     }
 }
 
+/// When the guest's vCPU runs: `active_ms` of every `period_ms` (always
+/// when the period is 0).
+#[derive(Debug, PartialEq, Eq)]
+struct Duty {
+    active_ms: u64,
+    period_ms: u64,
+    /// Only the frames queued when a turn begins are taken in that turn.
+    per_turn: bool,
+}
+
+/// The vCPU's duty under round-robin with `vms - 1` busy VMs at `slice_ms`,
+/// its own load `load` percent: over its share (load >= 100 / vms), it
+/// runs a slice per round of `vms` slices; under it, a waking vCPU runs at
+/// once (Xen's BOOST), so frames never wait.
+fn round_robin(vms: u64, slice_ms: u64, load: u64) -> Duty {
+    if vms > 1 && load * vms >= 100 {
+        Duty {
+            active_ms: slice_ms,
+            period_ms: vms * slice_ms,
+            per_turn: true,
+        }
+    } else {
+        Duty {
+            active_ms: 0,
+            period_ms: 0,
+            per_turn: false,
+        }
+    }
+}
+
+fn duty(cli: &Cli) -> Duty {
+    match cli.vms {
+        Some(n) => round_robin(n, cli.slice_ms, cli.load),
+        None => Duty {
+            active_ms: cli.active_ms,
+            period_ms: cli.period_ms,
+            per_turn: false,
+        },
+    }
+}
+
 fn run(cli: &Cli) -> io::Result<(u64, u64, u64)> {
+    let duty = duty(cli);
     let host = open_tap(&cli.host_tap)?;
     enter_netns(&cli.guest_netns)?;
     let guest = open_tap(&cli.guest_tap)?;
@@ -168,6 +231,12 @@ fn run(cli: &Cli) -> io::Result<(u64, u64, u64)> {
         Some(p) => Some(std::io::BufWriter::new(std::fs::File::create(p)?)),
         None => None,
     };
+    if duty.period_ms > 0 {
+        println!(
+            "tapguest: runs {} ms of every {} ms",
+            duty.active_ms, duty.period_ms
+        );
+    }
     println!("tapguest: ready");
     let start = Instant::now();
     let (mut to_guest, mut from_guest) = (0u64, 0u64);
@@ -182,6 +251,8 @@ fn run(cli: &Cli) -> io::Result<(u64, u64, u64)> {
         state: 0,
         lost: 0,
     };
+    // This turn took what was queued for it (per-turn duty).
+    let mut taken = false;
     while !STOP.load(Ordering::SeqCst) {
         if PAUSED.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(1));
@@ -189,10 +260,11 @@ fn run(cli: &Cli) -> io::Result<(u64, u64, u64)> {
         }
         // Time left in this active slot; sleep through the inactive part.
         let mut wait_ms = 100;
-        if cli.period_ms > 0 {
-            let phase = start.elapsed().as_millis() as u64 % cli.period_ms;
-            if phase >= cli.active_ms {
-                std::thread::sleep(Duration::from_millis(cli.period_ms - phase));
+        if duty.period_ms > 0 {
+            let phase = start.elapsed().as_millis() as u64 % duty.period_ms;
+            if phase >= duty.active_ms {
+                std::thread::sleep(Duration::from_millis(duty.period_ms - phase));
+                taken = false;
                 if let Some(log) = wake_log.as_mut() {
                     let now = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
@@ -201,11 +273,17 @@ fn run(cli: &Cli) -> io::Result<(u64, u64, u64)> {
                 }
                 continue;
             }
-            wait_ms = (cli.active_ms - phase).max(1);
+            wait_ms = (duty.active_ms - phase).max(1);
         }
+        if duty.per_turn && !taken {
+            to_guest += drain(host, guest, &mut buf, &mut loss)?;
+            taken = true;
+        }
+        // Per turn, the host's tap is not read again until the next turn.
+        let watch_host = !duty.per_turn;
         let mut fds = [
             libc::pollfd {
-                fd: host,
+                fd: if watch_host { host } else { -1 },
                 events: libc::POLLIN,
                 revents: 0,
             },
@@ -246,5 +324,29 @@ fn main() -> std::process::ExitCode {
             eprintln!("tapguest: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_guest_over_its_share_waits_for_the_others_slices() {
+        let d = |active_ms, period_ms| Duty {
+            active_ms,
+            period_ms,
+            per_turn: period_ms > 0,
+        };
+        // The paper's 60%-busy guest: alone it always runs; with 2, 3, 5
+        // VMs per core it gets one 30 ms slice per round, and takes per
+        // turn what was queued for it.
+        assert_eq!(round_robin(1, 30, 60), d(0, 0));
+        assert_eq!(round_robin(2, 30, 60), d(30, 60));
+        assert_eq!(round_robin(3, 30, 60), d(30, 90));
+        assert_eq!(round_robin(5, 30, 60), d(30, 150));
+        // Under its share (10% of a core with 3 VMs): woken at once.
+        assert_eq!(round_robin(3, 30, 10), d(0, 0));
+        assert_eq!(round_robin(3, 30, 34), d(30, 90));
     }
 }

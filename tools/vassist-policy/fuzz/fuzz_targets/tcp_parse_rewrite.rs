@@ -51,7 +51,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(tcp::checksum(&a.addrs, &frame[14 + a.tcp_offset..n]), 0);
 
     // The state machine takes any segment in either direction.
-    let p = Params { buf_size: 1 << (10 + ctl % 10) };
+    let p = Params {
+        buf_size: 1 << (10 + ctl % 10),
+        grow: ctl & 0x80 != 0,
+    };
     if let Some(mut f) = Flow::from_guest_syn(&seg, &p).or_else(|| Flow::from_guest_ack(&seg, &p)) {
         let room = |bits: u8| [Room::Free, Room::RingFull, Room::HeldFull, Room::Free][usize::from(bits & 3)];
         let _ = f.to_guest(&seg, room(ctl >> 1), &p);
