@@ -251,33 +251,26 @@ impl Snoop {
             Some(Prepared(t)) if t.capacity() == max => Ok(t),
             _ => Prepared::new(max).map(|p| p.0),
         };
-        // The table replaced stays readable until the grace period that
-        // follows this section: its flows are reset after the swap.
-        let rcu = crate::sys::rcu::read_lock();
-        let old = self.engine(&rcu);
-        let result = table.and_then(|flows| Ok(self.engine.set(Engine::new(flows), rtnl)?));
-        match (result, old) {
-            (Err(e), _) => {
-                previous.apply(&self.config);
-                Err(e)
-            }
-            (Ok(()), old) => {
-                if let Some(old) = old {
-                    reset_held(self, old, dev, true, &rcu, |_| true);
-                }
-                Ok(())
-            }
+        // The table replaced resets its flows that hold bytes.
+        let retired = |old: &Engine| {
+            let rcu = crate::sys::rcu::read_lock();
+            reset_held(self, old, dev, true, &rcu, |_| true);
+        };
+        let result =
+            table.and_then(|flows| Ok(self.engine.set_then(Engine::new(flows), rtnl, retired)?));
+        if result.is_err() {
+            previous.apply(&self.config);
         }
+        result
     }
 
     /// Stops offload: flows that still hold bytes are reset (toward the
     /// guest too if `guest_reachable`), and the table goes.
     pub(crate) fn stop(&self, dev: &NetDevice, guest_reachable: bool, rtnl: &mut Rtnl) {
-        let rcu = crate::sys::rcu::read_lock();
-        if let Some(e) = self.engine(&rcu) {
-            reset_held(self, e, dev, guest_reachable, &rcu, |_| true);
-        }
-        self.engine.clear(rtnl);
+        self.engine.clear_then(rtnl, |old| {
+            let rcu = crate::sys::rcu::read_lock();
+            reset_held(self, old, dev, guest_reachable, &rcu, |_| true);
+        });
     }
 
     /// Starts draining: no new early acks or flows. Returns whether bytes

@@ -322,10 +322,12 @@ t_stopped_guest_is_reset_when_offload_stops() {
 	grep -q "reset" "$TMPD/recv.5201" || fail "receiver not reset"
 
 	vctl port set dev tap0 snoop on idle-timeout 1000
+	local c e=$(port_stat early-acks)
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((64 << 20)) 5203 > "$TMPD/c" 2>&1 &
-	local c=$!
-	slowwait 20 stat_at_least held-bytes 1
+	c=$!
+	slowwait 20 stat_at_least early-acks $((e + 10))
 	kill -USR1 $TAPGUEST_PID
+	slowwait 5 stat_at_least held-bytes 1 || fail "nothing held"
 	# The sender's retransmissions back off until the flow is idle 1 s.
 	slowwait 30 stat_at_least flows-reset 2 || fail "idle flow not reset"
 	slowwait 10 grep -q "reset" "$TMPD/send.5203" || fail "sender not reset"
@@ -334,11 +336,14 @@ t_stopped_guest_is_reset_when_offload_stops() {
 	check_eq held-bytes "$(port_stat held-bytes)" 0
 
 	vctl port set dev tap0 idle-timeout 120000
+	ip netns exec "$GUEST" tcpdump -nqi eth0 -c 30 'tcp[tcpflags] & (tcp-syn|tcp-rst|tcp-fin) != 0' > $TMPD/g.txt 2>&1 &
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((64 << 20)) 5202 > "$TMPD/b" 2>&1 &
 	local b=$!
-	slowwait 20 stat_at_least held-bytes 1
+	e=$(port_stat early-acks)
+	slowwait 20 stat_at_least early-acks $((e + 10)) || fail "no early acks: $(cat "$TMPD"/send.5202 "$TMPD"/recv.5202 $TMPD/g.txt; in_guest ss -tan; in_remote ss -tan)"
 	kill -USR1 $TAPGUEST_PID
-	sleep 0.5
+	slowwait 5 stat_at_least held-bytes 1 || fail "nothing held"
+	echo "held-bytes at the tap's deletion: $(port_stat held-bytes)"
 	t0=$(date +%s%N)
 	ip -n "$HOST" link del tap0
 	# The guest lost its NIC: only the sender can be told.

@@ -132,6 +132,17 @@ impl<T: Send + Sync + 'static> RcuBox<T> {
     /// Publishes `value` (allocating its node; on failure nothing changes)
     /// and retires the old value: it is dropped after a grace period.
     pub(crate) fn set(&self, value: T, rtnl: &mut Rtnl) -> Result<(), AllocError> {
+        self.set_then(value, rtnl, |_| {})
+    }
+
+    /// As [`RcuBox::set`], with the old value handed to `retired` once
+    /// unpublished, before it is queued to be dropped.
+    pub(crate) fn set_then(
+        &self,
+        value: T,
+        rtnl: &mut Rtnl,
+        retired: impl FnOnce(&T),
+    ) -> Result<(), AllocError> {
         let node = KBox::new(
             Node {
                 head: Opaque::uninit(),
@@ -139,24 +150,33 @@ impl<T: Send + Sync + 'static> RcuBox<T> {
             },
             GFP_KERNEL,
         )?;
-        self.swap(KBox::into_raw(node), rtnl);
+        self.swap(KBox::into_raw(node), rtnl, retired);
         Ok(())
     }
 
     /// Unpublishes the value; it is dropped after a grace period.
     pub(crate) fn clear(&self, rtnl: &mut Rtnl) {
-        self.swap(ptr::null_mut(), rtnl);
+        self.clear_then(rtnl, |_| {});
     }
 
-    fn swap(&self, new: *mut Node<T>, _rtnl: &mut Rtnl) {
+    /// As [`RcuBox::clear`], with the value handed to `retired` once
+    /// unpublished, before it is queued to be dropped.
+    pub(crate) fn clear_then(&self, rtnl: &mut Rtnl, retired: impl FnOnce(&T)) {
+        self.swap(ptr::null_mut(), rtnl, retired);
+    }
+
+    fn swap(&self, new: *mut Node<T>, _rtnl: &mut Rtnl, retired: impl FnOnce(&T)) {
         // Release pairs with the readers' Acquire (rcu_assign_pointer).
         let old = self.ptr.swap(new, Ordering::AcqRel);
         if old.is_null() {
             return;
         }
-        // SAFETY: `old` is a live node (type invariant) that no new reader
-        // can find; its head is ours to hand to call_rcu, which calls
-        // `free_node` after the current readers are done.
+        // SAFETY: `old` is a live node (type invariant); unpublished, it is
+        // freed only by the call_rcu below, after this use.
+        retired(unsafe { &(*old).value });
+        // SAFETY: `old` is a live node that no new reader can find; its
+        // head is ours to hand to call_rcu, which calls `free_node` after
+        // the current readers are done.
         unsafe { bindings::call_rcu(ptr::addr_of_mut!((*old).head).cast(), Some(Self::free_node)) };
     }
 
