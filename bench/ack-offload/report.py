@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """Figures of the ack offload benchmark from the VM runs' raw files (see
 transfers-vm.sh and pps-vm.sh): ping RTTs (rtt-*.txt), and per transfer
-set NAME: NAME.jsonl (one line per transfer), NAME.fins (tcpdump -tt of the
-senders' FINs leaving the host toward the guest), NAME.wakes (the guest
+set NAME: NAME.jsonl (one line per transfer), NAME.data (tcpdump -tt of
+the data segments the host hands to the guest's tap), NAME.wakes (the guest
 helper's wake-ups), NAME.port.json (the port's counters); the pps.txt of
 the instruction-counted run. Ends with the summary line."""
 import bisect, json, os, re, statistics, sys
@@ -78,11 +78,16 @@ class Set:
                 self.t.setdefault(r["mode"], []).append(r["t_end"] - r["t0"])
         self.modes = [m for m in ("off", "on", "grow") if m in self.t]
         wakes = sorted(float(l) for l in open(f"{d}/{name}.wakes") if l.strip())
-        fins = {}
-        for line in open(f"{d}/{name}.fins"):
+        # When each transfer's last byte reached the host: its first
+        # segment (relative sequence numbers) that ends at size + 1.
+        last = {}
+        for line in open(f"{d}/{name}.data"):
             f = line.split()
-            if len(f) > 3 and f[1] == "IP":
-                fins.setdefault(int(f[2].rsplit(".", 1)[1]), float(f[0]))
+            if len(f) < 8 or f[1] != "IP" or "seq" not in f:
+                continue
+            end = f[f.index("seq") + 1].rstrip(",").split(":")[-1]
+            if end.isdigit() and int(end) >= self.size + 1:
+                last.setdefault(int(f[2].rsplit(".", 1)[1]), float(f[0]))
 
         def guest_sees(t):
             # The guest's next turn (it takes, per turn, what was queued
@@ -92,14 +97,15 @@ class Set:
             i = bisect.bisect_right(wakes, t)
             return wakes[i] if i < len(wakes) else None
 
-        # The bound: the last byte reached the host (the sender's FIN),
-        # then the guest's next turn, whatever the offload.
-        self.bound = []
+        # The bound of a transfer: the last byte reached the host, then the
+        # guest's next turn. Per mode: how soon the last byte arrives is
+        # what an offload changes.
+        self.bound = {}
         for r in rows:
-            if r["mode"] in OFFLOADED and r["port"] in fins:
-                g = guest_sees(fins[r["port"]])
+            if r["mode"] in OFFLOADED and r["port"] in last:
+                g = guest_sees(last[r["port"]])
                 if g is not None:
-                    self.bound.append(g - r["t0"])
+                    self.bound.setdefault(r["mode"], []).append(g - r["t0"])
         port = json.load(open(f"{d}/{name}.port.json"))[0]["stats"]
         self.resends, self.early = port.get("resends", 0), port.get("early-acks", 0)
 
@@ -112,21 +118,23 @@ class Set:
     def p90_speedup(self, mode):
         return pct(self.t["off"], 90) / pct(self.t[mode], 90)
 
-    def ceiling(self):
-        return med(self.t["off"]) / med(self.bound)
+    def ceiling(self, mode):
+        return med(self.t["off"]) / med(self.bound[mode])
 
     def bound_ratio(self, mode):
-        return med(self.t[mode]) / med(self.bound)
+        return med(self.t[mode]) / med(self.bound[mode])
 
     def show(self, title):
         n = " + ".join(f"{len(self.t[m])} {LABEL[m]}" for m in self.modes)
         print(f"{title}: {n}; {self.incomplete} incomplete or wrong; early acks {self.early}, "
               f"re-sends {self.resends}")
-        for what, xs in [(LABEL[m], self.t[m]) for m in self.modes] + [("bound", self.bound)]:
-            print(f"  {what:15} completion median {ms(med(xs)):7.1f} ms, p90 {ms(pct(xs, 90)):7.1f} ms;"
+        rows = [(LABEL[m], self.t[m]) for m in self.modes]
+        rows += [(f"bound, {m}", self.bound[m]) for m in self.modes if m in self.bound]
+        for what, xs in rows:
+            print(f"  {what:21} completion median {ms(med(xs)):7.1f} ms, p90 {ms(pct(xs, 90)):7.1f} ms;"
                   f" throughput median {self.size / med(xs) / 1e6:6.2f} MB/s")
         for m in self.modes[1:]:
-            print(f"  {LABEL[m]}: median speedup {self.speedup(m):.2f}x (ceiling {self.ceiling():.2f}x), "
+            print(f"  {LABEL[m]}: median speedup {self.speedup(m):.2f}x (ceiling {self.ceiling(m):.2f}x), "
                   f"p90 speedup {self.p90_speedup(m):.2f}x, bound ratio {self.bound_ratio(m):.2f}x")
 
 
@@ -186,8 +194,8 @@ for state in ("loaded", "attached"):
           f"-> cost {costs[state]:.1f}%")
 # "untouched" is the attached port without offload (its frames are counted,
 # not offloaded: the most vassist does to traffic it leaves alone).
-print(f"ack-offload: N=3 100KB median speedup {kb100.speedup(best):.2f}x (ceiling {kb100.ceiling():.2f}x), "
+print(f"ack-offload: N=3 100KB median speedup {kb100.speedup(best):.2f}x (ceiling {kb100.ceiling(best):.2f}x), "
       f"bound ratio {kb100.bound_ratio(best):.2f}x; 1MB median speedup {mb1.speedup(best):.2f}x "
-      f"(ceiling {mb1.ceiling():.2f}x), bound ratio {mb1.bound_ratio(best):.2f}x; "
+      f"(ceiling {mb1.ceiling(best):.2f}x), bound ratio {mb1.bound_ratio(best):.2f}x; "
       f"untouched pps cost {costs['attached']:.1f}%, loaded pps cost {costs['loaded']:.1f}%, "
       f"acked bytes lost {lost}")

@@ -68,7 +68,7 @@ if bash "$GUEST_SH" check > /dev/null 2>&1; then
 	hogs_start 3
 	for i in $(seq 1 ${BENCH_KVM:-40}); do
 		mode=$([ $((i % 2)) = 0 ] && echo on || echo off)
-		vctl port set dev tap0 snoop $mode
+		vctl port set dev tap0 snoop $mode > /dev/null
 		transfer "$REMOTE" kvm:g0 $GUEST_IP 100000 $((5300 + i)) |
 			sed -n "s/.* in \([0-9.]*\) s .*/$mode \1/p" >> "$out/kvm-n3-100000.txt"
 	done
@@ -81,8 +81,9 @@ else
 fi
 
 # run_transfers NAME N SIZE COUNT BLOCK: COUNT transfers of SIZE, offload
-# switched every BLOCK, with a guest of the model for N; the host's view of
-# each sender's FIN and the helper's wake-ups give the bound.
+# switched every BLOCK, with a guest of the model for N; the data segments
+# the host hands to the guest's tap and the helper's wake-ups give the
+# bound (when the last byte reached the host, then the guest's next turn).
 run_transfers() {
 	local name=$1 n=$2 size=$3 count=$4 block=$5 dump
 	topo_up $(model "$n") --wake-log "$out/$name.wakes"
@@ -91,8 +92,9 @@ run_transfers() {
 		in_remote sysctl -qw net.ipv4.tcp_congestion_control=reno
 	}
 	vctl port add dev tap0 > /dev/null
-	ip netns exec "$HOST" tcpdump -l -tt -n -i tap0 -Q out \
-		"tcp[tcpflags] & tcp-fin != 0 and dst host $GUEST_IP" > "$out/$name.fins" 2> "$TMPD/dump.err" &
+	ip netns exec "$HOST" tcpdump -l -tt -n -B 16384 -i tap0 -Q out \
+		"tcp and dst host $GUEST_IP and (ip[2:2] - ((ip[0]&0xf)<<2) - ((tcp[12]&0xf0)>>2)) != 0" \
+		> "$out/$name.data" 2> "$TMPD/dump.err" &
 	dump=$!
 	slowwait 5 grep -q listening "$TMPD/dump.err"
 	python3 "$VASSIST_ROOT/bench/ack-offload/transfers.py" --host-ns "$HOST" \
