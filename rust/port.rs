@@ -73,6 +73,20 @@ impl Port {
     pub(crate) fn features(&self) -> u32 {
         self.features.load(Relaxed)
     }
+
+    /// Applies ack offload `settings`, offload on or off as `features`
+    /// says (with the table `prepared`, if any).
+    fn configure(
+        &self,
+        features: u32,
+        settings: &Settings,
+        prepared: Option<Prepared>,
+        rtnl: &mut Rtnl,
+    ) -> Result<(), VaError> {
+        let on = features & ACK_OFFLOAD != 0;
+        self.snoop
+            .configure(on, settings, prepared, self.dev(), rtnl)
+    }
 }
 
 /// The attached ports of a namespace, sorted by ifindex (dumps resume
@@ -324,13 +338,7 @@ pub(crate) fn attach(
         },
         GFP_KERNEL,
     )?;
-    port.snoop.configure(
-        features & ACK_OFFLOAD != 0,
-        settings,
-        prepared,
-        port.dev(),
-        rtnl,
-    )?;
+    port.configure(features, settings, prepared, rtnl)?;
     let nets = NetPorts::of(port.dev().net()).ok_or(VaError::from(ENODEV))?;
     nets.republish(|_| true, Some(port.clone()), rtnl)?;
     Ok(port)
@@ -359,13 +367,7 @@ pub(crate) fn set(
     rtnl: &mut Rtnl,
 ) -> Result<(), VaError> {
     let features = change.apply(port.features());
-    port.snoop.configure(
-        features & ACK_OFFLOAD != 0,
-        settings,
-        prepared,
-        port.dev(),
-        rtnl,
-    )?;
+    port.configure(features, settings, prepared, rtnl)?;
     port.features.store(features, Relaxed);
     if let Some(nets) = NetPorts::of(port.dev().net()) {
         nets.tick_if_running(rtnl);
