@@ -307,8 +307,9 @@ fn port_set(req: &Request<'_>) -> Result<(), VaError> {
     let settings = request_settings(req);
     let dev = request_dev(req)?;
     // The table the change will need, if any, as the port is now.
+    let on_after = |p: &Port| change.apply(p.features()) & port::ACK_OFFLOAD != 0;
     let size = port::with_port(&dev, |p| {
-        let on = change.apply(p.features()) & port::ACK_OFFLOAD != 0;
+        let on = on_after(p);
         let s = &p.snoop;
         s.needs_table(on, &settings, s.is_running())
             .then(|| s.max_flows_after(&settings))
@@ -316,8 +317,7 @@ fn port_set(req: &Request<'_>) -> Result<(), VaError> {
     let prepared = prepare(size.flatten());
     let mut guard = rtnl::lock();
     let port = attached_drained(&dev, &mut guard, |p| {
-        let on = change.apply(p.features()) & port::ACK_OFFLOAD != 0;
-        p.snoop.change_ends_flows(on, &settings)
+        p.snoop.change_ends_flows(on_after(p), &settings)
     })?;
     let rtnl = guard.held();
     port::set(&port, change, &settings, prepared, rtnl)

@@ -239,10 +239,8 @@ impl Snoop {
             self.stop(dev, true, rtnl);
             return Ok(());
         }
-        if let Some(e) = self.engine_locked(rtnl) {
-            // Turned on again while it was stopping.
-            e.draining.store(false, Relaxed);
-        }
+        // Turned on again while it was stopping.
+        self.undrain(rtnl);
         if !start {
             return Ok(());
         }
@@ -487,21 +485,23 @@ fn ack_route<'r>(
     dev: &NetDevice,
     rcu: &'r Guard,
 ) -> Option<(&'r NetDevice, [u8; 6], [u8; 6])> {
-    let eth = skb.eth_header()?;
+    let (guest, sender) = macs(&skb.eth_header()?);
     let ingress = dev.peer_port(skb.iif(), rcu)?;
-    let mut guest = [0u8; 6];
-    let mut sender = [0u8; 6];
-    guest.copy_from_slice(&eth[0..6]);
-    sender.copy_from_slice(&eth[6..12]);
     Some((ingress, guest, sender))
+}
+
+/// An Ethernet header's (destination, source) addresses.
+fn macs(eth: &[u8; skb::ETH_HLEN as usize]) -> ([u8; 6], [u8; 6]) {
+    let mut dst = [0u8; 6];
+    let mut src = [0u8; 6];
+    dst.copy_from_slice(&eth[0..6]);
+    src.copy_from_slice(&eth[6..12]);
+    (dst, src)
 }
 
 /// The source address of a frame from the guest.
 fn guest_mac(skb: &SkBuff<'_>) -> Option<[u8; 6]> {
-    let eth = skb.eth_header()?;
-    let mut mac = [0u8; 6];
-    mac.copy_from_slice(&eth[6..12]);
-    Some(mac)
+    Some(macs(&skb.eth_header()?).1)
 }
 
 /// The decision for one segment of a known flow, under the flow's lock:
@@ -790,11 +790,7 @@ struct Resets {
 /// its held frames are (they carry both ends' MACs and the sender's port).
 fn resets_of(e: &Entry) -> Option<Resets> {
     let (frame, _, _) = e.held_frames().next()?;
-    let eth = frame.eth_header()?;
-    let mut guest_mac = [0u8; 6];
-    let mut peer_mac = [0u8; 6];
-    guest_mac.copy_from_slice(&eth[0..6]);
-    peer_mac.copy_from_slice(&eth[6..12]);
+    let (guest_mac, peer_mac) = macs(&frame.eth_header()?);
     let (to_sender, to_guest) = e.flow.resets();
     let mut r = Resets {
         iif: frame.iif(),
