@@ -76,12 +76,13 @@ topo_down() {
 }
 
 run_test() {
-	local name=$1 fn=$2 rc=0 out
+	local name=$1 fn=$2 rc=0 out t0=$SECONDS
 	# Not in an && / || list: bash ignores set -e inside those, and a
 	# failed check must end the test.
 	out=$( (set -eE; trap topo_down EXIT; trap 'echo "failed at line $LINENO: $BASH_COMMAND"' ERR; "$fn") 2>&1)
 	rc=$?
 	[ -n "$out" ] && sed 's/^/# /' <<< "$out"
+	echo "# $name took $((SECONDS - t0)) s"
 	case $rc in
 	0) ktap_test_pass "$name" ;;
 	4) ktap_test_skip "$name" ;;
@@ -124,9 +125,12 @@ ynl() {
 		--schema "$KSRC/Documentation/netlink/genetlink.yaml" "$@"
 }
 # flow_count: ack offload flows of tap0.
-flow_count() { vctl -j flow show dev tap0 | json 'len(j)'; }
+flow_count() { vctl -j flow show dev tap0 | jq length; }
 # port_stat NAME: one counter of tap0, e.g. to-guest-tcp-segs.
-port_stat() { vctl -j port show dev tap0 | json "j[0]['stats']['$1']"; }
+port_stat() { port_stat_of tap0 "$1"; }
+# port_stat_of DEV NAME: one counter of a port (jq: polled, and python
+# takes seconds to start in the test VM).
+port_stat_of() { vctl -j port show dev "$1" | jq -r ".[0].stats[\"$2\"]"; }
 # stat_at_least NAME MIN, stat_at_most NAME MAX, flows_at_least MIN:
 # conditions to slowwait for.
 stat_at_least() { [ "$(port_stat "$1")" -ge "$2" ] 2> /dev/null; }

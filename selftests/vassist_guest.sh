@@ -13,9 +13,6 @@
 
 G0_IP=10.0.0.2 G0_IP6=fd00::2 G1_IP=10.0.0.3 G1_IP6=fd00::3
 
-# port_stat_of DEV NAME: one counter of a port.
-port_stat_of() { vctl -j port show dev "$1" | json "j[0]['stats']['$2']"; }
-
 # Transfers both ways through tap0 with vhost on or off; with ack offload
 # the second round's early acks come from the host, and every byte still
 # arrives.

@@ -14,7 +14,7 @@ pkgs=(
 	# netlink spec tooling (tools/net/ynl of the tree)
 	python3-yaml python3-jsonschema
 	# test VM and the tools the selftests run inside it
-	qemu-system-x86 busybox-static iproute2 iputils-ping iperf3 tcpdump ethtool
+	qemu-system-x86 busybox-static iproute2 iputils-ping iperf3 tcpdump ethtool jq
 )
 
 missing=()

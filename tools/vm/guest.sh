@@ -32,8 +32,11 @@ image=${GUEST_IMAGE:-$VASSIST_ROOT/out/guest}
 
 die() { echo "guest.sh: $*" >&2; exit 1; }
 
-# Nested KVM needs /dev/kvm with a working KVM_CREATE_VM, and vhost.
+# Nested KVM needs /dev/kvm with a working KVM_CREATE_VM, and vhost. QEMU's
+# probe takes seconds under TCG: a success is remembered until reboot.
 check() {
+	local ok=$GUEST_DIR/.kvm-ok-$(cat /proc/sys/kernel/random/boot_id)
+	[ ! -f "$ok" ] || return 0
 	[ -c /dev/kvm ] || die "no /dev/kvm (test kernel without KVM, or a CPU without SVM/VMX)"
 	grep -qw -e svm -e vmx /proc/cpuinfo || die "the CPU has no SVM/VMX"
 	[ -c /dev/vhost-net ] || die "no /dev/vhost-net"
@@ -46,6 +49,7 @@ check() {
 		-monitor stdio > /dev/null 2>&1 || die "QEMU cannot use KVM here"
 	[ -f "$image/bzImage" ] && [ -f "$image/initramfs.cpio.gz" ] ||
 		die "no guest image in $image (tools/vm/guest-image.sh)"
+	mkdir -p "$GUEST_DIR" && touch "$ok"
 }
 
 start() {
@@ -133,7 +137,8 @@ stop() {
 		sleep 0.2
 	done
 	if kill -0 "$pid" 2>/dev/null; then
-		echo "guest $name: did not stop, killed" >&2
+		echo "guest $name: did not stop, killed; console tail:" >&2
+		tail -5 "$dir/console" >&2
 		kill -9 "$pid" 2>/dev/null || true
 		while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
 	fi
