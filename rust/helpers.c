@@ -137,6 +137,10 @@ const char *vassist_netdev_link_kind(const struct net_device *dev)
 {
 	return dev->rtnl_link_ops ? dev->rtnl_link_ops->kind : NULL;
 }
+void vassist_netdev_hold(struct net_device *dev, netdevice_tracker *tracker)
+{
+	netdev_hold(dev, tracker, GFP_KERNEL);
+}
 void vassist_netdev_put(struct net_device *dev, netdevice_tracker *tracker)
 {
 	netdev_put(dev, tracker);
@@ -191,12 +195,14 @@ u64 *vassist_percpu_alloc(unsigned int n)
 	return (u64 __force *)__alloc_percpu_gfp(n * sizeof(u64), sizeof(u64), GFP_KERNEL);
 }
 void vassist_percpu_free(u64 *counters) { free_percpu((u64 __percpu __force *)counters); }
-void vassist_percpu_add(u64 *counters, const u64 *v, unsigned int n)
+/* Three counters in one call, unrolled: every frame of a port adds to them. */
+void vassist_percpu_add3(u64 *counters, u64 a, u64 b, u64 c)
 {
-	unsigned int i;
+	u64 __percpu *p = (u64 __percpu __force *)counters;
 
-	for (i = 0; i < n; i++)
-		this_cpu_add(((u64 __percpu __force *)counters)[i], v[i]);
+	this_cpu_add(p[0], a);
+	this_cpu_add(p[1], b);
+	this_cpu_add(p[2], c);
 }
 u64 vassist_percpu_sum(u64 *counters, unsigned int i)
 {

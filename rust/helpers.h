@@ -81,6 +81,7 @@ bool vassist_netif_carrier_ok(const struct net_device *dev);
 u32 vassist_netdev_tx_queue_len(const struct net_device *dev);
 u64 vassist_netdev_ring_out(struct net_device *dev);
 const char *vassist_netdev_link_kind(const struct net_device *dev);
+void vassist_netdev_hold(struct net_device *dev, netdevice_tracker *tracker);
 void vassist_netdev_put(struct net_device *dev, netdevice_tracker *tracker);
 struct net_device *vassist_netdev_notifier_dev(void *info);
 bool vassist_netdev_notifier_unlinked_master(void *info);
@@ -108,7 +109,7 @@ void vassist_spin_unlock_bh(spinlock_t *lock);
 /* per-CPU u64 counters */
 u64 *vassist_percpu_alloc(unsigned int n);
 void vassist_percpu_free(u64 *counters);
-void vassist_percpu_add(u64 *counters, const u64 *v, unsigned int n);
+void vassist_percpu_add3(u64 *counters, u64 a, u64 b, u64 c);
 u64 vassist_percpu_sum(u64 *counters, unsigned int i);
 
 /* time, randomness, timers */

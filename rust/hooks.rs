@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The packet path: what vassist does with a frame entering or leaving the
-//! bridge through a port of a namespace that has attached ports (the hooks
-//! are registered in a namespace on its first attach, on the namespace's
-//! [`Ports`], and unregistered on its last detach). A port that is not
-//! attached costs a table lookup.
+//! The packet path: what vassist does with a frame leaving the bridge by
+//! an attached port (the bridge hook of the port's namespace, registered
+//! on its first attach and unregistered on its last detach) and with a
+//! frame an attached port receives (the ingress hook of its device, for
+//! as long as it is attached). A frame to a port that is not attached
+//! costs a table lookup; one from it costs nothing.
 
 use crate::policy::frame::{self, TcpAt};
 use crate::policy::snoop::ring_entries;
@@ -12,21 +13,15 @@ use crate::policy::tcp::{self, Segment};
 use crate::port::{self, DirStats, Port, Ports};
 use crate::snoop::{self, Engine};
 use crate::sys::netdev::{Net, NetDevice};
-use crate::sys::netfilter::{BridgeHook, BridgeHooks, Verdict};
+use crate::sys::netfilter::{BridgeHook, BridgeHooks, DeviceIngress, IngressHook, Verdict};
 use crate::sys::netns::{Pernet, PernetData, PernetRegistration};
 use crate::sys::rcu::Guard;
 use crate::sys::rtnl::{Rtnl, RtnlCell, RtnlGuard};
 use crate::sys::skb::{Egress, Peek, PeekBuf, SkBuff, ETH_HLEN};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 impl BridgeHook for Ports {
-    fn ingress<'a>(&self, skb: SkBuff<'a>, dev: &NetDevice, rcu: &Guard) -> Verdict<'a> {
-        match self.find(dev, rcu) {
-            Some(port) => from_attached(port, skb, rcu),
-            None => Verdict::Accept(skb),
-        }
-    }
-
     fn egress<'a>(&self, skb: Egress<'a>, dev: &NetDevice, rcu: &Guard) -> Verdict<'a> {
         match self.find(dev, rcu) {
             Some(port) => to_attached(port, skb, dev, rcu),
@@ -35,21 +30,23 @@ impl BridgeHook for Ports {
     }
 }
 
-// The attached ports' work is kept out of line, so a hook on any other
-// port is a lookup and a return, without this work's stack frame.
-#[inline(never)]
-fn from_attached<'a>(port: &Port, skb: SkBuff<'a>, rcu: &Guard) -> Verdict<'a> {
-    let mut buf = PeekBuf::<{ snoop::HEADERS_MAX }>::new();
-    let f = skb.peek(&mut buf);
-    let tcp = count(&port.from_guest, &f);
-    match offloaded(port, tcp, rcu) {
-        Some((engine, seg)) => {
-            snoop::from_guest(&port.snoop, engine, &port.tap, skb, seg, port.dev(), rcu)
+impl DeviceIngress for Port {
+    fn ingress<'a>(&self, skb: SkBuff<'a>, _dev: &NetDevice, rcu: &Guard) -> Verdict<'a> {
+        let mut buf = PeekBuf::<{ snoop::HEADERS_MAX }>::new();
+        let f = skb.peek(&mut buf);
+        let tcp = count(&self.from_guest, &f);
+        match offloaded(self, tcp, rcu) {
+            Some((engine, seg)) => {
+                snoop::from_guest(&self.snoop, engine, &self.tap, skb, seg, self.dev(), rcu)
+            }
+            None => Verdict::Accept(skb),
         }
-        None => Verdict::Accept(skb),
     }
 }
 
+// The attached port's work is kept out of line, so the hook on any other
+// port is a lookup and a return, without this work's stack frame; ack
+// offload's work too, so a port without it pays only for its counters.
 #[inline(never)]
 fn to_attached<'a>(port: &Port, skb: Egress<'a>, dev: &NetDevice, rcu: &Guard) -> Verdict<'a> {
     let mut buf = PeekBuf::<{ snoop::HEADERS_MAX }>::new();
@@ -58,14 +55,32 @@ fn to_attached<'a>(port: &Port, skb: Egress<'a>, dev: &NetDevice, rcu: &Guard) -
     // Every frame fills the ring, offloaded or not, counted from attach as
     // the entries the tap will queue.
     let entries = ring_entries(f.segments, || skb.skb().needs_gso());
-    let Some(engine) = port.snoop.engine(rcu) else {
-        port.tap.ring.handed(entries);
-        return Verdict::Accept(skb.into_inner());
-    };
+    match port.snoop.engine(rcu) {
+        Some(engine) => {
+            let seg = tcp.and_then(tcp::parse);
+            offload_to_guest(port, engine, skb, seg, entries, dev, rcu)
+        }
+        None => {
+            port.tap.ring.handed(entries);
+            Verdict::Accept(skb.into_inner())
+        }
+    }
+}
+
+#[inline(never)]
+fn offload_to_guest<'a>(
+    port: &Port,
+    engine: &Engine,
+    skb: Egress<'a>,
+    seg: Option<Segment>,
+    entries: u32,
+    dev: &NetDevice,
+    rcu: &Guard,
+) -> Verdict<'a> {
     if !snoop::admit(&port.snoop, &port.tap, entries, dev) {
         return Verdict::Drop(skb.into_inner());
     }
-    match tcp.and_then(tcp::parse) {
+    match seg {
         Some(seg) => snoop::to_guest(&port.snoop, engine, &port.tap, skb, seg, dev, rcu),
         None => Verdict::Accept(skb.into_inner()),
     }
@@ -93,9 +108,16 @@ fn count<'b>(stats: &DirStats, f: &Peek<'b>) -> Option<TcpAt<'b>> {
     tcp
 }
 
-/// A namespace's hook registration, while it has attached ports.
+/// A namespace's hook registrations: the bridge's while it has attached
+/// ports, and each attached port's ingress.
 pub(crate) struct NetHooks {
-    hooks: RtnlCell<Option<BridgeHooks<Ports>>>,
+    hooks: RtnlCell<Registered>,
+}
+
+struct Registered {
+    bridge: Option<BridgeHooks<Ports>>,
+    /// Slots, emptied on detach and used again.
+    ingress: KVec<Option<IngressHook<Port>>>,
 }
 
 static HOOKS: Pernet<NetHooks> = Pernet::new();
@@ -107,33 +129,64 @@ impl PernetData for NetHooks {
 
     fn new(_net: &Net) -> Result<Self> {
         Ok(NetHooks {
-            hooks: RtnlCell::new(None),
+            hooks: RtnlCell::new(Registered {
+                bridge: None,
+                ingress: KVec::new(),
+            }),
         })
     }
 
     fn dismantle(&self, _net: &Net, rtnl: &mut RtnlGuard) {
-        *self.hooks.get_mut(rtnl.held()) = None;
+        let hooks = self.hooks.get_mut(rtnl.held());
+        hooks.bridge = None;
+        hooks.ingress = KVec::new();
     }
 }
 
-/// Registers the hooks in `net` unless they are.
+/// Registers the bridge hook in `net` unless it is.
 pub(crate) fn ensure(net: &Net, rtnl: &mut Rtnl) -> Result {
     let nh = HOOKS.get(net).ok_or(ENODEV)?;
     let hooks = nh.hooks.get_mut(rtnl);
-    if hooks.is_none() {
+    if hooks.bridge.is_none() {
         let ports = port::shared(net).ok_or(ENODEV)?;
-        *hooks = Some(BridgeHooks::register(net, ports)?);
+        hooks.bridge = Some(BridgeHooks::register(net, ports)?);
     }
     Ok(())
 }
 
-/// Unregisters the hooks from `net` once it has no attached port.
-pub(crate) fn release_unused(net: &Net, rtnl: &mut Rtnl) {
-    if port::any(net, rtnl) {
-        return;
+/// Registers the ingress hook of `port`, before it is published: its
+/// frames are seen from the moment it is attached.
+pub(crate) fn watch_ingress(port: &Arc<Port>, rtnl: &mut Rtnl) -> Result {
+    let nh = HOOKS.get(port.dev().net()).ok_or(ENODEV)?;
+    let hook = IngressHook::register(port.dev(), port.clone(), rtnl)?;
+    let hooks = nh.hooks.get_mut(rtnl);
+    match hooks.ingress.iter_mut().find(|h| h.is_none()) {
+        Some(slot) => *slot = Some(hook),
+        None => hooks.ingress.push(Some(hook), GFP_KERNEL)?,
     }
-    if let Some(nh) = HOOKS.get(net) {
-        *nh.hooks.get_mut(rtnl) = None;
+    Ok(())
+}
+
+/// Unregisters the ingress hooks of the ports of `net` that are no longer
+/// attached, and the bridge hook once none is.
+pub(crate) fn release_unused(net: &Net, rtnl: &mut Rtnl) {
+    let Some(nh) = HOOKS.get(net) else {
+        return;
+    };
+    let mut slots = core::mem::take(&mut nh.hooks.get_mut(rtnl).ingress);
+    for slot in slots.iter_mut() {
+        if slot
+            .as_ref()
+            .is_some_and(|h| !port::is_attached(h.data(), rtnl))
+        {
+            *slot = None;
+        }
+    }
+    let any = port::any(net, rtnl);
+    let hooks = nh.hooks.get_mut(rtnl);
+    hooks.ingress = slots;
+    if !any {
+        hooks.bridge = None;
     }
 }
 

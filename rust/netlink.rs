@@ -256,7 +256,12 @@ fn port_add(req: &Request<'_>) -> Result<(), VaError> {
     // it passes is seen (the ring gauge counts them all). The device is of
     // the requester's namespace.
     hooks::ensure(req.net(), rtnl)?;
-    let port = match port::attach(dev, features, &settings, prepared, rtnl) {
+    let attached = port::new(dev, features, &settings, prepared, rtnl).and_then(|port| {
+        hooks::watch_ingress(&port, rtnl)?;
+        port::publish(&port, rtnl)?;
+        Ok(port)
+    });
+    let port = match attached {
         Ok(port) => port,
         Err(e) => {
             // Nothing of a failed request stays.

@@ -282,6 +282,11 @@ pub(crate) fn find_locked(dev: &NetDevice, rtnl: &Rtnl) -> Option<Arc<Port>> {
     t.by_dev(dev).cloned()
 }
 
+/// Whether `port` is (still) attached.
+pub(crate) fn is_attached(port: &Arc<Port>, rtnl: &Rtnl) -> bool {
+    find_locked(port.dev(), rtnl).is_some_and(|p| Arc::ptr_eq(&p, port))
+}
+
 /// The attached port whose device is `dev`, without RTNL (its settings
 /// are read to prepare a change).
 pub(crate) fn with_port<R>(dev: &NetDevice, f: impl FnOnce(&Port) -> R) -> Option<R> {
@@ -311,9 +316,10 @@ pub(crate) fn any(net: &Net, rtnl: &Rtnl) -> bool {
     NetPorts::of(net).is_some_and(|n| n.ports.table.get_locked(rtnl).is_some())
 }
 
-/// Attaches `dev`, which must be a bridge port and not yet attached, with
-/// `features` and the ack offload `settings` (and table `prepared`).
-pub(crate) fn attach(
+/// A port for `dev`, which must be a bridge port and not yet attached,
+/// with `features` and the ack offload `settings` (and table `prepared`):
+/// attached by [`publish`].
+pub(crate) fn new(
     dev: NetDeviceRef,
     features: u32,
     settings: &Settings,
@@ -339,9 +345,13 @@ pub(crate) fn attach(
         GFP_KERNEL,
     )?;
     port.configure(features, settings, prepared, rtnl)?;
-    let nets = NetPorts::of(port.dev().net()).ok_or(VaError::from(ENODEV))?;
-    nets.republish(|_| true, Some(port.clone()), rtnl)?;
     Ok(port)
+}
+
+/// Attaches `port`: the bridge hook sees its frames from now on.
+pub(crate) fn publish(port: &Arc<Port>, rtnl: &mut Rtnl) -> Result<(), VaError> {
+    let nets = NetPorts::of(port.dev().net()).ok_or(VaError::from(ENODEV))?;
+    nets.republish(|_| true, Some(port.clone()), rtnl)
 }
 
 /// A change of features: the bits of `mask` take their value in `value`.

@@ -328,6 +328,21 @@ impl NetDeviceRef {
     }
 }
 
+impl NetDevice {
+    /// Another counted reference on the device.
+    pub(crate) fn hold(&self) -> NetDeviceRef {
+        let mut tracker = bindings::netdevice_tracker::default();
+        // SAFETY: the device is alive (type invariant); netdev_hold takes a
+        // reference recorded in `tracker`.
+        unsafe { bindings::vassist_netdev_hold(self.as_ptr(), &mut tracker) };
+        // INVARIANT: the reference taken above is ours, with its tracker.
+        NetDeviceRef {
+            ptr: NonNull::from(self).cast(),
+            tracker,
+        }
+    }
+}
+
 impl core::ops::Deref for NetDeviceRef {
     type Target = NetDevice;
 

@@ -33,19 +33,20 @@ impl<const N: usize> PerCpuCounters<N> {
         NonNull::new(ptr).map(|ptr| Self { ptr }).ok_or(AllocError)
     }
 
-    /// Adds `v[i]` to counter `i`, on this CPU. Any context.
-    pub(crate) fn add(&self, v: [u64; N]) {
-        // SAFETY: the area is live (type invariant) and holds N counters;
-        // `v` is N readable values.
-        unsafe { bindings::vassist_percpu_add(self.ptr.as_ptr(), v.as_ptr(), N as u32) }
-    }
-
     /// Every counter summed over the CPUs.
     pub(crate) fn read(&self) -> [u64; N] {
         core::array::from_fn(|i| {
             // SAFETY: as in `add`; `i < N`, an index of the area.
             unsafe { bindings::vassist_percpu_sum(self.ptr.as_ptr(), i as u32) }
         })
+    }
+}
+
+impl PerCpuCounters<3> {
+    /// Adds `v[i]` to counter `i`, on this CPU. Any context.
+    pub(crate) fn add(&self, [a, b, c]: [u64; 3]) {
+        // SAFETY: the area is live (type invariant) and holds 3 counters.
+        unsafe { bindings::vassist_percpu_add3(self.ptr.as_ptr(), a, b, c) }
     }
 }
 
