@@ -9,6 +9,8 @@
 #   BENCH_MODES=off,on,grow (port settings compared: no offload, offload,
 #   offload with window growth)
 #   BENCH_PPS_ROUNDS=N (default 12)
+#   BENCH_PARTS=transfers,pps (default both; a part left out is reported
+#   from its last run, kept in out/, and the header says so)
 set -euo pipefail
 . "$(dirname "$0")/../tools/lib/paths.sh"
 cd "$VASSIST_ROOT"
@@ -20,25 +22,34 @@ make -s -C "$kdir" M="$mod" LLVM=1 ARCH=x86_64 RUSTC=/usr/bin/rustc BINDGEN="$BI
 	LIBCLANG_PATH=/usr/lib/llvm-19/lib modules
 cargo build --release --quiet --workspace
 run=$VASSIST_ROOT/out/bench-ack-offload
-rm -rf "$run" "$run-pps"
+parts=${BENCH_PARTS:-transfers,pps}
 # tsc=reliable: under TCG the TSC follows the host's clock, but the jiffies
 # watchdog (late ticks) marks it unstable and times fall to 4 ms steps.
 vm() { bash tools/vm/run.sh -k "$kdir/arch/x86/boot/bzImage" -a tsc=reliable -t 5400 "$@"; }
-KO=$mod/vassist.ko vm "$run" -- \
-	env KO="$mod/vassist.ko" BENCH_TRANSFERS="${BENCH_TRANSFERS:-1500}" \
-	BENCH_MB="${BENCH_MB:-150}" BENCH_GRID="${BENCH_GRID:-1}" BENCH_MODES="${BENCH_MODES:-off,on,grow}" \
-	bash bench/ack-offload/transfers-vm.sh "$run" ||
-	{ tail -40 "$run/output"; exit 1; }
+if [[ ,$parts, == *,transfers,* ]]; then
+	rm -rf "$run"
+	KO=$mod/vassist.ko vm "$run" -- \
+		env KO="$mod/vassist.ko" BENCH_TRANSFERS="${BENCH_TRANSFERS:-1500}" \
+		BENCH_MB="${BENCH_MB:-150}" BENCH_GRID="${BENCH_GRID:-1}" BENCH_MODES="${BENCH_MODES:-off,on,grow}" \
+		bash bench/ack-offload/transfers-vm.sh "$run" ||
+		{ tail -40 "$run/output"; exit 1; }
+	git rev-parse --short HEAD > "$run/commit"
+fi
 # pps in a second boot that counts instructions (-i): under plain TCG the
 # host's noise is larger than the cost measured.
-KO=$mod/vassist.ko vm -i "$run-pps" -- \
-	env KO="$mod/vassist.ko" BENCH_PPS_ROUNDS="${BENCH_PPS_ROUNDS:-12}" \
-	bash bench/ack-offload/pps-vm.sh "$run-pps" ||
-	{ tail -40 "$run-pps/output"; exit 1; }
+if [[ ,$parts, == *,pps,* ]]; then
+	rm -rf "$run-pps"
+	KO=$mod/vassist.ko vm -i "$run-pps" -- \
+		env KO="$mod/vassist.ko" BENCH_PPS_ROUNDS="${BENCH_PPS_ROUNDS:-12}" \
+		bash bench/ack-offload/pps-vm.sh "$run-pps" ||
+		{ tail -40 "$run-pps/output"; exit 1; }
+	git rev-parse --short HEAD > "$run-pps/commit"
+fi
 {
 	accel=$(cat "$VASSIST_CACHE/accel-$(sha256sum "$kdir/arch/x86/boot/bzImage" | cut -c1-16)")
 	echo "# bash bench/ack-offload.sh  ($(date -u +%F), QEMU accel $accel; pps: TCG with -icount)"
 	echo "# test VM: 2 vCPUs, benchmark kernel; transfers remote -> guest timed and verified at"
 	echo "# the guest's application, offload switched off/on every block of transfers."
+	echo "# transfers measured on $(cat "$run/commit" 2>/dev/null || echo '?'), pps on $(cat "$run-pps/commit" 2>/dev/null || echo '?')."
 	python3 bench/ack-offload/report.py "$run" "$run-pps/pps.txt"
 } | tee bench/ack-offload.txt
