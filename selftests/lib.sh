@@ -79,7 +79,9 @@ run_test() {
 	local name=$1 fn=$2 rc=0 out t0=$SECONDS
 	# Not in an && / || list: bash ignores set -e inside those, and a
 	# failed check must end the test.
-	out=$( (set -eE; trap topo_down EXIT; trap 'echo "failed at line $LINENO: $BASH_COMMAND"' ERR; "$fn") 2>&1)
+	out=$( (set -eE; trap topo_down EXIT
+		trap 'echo "failed at line $LINENO: $BASH_COMMAND"; [ -n "${DIAG_DONE:-}" ] || { DIAG_DONE=1; port_diag; }' ERR
+		"$fn") 2>&1)
 	rc=$?
 	[ -n "$out" ] && sed 's/^/# /' <<< "$out"
 	echo "# $name took $((SECONDS - t0)) s"
@@ -88,6 +90,17 @@ run_test() {
 	4) ktap_test_skip "$name" ;;
 	*) ktap_test_fail "$name" ;;
 	esac
+}
+
+# The ports' counters and flows when a test fails, once.
+port_diag() {
+	[ -n "${HOST:-}" ] && lsmod | grep -q '^vassist ' || return 0
+	local d
+	echo "ports at the failure:"
+	for d in $(vctl -j port show 2> /dev/null | jq -r '.[].ifname'); do
+		vctl port show dev "$d"
+		vctl flow show dev "$d"
+	done 2>&1 | sed 's/^/  /'
 }
 
 # --- checks ----------------------------------------------------------------
