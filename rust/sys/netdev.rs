@@ -329,7 +329,8 @@ impl NetDeviceRef {
 }
 
 impl NetDevice {
-    /// Another counted reference on the device.
+    /// Another counted reference on the device (may sleep: its tracker
+    /// is allocated).
     pub(crate) fn hold(&self) -> NetDeviceRef {
         let mut tracker = bindings::netdevice_tracker::default();
         // SAFETY: the device is alive (type invariant); netdev_hold takes a
