@@ -20,3 +20,8 @@ pub mod tcp;
 /// the ack-offload change.
 #[path = "../../../rust/policy/snoop.rs"]
 pub mod snoop;
+
+/// Zone ports: the zone geometry, the page allocator over a port's zones
+/// and the rules of the rings shared with its consumer.
+#[path = "../../../rust/policy/zone.rs"]
+pub mod zone;

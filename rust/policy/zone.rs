@@ -1,0 +1,449 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Zone ports (SETH's gbuffer, section 3.2): the rules for a port's
+//! shared-memory zones, the buffers in them and the rings shared with the
+//! port's consumer.
+//!
+//! A zone is `zone_size` bytes of memory the consumer maps; a port has one
+//! to `zones_max` of them, numbered from 0. The allocator hands out
+//! page-sized buffers (SETH's back-end gives out pages too); a frame longer
+//! than a buffer takes several, posted as consecutive descriptors. Each
+//! buffer is owned by one side at a time: free, the host's (being filled),
+//! or the consumer's (posted, until it returns it). Whatever the consumer
+//! writes into the shared rings is checked here before it is believed: an
+//! index that goes backwards or past the other side's, or a buffer address
+//! that is not the start of a buffer of a zone that exists, or a buffer the
+//! consumer does not own, is rejected and nothing else changes.
+//!
+//! The rings are single-producer single-consumer arrays of a power-of-two
+//! size with free-running `u32` indices, as AF_XDP's: the producer owns
+//! `prod`, the consumer `cons`; `prod - cons` entries are in the ring.
+
+use core::ops::DerefMut;
+
+/// The allocator's unit: one page.
+pub const BUF_SIZE: u32 = 4096;
+
+/// Bounds of the geometry a port may be given.
+pub const ZONE_SIZE_MIN: u32 = 64 * 1024;
+pub const ZONE_SIZE_MAX: u32 = 64 * 1024 * 1024;
+pub const ZONES_MAX: u16 = 64;
+pub const RING_MIN: u32 = 64;
+pub const RING_MAX: u32 = 16384;
+
+/// A port's zone geometry, as asked for (`zone-size`, `zones-max`, `ring`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    zone_size: u32,
+    zones_max: u16,
+    ring: u32,
+}
+
+/// Which part of a geometry is out of bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GeometryError {
+    ZoneSize,
+    ZonesMax,
+    Ring,
+}
+
+impl Default for Geometry {
+    /// SETH's 4 MB zones; four of them at most; a ring of 1024 entries
+    /// (one zone's worth of page buffers).
+    fn default() -> Self {
+        Geometry {
+            zone_size: 4 << 20,
+            zones_max: 4,
+            ring: 1024,
+        }
+    }
+}
+
+impl Geometry {
+    /// Checks the bounds: zone size and ring a power of two within them.
+    pub fn new(zone_size: u32, zones_max: u16, ring: u32) -> Result<Geometry, GeometryError> {
+        if !zone_size.is_power_of_two() || !(ZONE_SIZE_MIN..=ZONE_SIZE_MAX).contains(&zone_size) {
+            return Err(GeometryError::ZoneSize);
+        }
+        if !(1..=ZONES_MAX).contains(&zones_max) {
+            return Err(GeometryError::ZonesMax);
+        }
+        if !ring.is_power_of_two() || !(RING_MIN..=RING_MAX).contains(&ring) {
+            return Err(GeometryError::Ring);
+        }
+        Ok(Geometry {
+            zone_size,
+            zones_max,
+            ring,
+        })
+    }
+
+    pub fn zone_size(&self) -> u32 {
+        self.zone_size
+    }
+
+    pub fn zones_max(&self) -> u16 {
+        self.zones_max
+    }
+
+    /// Entries of each ring.
+    pub fn ring(&self) -> u32 {
+        self.ring
+    }
+
+    pub fn bufs_per_zone(&self) -> u32 {
+        self.zone_size / BUF_SIZE
+    }
+
+    /// Buffers when every zone is there: the size of the allocator's tables.
+    pub fn bufs_max(&self) -> usize {
+        self.bufs_per_zone() as usize * self.zones_max as usize
+    }
+
+    /// Where buffer `id` is.
+    pub fn addr(&self, id: BufId) -> Addr {
+        let per = self.bufs_per_zone();
+        Addr {
+            zone: (id.0 / per) as u16,
+            offset: (id.0 % per) * BUF_SIZE,
+        }
+    }
+}
+
+/// A buffer, numbered across the port's zones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BufId(pub u32);
+
+/// A place in the zones, as descriptors carry it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Addr {
+    pub zone: u16,
+    pub offset: u32,
+}
+
+/// Why a consumer's descriptor or index was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bad {
+    /// A zone the port does not have.
+    Zone,
+    /// Not the start of a buffer inside the zone.
+    Offset,
+    /// A buffer the consumer does not hold (never given, or given back).
+    NotOwned,
+    /// A ring index that moved backwards or past the other side's.
+    Index,
+}
+
+/// Who holds a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Owner {
+    Free = 0,
+    /// Taken by the host, being filled.
+    Host = 1,
+    /// Posted to the consumer.
+    Consumer = 2,
+}
+
+/// Buffer counts, for statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub zones: u16,
+    pub free: u32,
+    pub host: u32,
+    pub consumer: u32,
+}
+
+/// The page allocator over a port's zones (SETH's gbuffer back-end). Its
+/// tables are sized for `zones_max` zones up front, so adding a zone, and
+/// every operation, allocates nothing.
+///
+/// # Invariants
+///
+/// `free[..nfree]` holds each buffer whose owner is `Free` exactly once,
+/// and only buffers of the first `zones` zones; buffers of zones not added
+/// are `Free` and not in the stack.
+pub struct Buffers<S, O> {
+    geometry: Geometry,
+    zones: u16,
+    /// A stack: the most recently freed buffer is reused first, its page
+    /// the likeliest to be in cache.
+    free: S,
+    nfree: u32,
+    owner: O,
+    usage: Usage,
+}
+
+impl<S, O> Buffers<S, O>
+where
+    S: DerefMut<Target = [u32]>,
+    O: DerefMut<Target = [Owner]>,
+{
+    /// An allocator over no zones yet; `free` and `owner` must each have
+    /// room for `geometry.bufs_max()` entries (`None` otherwise).
+    pub fn new(geometry: Geometry, free: S, mut owner: O) -> Option<Self> {
+        let n = geometry.bufs_max();
+        if free.len() < n || owner.len() < n {
+            return None;
+        }
+        owner.fill(Owner::Free);
+        Some(Buffers {
+            geometry,
+            zones: 0,
+            free,
+            nfree: 0,
+            owner,
+            usage: Usage::default(),
+        })
+    }
+
+    pub fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// Zones added so far: the consumer may map zones `0..zones()`.
+    pub fn zones(&self) -> u16 {
+        self.zones
+    }
+
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// Whether another zone may be added.
+    pub fn can_grow(&self) -> bool {
+        self.zones < self.geometry.zones_max
+    }
+
+    /// Makes the buffers of the next zone free, once its memory is there.
+    /// Returns its number, or `None` at `zones_max`.
+    pub fn add_zone(&mut self) -> Option<u16> {
+        if !self.can_grow() {
+            return None;
+        }
+        let z = self.zones;
+        let per = self.geometry.bufs_per_zone();
+        // Pushed high to low, so the zone is used from its start.
+        for i in (0..per).rev() {
+            self.free[self.nfree as usize] = z as u32 * per + i;
+            self.nfree += 1;
+        }
+        self.zones += 1;
+        self.usage.zones = self.zones;
+        self.usage.free += per;
+        Some(z)
+    }
+
+    /// Free buffers: the host asks for a zone to be added when this runs low.
+    pub fn free(&self) -> u32 {
+        self.nfree
+    }
+
+    /// Takes `n` buffers for one frame, all or none.
+    pub fn take(&mut self, n: u32, mut each: impl FnMut(BufId)) -> bool {
+        if n > self.nfree {
+            return false;
+        }
+        for _ in 0..n {
+            self.nfree -= 1;
+            let id = self.free[self.nfree as usize];
+            self.owner[id as usize] = Owner::Host;
+            each(BufId(id));
+        }
+        self.usage.free -= n;
+        self.usage.host += n;
+        true
+    }
+
+    /// A buffer the host took goes to the consumer.
+    pub fn post(&mut self, id: BufId) {
+        debug_assert_eq!(self.owner[id.0 as usize], Owner::Host);
+        self.owner[id.0 as usize] = Owner::Consumer;
+        self.usage.host -= 1;
+        self.usage.consumer += 1;
+    }
+
+    /// A buffer the host took and did not post is free again.
+    pub fn untake(&mut self, id: BufId) {
+        debug_assert_eq!(self.owner[id.0 as usize], Owner::Host);
+        self.release(id);
+        self.usage.host -= 1;
+    }
+
+    /// The consumer gives back the buffer at `addr`: it must be the start
+    /// of a buffer of an added zone, and the consumer's.
+    pub fn give_back(&mut self, addr: Addr) -> Result<BufId, Bad> {
+        let id = self.lookup(addr)?;
+        if self.owner[id.0 as usize] != Owner::Consumer {
+            return Err(Bad::NotOwned);
+        }
+        self.release(id);
+        self.usage.consumer -= 1;
+        Ok(id)
+    }
+
+    /// The buffer at `addr`, if it is the start of a buffer of an added zone.
+    pub fn lookup(&self, addr: Addr) -> Result<BufId, Bad> {
+        if addr.zone >= self.zones {
+            return Err(Bad::Zone);
+        }
+        if !addr.offset.is_multiple_of(BUF_SIZE) || addr.offset >= self.geometry.zone_size {
+            return Err(Bad::Offset);
+        }
+        Ok(BufId(
+            addr.zone as u32 * self.geometry.bufs_per_zone() + addr.offset / BUF_SIZE,
+        ))
+    }
+
+    pub fn owner(&self, id: BufId) -> Owner {
+        self.owner[id.0 as usize]
+    }
+
+    /// The consumer is gone: everything it held is free. Returns how many.
+    pub fn reclaim(&mut self) -> u32 {
+        let n = self.usage.consumer;
+        let bufs = self.zones as usize * self.geometry.bufs_per_zone() as usize;
+        for id in 0..bufs as u32 {
+            if self.owner[id as usize] == Owner::Consumer {
+                self.release(BufId(id));
+            }
+        }
+        self.usage.consumer = 0;
+        n
+    }
+
+    fn release(&mut self, id: BufId) {
+        self.owner[id.0 as usize] = Owner::Free;
+        self.free[self.nfree as usize] = id.0;
+        self.nfree += 1;
+        self.usage.free += 1;
+    }
+}
+
+/// Buffers a frame of `len` bytes takes (at least one: an empty frame is
+/// not placed, but a count of zero would post nothing).
+pub fn bufs_for(len: u32) -> u32 {
+    len.div_ceil(BUF_SIZE).max(1)
+}
+
+/// One side's view of a ring it produces into: its own `prod` and the
+/// last `cons` of the other side it accepted.
+///
+/// # Invariants
+///
+/// `prod - cons <= size` (wrapping), `size` a power of two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Producer {
+    prod: u32,
+    cons: u32,
+    size: u32,
+}
+
+impl Producer {
+    /// An empty ring of `size` entries (a power of two), both indices at
+    /// `index`.
+    pub fn new(size: u32, index: u32) -> Producer {
+        debug_assert!(size.is_power_of_two());
+        Producer {
+            prod: index,
+            cons: index,
+            size,
+        }
+    }
+
+    /// Takes in the other side's `cons` as read from shared memory: it may
+    /// only move forward, up to `prod`. Returns the free entries.
+    pub fn sync(&mut self, cons: u32) -> Result<u32, Bad> {
+        if cons.wrapping_sub(self.cons) > self.prod.wrapping_sub(self.cons) {
+            return Err(Bad::Index);
+        }
+        self.cons = cons;
+        Ok(self.room())
+    }
+
+    /// Free entries as of the last `sync`.
+    pub fn room(&self) -> u32 {
+        self.size - self.prod.wrapping_sub(self.cons)
+    }
+
+    /// The slot of the next entry, if there is room; `commit` publishes.
+    pub fn next_slot(&self, k: u32) -> Option<usize> {
+        (k < self.room()).then(|| (self.prod.wrapping_add(k) & (self.size - 1)) as usize)
+    }
+
+    /// Publishes `n` entries written at `next_slot(0..n)`; returns the new
+    /// `prod` for shared memory.
+    pub fn commit(&mut self, n: u32) -> u32 {
+        debug_assert!(n <= self.room());
+        self.prod = self.prod.wrapping_add(n);
+        self.prod
+    }
+
+    pub fn prod(&self) -> u32 {
+        self.prod
+    }
+
+    /// Entries published and not yet consumed, as of the last `sync`.
+    pub fn pending(&self) -> u32 {
+        self.prod.wrapping_sub(self.cons)
+    }
+}
+
+/// One side's view of a ring it consumes from: its own `cons` and the last
+/// `prod` of the other side it accepted.
+///
+/// # Invariants
+///
+/// `prod - cons <= size` (wrapping), `size` a power of two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Consumer {
+    prod: u32,
+    cons: u32,
+    size: u32,
+}
+
+impl Consumer {
+    /// An empty ring of `size` entries (a power of two), both indices at
+    /// `index`.
+    pub fn new(size: u32, index: u32) -> Consumer {
+        debug_assert!(size.is_power_of_two());
+        Consumer {
+            prod: index,
+            cons: index,
+            size,
+        }
+    }
+
+    /// Takes in the other side's `prod` as read from shared memory: it may
+    /// not move backwards, nor more than `size` ahead of `cons`. Returns
+    /// the entries available.
+    pub fn sync(&mut self, prod: u32) -> Result<u32, Bad> {
+        let avail = prod.wrapping_sub(self.cons);
+        if avail > self.size || prod.wrapping_sub(self.prod) > avail {
+            return Err(Bad::Index);
+        }
+        self.prod = prod;
+        Ok(avail)
+    }
+
+    /// Entries available as of the last `sync`.
+    pub fn available(&self) -> u32 {
+        self.prod.wrapping_sub(self.cons)
+    }
+
+    /// The slot of the `k`th available entry.
+    pub fn slot(&self, k: u32) -> Option<usize> {
+        (k < self.available()).then(|| (self.cons.wrapping_add(k) & (self.size - 1)) as usize)
+    }
+
+    /// Consumes `n` entries; returns the new `cons` for shared memory.
+    pub fn release(&mut self, n: u32) -> u32 {
+        debug_assert!(n <= self.available());
+        self.cons = self.cons.wrapping_add(n);
+        self.cons
+    }
+
+    pub fn cons(&self) -> u32 {
+        self.cons
+    }
+}
