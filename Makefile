@@ -51,14 +51,16 @@ demo: module tools
 check:
 	@bash tools/check.sh
 
-# Fuzz the TCP parser/rewriter and the ack offload state machine
+# Fuzz the TCP parser/rewriter, the ack offload state machine and the zone
+# port rules against what a consumer writes
 # (cargo-fuzz on the stable toolchain, without a sanitizer: Rust's own
 # bounds checks catch out-of-bounds access). FUZZ_SECONDS=60 by default.
 FUZZ_SECONDS ?= 60
 fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install --locked --quiet cargo-fuzz
-	cd tools/vassist-policy && RUSTC_BOOTSTRAP=1 cargo fuzz run tcp_parse_rewrite -s none -- \
-		-max_total_time=$(FUZZ_SECONDS)
+	cd tools/vassist-policy && for t in tcp_parse_rewrite zone_consumer; do \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -s none -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 fmt:
 	cargo fmt --all

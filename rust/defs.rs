@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The netlink ABI's numbers (include/uapi/linux/vassist.h, generated from
-//! Documentation/netlink/specs/vassist.yaml), without their prefixes: the
-//! only place above the wrapper layer that reads the bindings.
+//! The ABI's numbers, without their prefixes: the netlink family's
+//! (include/uapi/linux/vassist.h, generated from
+//! Documentation/netlink/specs/vassist.yaml) and the zone device's
+//! (include/uapi/linux/vassist_zone.h, whose layouts `policy::zone::abi`
+//! encodes: checked against the C structures here). The only place above
+//! the wrapper layer that reads the bindings.
 
 use crate::bindings as b;
 
@@ -36,7 +39,10 @@ pub(crate) mod group {
 /// The `features` flags.
 pub(crate) mod features {
     use super::b;
-    consts!(u32; ACK_OFFLOAD = vassist_features_VASSIST_FEATURES_ACK_OFFLOAD);
+    consts!(u32;
+        ACK_OFFLOAD = vassist_features_VASSIST_FEATURES_ACK_OFFLOAD,
+        ZONE = vassist_features_VASSIST_FEATURES_ZONE,
+    );
 }
 
 /// The `detach-reason` enum.
@@ -75,6 +81,39 @@ pub(crate) mod port {
         DETACH_REASON = VASSIST_A_PORT_DETACH_REASON,
         ACK_OFFLOAD = VASSIST_A_PORT_ACK_OFFLOAD,
         FEATURES_MASK = VASSIST_A_PORT_FEATURES_MASK,
+        ZONE = VASSIST_A_PORT_ZONE,
+        ZONE_STATS = VASSIST_A_PORT_ZONE_STATS,
+    );
+}
+
+/// The `zone-params` attribute set.
+pub(crate) mod zone_params {
+    use super::b;
+    consts!(u32;
+        ZONE_SIZE = VASSIST_A_ZONE_PARAMS_ZONE_SIZE,
+        ZONES_MAX = VASSIST_A_ZONE_PARAMS_ZONES_MAX,
+        RING = VASSIST_A_ZONE_PARAMS_RING,
+    );
+}
+
+/// The `zone-stats` attribute set.
+pub(crate) mod zone_stats {
+    use super::b;
+    consts!(u32;
+        ZONES = VASSIST_A_ZONE_STATS_ZONES,
+        CONSUMER = VASSIST_A_ZONE_STATS_CONSUMER,
+        BUFFERS_FREE = VASSIST_A_ZONE_STATS_BUFFERS_FREE,
+        BUFFERS_CONSUMER = VASSIST_A_ZONE_STATS_BUFFERS_CONSUMER,
+        FRAMES = VASSIST_A_ZONE_STATS_FRAMES,
+        BYTES = VASSIST_A_ZONE_STATS_BYTES,
+        NO_CONSUMER = VASSIST_A_ZONE_STATS_NO_CONSUMER,
+        NO_BUFFER = VASSIST_A_ZONE_STATS_NO_BUFFER,
+        RING_FULL = VASSIST_A_ZONE_STATS_RING_FULL,
+        UNSUPPORTED = VASSIST_A_ZONE_STATS_UNSUPPORTED,
+        RETURNED = VASSIST_A_ZONE_STATS_RETURNED,
+        BAD_DESC = VASSIST_A_ZONE_STATS_BAD_DESC,
+        NOTIFICATIONS = VASSIST_A_ZONE_STATS_NOTIFICATIONS,
+        GROW_FAILED = VASSIST_A_ZONE_STATS_GROW_FAILED,
     );
 }
 
@@ -150,4 +189,34 @@ pub(crate) mod flow {
         HELD_BYTES = VASSIST_A_FLOW_HELD_BYTES,
         RESENDS = VASSIST_A_FLOW_RESENDS,
     );
+}
+
+/// The zone device (`include/uapi/linux/vassist_zone.h`).
+pub(crate) mod zone {
+    use super::b;
+    use crate::policy::zone::{abi, BUF_SIZE};
+    use core::mem::{offset_of, size_of};
+    use kernel::ioctl::{_IOR, _IOW};
+
+    pub(crate) const IOC_BIND: u32 = _IOW::<b::vassist_zone_bind>(b::VASSIST_ZONE_IOC, 1);
+    pub(crate) const IOC_INFO: u32 = _IOR::<b::vassist_zone_info>(b::VASSIST_ZONE_IOC, 2);
+
+    const _: () = {
+        assert!(b::VASSIST_ZONE_BUF_SIZE == BUF_SIZE);
+        assert!(size_of::<b::vassist_ring_head>() == abi::HEAD_SIZE as usize);
+        assert!(offset_of!(b::vassist_ring_head, status) == abi::HEAD_STATUS as usize);
+        assert!(offset_of!(b::vassist_ring_head, consumer) == abi::HEAD_CONSUMER as usize);
+        assert!(offset_of!(b::vassist_ring_head, flags) == abi::HEAD_FLAGS as usize);
+        assert!(b::VASSIST_RING_WAITING == abi::RING_WAITING);
+        assert!(b::VASSIST_RING_DETACHED == abi::RING_DETACHED);
+        assert!(size_of::<b::vassist_zone_desc>() == abi::DESC_SIZE as usize);
+        assert!(offset_of!(b::vassist_zone_desc, len) == 8);
+        assert!(offset_of!(b::vassist_zone_desc, vnet) == 16);
+        assert!(b::VASSIST_DESC_MORE == abi::DESC_MORE as u32);
+        assert!(size_of::<b::vassist_zone_addr>() == abi::ADDR_SIZE as usize);
+        assert!(size_of::<b::vassist_zone_bind>() == abi::BIND_SIZE);
+        assert!(size_of::<b::vassist_zone_info>() == abi::INFO_SIZE);
+        assert!(offset_of!(b::vassist_zone_info, ret_addrs) == 28);
+        assert!(b::VASSIST_MMAP_ZONES == abi::MMAP_ZONES);
+    };
 }

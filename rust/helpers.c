@@ -110,6 +110,28 @@ bool vassist_skb_tcp_csum_ok(struct sk_buff *skb, unsigned int off, bool v6)
 	return !csum_tcpudp_magic(ip_hdr(skb)->saddr, ip_hdr(skb)->daddr, len, IPPROTO_TCP, sum);
 }
 
+bool vassist_skb_vlan_tag(const struct sk_buff *skb, u16 *proto, u16 *tci)
+{
+	if (!skb_vlan_tag_present(skb))
+		return false;
+	*proto = ntohs(skb->vlan_proto);
+	*tci = skb_vlan_tag_get(skb);
+	return true;
+}
+/*
+ * The virtio-net header a tap's reader would get (little-endian), its
+ * checksum start counted from head_len bytes in front of data.
+ */
+bool vassist_skb_vnet_hdr(const struct sk_buff *skb, u8 *out, int head_len)
+{
+	struct virtio_net_hdr h;
+
+	if (virtio_net_hdr_from_skb(skb, &h, true, false, head_len))
+		return false;
+	memcpy(out, &h, sizeof(h));
+	return true;
+}
+
 /* net_device */
 int vassist_netdev_ifindex(const struct net_device *dev) { return READ_ONCE(dev->ifindex); }
 const char *vassist_netdev_name(const struct net_device *dev) { return dev->name; }
@@ -180,7 +202,33 @@ const char *vassist_qdisc_ops_id(const struct Qdisc_ops *ops) { return ops->id; 
 bool vassist_qdisc_ops_get(const struct Qdisc_ops *ops) { return try_module_get(ops->owner); }
 void vassist_qdisc_ops_put(const struct Qdisc_ops *ops) { module_put(ops->owner); }
 
+/* files of a misc device, their mappings, eventfds */
+void *vassist_file_private(const struct file *file) { return file->private_data; }
+void vassist_file_set_private(struct file *file, void *p) { file->private_data = p; }
+bool vassist_file_net_admin(const struct file *file, const struct net *net)
+{
+	return file_ns_capable(file, net->user_ns, CAP_NET_ADMIN);
+}
+unsigned long vassist_vma_pgoff(const struct vm_area_struct *vma) { return vma->vm_pgoff; }
+unsigned long vassist_vma_len(const struct vm_area_struct *vma)
+{
+	return vma->vm_end - vma->vm_start;
+}
+bool vassist_vma_shared(const struct vm_area_struct *vma)
+{
+	return vma->vm_flags & VM_SHARED;
+}
+void vassist_eventfd_signal(struct eventfd_ctx *ctx) { eventfd_signal(ctx); }
+
+/* workqueues */
+struct workqueue_struct *vassist_alloc_workqueue(const char *name)
+{
+	return alloc_workqueue("%s", WQ_UNBOUND, 0, name);
+}
+
 /* RCU, namespaces */
+struct net *vassist_current_net_get(void) { return get_net(current->nsproxy->net_ns); }
+void vassist_put_net(struct net *net) { put_net(net); }
 void vassist_rcu_read_lock(void) { rcu_read_lock(); }
 void vassist_rcu_read_unlock(void) { rcu_read_unlock(); }
 void *vassist_net_generic(const struct net *net, unsigned int id) { return net_generic(net, id); }

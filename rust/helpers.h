@@ -32,6 +32,17 @@
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <net/netlink.h>
+#include <linux/capability.h>
+#include <linux/eventfd.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/nsproxy.h>
+#include <linux/sched.h>
+#include <linux/vmalloc.h>
+#include <linux/workqueue.h>
+#include <linux/virtio_net.h>
+#include <uapi/linux/vassist_zone.h>
 #include "vassist_nl_gen.h"
 
 /* sk_buff */
@@ -70,6 +81,9 @@ bool vassist_skb_tcp_csum_ok(struct sk_buff *skb, unsigned int off, bool v6);
 
 enum { VASSIST_PTR_RING_CACHE_BATCH = SMP_CACHE_BYTES * 2 / sizeof(void *) };
 
+bool vassist_skb_vlan_tag(const struct sk_buff *skb, u16 *proto, u16 *tci);
+bool vassist_skb_vnet_hdr(const struct sk_buff *skb, u8 *out, int head_len);
+
 /* net_device */
 int vassist_netdev_ifindex(const struct net_device *dev);
 const char *vassist_netdev_name(const struct net_device *dev);
@@ -97,7 +111,21 @@ const char *vassist_qdisc_ops_id(const struct Qdisc_ops *ops);
 bool vassist_qdisc_ops_get(const struct Qdisc_ops *ops);
 void vassist_qdisc_ops_put(const struct Qdisc_ops *ops);
 
+/* files of a misc device, their mappings, eventfds */
+void *vassist_file_private(const struct file *file);
+void vassist_file_set_private(struct file *file, void *p);
+bool vassist_file_net_admin(const struct file *file, const struct net *net);
+unsigned long vassist_vma_pgoff(const struct vm_area_struct *vma);
+unsigned long vassist_vma_len(const struct vm_area_struct *vma);
+bool vassist_vma_shared(const struct vm_area_struct *vma);
+void vassist_eventfd_signal(struct eventfd_ctx *ctx);
+
+/* workqueues */
+struct workqueue_struct *vassist_alloc_workqueue(const char *name);
+
 /* RCU, namespaces */
+struct net *vassist_current_net_get(void);
+void vassist_put_net(struct net *net);
 void vassist_rcu_read_lock(void);
 void vassist_rcu_read_unlock(void);
 void *vassist_net_generic(const struct net *net, unsigned int id);

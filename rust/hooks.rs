@@ -18,6 +18,7 @@ use crate::sys::netns::{Pernet, PernetData, PernetRegistration};
 use crate::sys::rcu::Guard;
 use crate::sys::rtnl::{Rtnl, RtnlCell, RtnlGuard};
 use crate::sys::skb::{Egress, Peek, PeekBuf, SkBuff, ETH_HLEN};
+use crate::zone::Zones;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -52,6 +53,10 @@ fn to_attached<'a>(port: &Port, skb: Egress<'a>, dev: &NetDevice, rcu: &Guard) -
     let mut buf = PeekBuf::<{ snoop::HEADERS_MAX }>::new();
     let f = skb.skb().peek(&mut buf);
     let tcp = count(&port.to_guest, &f);
+    if let Some(zones) = port.zone.get(rcu) {
+        let len = f.len;
+        return Zones::place(zones, skb, len);
+    }
     // Every frame fills the ring, offloaded or not, counted from attach as
     // the entries the tap will queue.
     let entries = ring_entries(f.segments, || skb.skb().needs_gso());

@@ -6,16 +6,19 @@
 //! requester's namespace; changes run under RTNL, with what can be made
 //! beforehand (device lookup, a flow table) made before it is taken.
 
-use crate::defs::{self, ack_offload as ao, cmd, detach_reason, flow_mode, group, stats};
+use crate::defs::{
+    self, ack_offload as ao, cmd, detach_reason, flow_mode, group, stats, zone_params as zp,
+    zone_stats as zs,
+};
 use crate::error::VaError;
 use crate::flows::Entry;
 use crate::hooks;
 use crate::policy::snoop::{Mode, Offline};
+use crate::policy::zone::{Geometry, GeometryError};
 use crate::port::{self, DetachReason, DirStats, FeatureChange, Port};
 use crate::snoop::{self, Prepared, Settings, Stats};
-use crate::sys::genl::{
-    eopnotsupp, Dump, DumpStop, Msg, MsgFull, Operations, Reject, Request, Sender,
-};
+use crate::sys::errno::eopnotsupp;
+use crate::sys::genl::{Dump, DumpStop, Msg, MsgFull, Operations, Reject, Request, Sender};
 use crate::sys::netdev::NetDeviceRef;
 use crate::sys::rtnl::{self, Rtnl, RtnlGuard};
 use crate::sys::time;
@@ -25,7 +28,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 /// Features this build implements; the policy already rejects unknown bits.
-const SUPPORTED_FEATURES: u32 = port::ACK_OFFLOAD;
+const SUPPORTED_FEATURES: u32 = port::ACK_OFFLOAD | port::ZONE;
 
 /// The family's handlers.
 pub(crate) struct Netlink;
@@ -145,6 +148,29 @@ fn request_settings(req: &Request<'_>) -> Settings {
     }
 }
 
+/// The zone geometry a request sets over `current` (the policy checked
+/// ranges; powers of two are checked here). `None` without the nest.
+fn request_geometry(req: &Request<'_>, current: Geometry) -> Result<Option<Geometry>, VaError> {
+    let Some(nest) = req.attr(defs::port::ZONE) else {
+        return Ok(None);
+    };
+    let get = |id| nest.nested(id).and_then(|a| a.u32());
+    let zones_max = get(zp::ZONES_MAX).map_or(current.zones_max(), |z| z as u16);
+    let g = Geometry::new(
+        get(zp::ZONE_SIZE).unwrap_or(current.zone_size()),
+        zones_max,
+        get(zp::RING).unwrap_or(current.ring()),
+    );
+    g.map(Some).map_err(|e| {
+        let msg = match e {
+            GeometryError::ZoneSize => c_str!("zone-size must be a power of two"),
+            GeometryError::ZonesMax => c_str!("zones-max out of range"),
+            GeometryError::Ring => c_str!("ring must be a power of two"),
+        };
+        VaError::new(EINVAL, msg).at(defs::port::ZONE)
+    })
+}
+
 /// The spec's `port-all` attributes.
 fn fill_port(msg: &mut Msg, port: &Port, rtnl: &Rtnl) -> Result<(), MsgFull> {
     let dev = port.dev();
@@ -163,6 +189,37 @@ fn fill_port(msg: &mut Msg, port: &Port, rtnl: &Rtnl) -> Result<(), MsgFull> {
         m.put_u32(ao::BUFFER_MAX, c.buffer_max.load(Relaxed))?;
         m.put_u32(ao::WINDOW_GROWTH, c.window_growth.load(Relaxed))
     })?;
+    let g = port.zone.geometry(rtnl);
+    msg.nest(defs::port::ZONE, |m| {
+        m.put_u32(zp::ZONE_SIZE, g.zone_size())?;
+        m.put_u32(zp::ZONES_MAX, g.zones_max().into())?;
+        m.put_u32(zp::RING, g.ring())
+    })?;
+    if let Some((s, u, bound)) = port.zone.stats(rtnl) {
+        msg.nest(defs::port::ZONE_STATS, |m| {
+            m.put_u32(zs::ZONES, u.zones.into())?;
+            if bound {
+                m.put_flag(zs::CONSUMER)?;
+            }
+            m.put_u32(zs::BUFFERS_FREE, u.free)?;
+            m.put_u32(zs::BUFFERS_CONSUMER, u.consumer)?;
+            for (id, v) in [
+                (zs::FRAMES, s.frames),
+                (zs::BYTES, s.bytes),
+                (zs::NO_CONSUMER, s.no_consumer),
+                (zs::NO_BUFFER, s.no_buffer),
+                (zs::RING_FULL, s.ring_full),
+                (zs::UNSUPPORTED, s.unsupported),
+                (zs::RETURNED, s.returned),
+                (zs::BAD_DESC, s.bad_desc),
+                (zs::NOTIFICATIONS, s.notifications),
+                (zs::GROW_FAILED, s.grow_failed),
+            ] {
+                m.put_uint(id, v)?;
+            }
+            Ok(())
+        })?;
+    }
     msg.nest(defs::port::STATS, |m| {
         use stats::*;
         fill_dir(
@@ -247,6 +304,7 @@ fn prepare(max_flows: Option<u32>) -> Option<Prepared> {
 fn port_add(req: &Request<'_>) -> Result<(), VaError> {
     let features = request_features(req)?.unwrap_or(0);
     let settings = request_settings(req);
+    let geometry = request_geometry(req, Geometry::default())?;
     let dev = request_dev(req)?;
     let on = features & port::ACK_OFFLOAD != 0;
     let prepared = prepare(on.then(|| settings.max_flows.unwrap_or(snoop::DEFAULT_MAX_FLOWS)));
@@ -256,7 +314,7 @@ fn port_add(req: &Request<'_>) -> Result<(), VaError> {
     // it passes is seen (the ring gauge counts them all). The device is of
     // the requester's namespace.
     hooks::ensure(req.net(), rtnl)?;
-    let attached = port::new(dev, features, &settings, prepared, rtnl).and_then(|port| {
+    let attached = port::new(dev, features, &settings, prepared, geometry, rtnl).and_then(|port| {
         hooks::watch_ingress(&port, rtnl)?;
         port::publish(&port, rtnl)?;
         Ok(port)
@@ -325,7 +383,8 @@ fn port_set(req: &Request<'_>) -> Result<(), VaError> {
         p.snoop.change_ends_flows(on_after(p), &settings)
     })?;
     let rtnl = guard.held();
-    port::set(&port, change, &settings, prepared, rtnl)
+    let geometry = request_geometry(req, port.zone.geometry(rtnl))?;
+    port::set(&port, change, &settings, prepared, geometry, rtnl)
         .inspect_err(|_| port.snoop.undrain(rtnl))?;
     reply_and_notify(req, &port, cmd::PORT_SET, cmd::PORT_CHANGE_NTF, rtnl)
 }

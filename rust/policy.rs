@@ -14,3 +14,6 @@ pub(crate) mod frame;
 pub(crate) mod snoop;
 #[allow(unreachable_pub)]
 pub(crate) mod tcp;
+// The consumer's side of the rings and layout is used by tools/vassist-zone.
+#[allow(unreachable_pub, dead_code)]
+pub(crate) mod zone;

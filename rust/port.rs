@@ -4,7 +4,9 @@
 //! looks ports up in; their counters; attach, change and detach under RTNL.
 
 use crate::error::VaError;
+use crate::policy::zone::Geometry;
 use crate::snoop::{self, Prepared, Settings, Snoop};
+use crate::sys::errno::eopnotsupp;
 use crate::sys::netdev::{Net, NetDevice, NetDeviceRef, NetdevEvent};
 use crate::sys::netns::{Pernet, PernetData, PernetRegistration};
 use crate::sys::percpu::PerCpuCounters;
@@ -13,6 +15,7 @@ use crate::sys::rtnl::{Rtnl, RtnlGuard};
 use crate::sys::time;
 use crate::sys::timer::{Timer, TimerHandler};
 use crate::tap::Tap;
+use crate::zone::ZonePort;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use kernel::alloc::AllocError;
 use kernel::c_str;
@@ -21,6 +24,7 @@ use kernel::sync::Arc;
 
 /// Enabled features (the spec's flags).
 pub(crate) const ACK_OFFLOAD: u32 = crate::defs::features::ACK_OFFLOAD;
+pub(crate) const ZONE: u32 = crate::defs::features::ZONE;
 
 /// Counters of one direction: packets, bytes, TCP segments. Per CPU: every
 /// frame through the port bumps them.
@@ -63,6 +67,8 @@ pub(crate) struct Port {
     pub(crate) tap: Tap,
     /// Ack offload: parameters, counters, and the flows while it is on.
     pub(crate) snoop: Snoop,
+    /// Zone port: geometry, and the zones while it is on.
+    pub(crate) zone: ZonePort,
 }
 
 impl Port {
@@ -74,18 +80,31 @@ impl Port {
         self.features.load(Relaxed)
     }
 
-    /// Applies ack offload `settings`, offload on or off as `features`
-    /// says (with the table `prepared`, if any).
+    /// Applies the zone `geometry` and ack offload `settings`, each on or
+    /// off as `features` says (with the flow table `prepared`, if any); on
+    /// an error nothing of it stays.
     fn configure(
         &self,
         features: u32,
         settings: &Settings,
         prepared: Option<Prepared>,
+        geometry: Option<Geometry>,
         rtnl: &mut Rtnl,
     ) -> Result<(), VaError> {
         let on = features & ACK_OFFLOAD != 0;
+        let zone = features & ZONE != 0;
+        if on && zone {
+            // Its ring-room rule reads the tap's ring, which a zone port
+            // bypasses.
+            return Err(VaError::new(
+                eopnotsupp(),
+                c_str!("ack offload on a zone port is not supported yet"),
+            ));
+        }
+        let undo = self.zone.configure(zone, geometry, rtnl)?;
         self.snoop
             .configure(on, settings, prepared, self.dev(), rtnl)
+            .inspect_err(|_| self.zone.undo(undo, rtnl))
     }
 }
 
@@ -226,6 +245,7 @@ impl NetPorts {
         self.unpublish(rtnl);
         for p in old.iter().flat_map(|t| t.ports.iter()) {
             p.snoop.stop(p.dev(), true, rtnl);
+            p.zone.stop(rtnl);
         }
     }
 
@@ -324,6 +344,7 @@ pub(crate) fn new(
     features: u32,
     settings: &Settings,
     prepared: Option<Prepared>,
+    geometry: Option<Geometry>,
     rtnl: &mut Rtnl,
 ) -> Result<Arc<Port>, VaError> {
     if !dev.is_bridge_port(rtnl) {
@@ -341,10 +362,11 @@ pub(crate) fn new(
             from_guest: DirStats::new()?,
             tap,
             snoop: Snoop::default(),
+            zone: ZonePort::default(),
         },
         GFP_KERNEL,
     )?;
-    port.configure(features, settings, prepared, rtnl)?;
+    port.configure(features, settings, prepared, geometry, rtnl)?;
     Ok(port)
 }
 
@@ -374,10 +396,11 @@ pub(crate) fn set(
     change: FeatureChange,
     settings: &Settings,
     prepared: Option<Prepared>,
+    geometry: Option<Geometry>,
     rtnl: &mut Rtnl,
 ) -> Result<(), VaError> {
     let features = change.apply(port.features());
-    port.configure(features, settings, prepared, rtnl)?;
+    port.configure(features, settings, prepared, geometry, rtnl)?;
     port.features.store(features, Relaxed);
     if let Some(nets) = NetPorts::of(port.dev().net()) {
         nets.tick_if_running(rtnl);
@@ -395,6 +418,7 @@ pub(crate) fn detach(port: &Port, guest_gone: bool, rtnl: &mut Rtnl) -> Result<(
     let nets = NetPorts::of(dev.net()).ok_or(VaError::from(ENODEV))?;
     nets.republish(|p| !p.dev().is(dev), None, rtnl)?;
     port.snoop.stop(dev, !guest_gone, rtnl);
+    port.zone.stop(rtnl);
     Ok(())
 }
 

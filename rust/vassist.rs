@@ -11,12 +11,14 @@
 //!   an error for the crate; `sys` and its raw C interface [`bindings`]
 //!   allow it); [`defs`] names the ABI's numbers;
 //! - mechanisms: [`tap`] (a port device's ring and the way to it),
-//!   [`flows`] and [`snoop`] (ack offload);
+//!   [`flows`] and [`snoop`] (ack offload), [`zone`] (zone ports and
+//!   their consumers' device);
 //! - [`port`]: attached ports per namespace;
 //! - [`hooks`] (the packet path) and [`netlink`] (the family's commands);
 //! - this file: the module, tying the registrations together.
 
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use kernel::c_str;
 use kernel::prelude::*;
 
 mod bindings;
@@ -30,6 +32,7 @@ mod port;
 mod snoop;
 mod sys;
 mod tap;
+mod zone;
 
 use sys::genl::genl_family;
 use sys::netdev::{NetDevice, NetdevEvent, NetdevNotifier, Notifier};
@@ -56,6 +59,10 @@ genl_family! {
 
 /// The loaded module: its registrations, dropped in field order on rmmod.
 struct Vassist {
+    // While a consumer has the zone device open the module stays (the
+    // device's file operations hold it), so its deregistration finds no
+    // file open.
+    _zone_dev: sys::miscdev::Registration<zone::ZoneFile>,
     // No device events first (their notifications need the family); then
     // no requests; then every port is detached, after its guests had their
     // time to ack what they hold (which the hooks see); then the hooks
@@ -65,6 +72,9 @@ struct Vassist {
     _notifier: Notifier<Vassist>,
     _family: sys::genl::Registration<netlink::Netlink>,
     _ports: sys::netns::PernetRegistration<port::NetPorts>,
+    // Zones being added when the ports went: the work runs, finds them
+    // detached, and lets them go.
+    _zone_growth: sys::workqueue::QueueRegistration,
     _hooks: sys::netns::PernetRegistration<hooks::NetHooks>,
     _rcu: sys::rcu::Barrier,
 }
@@ -95,18 +105,22 @@ impl NetdevNotifier for Vassist {
 }
 
 impl kernel::Module for Vassist {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+    fn init(module: &'static ThisModule) -> Result<Self> {
         // Built in reverse teardown order; an error drops what was built.
         let rcu = sys::rcu::Barrier::new();
         let hooks = hooks::register()?;
+        let zone_growth = zone::register()?;
         let ports = port::register()?;
         let family = FAMILY.register()?;
         let notifier = Notifier::register()?;
+        let zone_dev = sys::miscdev::Registration::register(c_str!("vassist-zone"), module)?;
         pr_info!("loaded\n");
         Ok(Vassist {
+            _zone_dev: zone_dev,
             _notifier: notifier,
             _family: family,
             _ports: ports,
+            _zone_growth: zone_growth,
             _hooks: hooks,
             _rcu: rcu,
         })

@@ -11,6 +11,11 @@
 #include <uapi/linux/vassist.h>
 
 /* Integer value ranges */
+static const struct netlink_range_validation vassist_a_zone_params_zone_size_range = {
+	.min	= 65536ULL,
+	.max	= 67108864ULL,
+};
+
 static const struct netlink_range_validation vassist_a_ack_offload_params_buf_size_range = {
 	.min	= 4096ULL,
 	.max	= 1073741824ULL,
@@ -44,12 +49,19 @@ const struct nla_policy vassist_ack_offload_params_nl_policy[VASSIST_A_ACK_OFFLO
 	[VASSIST_A_ACK_OFFLOAD_PARAMS_WINDOW_GROWTH] = NLA_POLICY_MAX(NLA_U32, 1),
 };
 
+const struct nla_policy vassist_zone_params_nl_policy[VASSIST_A_ZONE_PARAMS_RING + 1] = {
+	[VASSIST_A_ZONE_PARAMS_ZONE_SIZE] = NLA_POLICY_FULL_RANGE(NLA_U32, &vassist_a_zone_params_zone_size_range),
+	[VASSIST_A_ZONE_PARAMS_ZONES_MAX] = NLA_POLICY_RANGE(NLA_U32, 1, 64),
+	[VASSIST_A_ZONE_PARAMS_RING] = NLA_POLICY_RANGE(NLA_U32, 64, 16384),
+};
+
 /* VASSIST_CMD_PORT_ADD - do */
-static const struct nla_policy vassist_port_add_nl_policy[VASSIST_A_PORT_ACK_OFFLOAD + 1] = {
+static const struct nla_policy vassist_port_add_nl_policy[VASSIST_A_PORT_ZONE + 1] = {
 	[VASSIST_A_PORT_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
 	[VASSIST_A_PORT_IFNAME] = { .type = NLA_NUL_STRING, .len = 15, },
-	[VASSIST_A_PORT_FEATURES] = NLA_POLICY_MASK(NLA_U32, 0x1),
+	[VASSIST_A_PORT_FEATURES] = NLA_POLICY_MASK(NLA_U32, 0x3),
 	[VASSIST_A_PORT_ACK_OFFLOAD] = NLA_POLICY_NESTED(vassist_ack_offload_params_nl_policy),
+	[VASSIST_A_PORT_ZONE] = NLA_POLICY_NESTED(vassist_zone_params_nl_policy),
 };
 
 /* VASSIST_CMD_PORT_DEL - do */
@@ -65,12 +77,13 @@ static const struct nla_policy vassist_port_get_nl_policy[VASSIST_A_PORT_IFNAME 
 };
 
 /* VASSIST_CMD_PORT_SET - do */
-static const struct nla_policy vassist_port_set_nl_policy[VASSIST_A_PORT_FEATURES_MASK + 1] = {
+static const struct nla_policy vassist_port_set_nl_policy[VASSIST_A_PORT_ZONE + 1] = {
 	[VASSIST_A_PORT_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
 	[VASSIST_A_PORT_IFNAME] = { .type = NLA_NUL_STRING, .len = 15, },
-	[VASSIST_A_PORT_FEATURES] = NLA_POLICY_MASK(NLA_U32, 0x1),
-	[VASSIST_A_PORT_FEATURES_MASK] = NLA_POLICY_MASK(NLA_U32, 0x1),
+	[VASSIST_A_PORT_FEATURES] = NLA_POLICY_MASK(NLA_U32, 0x3),
+	[VASSIST_A_PORT_FEATURES_MASK] = NLA_POLICY_MASK(NLA_U32, 0x3),
 	[VASSIST_A_PORT_ACK_OFFLOAD] = NLA_POLICY_NESTED(vassist_ack_offload_params_nl_policy),
+	[VASSIST_A_PORT_ZONE] = NLA_POLICY_NESTED(vassist_zone_params_nl_policy),
 };
 
 /* VASSIST_CMD_FLOW_GET - dump */
@@ -84,7 +97,7 @@ static const struct genl_split_ops vassist_nl_ops[] = {
 		.cmd		= VASSIST_CMD_PORT_ADD,
 		.doit		= vassist_nl_port_add_doit,
 		.policy		= vassist_port_add_nl_policy,
-		.maxattr	= VASSIST_A_PORT_ACK_OFFLOAD,
+		.maxattr	= VASSIST_A_PORT_ZONE,
 		.flags		= GENL_ADMIN_PERM | GENL_CMD_CAP_DO,
 	},
 	{
@@ -110,7 +123,7 @@ static const struct genl_split_ops vassist_nl_ops[] = {
 		.cmd		= VASSIST_CMD_PORT_SET,
 		.doit		= vassist_nl_port_set_doit,
 		.policy		= vassist_port_set_nl_policy,
-		.maxattr	= VASSIST_A_PORT_FEATURES_MASK,
+		.maxattr	= VASSIST_A_PORT_ZONE,
 		.flags		= GENL_ADMIN_PERM | GENL_CMD_CAP_DO,
 	},
 	{

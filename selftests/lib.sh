@@ -157,6 +157,12 @@ flows_at_least() { [ "$(flow_count)" -ge "$1" ] 2> /dev/null; }
 # topo_up [tapguest options...]: builds the topology (namespaces named by
 # setup_ns into $HOST, $REMOTE, $GUEST) and starts tapguest.
 topo_up() {
+	topo_build
+	tapguest_start "$@"
+}
+
+# topo_build: the topology without tapguest.
+topo_build() {
 	setup_ns HOST REMOTE GUEST
 	bridge_up
 	ip -n "$HOST" -batch - <<-EOF
@@ -170,7 +176,6 @@ topo_up() {
 		addr add $GUEST_IP/24 dev eth0
 		addr add $GUEST_IP6/64 dev eth0 nodad
 	EOF
-	tapguest_start "$@"
 }
 
 # bridge_up: br0 in $HOST with the remote end on vrem0.

@@ -287,7 +287,7 @@ where
         if addr.zone >= self.zones {
             return Err(Bad::Zone);
         }
-        if !addr.offset.is_multiple_of(BUF_SIZE) || addr.offset >= self.geometry.zone_size {
+        if addr.offset & (BUF_SIZE - 1) != 0 || addr.offset >= self.geometry.zone_size {
             return Err(Bad::Offset);
         }
         Ok(BufId(
@@ -445,5 +445,205 @@ impl Consumer {
 
     pub fn cons(&self) -> u32 {
         self.cons
+    }
+}
+
+/// The shared layout (`include/uapi/linux/vassist_zone.h`): ring heads,
+/// entries, and the ioctls' structures, encoded here so the module and a
+/// consumer written in Rust read and write them the same way.
+pub mod abi {
+    use super::{Addr, Geometry};
+
+    /// `struct vassist_ring_head`: each side's index on its own cache line.
+    pub const HEAD_SIZE: u32 = 128;
+    pub const HEAD_PRODUCER: u32 = 0;
+    pub const HEAD_STATUS: u32 = 4;
+    pub const HEAD_CONSUMER: u32 = 64;
+    pub const HEAD_FLAGS: u32 = 68;
+    /// In `flags`: the consumer is about to sleep on the receive eventfd.
+    pub const RING_WAITING: u32 = 1;
+    /// In `status`: the port stopped being a zone port.
+    pub const RING_DETACHED: u32 = 1;
+
+    /// `struct vassist_zone_desc`.
+    pub const DESC_SIZE: u32 = 32;
+    pub const DESC_MORE: u16 = 1;
+    /// `struct vassist_zone_addr`.
+    pub const ADDR_SIZE: u32 = 8;
+    /// `struct virtio_net_hdr`.
+    pub const VNET_LEN: usize = 10;
+
+    /// mmap offsets: the rings, then each zone.
+    pub const MMAP_ZONES: u64 = 1 << 32;
+
+    /// A receive ring entry.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Desc {
+        pub addr: Addr,
+        pub flags: u16,
+        pub len: u32,
+        pub vnet: [u8; VNET_LEN],
+    }
+
+    impl Desc {
+        pub fn to_bytes(self) -> [u8; DESC_SIZE as usize] {
+            let mut b = [0u8; DESC_SIZE as usize];
+            b[0..4].copy_from_slice(&self.addr.offset.to_ne_bytes());
+            b[4..6].copy_from_slice(&self.addr.zone.to_ne_bytes());
+            b[6..8].copy_from_slice(&self.flags.to_ne_bytes());
+            b[8..12].copy_from_slice(&self.len.to_ne_bytes());
+            b[16..16 + VNET_LEN].copy_from_slice(&self.vnet);
+            b
+        }
+
+        pub fn from_bytes(b: [u8; DESC_SIZE as usize]) -> Desc {
+            let mut vnet = [0u8; VNET_LEN];
+            vnet.copy_from_slice(&b[16..16 + VNET_LEN]);
+            Desc {
+                addr: Addr {
+                    offset: u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+                    zone: u16::from_ne_bytes([b[4], b[5]]),
+                },
+                flags: u16::from_ne_bytes([b[6], b[7]]),
+                len: u32::from_ne_bytes([b[8], b[9], b[10], b[11]]),
+                vnet,
+            }
+        }
+    }
+
+    /// A return ring entry.
+    pub fn addr_to_bytes(a: Addr) -> [u8; ADDR_SIZE as usize] {
+        let mut b = [0u8; ADDR_SIZE as usize];
+        b[0..4].copy_from_slice(&a.offset.to_ne_bytes());
+        b[4..6].copy_from_slice(&a.zone.to_ne_bytes());
+        b
+    }
+
+    pub fn addr_from_bytes(b: [u8; ADDR_SIZE as usize]) -> Addr {
+        Addr {
+            offset: u32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+            zone: u16::from_ne_bytes([b[4], b[5]]),
+        }
+    }
+
+    /// Where the rings are in their mapping, for a ring size.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Layout {
+        pub rx_head: u32,
+        pub rx_descs: u32,
+        pub ret_head: u32,
+        pub ret_addrs: u32,
+        /// Bytes, a whole number of pages.
+        pub size: u32,
+    }
+
+    impl Layout {
+        pub fn new(ring: u32) -> Layout {
+            let rx_descs = 2 * HEAD_SIZE;
+            let ret_addrs = rx_descs + ring * DESC_SIZE;
+            Layout {
+                rx_head: 0,
+                ret_head: HEAD_SIZE,
+                rx_descs,
+                ret_addrs,
+                size: (ret_addrs + ring * ADDR_SIZE).next_multiple_of(super::BUF_SIZE),
+            }
+        }
+    }
+
+    /// `struct vassist_zone_bind`.
+    pub const BIND_SIZE: usize = 16;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Bind {
+        pub ifindex: u32,
+        pub rx_eventfd: i32,
+        pub flags: u32,
+        pub reserved: u32,
+    }
+
+    impl Bind {
+        pub fn from_bytes(b: [u8; BIND_SIZE]) -> Bind {
+            let w = |i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+            Bind {
+                ifindex: w(0),
+                rx_eventfd: w(4) as i32,
+                flags: w(8),
+                reserved: w(12),
+            }
+        }
+
+        pub fn to_bytes(self) -> [u8; BIND_SIZE] {
+            let mut b = [0u8; BIND_SIZE];
+            for (i, v) in [
+                self.ifindex,
+                self.rx_eventfd as u32,
+                self.flags,
+                self.reserved,
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                b[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
+            }
+            b
+        }
+    }
+
+    /// `struct vassist_zone_info`.
+    pub const INFO_SIZE: usize = 32;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Info {
+        pub geometry: Geometry,
+        pub zones: u16,
+        pub layout: Layout,
+    }
+
+    impl Info {
+        pub fn to_bytes(self) -> [u8; INFO_SIZE] {
+            let g = &self.geometry;
+            let l = &self.layout;
+            let mut b = [0u8; INFO_SIZE];
+            b[0..4].copy_from_slice(&g.zone_size().to_ne_bytes());
+            b[4..6].copy_from_slice(&self.zones.to_ne_bytes());
+            b[6..8].copy_from_slice(&g.zones_max().to_ne_bytes());
+            for (i, v) in [
+                g.ring(),
+                l.size,
+                l.rx_head,
+                l.rx_descs,
+                l.ret_head,
+                l.ret_addrs,
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                b[8 + i * 4..12 + i * 4].copy_from_slice(&v.to_ne_bytes());
+            }
+            b
+        }
+
+        /// `None` if the geometry is out of bounds or the layout is not
+        /// the one the ring size gives.
+        pub fn from_bytes(b: [u8; INFO_SIZE]) -> Option<Info> {
+            let w = |i: usize| u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+            let zones_max = u16::from_ne_bytes([b[6], b[7]]);
+            let geometry = Geometry::new(w(0), zones_max, w(8)).ok()?;
+            let layout = Layout::new(geometry.ring());
+            let got = [w(12), w(16), w(20), w(24), w(28)];
+            let want = [
+                layout.size,
+                layout.rx_head,
+                layout.rx_descs,
+                layout.ret_head,
+                layout.ret_addrs,
+            ];
+            (got == want).then_some(Info {
+                geometry,
+                zones: u16::from_ne_bytes([b[4], b[5]]),
+                layout,
+            })
+        }
     }
 }

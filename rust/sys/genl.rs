@@ -16,10 +16,7 @@ use kernel::prelude::*;
 use kernel::str::CStr;
 use kernel::types::Opaque;
 
-/// "Operation not supported": the kernel crate of 6.12 lacks it.
-pub(crate) fn eopnotsupp() -> Error {
-    Error::from_errno(-(bindings::EOPNOTSUPP as i32))
-}
+use super::errno::eopnotsupp;
 
 fn emsgsize() -> Error {
     Error::from_errno(-(bindings::EMSGSIZE as i32))

@@ -13,7 +13,10 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod bhlock;
+pub(crate) mod errno;
+pub(crate) mod eventfd;
 pub(crate) mod genl;
+pub(crate) mod miscdev;
 pub(crate) mod netdev;
 pub(crate) mod netfilter;
 pub(crate) mod netns;
@@ -24,3 +27,5 @@ pub(crate) mod rtnl;
 pub(crate) mod skb;
 pub(crate) mod time;
 pub(crate) mod timer;
+pub(crate) mod usermem;
+pub(crate) mod workqueue;

@@ -38,6 +38,50 @@ impl Net {
     }
 }
 
+/// A counted reference on a network namespace (`get_net`).
+///
+/// # Invariants
+///
+/// `ptr` is a namespace on which this value holds one reference.
+pub(crate) struct NetRef {
+    ptr: NonNull<bindings::net>,
+}
+
+// SAFETY: namespace references are taken and dropped from any task.
+unsafe impl Send for NetRef {}
+// SAFETY: it only hands out `&Net`, whose methods are safe to share.
+unsafe impl Sync for NetRef {}
+
+impl NetRef {
+    /// The current task's network namespace.
+    pub(crate) fn current() -> NetRef {
+        // SAFETY: a task in process context has a namespace proxy; the
+        // helper takes a reference.
+        let p = unsafe { bindings::vassist_current_net_get() };
+        // INVARIANT: the reference taken above is ours; get_net never
+        // returns NULL for a live task's namespace.
+        NetRef {
+            ptr: NonNull::new(p).expect("a task's network namespace"),
+        }
+    }
+}
+
+impl core::ops::Deref for NetRef {
+    type Target = Net;
+
+    fn deref(&self) -> &Net {
+        // SAFETY: the held reference keeps the namespace alive.
+        unsafe { Net::from_raw(self.ptr.as_ptr()) }
+    }
+}
+
+impl Drop for NetRef {
+    fn drop(&mut self) {
+        // SAFETY: ours (type invariant).
+        unsafe { bindings::vassist_put_net(self.ptr.as_ptr()) }
+    }
+}
+
 /// A `struct net_device`.
 ///
 /// # Invariants

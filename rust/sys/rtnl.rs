@@ -98,6 +98,14 @@ impl<T> RtnlCell<T> {
         }
     }
 
+    /// Read access: while the shared proof is borrowed, no exclusive one
+    /// (and so no `&mut T`) can be used.
+    pub(crate) fn get<'a>(&'a self, _rtnl: &'a Rtnl) -> &'a T {
+        // SAFETY: RTNL is held for `'a` and the proof is borrowed shared,
+        // so `get_mut` cannot run until the reference is gone.
+        unsafe { &*self.value.get() }
+    }
+
     pub(crate) fn get_mut<'a>(&'a self, _rtnl: &'a mut Rtnl) -> &'a mut T {
         // SAFETY: RTNL is held for `'a`, and the exclusive borrow of the
         // proof excludes every other reference made through it.

@@ -173,7 +173,45 @@ impl<'a> SkBuff<'a> {
         // SAFETY: `ptr` is valid (type invariant).
         unsafe { bindings::vassist_skb_iif(self.ptr.as_ptr()) as u32 }
     }
+
+    pub(super) fn as_ptr(&self) -> *mut bindings::sk_buff {
+        self.ptr.as_ptr()
+    }
+
+    /// The VLAN tag held out of the frame (accelerated): its protocol and
+    /// TCI, which a device that cannot offload it inserts after the
+    /// addresses.
+    pub(crate) fn vlan_tag(&self) -> Option<[u16; 2]> {
+        let (mut proto, mut tci) = (0, 0);
+        // SAFETY: `ptr` is valid (type invariant).
+        unsafe { bindings::vassist_skb_vlan_tag(self.ptr.as_ptr(), &mut proto, &mut tci) }
+            .then_some([proto, tci])
+    }
+
+    /// The frame's offloads as a tap's reader gets them: a little-endian
+    /// virtio-net header, for the frame with `head_len` bytes in front of
+    /// `data` (the Ethernet header, and a tag inserted), which its offsets
+    /// count from. `None` for offloads it cannot express.
+    pub(crate) fn vnet_header(&self, head_len: u32) -> Option<[u8; VNET_HDR_LEN]> {
+        let mut h = [0u8; VNET_HDR_LEN];
+        // SAFETY: `ptr` is valid (type invariant); `h` has room for the
+        // header.
+        let ok = unsafe {
+            bindings::vassist_skb_vnet_hdr(self.ptr.as_ptr(), h.as_mut_ptr(), head_len as i32)
+        };
+        // The helper moved csum_start by `head_len`; hdr_len (the linear
+        // part's length, a GSO frame's) counts from `data` too.
+        let hdr_len = u16::from_le_bytes([h[2], h[3]]);
+        if hdr_len != 0 {
+            let moved = hdr_len.saturating_add(head_len as u16);
+            h[2..4].copy_from_slice(&moved.to_le_bytes());
+        }
+        ok.then_some(h)
+    }
 }
+
+/// Length of a virtio-net header (`struct virtio_net_hdr`).
+pub(crate) const VNET_HDR_LEN: usize = 10;
 
 /// A frame at the bridge's post-routing hook, on its way out of the port
 /// `skb->dev`.
@@ -237,6 +275,14 @@ impl<'a> Egress<'a> {
 
     pub(crate) fn into_inner(self) -> SkBuff<'a> {
         self.0
+    }
+
+    /// The frame was delivered by other means (copied out): freed as
+    /// consumed, not dropped. The verdict must then be NF_STOLEN.
+    pub(crate) fn consume(self) -> Sent {
+        // SAFETY: the frame is ours (type invariant) and given up here.
+        unsafe { bindings::vassist_consume_skb(self.0.ptr.as_ptr()) };
+        Sent { delivered: true }
     }
 }
 

@@ -14,9 +14,15 @@
  * @VASSIST_FEATURES_ACK_OFFLOAD: Acknowledge in-order TCP segments toward the
  *   guest from the host (vSnoop). Rejected with EOPNOTSUPP by modules built
  *   without it.
+ * @VASSIST_FEATURES_ZONE: Zone port (SETH's gbuffer): frames the bridge sends
+ *   out of the port are placed once into shared-memory zones that a consumer
+ *   bound through /dev/vassist-zone maps, instead of being queued on the
+ *   device (include/uapi/linux/vassist_zone.h). Turning it on allocates the
+ *   rings and the first zone; off, the consumer is told.
  */
 enum vassist_features {
 	VASSIST_FEATURES_ACK_OFFLOAD = 1,
+	VASSIST_FEATURES_ZONE = 2,
 };
 
 /**
@@ -67,9 +73,40 @@ enum {
 	VASSIST_A_PORT_DETACH_REASON,
 	VASSIST_A_PORT_ACK_OFFLOAD,
 	VASSIST_A_PORT_FEATURES_MASK,
+	VASSIST_A_PORT_ZONE,
+	VASSIST_A_PORT_ZONE_STATS,
 
 	__VASSIST_A_PORT_MAX,
 	VASSIST_A_PORT_MAX = (__VASSIST_A_PORT_MAX - 1)
+};
+
+enum {
+	VASSIST_A_ZONE_PARAMS_ZONE_SIZE = 1,
+	VASSIST_A_ZONE_PARAMS_ZONES_MAX,
+	VASSIST_A_ZONE_PARAMS_RING,
+
+	__VASSIST_A_ZONE_PARAMS_MAX,
+	VASSIST_A_ZONE_PARAMS_MAX = (__VASSIST_A_ZONE_PARAMS_MAX - 1)
+};
+
+enum {
+	VASSIST_A_ZONE_STATS_ZONES = 1,
+	VASSIST_A_ZONE_STATS_CONSUMER,
+	VASSIST_A_ZONE_STATS_BUFFERS_FREE,
+	VASSIST_A_ZONE_STATS_BUFFERS_CONSUMER,
+	VASSIST_A_ZONE_STATS_FRAMES,
+	VASSIST_A_ZONE_STATS_BYTES,
+	VASSIST_A_ZONE_STATS_NO_CONSUMER,
+	VASSIST_A_ZONE_STATS_NO_BUFFER,
+	VASSIST_A_ZONE_STATS_RING_FULL,
+	VASSIST_A_ZONE_STATS_UNSUPPORTED,
+	VASSIST_A_ZONE_STATS_RETURNED,
+	VASSIST_A_ZONE_STATS_BAD_DESC,
+	VASSIST_A_ZONE_STATS_NOTIFICATIONS,
+	VASSIST_A_ZONE_STATS_GROW_FAILED,
+
+	__VASSIST_A_ZONE_STATS_MAX,
+	VASSIST_A_ZONE_STATS_MAX = (__VASSIST_A_ZONE_STATS_MAX - 1)
 };
 
 enum {

@@ -25,7 +25,10 @@ mod spec;
 use clap::{Parser, Subcommand};
 use nl::{Attrs, Ctl, Msg};
 use serde_json::{json, Value};
-use spec::{cmd, SET_ACK_OFFLOAD_PARAMS as PARAMS, SET_FLOW as FLOW, SET_PORT as PORT};
+use spec::{
+    cmd, SET_ACK_OFFLOAD_PARAMS as PARAMS, SET_FLOW as FLOW, SET_PORT as PORT,
+    SET_ZONE_PARAMS as ZONE_PARAMS,
+};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -50,6 +53,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: FlowCmd,
     },
+    /// Zone ports.
+    Zone {
+        #[command(subcommand)]
+        cmd: ZoneCmd,
+    },
     /// Print port notifications as they happen.
     Monitor,
 }
@@ -64,13 +72,22 @@ enum FlowCmd {
 }
 
 #[derive(Subcommand)]
+enum ZoneCmd {
+    /// Show the zone ports of this network namespace, or one port's zones.
+    Show {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum PortCmd {
-    /// Attach a bridge port: `dev NAME | ifindex N [snoop on|off] [PARAM N]...`.
+    /// Attach a bridge port: `dev NAME | ifindex N [snoop on|off] [zone on|off] [PARAM N]...`.
     Add {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Change a port: `dev NAME | ifindex N [snoop on|off] [PARAM N]...`.
+    /// Change a port: `dev NAME | ifindex N [snoop on|off] [zone on|off] [PARAM N]...`.
     Set {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -97,6 +114,19 @@ struct PortArgs {
     mask: u32,
     /// (ack-offload-params attribute name, value)
     params: Vec<(&'static str, u32)>,
+    /// (zone-params attribute name, value)
+    zone: Vec<(&'static str, u32)>,
+}
+
+/// A size in bytes: a number with an optional K, M or G suffix (binary).
+fn parse_size(v: &str) -> Option<u32> {
+    let (num, mult) = match v.char_indices().last()? {
+        (i, 'K' | 'k') => (&v[..i], 1 << 10),
+        (i, 'M' | 'm') => (&v[..i], 1 << 20),
+        (i, 'G' | 'g') => (&v[..i], 1 << 30),
+        _ => (v, 1),
+    };
+    num.parse::<u32>().ok()?.checked_mul(mult)
 }
 
 fn features() -> &'static spec::Enum {
@@ -116,19 +146,25 @@ fn parse_port_args(args: &[String], features_allowed: bool) -> Result<PortArgs, 
                 let v = value()?;
                 out.ifindex = Some(v.parse().map_err(|_| format!("bad ifindex '{v}'"))?);
             }
-            "snoop" | "ack-offload" if features_allowed => {
+            "snoop" | "ack-offload" | "zone" if features_allowed => {
                 let on = match value()?.as_str() {
                     "on" => true,
                     "off" => false,
                     v => return Err(format!("'{key}' takes on|off, not '{v}'")),
                 };
-                let bit = features().bit("ack-offload").expect("spec feature");
+                let name = if key == "zone" { "zone" } else { "ack-offload" };
+                let bit = features().bit(name).expect("spec feature");
                 out.mask |= bit;
                 out.value = if on {
                     out.value | bit
                 } else {
                     out.value & !bit
                 };
+            }
+            k if features_allowed && ZONE_PARAMS.attrs.iter().any(|a| a.name == k) => {
+                let v = value()?;
+                let n = parse_size(v).ok_or_else(|| format!("bad {k} '{v}'"))?;
+                out.zone.push((ZONE_PARAMS.attr(k).name, n));
             }
             k if features_allowed && PARAMS.attrs.iter().any(|a| a.name == k) => {
                 let v = value()?;
@@ -158,16 +194,22 @@ impl PortArgs {
         a
     }
 
-    /// The ack-offload nest, if any parameter is set.
+    /// The ack-offload and zone nests, if any of their parameters is set.
     fn params(&self, a: &mut Attrs) {
-        if self.params.is_empty() {
-            return;
+        if !self.params.is_empty() {
+            let mut nest = Attrs::new(&PARAMS);
+            for &(name, v) in &self.params {
+                nest.u32(name, v);
+            }
+            a.nest("ack-offload", nest);
         }
-        let mut nest = Attrs::new(&PARAMS);
-        for &(name, v) in &self.params {
-            nest.u32(name, v);
+        if !self.zone.is_empty() {
+            let mut nest = Attrs::new(&ZONE_PARAMS);
+            for &(name, v) in &self.zone {
+                nest.u32(name, v);
+            }
+            a.nest("zone", nest);
         }
-        a.nest("ack-offload", nest);
     }
 }
 
@@ -252,6 +294,9 @@ fn print_port(p: &Value) {
             &features
         }
     );
+    if p["zone-stats"].is_object() {
+        print_zone(p);
+    }
     println!(
         "    to-guest:   packets {} bytes {} tcp-segs {}",
         s("to-guest-packets"),
@@ -310,6 +355,43 @@ fn print_port(p: &Value) {
         s("held-bytes"),
         s("resends"),
         s("bad-checksums")
+    );
+}
+
+/// A zone port's geometry, state and counters.
+fn print_zone(p: &Value) {
+    let g = |k: &str| p["zone"][k].as_u64().unwrap_or(0);
+    let z = |k: &str| p["zone-stats"][k].as_u64().unwrap_or(0);
+    println!(
+        "    zone: zone-size {} zones {}/{} ring {} consumer {}",
+        g("zone-size"),
+        z("zones"),
+        g("zones-max"),
+        g("ring"),
+        if p["zone-stats"]["consumer"] == json!(true) {
+            "bound"
+        } else {
+            "none"
+        }
+    );
+    println!(
+        "    frames {} bytes {} buffers free {} consumer {} returned {} notifications {}",
+        z("frames"),
+        z("bytes"),
+        z("buffers-free"),
+        z("buffers-consumer"),
+        z("returned"),
+        z("notifications")
+    );
+    println!(
+        "    dropped: no-consumer {} no-buffer {} ring-full {} unsupported {}; bad-desc {} \
+         grow-failed {}",
+        z("no-consumer"),
+        z("no-buffer"),
+        z("ring-full"),
+        z("unsupported"),
+        z("bad-desc"),
+        z("grow-failed")
     );
 }
 
@@ -386,6 +468,24 @@ fn run(cli: Cli) -> Result<(), String> {
                 flows.iter().for_each(print_flow);
             }
         }
+        Cmd::Zone {
+            cmd: ZoneCmd::Show { args },
+        } => {
+            let p = parse_port_args(&args, false)?;
+            let replies = ctl.call(cmd::PORT_GET, !p.has_selector(), p.selector())?;
+            let zones: Vec<Value> = json_of(&replies, &PORT)
+                .into_iter()
+                .filter(|p| p["zone-stats"].is_object())
+                .collect();
+            if cli.json {
+                println!("{}", Value::Array(zones));
+            } else {
+                for z in &zones {
+                    println!("{}: {}", z["ifindex"], z["ifname"].as_str().unwrap_or("?"));
+                    print_zone(z);
+                }
+            }
+        }
         Cmd::Monitor => {
             let mgmt = spec::MCGRPS
                 .first()
@@ -442,6 +542,9 @@ mod tests {
         assert_eq!(p.params, vec![("max-flows", 16), ("idle-timeout", 500)]);
         let p = parse_port_args(&args("dev tap0 snoop off"), true).unwrap();
         assert_eq!((p.value, p.mask), (0, 1));
+        let p = parse_port_args(&args("dev tap0 zone on zone-size 4M ring 512"), true).unwrap();
+        assert_eq!((p.value, p.mask), (2, 2));
+        assert_eq!(p.zone, vec![("zone-size", 4 << 20), ("ring", 512)]);
     }
 
     #[test]
@@ -453,6 +556,8 @@ mod tests {
         assert!(parse_port_args(&args("bogus 1"), true).is_err());
         assert!(parse_port_args(&args("dev tap0 buf-size x"), true).is_err());
         assert!(parse_port_args(&args("dev tap0 max-flows 9"), false).is_err());
+        assert!(parse_port_args(&args("dev tap0 zone-size 5X"), true).is_err());
+        assert!(parse_port_args(&args("dev tap0 zone-size 8G"), true).is_err());
     }
 
     #[test]

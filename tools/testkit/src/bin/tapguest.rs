@@ -18,6 +18,10 @@
 //! With `--lose-permille N` it loses that share of the frames it takes from
 //! the host's tap, as a backend that purges its queue or a full guest
 //! queue does: frames the host may have acked early.
+//! With `--zone` it takes the frames for the guest from the host tap's zone
+//! port (vassist `zone on`: placed in shared memory, read in place), and
+//! writes them to the guest's NIC with their virtio-net header, as a VMM
+//! hands them to a virtio-net guest.
 //! SIGTERM/SIGINT stop it; it then prints the frames it moved.
 
 use clap::Parser;
@@ -26,6 +30,7 @@ use std::io;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use vassist_zone::ZonePort;
 
 #[derive(Parser)]
 struct Cli {
@@ -63,6 +68,9 @@ struct Cli {
     /// thousand (at random).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1000))]
     lose_permille: u32,
+    /// Take the guest's frames from the host tap's zone port.
+    #[arg(long)]
+    zone: bool,
 }
 
 /// A xorshift generator: which frames are lost.
@@ -100,6 +108,9 @@ extern "C" fn on_signal(sig: libc::c_int) {
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 const IFF_TAP: libc::c_short = 0x0002;
 const IFF_NO_PI: libc::c_short = 0x1000;
+const IFF_VNET_HDR: libc::c_short = 0x4000;
+/// `struct virtio_net_hdr`, in front of each frame with IFF_VNET_HDR.
+const VNET_LEN: usize = 10;
 
 fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
     if rc < 0 {
@@ -109,8 +120,9 @@ fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-/// Opens /dev/net/tun attached to tap `name` in the current namespace.
-fn open_tap(name: &str) -> io::Result<libc::c_int> {
+/// Opens /dev/net/tun attached to tap `name` in the current namespace,
+/// frames with a virtio-net header in front if `vnet`.
+fn open_tap(name: &str, vnet: bool) -> io::Result<libc::c_int> {
     let path = CString::new("/dev/net/tun").unwrap();
     // SAFETY: `path` is NUL-terminated.
     let fd = cvt(unsafe {
@@ -128,7 +140,8 @@ fn open_tap(name: &str) -> io::Result<libc::c_int> {
         ));
     }
     ifr[..name.len()].copy_from_slice(name.as_bytes());
-    ifr[16..18].copy_from_slice(&(IFF_TAP | IFF_NO_PI).to_ne_bytes());
+    let flags = IFF_TAP | IFF_NO_PI | if vnet { IFF_VNET_HDR } else { 0 };
+    ifr[16..18].copy_from_slice(&flags.to_ne_bytes());
     // SAFETY: `ifr` is a properly sized struct ifreq for TUNSETIFF.
     cvt(unsafe { libc::ioctl(fd, TUNSETIFF, ifr.as_mut_ptr()) })
         .map_err(|e| io::Error::new(e.kind(), format!("attach to tap {name}: {e}")))?;
@@ -147,9 +160,15 @@ fn enter_netns(name: &str) -> io::Result<()> {
     rc.map(|_| ())
 }
 
-/// Moves every frame waiting on `from` to `to`, but those `loss` hits;
-/// returns how many it took.
-fn drain(from: libc::c_int, to: libc::c_int, buf: &mut [u8], loss: &mut Loss) -> io::Result<u64> {
+/// Moves every frame waiting on `from` to `to`, but those `loss` hits,
+/// without the first `strip` bytes of each; returns how many it took.
+fn drain(
+    from: libc::c_int,
+    to: libc::c_int,
+    buf: &mut [u8],
+    strip: usize,
+    loss: &mut Loss,
+) -> io::Result<u64> {
     let mut moved = 0;
     loop {
         // SAFETY: `buf` is writable for its length.
@@ -162,13 +181,69 @@ fn drain(from: libc::c_int, to: libc::c_int, buf: &mut [u8], loss: &mut Loss) ->
             };
         }
         moved += 1;
-        if loss.hit() {
+        let n = n as usize;
+        if loss.hit() || n < strip {
             continue;
         }
         // A frame the other side cannot take (its queue is full) is dropped,
         // as a NIC drops it.
-        // SAFETY: `buf[..n]` is initialised.
-        unsafe { libc::write(to, buf.as_ptr().cast(), n as usize) };
+        // SAFETY: `buf[strip..n]` is initialised.
+        unsafe { libc::write(to, buf[strip..].as_ptr().cast(), n - strip) };
+    }
+}
+
+/// Moves every frame placed in the zone port to the guest's NIC (with its
+/// virtio-net header, the frame's bytes straight from the zones), but
+/// those `loss` hits; gives the buffers back. Returns how many it took.
+fn drain_zone(port: &mut ZonePort, to: libc::c_int, loss: &mut Loss) -> io::Result<u64> {
+    let mut moved = 0;
+    while let Some(frame) = port.recv()? {
+        moved += 1;
+        if !loss.hit() {
+            let vnet = frame.vnet();
+            let mut iov = vec![libc::iovec {
+                iov_base: vnet.as_ptr() as *mut _,
+                iov_len: VNET_LEN,
+            }];
+            iov.extend(frame.parts().map(|p| libc::iovec {
+                iov_base: p.as_ptr() as *mut _,
+                iov_len: p.len(),
+            }));
+            // SAFETY: every iovec points at live, readable bytes.
+            unsafe { libc::writev(to, iov.as_ptr(), iov.len() as libc::c_int) };
+        }
+        let frame = frame.into_frame();
+        port.give_back(frame);
+    }
+    Ok(moved)
+}
+
+/// Where the guest's frames come from.
+enum Host {
+    Tap(libc::c_int),
+    Zone(ZonePort),
+}
+
+impl Host {
+    fn drain(&mut self, guest: libc::c_int, buf: &mut [u8], loss: &mut Loss) -> io::Result<u64> {
+        match self {
+            Host::Tap(fd) => drain(*fd, guest, buf, 0, loss),
+            Host::Zone(port) => drain_zone(port, guest, loss),
+        }
+    }
+
+    /// The descriptor to poll for frames, or `None` if frames are there.
+    fn poll_fd(&mut self) -> Option<libc::c_int> {
+        match self {
+            Host::Tap(fd) => Some(*fd),
+            Host::Zone(port) => port.arm().then(|| port.notify_fd()),
+        }
+    }
+
+    fn woken(&mut self) {
+        if let Host::Zone(port) = self {
+            port.disarm();
+        }
     }
 }
 
@@ -215,9 +290,21 @@ fn duty(cli: &Cli) -> Duty {
 
 fn run(cli: &Cli) -> io::Result<(u64, u64, u64)> {
     let duty = duty(cli);
-    let host = open_tap(&cli.host_tap)?;
+    let host_tap = open_tap(&cli.host_tap, false)?;
+    let mut host = if cli.zone {
+        let name = CString::new(cli.host_tap.as_str()).unwrap();
+        // SAFETY: `name` is NUL-terminated.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        Host::Zone(ZonePort::bind(ifindex).map_err(|e| {
+            io::Error::new(e.kind(), format!("bind zone port {}: {e}", cli.host_tap))
+        })?)
+    } else {
+        Host::Tap(host_tap)
+    };
     enter_netns(&cli.guest_netns)?;
-    let guest = open_tap(&cli.guest_tap)?;
+    let guest = open_tap(&cli.guest_tap, cli.zone)?;
+    // The guest's frames carry a header only when its NIC has one.
+    let strip = if cli.zone { VNET_LEN } else { 0 };
     for sig in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGTERM, libc::SIGINT] {
         // SAFETY: the handler only stores atomics.
         unsafe {
@@ -276,14 +363,23 @@ fn run(cli: &Cli) -> io::Result<(u64, u64, u64)> {
             wait_ms = (duty.active_ms - phase).max(1);
         }
         if duty.per_turn && !taken {
-            to_guest += drain(host, guest, &mut buf, &mut loss)?;
+            to_guest += host.drain(guest, &mut buf, &mut loss)?;
             taken = true;
         }
         // Per turn, the host's tap is not read again until the next turn.
-        let watch_host = !duty.per_turn;
+        let watch = if duty.per_turn {
+            Some(-1)
+        } else {
+            host.poll_fd()
+        };
+        let Some(host_fd) = watch else {
+            host.woken();
+            to_guest += host.drain(guest, &mut buf, &mut loss)?;
+            continue;
+        };
         let mut fds = [
             libc::pollfd {
-                fd: if watch_host { host } else { -1 },
+                fd: host_fd,
                 events: libc::POLLIN,
                 revents: 0,
             },
@@ -295,14 +391,17 @@ fn run(cli: &Cli) -> io::Result<(u64, u64, u64)> {
         ];
         // SAFETY: `fds` is a valid array of 2 pollfds.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, wait_ms as libc::c_int) };
+        if !duty.per_turn {
+            host.woken();
+        }
         if n <= 0 {
             continue;
         }
         if fds[0].revents != 0 {
-            to_guest += drain(host, guest, &mut buf, &mut loss)?;
+            to_guest += host.drain(guest, &mut buf, &mut loss)?;
         }
         if fds[1].revents != 0 {
-            from_guest += drain(guest, host, &mut buf, &mut keep)?;
+            from_guest += drain(guest, host_tap, &mut buf, strip, &mut keep)?;
         }
     }
     if let Some(mut log) = wake_log {

@@ -1,0 +1,204 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Zone ports: frames toward the guest placed in shared memory that its
+# consumer (tapguest --zone, zoneprobe) maps; TCP through them; and every
+# way a consumer or an administrator can get it wrong.
+. "$(dirname "$0")/lib.sh"
+
+zone_stat() { vctl -j port show dev tap0 | jq -r ".[0][\"zone-stats\"][\"$1\"] // 0"; }
+zone_stat_at_least() { [ "$(zone_stat "$1")" -ge "$2" ] 2> /dev/null; }
+zone_bound() { [ "$(vctl -j port show dev tap0 | jq '.[0]["zone-stats"].consumer // false')" = true ]; }
+zone_unbound() { ! zone_bound; }
+probe() { ip netns exec "$HOST" zoneprobe "$@"; }
+# pings NUM: NUM pings toward the guest's address, flooded to every port
+# (its neighbour entry points at an address the bridge has not learnt),
+# for a consumer without a guest behind it.
+pings() {
+	in_remote ip neigh replace $GUEST_IP lladdr 02:00:00:00:00:99 dev eth0 nud permanent
+	in_remote ping -q -c "$1" -i 0.02 -W 1 $GUEST_IP > /dev/null || true
+	in_remote ip neigh del $GUEST_IP dev eth0
+}
+
+# zone_up [tapguest options...]: the topology with tap0 a zone port and
+# tapguest its consumer.
+zone_up() {
+	topo_build
+	vctl port add dev tap0 zone on > /dev/null
+	tapguest_start --zone "$@"
+	slowwait 5 zone_bound
+}
+
+t_zone_parameters() {
+	topo_build
+	vctl port add dev tap0 zone on zone-size 1M zones-max 2 ring 256 > /dev/null
+	check_eq zone-size "$(vctl -j port show dev tap0 | jq '.[0].zone["zone-size"]')" $((1 << 20))
+	check_eq zones "$(zone_stat zones)" 1
+	check_eq buffers-free "$(zone_stat buffers-free)" 256
+	vctl zone show dev tap0 | grep -q "zone-size 1048576 zones 1/2 ring 256"
+	expect_fail "zone-size must be a power of two" vctl port set dev tap0 zone off zone-size 3M
+	expect_fail "cannot change while zone is on" vctl port set dev tap0 zone-size 2M
+	vctl port set dev tap0 zone-size 1M > /dev/null
+	expect_fail "ack offload on a zone port" vctl port set dev tap0 snoop on
+	vctl port set dev tap0 zone off > /dev/null
+	check_eq "stats when off" "$(vctl -j port show dev tap0 | jq '.[0]["zone-stats"]')" null
+	vctl port set dev tap0 zone on zone-size 64K ring 64 > /dev/null
+	check_eq "buffers of 64K" "$(zone_stat buffers-free)" 16
+	expect_fail "out of range" vctl port set dev tap0 zone off ring 32
+	check_eq "features kept" "$(vctl -j port show dev tap0 | jq -c '.[0].features')" '["zone"]'
+}
+
+t_no_consumer_drops_counted() {
+	topo_build
+	vctl port add dev tap0 zone on > /dev/null
+	# The tap is open (its carrier up, as a VMM keeps it), but no zone
+	# consumer is bound.
+	tapguest_start
+	! in_remote ping -q -c 3 -i 0.1 -W 1 $GUEST_IP > /dev/null
+	check_ge no-consumer "$(zone_stat no-consumer)" 3
+	check_eq frames "$(zone_stat frames)" 0
+}
+
+t_tcp_through_zone_port() {
+	zone_up
+	transfer "$REMOTE" "$GUEST" $GUEST_IP $((20 << 20))
+	transfer "$REMOTE" "$GUEST" $GUEST_IP6 $((4 << 20)) 5202
+	transfer "$REMOTE" "$GUEST" $GUEST_IP 1 5203
+	transfer "$GUEST" "$REMOTE" $REMOTE_IP $((4 << 20)) 5204
+	vctl zone show dev tap0
+	# 24 MiB toward the guest, in frames placed once each.
+	check_ge bytes "$(zone_stat bytes)" $((24 << 20))
+	check_ge frames "$(zone_stat frames)" 1000
+	# A GSO frame is placed whole: the port counts its wire segments.
+	check_ge to-guest-packets "$(port_stat to-guest-packets)" "$(zone_stat frames)"
+	check_eq unsupported "$(zone_stat unsupported)" 0
+	check_eq bad-desc "$(zone_stat bad-desc)" 0
+	# Every buffer comes back: what the consumer holds now is at most a
+	# few frames in flight.
+	check_le buffers-consumer "$(zone_stat buffers-consumer)" 40
+}
+
+t_scheduled_consumer_gets_every_byte() {
+	zone_up --vms 3 --slice-ms 30 --load 60
+	transfer "$REMOTE" "$GUEST" $GUEST_IP $((2 << 20))
+	transfer "$REMOTE" "$GUEST" $GUEST_IP6 $((1 << 20)) 5202
+}
+
+t_lossy_link_through_zone_port() {
+	zone_up
+	in_remote tc qdisc add dev eth0 root netem loss 1% reorder 5% delay 1ms
+	transfer "$REMOTE" "$GUEST" $GUEST_IP $((4 << 20))
+}
+
+t_consumer_killed_mid_transfer() {
+	zone_up
+	transfer "$REMOTE" "$GUEST" $GUEST_IP $((64 << 20)) > "$TMPD/x" 2>&1 &
+	local x=$!
+	slowwait 20 zone_stat_at_least frames 500
+	kill -9 "$TAPGUEST_PID"
+	wait "$TAPGUEST_PID" 2> /dev/null || true
+	TAPGUEST_PID=
+	# The connection stalls with its consumer gone; no need to wait for
+	# its timeouts.
+	sleep 2
+	pkill -x xfer || true
+	wait $x && fail "transfer survived its consumer"
+	slowwait 5 zone_unbound
+	check_eq "buffers held after the consumer died" "$(zone_stat buffers-consumer)" 0
+	# Another consumer takes over.
+	tapguest_start --zone
+	transfer "$REMOTE" "$GUEST" $GUEST_IP $((1 << 20)) 5202
+}
+
+t_consumer_that_never_gives_back() {
+	topo_build
+	vctl port add dev tap0 zone on zone-size 64K zones-max 2 ring 64 > /dev/null
+	# The tap open (a VMM holds it): the bridge forwards to it.
+	tapguest_start
+	# Not through a function: its pid is the consumer's, to kill.
+	ip netns exec "$HOST" zoneprobe hoard --dev tap0 --frames 32 > "$TMPD/hoard" 2>&1 &
+	local h=$!
+	slowwait 5 zone_bound
+	# 16 buffers a zone; a second zone is added as they run out; then
+	# all 32 are hoarded and the rest is dropped and counted.
+	pings 60
+	slowwait 10 grep -q "holding 32" "$TMPD/hoard"
+	check_eq zones "$(zone_stat zones)" 2
+	check_ge no-buffer "$(zone_stat no-buffer)" 10
+	check_eq buffers-consumer "$(zone_stat buffers-consumer)" 32
+	kill $h
+	wait $h 2> /dev/null || true
+	slowwait 5 zone_unbound
+	check_eq buffers-free "$(zone_stat buffers-free)" 32
+}
+
+t_malicious_consumer_rejected() {
+	topo_build
+	vctl port add dev tap0 zone on zone-size 64K ring 64 > /dev/null
+	tapguest_start
+	probe evil --dev tap0 --frames 40 > "$TMPD/evil" 2>&1 &
+	local e=$!
+	slowwait 5 zone_bound
+	pings 45
+	wait $e || { cat "$TMPD/evil"; fail "zoneprobe evil"; }
+	cat "$TMPD/evil"
+	check_ge bad-desc "$(zone_stat bad-desc)" 24
+	check_ge returned "$(zone_stat returned)" 30
+	# Nothing was lost track of: all buffers back once it is gone.
+	slowwait 5 zone_unbound
+	check_eq buffers-free "$(zone_stat buffers-free)" 16
+	tapguest_stop
+	tapguest_start --zone
+	slowwait 5 zone_bound
+	transfer "$REMOTE" "$GUEST" $GUEST_IP $((1 << 20))
+}
+
+t_bind_errors() {
+	topo_build
+	ip -n "$HOST" -batch - <<-EOF
+		tuntap add tap1 mode tap
+		link set tap1 master br0 up
+	EOF
+	check_eq "not attached" "$(probe bind --dev tap0)" ENXIO
+	vctl port add dev tap0 > /dev/null
+	check_eq "not a zone port" "$(probe bind --dev tap0)" EOPNOTSUPP
+	vctl port set dev tap0 zone on > /dev/null
+	chmod 0666 /dev/vassist-zone
+	check_eq "opened without CAP_NET_ADMIN" "$(probe bind --dev tap0 --as-nobody)" EPERM
+	chmod 0600 /dev/vassist-zone
+	probe hold --dev tap0 > "$TMPD/hold" 2>&1 &
+	local h=$!
+	slowwait 5 zone_bound
+	check_eq "second consumer" "$(probe bind --dev tap0)" EBUSY
+	# Port deleted while bound: the consumer is told.
+	vctl port del dev tap0
+	wait $h
+	grep -q detached "$TMPD/hold" || { cat "$TMPD/hold"; fail "consumer not told"; }
+}
+
+t_device_removed_while_bound() {
+	zone_up
+	probe bind --dev tap0 | grep -q EBUSY
+	in_remote ping -q -c 3 -i 0.1 -W 2 $GUEST_IP > /dev/null
+	tapguest_stop
+	probe hold --dev tap0 > "$TMPD/hold" 2>&1 &
+	local h=$!
+	slowwait 5 zone_bound
+	ip -n "$HOST" link del tap0
+	wait $h
+	grep -q detached "$TMPD/hold" || { cat "$TMPD/hold"; fail "consumer not told"; }
+}
+
+t_rmmod_while_bound() {
+	zone_up
+	in_remote ping -q -c 3 -i 0.1 -W 2 $GUEST_IP > /dev/null
+	# The consumer's open file holds the module.
+	expect_fail "in use" rmmod vassist
+	tapguest_stop
+	rmmod vassist
+	insmod "$KO"
+}
+
+run_tests "$@" t_zone_parameters t_no_consumer_drops_counted t_tcp_through_zone_port \
+	t_scheduled_consumer_gets_every_byte t_lossy_link_through_zone_port \
+	t_consumer_killed_mid_transfer t_consumer_that_never_gives_back \
+	t_malicious_consumer_rejected t_bind_errors t_device_removed_while_bound t_rmmod_while_bound
