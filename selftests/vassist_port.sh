@@ -62,7 +62,7 @@ t_bad_attributes_rejected_with_extack() {
 	ip -n "$HOST" tuntap add lone0 mode tap
 	expect_fail "ifindex or ifname is required" ynl --do port-add --json '{}'
 	expect_fail "bad-attr" ynl --do port-add --json '{"ifindex": 0}'
-	expect_fail "bad-attr" ynl --do port-add --json '{"ifname": "tap0", "features": 2}'
+	expect_fail "bad-attr" ynl --do port-add --json '{"ifname": "tap0", "features": 4}'
 	expect_fail "bad-attr" ynl --do port-add --json '{"ifname": "abcdefghijklmnopq"}'
 	expect_fail "no device with this ifindex" vctl port add ifindex 4242
 	expect_fail "no device with this name" vctl port add dev nosuch0
