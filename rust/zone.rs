@@ -232,7 +232,7 @@ impl Zones {
         }
         let head_len = (ETH_HLEN + tag_len) as usize;
         head[head_len - 2..head_len].copy_from_slice(&eth[12..14]);
-        let len = head_len as u32 + net_len;
+        let len = (head_len as u32).saturating_add(net_len);
         let n = bufs_for(len);
         if n > FRAME_BUFS_MAX {
             return Err(Dropped::Unsupported);
@@ -260,10 +260,18 @@ impl Zones {
         }
         let ids = &ids[..n as usize];
         let geometry = *inner.bufs.geometry();
-        let copied = ids.iter().enumerate().all(|(i, id)| {
+        // Buffer `i` holds bytes [i * BUF_SIZE, +piece) of the frame. The
+        // arithmetic wraps rather than checks: `len` is at most
+        // FRAME_BUFS_MAX buffers, so it cannot overflow, and a checked
+        // form would leave a panic path in the packet path.
+        let piece = |i: u32| {
+            let start = i.wrapping_mul(BUF_SIZE);
+            (start, len.saturating_sub(start).min(BUF_SIZE))
+        };
+        let copied = ids.iter().zip(0u32..).all(|(id, i)| {
             let addr = geometry.addr(*id);
-            let start = i as u32 * BUF_SIZE;
-            let end = len.min(start + BUF_SIZE);
+            let (start, n) = piece(i);
+            let end = start.wrapping_add(n);
             let Some(mem) = inner.mem.get(addr.zone as usize) else {
                 return false;
             };
@@ -272,34 +280,39 @@ impl Zones {
             // header on.
             let hs = (start as usize).min(head_len);
             let he = (end as usize).min(head_len);
-            if hs < he && mem.write(base, &head[hs..he]).is_none() {
+            if hs < he && mem.write(base, head.get(hs..he).unwrap_or(&[])).is_none() {
                 return false;
             }
             let ds = start.max(head_len as u32);
             ds >= end
                 || mem
                     .write_skb(
-                        base + ds as usize - start as usize,
+                        base.wrapping_add(ds.wrapping_sub(start) as usize),
                         s,
-                        ds - head_len as u32,
-                        end - ds,
+                        ds.wrapping_sub(head_len as u32),
+                        end.wrapping_sub(ds),
                     )
                     .is_some()
         });
-        let desc_at = |slot: usize| self.layout.rx_descs as usize + slot * abi::DESC_SIZE as usize;
+        let descs = self.layout.rx_descs as usize;
         let written = copied
-            && ids.iter().enumerate().all(|(i, id)| {
-                let start = i as u32 * BUF_SIZE;
+            && ids.iter().zip(0u32..).all(|(id, i)| {
                 let d = Desc {
                     addr: geometry.addr(*id),
-                    flags: if i + 1 < ids.len() { abi::DESC_MORE } else { 0 },
-                    len: len.min(start + BUF_SIZE) - start,
+                    flags: if i.wrapping_add(1) < n {
+                        abi::DESC_MORE
+                    } else {
+                        0
+                    },
+                    len: piece(i).1,
                     vnet: if i == 0 { vnet } else { [0; abi::VNET_LEN] },
                 };
+                let at =
+                    |slot: usize| descs.wrapping_add(slot.wrapping_mul(abi::DESC_SIZE as usize));
                 inner
                     .rx
-                    .next_slot(i as u32)
-                    .and_then(|slot| self.rings.write(desc_at(slot), &d.to_bytes()))
+                    .next_slot(i)
+                    .and_then(|slot| self.rings.write(at(slot), &d.to_bytes()))
                     .is_some()
             });
         let prod = self.index(self.layout.rx_head, abi::HEAD_PRODUCER);

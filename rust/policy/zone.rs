@@ -100,12 +100,13 @@ impl Geometry {
         self.bufs_per_zone() as usize * self.zones_max as usize
     }
 
-    /// Where buffer `id` is.
+    /// Where buffer `id` is. (`per` is never 0: zones hold 16 buffers at
+    /// least; the checked forms leave no panic path in the packet path.)
     pub fn addr(&self, id: BufId) -> Addr {
         let per = self.bufs_per_zone();
         Addr {
-            zone: (id.0 / per) as u16,
-            offset: (id.0 % per) * BUF_SIZE,
+            zone: id.0.checked_div(per).unwrap_or(0) as u16,
+            offset: id.0.checked_rem(per).unwrap_or(0).wrapping_mul(BUF_SIZE),
         }
     }
 }
