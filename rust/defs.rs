@@ -218,5 +218,8 @@ pub(crate) mod zone {
         assert!(size_of::<b::vassist_zone_info>() == abi::INFO_SIZE);
         assert!(offset_of!(b::vassist_zone_info, ret_addrs) == 28);
         assert!(b::VASSIST_MMAP_ZONES == abi::MMAP_ZONES);
+        // The header the wrapper layer reads from a frame is the one a
+        // descriptor carries.
+        assert!(crate::sys::skb::VNET_HDR_LEN == abi::VNET_LEN);
     };
 }
