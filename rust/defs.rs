@@ -114,6 +114,13 @@ pub(crate) mod zone_stats {
         BAD_DESC = VASSIST_A_ZONE_STATS_BAD_DESC,
         NOTIFICATIONS = VASSIST_A_ZONE_STATS_NOTIFICATIONS,
         GROW_FAILED = VASSIST_A_ZONE_STATS_GROW_FAILED,
+        BUFFERS_SENT = VASSIST_A_ZONE_STATS_BUFFERS_SENT,
+        TX_FRAMES = VASSIST_A_ZONE_STATS_TX_FRAMES,
+        TX_BYTES = VASSIST_A_ZONE_STATS_TX_BYTES,
+        TX_COPIED_BYTES = VASSIST_A_ZONE_STATS_TX_COPIED_BYTES,
+        TX_DROPPED = VASSIST_A_ZONE_STATS_TX_DROPPED,
+        COMPLETIONS = VASSIST_A_ZONE_STATS_COMPLETIONS,
+        KICKS = VASSIST_A_ZONE_STATS_KICKS,
     );
 }
 
@@ -196,10 +203,11 @@ pub(crate) mod zone {
     use super::b;
     use crate::policy::zone::{abi, BUF_SIZE};
     use core::mem::{offset_of, size_of};
-    use kernel::ioctl::{_IOR, _IOW};
+    use kernel::ioctl::{_IO, _IOR, _IOW};
 
     pub(crate) const IOC_BIND: u32 = _IOW::<b::vassist_zone_bind>(b::VASSIST_ZONE_IOC, 1);
     pub(crate) const IOC_INFO: u32 = _IOR::<b::vassist_zone_info>(b::VASSIST_ZONE_IOC, 2);
+    pub(crate) const IOC_ALLOC: u32 = _IO(b::VASSIST_ZONE_IOC, 3);
 
     const _: () = {
         assert!(b::VASSIST_ZONE_BUF_SIZE == BUF_SIZE);
@@ -209,6 +217,10 @@ pub(crate) mod zone {
         assert!(offset_of!(b::vassist_ring_head, flags) == abi::HEAD_FLAGS as usize);
         assert!(b::VASSIST_RING_WAITING == abi::RING_WAITING);
         assert!(b::VASSIST_RING_DETACHED == abi::RING_DETACHED);
+        assert!(b::VASSIST_RING_NEED_KICK == abi::RING_NEED_KICK);
+        assert!(b::VASSIST_BIND_TX == abi::BIND_TX);
+        assert!(b::VASSIST_ZONE_TX_BUFS_MAX as usize == crate::policy::zone::TX_BUFS_MAX);
+        assert!(crate::policy::zone::TX_BUFS_MAX == crate::sys::zerocopy::MAX_FRAGS);
         assert!(size_of::<b::vassist_zone_desc>() == abi::DESC_SIZE as usize);
         assert!(offset_of!(b::vassist_zone_desc, len) == 8);
         assert!(offset_of!(b::vassist_zone_desc, vnet) == 16);
@@ -217,6 +229,8 @@ pub(crate) mod zone {
         assert!(size_of::<b::vassist_zone_bind>() == abi::BIND_SIZE);
         assert!(size_of::<b::vassist_zone_info>() == abi::INFO_SIZE);
         assert!(offset_of!(b::vassist_zone_info, ret_addrs) == 28);
+        assert!(offset_of!(b::vassist_zone_info, comp_addrs) == 44);
+        assert!(offset_of!(b::vassist_zone_bind, tx_eventfd) == 12);
         assert!(b::VASSIST_MMAP_ZONES == abi::MMAP_ZONES);
         // The header the wrapper layer reads from a frame is the one a
         // descriptor carries.

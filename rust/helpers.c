@@ -219,6 +219,53 @@ bool vassist_vma_shared(const struct vm_area_struct *vma)
 	return vma->vm_flags & VM_SHARED;
 }
 void vassist_eventfd_signal(struct eventfd_ctx *ctx) { eventfd_signal(ctx); }
+void vassist_init_wait_func(struct wait_queue_entry *wait, wait_queue_func_t fn)
+{
+	init_waitqueue_func_entry(wait, fn);
+}
+void vassist_init_poll_funcptr(poll_table *pt, poll_queue_proc fn) { init_poll_funcptr(pt, fn); }
+__poll_t vassist_vfs_poll(struct file *file, poll_table *pt) { return vfs_poll(file, pt); }
+
+/* frames received from a consumer's pages */
+struct sk_buff *vassist_netdev_alloc_skb(struct net_device *dev, unsigned int len)
+{
+	return netdev_alloc_skb_ip_align(dev, len);
+}
+unsigned int vassist_skb_nr_frags(const struct sk_buff *skb) { return skb_shinfo(skb)->nr_frags; }
+void vassist_skb_add_page(struct sk_buff *skb, struct page *page, unsigned int off,
+			  unsigned int len)
+{
+	get_page(page);
+	skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags, page, off, len, PAGE_SIZE);
+}
+/* The pages may change under the stack (SKBFL_SHARED_FRAG): it copies before writing. */
+void vassist_ubuf_init(struct ubuf_info *uarg, const struct ubuf_info_ops *ops)
+{
+	uarg->ops = ops;
+	refcount_set(&uarg->refcnt, 1);
+	uarg->flags = SKBFL_ZEROCOPY_FRAG | SKBFL_SHARED_FRAG;
+}
+bool vassist_ubuf_put(struct ubuf_info *uarg) { return refcount_dec_and_test(&uarg->refcnt); }
+/*
+ * As tun_get_user() hands a frame to the stack: its virtio-net header
+ * applied (-EINVAL if it does not fit; the caller still owns @skb), the
+ * completion of its pages attached, received on skb->dev.
+ */
+int vassist_skb_receive(struct sk_buff *skb, const struct virtio_net_hdr *hdr,
+			struct ubuf_info *uarg)
+{
+	if (virtio_net_hdr_to_skb(skb, hdr, true))
+		return -EINVAL;
+	skb->protocol = eth_type_trans(skb, skb->dev);
+	if (uarg)
+		skb_zcopy_init(skb, uarg);
+	skb_reset_network_header(skb);
+	skb_probe_transport_header(skb);
+	local_bh_disable();
+	netif_receive_skb(skb);
+	local_bh_enable();
+	return 0;
+}
 
 /* workqueues */
 struct workqueue_struct *vassist_alloc_workqueue(const char *name)

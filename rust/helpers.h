@@ -38,6 +38,7 @@
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/nsproxy.h>
+#include <linux/poll.h>
 #include <linux/sched.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
@@ -119,6 +120,21 @@ unsigned long vassist_vma_pgoff(const struct vm_area_struct *vma);
 unsigned long vassist_vma_len(const struct vm_area_struct *vma);
 bool vassist_vma_shared(const struct vm_area_struct *vma);
 void vassist_eventfd_signal(struct eventfd_ctx *ctx);
+void vassist_init_wait_func(struct wait_queue_entry *wait, wait_queue_func_t fn);
+void vassist_init_poll_funcptr(poll_table *pt, poll_queue_proc fn);
+__poll_t vassist_vfs_poll(struct file *file, poll_table *pt);
+enum { VASSIST_POLLIN = (__force int)EPOLLIN };
+
+/* frames received from a consumer's pages */
+struct sk_buff *vassist_netdev_alloc_skb(struct net_device *dev, unsigned int len);
+unsigned int vassist_skb_nr_frags(const struct sk_buff *skb);
+void vassist_skb_add_page(struct sk_buff *skb, struct page *page, unsigned int off,
+			  unsigned int len);
+void vassist_ubuf_init(struct ubuf_info *uarg, const struct ubuf_info_ops *ops);
+bool vassist_ubuf_put(struct ubuf_info *uarg);
+int vassist_skb_receive(struct sk_buff *skb, const struct virtio_net_hdr *hdr,
+			struct ubuf_info *uarg);
+enum { VASSIST_MAX_SKB_FRAGS = MAX_SKB_FRAGS };
 
 /* workqueues */
 struct workqueue_struct *vassist_alloc_workqueue(const char *name);

@@ -203,6 +203,7 @@ fn fill_port(msg: &mut Msg, port: &Port, rtnl: &Rtnl) -> Result<(), MsgFull> {
             }
             m.put_u32(zs::BUFFERS_FREE, u.free)?;
             m.put_u32(zs::BUFFERS_CONSUMER, u.consumer)?;
+            m.put_u32(zs::BUFFERS_SENT, u.sent)?;
             for (id, v) in [
                 (zs::FRAMES, s.frames),
                 (zs::BYTES, s.bytes),
@@ -214,6 +215,12 @@ fn fill_port(msg: &mut Msg, port: &Port, rtnl: &Rtnl) -> Result<(), MsgFull> {
                 (zs::BAD_DESC, s.bad_desc),
                 (zs::NOTIFICATIONS, s.notifications),
                 (zs::GROW_FAILED, s.grow_failed),
+                (zs::TX_FRAMES, s.tx_frames),
+                (zs::TX_BYTES, s.tx_bytes),
+                (zs::TX_COPIED_BYTES, s.tx_copied),
+                (zs::TX_DROPPED, s.tx_dropped),
+                (zs::COMPLETIONS, s.completions),
+                (zs::KICKS, s.kicks),
             ] {
                 m.put_uint(id, v)?;
             }

@@ -101,7 +101,7 @@ impl Port {
                 c_str!("ack offload on a zone port is not supported yet"),
             ));
         }
-        let undo = self.zone.configure(zone, geometry, rtnl)?;
+        let undo = self.zone.configure(zone, geometry, self.dev(), rtnl)?;
         self.snoop
             .configure(on, settings, prepared, self.dev(), rtnl)
             .inspect_err(|_| self.zone.undo(undo, rtnl))

@@ -5,8 +5,12 @@
 //! maps, and posted on a receive ring, instead of being queued on the
 //! device. The consumer (`/dev/vassist-zone`, one open file bound to the
 //! port) reads them in place and gives the buffers back on the return ring.
-//! The rules (allocator, rings, layout) are `policy::zone`'s; this file
-//! moves the bytes and keeps the state.
+//! It may also send: frames it writes into buffers it holds and posts on
+//! the transmit ring are injected into the bridge as received on the port,
+//! their headers copied and the rest referenced in place; each buffer comes
+//! back on the completion ring once the stack is done with it. The rules
+//! (allocator, rings, layout, what a frame may be) are `policy::zone`'s;
+//! this file moves the bytes and keeps the state.
 //!
 //! Frames to a zone port with no consumer bound are dropped and counted, as
 //! a tap without a reader drops them. A frame is stolen from the bridge
@@ -16,34 +20,40 @@
 use crate::error::VaError;
 use crate::policy::zone::abi::{self, Desc, Info, Layout};
 use crate::policy::zone::{
-    bufs_for, BufId, Buffers, Consumer, Geometry, Owner, Producer, Usage, BUF_SIZE,
+    bufs_for, tx_frame, Addr, BufId, Buffers, Consumer, Geometry, Owner, Producer, TxFrame, Usage,
+    BUF_SIZE, TX_BUFS_MAX,
 };
 use crate::port;
 use crate::sys::bhlock::{new_bh_spinlock, BhSpinLock};
 use crate::sys::errno::{enotconn, eopnotsupp};
-use crate::sys::eventfd::EventFd;
+use crate::sys::eventfd::{EventFd, EventFdWatch, Kicked};
 use crate::sys::miscdev::{File, MiscFile, UserArg};
-use crate::sys::netdev::{NetDeviceRef, NetRef};
+use crate::sys::netdev::{NetDevice, NetDeviceRef, NetRef};
 use crate::sys::netfilter::Verdict;
 use crate::sys::rcu::{Guard, RcuBox};
 use crate::sys::rtnl::{self, Rtnl, RtnlCell};
 use crate::sys::skb::{Egress, ETH_HLEN};
 use crate::sys::usermem::{UserMem, VmArea};
 use crate::sys::workqueue::{ModuleQueue, QueueRegistration};
+use crate::sys::zerocopy::{Completion, InFrame, ZeroCopy};
 use core::pin::Pin;
-use core::sync::atomic::{fence, AtomicU32, Ordering};
+use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use kernel::c_str;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
 use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
+use kernel::ThisModule;
 
 /// The most buffers one frame may take: a 64 KiB GSO frame and its
 /// headers; a larger one is dropped and counted.
 const FRAME_BUFS_MAX: u32 = 18;
 
+/// Frames the transmit work sends before it lets other work run.
+const TX_BUDGET: u32 = 256;
+
 /// `ioctl` numbers (`include/uapi/linux/vassist_zone.h`).
-use crate::defs::zone::{IOC_BIND, IOC_INFO};
+use crate::defs::zone::{IOC_ALLOC, IOC_BIND, IOC_INFO};
 
 /// A zone port's counters.
 #[derive(Clone, Copy, Default)]
@@ -65,6 +75,19 @@ pub(crate) struct Stats {
     pub(crate) notifications: u64,
     /// Zones that could not be added (no memory).
     pub(crate) grow_failed: u64,
+    /// Frames the consumer sent into the bridge, their bytes, and the
+    /// bytes of them copied (headers; the rest is referenced in place).
+    pub(crate) tx_frames: u64,
+    pub(crate) tx_bytes: u64,
+    pub(crate) tx_copied: u64,
+    /// Sent frames dropped: no memory, or a virtio-net header the stack
+    /// refused.
+    pub(crate) tx_dropped: u64,
+    /// Buffers handed to the consumer on the completion ring: sent ones
+    /// the stack is done with, rejected ones, lent ones.
+    pub(crate) completions: u64,
+    /// Transmit eventfd signals.
+    pub(crate) kicks: u64,
 }
 
 /// Why a frame was not placed.
@@ -91,8 +114,16 @@ struct Inner {
     mem: KVec<Arc<UserMem>>,
     rx: Producer,
     ret: Consumer,
+    tx: Consumer,
+    comp: Producer,
     /// The bound consumer's receive eventfd.
     consumer: Option<EventFd>,
+    /// Its transmit kick, if it sends.
+    kick: Option<Pin<KBox<EventFdWatch<Zones>>>>,
+    /// The port's device, which sent frames are received on, until the
+    /// port stops being a zone port (shared: holding a device allocates,
+    /// which the lock does not allow).
+    dev: Option<Arc<NetDeviceRef>>,
     bound: bool,
     detached: bool,
     /// A zone is being added.
@@ -106,18 +137,27 @@ pub(crate) struct Zones {
     zone_size: u32,
     layout: Layout,
     rings: UserMem,
+    /// Held by each sent frame until it completes.
+    module: &'static ThisModule,
     #[pin]
     inner: BhSpinLock<Inner>,
+    /// Transmit eventfd signals (counted outside the lock: they come
+    /// under the eventfd's).
+    kicks: AtomicU64,
     /// Adds a zone, in process context.
     #[pin]
-    grow: Work<Zones>,
+    grow: Work<Zones, 0>,
+    /// Sends what the consumer posted, in process context.
+    #[pin]
+    transmit: Work<Zones, 1>,
 }
 
 impl_has_work! {
-    impl HasWork<Self> for Zones { self.grow }
+    impl HasWork<Self, 0> for Zones { self.grow }
+    impl HasWork<Self, 1> for Zones { self.transmit }
 }
 
-impl WorkItem for Zones {
+impl WorkItem<0> for Zones {
     type Pointer = Arc<Zones>;
 
     fn run(this: Arc<Zones>) {
@@ -125,18 +165,67 @@ impl WorkItem for Zones {
     }
 }
 
-/// Where zones are added: the module's own queue, so that rmmod waits for
-/// the work.
-static GROWTH: ModuleQueue = ModuleQueue::new();
+impl WorkItem<1> for Zones {
+    type Pointer = Arc<Zones>;
 
-/// The growth queue, while the module is loaded.
+    fn run(this: Arc<Zones>) {
+        Zones::transmit(&this);
+    }
+}
+
+impl Kicked for Zones {
+    fn kicked(this: &Arc<Self>) {
+        this.kicks.fetch_add(1, Ordering::Relaxed);
+        WORK.enqueue::<_, 1>(this.clone());
+    }
+}
+
+/// Where zones are added and frames sent: the module's own queue, so that
+/// rmmod waits for the work.
+static WORK: ModuleQueue = ModuleQueue::new();
+
+/// The zones' queue, while the module is loaded.
 pub(crate) fn register() -> Result<QueueRegistration> {
-    GROWTH.register(c_str!("vassist_zones"))
+    WORK.register(c_str!("vassist_zones"))
+}
+
+/// A sent frame's buffers, given back when the stack is done with them.
+struct SentBufs {
+    zones: Arc<Zones>,
+    ids: [BufId; TX_BUFS_MAX],
+    n: usize,
+}
+
+impl Completion for SentBufs {
+    fn complete(self) {
+        let mut inner = self.zones.inner.lock();
+        let ids = self.ids.get(..self.n).unwrap_or(&[]);
+        self.zones.finish_sent(&mut inner, ids);
+    }
+}
+
+/// What the transmit ring has next.
+enum Next<'d> {
+    /// A frame, built; `None` if it was rejected or dropped (counted).
+    Frame(Option<Outgoing<'d>>),
+    /// Nothing to take as of the consumer's index `seen` (none, not all
+    /// of a frame, no room to complete it, or an index that does not fit).
+    Wait(u32),
+    /// The consumer or the device is gone.
+    Stop,
+}
+
+/// A frame taken from the transmit ring, built, ready to go.
+struct Outgoing<'d> {
+    frame: InFrame<'d>,
+    vnet: [u8; abi::VNET_LEN],
+    /// Its pages' completion, if any are referenced.
+    sent: Option<SentBufs>,
 }
 
 impl Zones {
-    /// The rings and the first zone, for `geometry`.
-    fn new(geometry: Geometry) -> Result<Arc<Zones>> {
+    /// The rings and the first zone, for `geometry`, sending on `dev`.
+    fn new(geometry: Geometry, dev: &NetDevice) -> Result<Arc<Zones>> {
         let n = geometry.bufs_max();
         let free = KVec::from_elem(0, n, GFP_KERNEL)?;
         let owner = KVec::from_elem(Owner::Free, n, GFP_KERNEL)?;
@@ -149,18 +238,24 @@ impl Zones {
         bufs.add_zone();
         let layout = Layout::new(geometry.ring());
         let rings = UserMem::new(layout.size as usize)?;
+        let dev = Arc::new(dev.hold(), GFP_KERNEL)?;
         Arc::pin_init(
             pin_init!(Zones {
                 zone_size: geometry.zone_size(),
                 layout,
                 rings,
+                module: &crate::THIS_MODULE,
                 inner <- new_bh_spinlock!(
                     Inner {
                         bufs,
                         mem,
                         rx: Producer::new(geometry.ring(), 0),
                         ret: Consumer::new(geometry.ring(), 0),
+                        tx: Consumer::new(geometry.ring(), 0),
+                        comp: Producer::new(geometry.ring(), 0),
                         consumer: None,
+                        kick: None,
+                        dev: Some(dev),
                         bound: false,
                         detached: false,
                         growing: false,
@@ -168,7 +263,9 @@ impl Zones {
                     },
                     "vassist_zones"
                 ),
+                kicks: AtomicU64::new(0),
                 grow <- new_work!("vassist_zones_grow"),
+                transmit <- new_work!("vassist_zones_transmit"),
             }),
             GFP_KERNEL,
         )
@@ -184,33 +281,328 @@ impl Zones {
         if inner.bound {
             self.take_returns(&mut inner);
         }
-        (inner.stats, inner.bufs.usage(), inner.bound)
+        let mut stats = inner.stats;
+        stats.kicks = self.kicks.load(Ordering::Relaxed);
+        (stats, inner.bufs.usage(), inner.bound)
     }
 
     /// Places the frame for the consumer and steals it, or drops it.
     pub(crate) fn place<'a>(this: &Arc<Zones>, skb: Egress<'a>, net_len: u32) -> Verdict<'a> {
-        let mut inner = this.inner.lock();
-        if !inner.bound || inner.detached {
-            inner.stats.no_consumer += 1;
-            return Verdict::Drop(skb.into_inner());
+        let placed = {
+            let mut inner = this.inner.lock();
+            if !inner.bound || inner.detached {
+                inner.stats.no_consumer += 1;
+                false
+            } else {
+                this.take_returns(&mut inner);
+                let placed = this.post(&mut inner, &skb, net_len);
+                this.grow_if_low(&mut inner);
+                match placed {
+                    Ok(()) => this.notify(&mut inner),
+                    Err(why) => inner.stats.dropped(why),
+                }
+                placed.is_ok()
+            }
+        };
+        // Freed outside the lock: a frame another zone port sent completes
+        // its buffers under that port's lock, of the same class.
+        if placed {
+            Verdict::Stolen(skb.consume())
+        } else {
+            Verdict::Drop(skb.into_inner())
         }
-        this.take_returns(&mut inner);
-        let placed = this.post(&mut inner, &skb, net_len);
-        // Free buffers running low: another zone, in process context.
+    }
+
+    /// Free buffers running low: another zone, in process context.
+    fn grow_if_low(self: &Arc<Zones>, inner: &mut Inner) {
         let low = inner.bufs.free() < inner.bufs.geometry().bufs_per_zone() / 4;
         if low && inner.bufs.can_grow() && !inner.growing {
-            inner.growing = GROWTH.enqueue(this.clone());
+            inner.growing = WORK.enqueue::<_, 0>(self.clone());
         }
-        match placed {
-            Ok(()) => {
-                this.notify(&mut inner);
-                Verdict::Stolen(skb.consume())
-            }
-            Err(why) => {
-                inner.stats.dropped(why);
-                Verdict::Drop(skb.into_inner())
+    }
+
+    /// Sends what the consumer posted on the transmit ring, up to a
+    /// budget, then requeues itself; with the ring empty, asks to be
+    /// kicked, and looks once more so that a frame posted meanwhile is not
+    /// left waiting for a kick that will not come.
+    fn transmit(this: &Arc<Zones>) {
+        let Some(flags) = this.index(this.layout.tx_head, abi::HEAD_FLAGS) else {
+            return;
+        };
+        let Some(dev) = this.inner.lock().dev.clone() else {
+            return;
+        };
+        let Some(prod) = this.index(this.layout.tx_head, abi::HEAD_PRODUCER) else {
+            return;
+        };
+        flags.store(0, Ordering::Relaxed);
+        let mut taken = 0;
+        while taken < TX_BUDGET {
+            match this.next_outgoing(&dev) {
+                Next::Frame(out) => {
+                    if let Some(out) = out {
+                        this.send(out);
+                    }
+                    taken += 1;
+                }
+                Next::Stop => return,
+                Next::Wait(seen) => {
+                    flags.store(abi::RING_NEED_KICK, Ordering::Relaxed);
+                    // Pairs with the consumer's barrier between publishing
+                    // and reading the flag: one of the two sees the other.
+                    fence(Ordering::SeqCst);
+                    if prod.load(Ordering::Acquire) == seen {
+                        return;
+                    }
+                    flags.store(0, Ordering::Relaxed);
+                }
             }
         }
+        WORK.enqueue::<_, 1>(this.clone());
+    }
+
+    /// Takes the next frame off the transmit ring.
+    fn next_outgoing<'d>(self: &Arc<Zones>, dev: &'d NetDevice) -> Next<'d> {
+        let mut inner = self.inner.lock();
+        let (Some(_), Some(_), Some(prod), Some(cons)) = (
+            inner.kick.as_ref(),
+            inner.dev.as_ref(),
+            self.index(self.layout.tx_head, abi::HEAD_PRODUCER),
+            self.index(self.layout.tx_head, abi::HEAD_CONSUMER),
+        ) else {
+            return Next::Stop;
+        };
+        let seen = prod.load(Ordering::Acquire);
+        let Ok(avail) = inner.tx.sync(seen) else {
+            inner.stats.bad_desc += 1;
+            return Next::Wait(seen);
+        };
+        match self.take_frame(&mut inner, dev, avail, cons) {
+            Some(next) => next,
+            None => Next::Wait(seen),
+        }
+    }
+
+    /// The frame at the head of the transmit ring's `avail` entries:
+    /// `None` if it is not all there yet, or there is no room to complete
+    /// its buffers.
+    fn take_frame<'d>(
+        self: &Arc<Zones>,
+        inner: &mut Inner,
+        dev: &'d NetDevice,
+        avail: u32,
+        cons: &AtomicU32,
+    ) -> Option<Next<'d>> {
+        // The frame's entries: up to one without MORE, or one past the
+        // most a frame may have (then rejected whole).
+        let mut descs = [Desc::from_bytes([0; abi::DESC_SIZE as usize]); TX_BUFS_MAX + 1];
+        let mut n = 0;
+        loop {
+            if n as u32 >= avail {
+                return None;
+            }
+            let at = inner.tx.slot(n as u32).map(|slot| {
+                (self.layout.tx_descs as usize)
+                    .wrapping_add(slot.wrapping_mul(abi::DESC_SIZE as usize))
+            });
+            let d = Desc::from_bytes(at.and_then(|at| self.rings.read(at))?);
+            *descs.get_mut(n)? = d;
+            n += 1;
+            if d.flags & abi::DESC_MORE == 0 || n == descs.len() {
+                break;
+            }
+        }
+        let descs = descs.get(..n)?;
+        // Room on the completion ring for each of its buffers besides those
+        // out already: every buffer has a place to come back to.
+        let ccons = self.index(self.layout.comp_head, abi::HEAD_CONSUMER)?;
+        let room = match inner.comp.sync(ccons.load(Ordering::Acquire)) {
+            Ok(room) => room,
+            Err(_) => {
+                inner.stats.bad_desc += 1;
+                inner.comp.room()
+            }
+        };
+        if room.saturating_sub(inner.bufs.usage().sent) < n as u32 {
+            return None;
+        }
+        cons.store(inner.tx.release(n as u32), Ordering::Release);
+        let mut addrs = [Addr { zone: 0, offset: 0 }; TX_BUFS_MAX + 1];
+        for (a, d) in addrs.iter_mut().zip(descs) {
+            *a = d.addr;
+        }
+        let addrs = addrs.get(..n)?;
+        let mut ids = [BufId(0); TX_BUFS_MAX];
+        let frame = tx_frame(descs).and_then(|f| inner.bufs.send(addrs, &mut ids).map(|()| f));
+        let Ok(frame) = frame else {
+            inner.stats.bad_desc += 1;
+            self.hand_back(inner, addrs);
+            return Some(Next::Frame(None));
+        };
+        let ids = ids.get(..n)?;
+        let Some((built, referenced)) = self.build(inner, dev, &frame, descs) else {
+            inner.stats.tx_dropped += 1;
+            self.finish_sent(inner, ids);
+            return Some(Next::Frame(None));
+        };
+        inner.stats.tx_frames += 1;
+        inner.stats.tx_bytes += frame.len as u64;
+        inner.stats.tx_copied += frame.linear as u64;
+        let sent = if referenced {
+            let mut all = [BufId(0); TX_BUFS_MAX];
+            for (a, id) in all.iter_mut().zip(ids) {
+                *a = *id;
+            }
+            Some(SentBufs {
+                zones: self.clone(),
+                ids: all,
+                n,
+            })
+        } else {
+            // Copied whole: done with its buffers already.
+            self.finish_sent(inner, ids);
+            None
+        };
+        Some(Next::Frame(Some(Outgoing {
+            frame: built,
+            vnet: frame.vnet,
+            sent,
+        })))
+    }
+
+    /// Builds the frame on `dev`: its first `linear` bytes copied, the
+    /// rest of each buffer a page fragment. Whether any is referenced.
+    fn build<'d>(
+        &self,
+        inner: &Inner,
+        dev: &'d NetDevice,
+        frame: &TxFrame,
+        descs: &[Desc],
+    ) -> Option<(InFrame<'d>, bool)> {
+        let mut f = InFrame::new(dev, frame.linear)?;
+        let mut copy = frame.linear;
+        let mut referenced = false;
+        for d in descs {
+            let mem = inner.mem.get(d.addr.zone as usize)?;
+            let base = d.addr.offset as usize;
+            let c = copy.min(d.len);
+            if c > 0 {
+                f.copy_in(mem, base, c)?;
+                copy -= c;
+            }
+            if c < d.len {
+                f.add_page(mem, base.wrapping_add(c as usize), d.len - c)?;
+                referenced = true;
+            }
+        }
+        Some((f, referenced))
+    }
+
+    /// Hands a frame to the stack, its buffers' completion with it.
+    fn send(&self, out: Outgoing<'_>) {
+        let done = match out.sent.map(|s| ZeroCopy::new(s, self.module)) {
+            Some(Ok(zc)) => Some(zc),
+            Some(Err(s)) => {
+                // No memory for the completion: the frame cannot go.
+                drop(out.frame);
+                let mut inner = self.inner.lock();
+                inner.stats.tx_dropped += 1;
+                self.finish_sent(&mut inner, s.ids.get(..s.n).unwrap_or(&[]));
+                return;
+            }
+            None => None,
+        };
+        if !out.frame.receive(&out.vnet, done) {
+            self.inner.lock().stats.tx_dropped += 1;
+        }
+    }
+
+    /// The stack is done with sent buffers: back to the consumer on the
+    /// completion ring (free if it is gone), and it is told.
+    fn finish_sent(&self, inner: &mut Inner, ids: &[BufId]) {
+        let geometry = *inner.bufs.geometry();
+        let mut k = 0;
+        for id in ids {
+            let slot = inner.comp.next_slot(k);
+            if inner.bufs.complete(*id, inner.bound && slot.is_some()) {
+                self.write_comp(slot, geometry.addr(*id));
+                k += 1;
+            }
+        }
+        self.publish_comp(inner, k);
+    }
+
+    /// The buffers of a rejected frame that the consumer holds (each once)
+    /// go back to it on the completion ring, still its own.
+    fn hand_back(&self, inner: &mut Inner, addrs: &[Addr]) {
+        let mut k = 0;
+        for (i, a) in addrs.iter().enumerate() {
+            let held = inner
+                .bufs
+                .lookup(*a)
+                .is_ok_and(|id| inner.bufs.owner(id) == Owner::Consumer);
+            let first = !addrs.get(..i).unwrap_or(&[]).contains(a);
+            if held && first {
+                let slot = inner.comp.next_slot(k);
+                if slot.is_some() {
+                    self.write_comp(slot, *a);
+                    k += 1;
+                }
+            }
+        }
+        self.publish_comp(inner, k);
+    }
+
+    fn write_comp(&self, slot: Option<usize>, addr: Addr) {
+        if let Some(slot) = slot {
+            let at = (self.layout.comp_addrs as usize)
+                .wrapping_add(slot.wrapping_mul(abi::ADDR_SIZE as usize));
+            self.rings.write(at, &abi::addr_to_bytes(addr));
+        }
+    }
+
+    fn publish_comp(&self, inner: &mut Inner, k: u32) {
+        if k == 0 {
+            return;
+        }
+        let prod = inner.comp.commit(k);
+        if let Some(p) = self.index(self.layout.comp_head, abi::HEAD_PRODUCER) {
+            p.store(prod, Ordering::Release);
+        }
+        inner.stats.completions += k as u64;
+        self.notify(inner);
+    }
+
+    /// Lends up to `n` free buffers to the consumer (ALLOC), as many as
+    /// the completion ring has room for. Returns how many.
+    fn lend(self: &Arc<Zones>, n: u32) -> Result<u32> {
+        let mut inner = self.inner.lock();
+        if inner.kick.is_none() {
+            return Err(eopnotsupp());
+        }
+        let ccons = self.index(self.layout.comp_head, abi::HEAD_CONSUMER);
+        let room = match ccons.map(|c| inner.comp.sync(c.load(Ordering::Acquire))) {
+            Some(Ok(room)) => room,
+            _ => {
+                inner.stats.bad_desc += 1;
+                return Err(EINVAL);
+            }
+        };
+        let n = n
+            .min(room.saturating_sub(inner.bufs.usage().sent))
+            .min(inner.bufs.free());
+        let geometry = *inner.bufs.geometry();
+        let comp = inner.comp;
+        let mut k = 0;
+        let lent = inner.bufs.lend(n, |id| {
+            self.write_comp(comp.next_slot(k), geometry.addr(id));
+            k += 1;
+        });
+        if lent {
+            self.publish_comp(&mut inner, k);
+        }
+        self.grow_if_low(&mut inner);
+        Ok(if lent { n } else { 0 })
     }
 
     /// Copies the frame into buffers and publishes its descriptors; on an
@@ -403,58 +795,80 @@ impl Zones {
         cons.store(inner.ret.release(avail), Ordering::Release);
     }
 
-    /// Binds a consumer: the rings start empty.
-    fn bind(&self, eventfd: EventFd) -> Result {
+    /// Binds a consumer, which sends too if it gave a `kick`: the rings
+    /// start empty.
+    fn bind(self: &Arc<Zones>, eventfd: EventFd, kick: Option<i32>) -> Result {
+        // Made outside the lock: it allocates, and may kick at once (the
+        // kick then finds nothing to send).
+        let mut kick = kick
+            .map(|fd| EventFdWatch::new(fd, self.clone()))
+            .transpose()?;
         let mut inner = self.inner.lock();
         if inner.detached {
+            drop(inner);
             return Err(ENODEV);
         }
         if inner.bound {
+            drop(inner);
             return Err(EBUSY);
         }
         let ring = inner.bufs.geometry().ring();
         inner.rx = Producer::new(ring, 0);
         inner.ret = Consumer::new(ring, 0);
-        for (head, field) in [
-            (self.layout.rx_head, abi::HEAD_PRODUCER),
-            (self.layout.rx_head, abi::HEAD_STATUS),
-            (self.layout.rx_head, abi::HEAD_CONSUMER),
-            (self.layout.rx_head, abi::HEAD_FLAGS),
-            (self.layout.ret_head, abi::HEAD_PRODUCER),
-            (self.layout.ret_head, abi::HEAD_CONSUMER),
-        ] {
-            if let Some(i) = self.index(head, field) {
-                i.store(0, Ordering::Relaxed);
+        inner.tx = Consumer::new(ring, 0);
+        inner.comp = Producer::new(ring, 0);
+        let l = &self.layout;
+        for head in [l.rx_head, l.ret_head, l.tx_head, l.comp_head] {
+            for field in [
+                abi::HEAD_PRODUCER,
+                abi::HEAD_STATUS,
+                abi::HEAD_CONSUMER,
+                abi::HEAD_FLAGS,
+            ] {
+                if let Some(i) = self.index(head, field) {
+                    i.store(0, Ordering::Relaxed);
+                }
             }
         }
+        if let Some(f) = self.index(l.tx_head, abi::HEAD_FLAGS) {
+            f.store(abi::RING_NEED_KICK, Ordering::Relaxed);
+        }
         inner.consumer = Some(eventfd);
+        core::mem::swap(&mut inner.kick, &mut kick);
         inner.bound = true;
         Ok(())
     }
 
-    /// The consumer is gone: every buffer it held is free again.
+    /// The consumer is gone: every buffer it held is free again (those it
+    /// sent, once the stack is done with them).
     fn unbind(&self) {
-        let eventfd = {
+        let gone = {
             let mut inner = self.inner.lock();
             inner.bound = false;
             inner.bufs.reclaim();
-            inner.consumer.take()
+            (inner.consumer.take(), inner.kick.take())
         };
-        drop(eventfd);
+        // Dropped outside the lock: taking the watch off its eventfd
+        // takes the eventfd's lock.
+        drop(gone);
     }
 
     /// The port stopped being a zone port: the consumer is told, and
-    /// nothing more is placed.
+    /// nothing more is placed or sent.
     fn detach(&self) {
-        let mut inner = self.inner.lock();
-        inner.detached = true;
-        if let Some(s) = self.index(self.layout.rx_head, abi::HEAD_STATUS) {
-            s.store(abi::RING_DETACHED, Ordering::Release);
-        }
-        if let Some(e) = &inner.consumer {
-            e.signal();
-            inner.stats.notifications += 1;
-        }
+        let gone = {
+            let mut inner = self.inner.lock();
+            inner.detached = true;
+            if let Some(s) = self.index(self.layout.rx_head, abi::HEAD_STATUS) {
+                s.store(abi::RING_DETACHED, Ordering::Release);
+            }
+            if let Some(e) = &inner.consumer {
+                e.signal();
+                inner.stats.notifications += 1;
+            }
+            (inner.kick.take(), inner.dev.take())
+        };
+        drop(gone);
     }
 
     fn info(&self) -> Info {
@@ -528,6 +942,7 @@ impl ZonePort {
         &self,
         on: bool,
         geometry: Option<Geometry>,
+        dev: &NetDevice,
         rtnl: &mut Rtnl,
     ) -> Result<Undo, VaError> {
         let old = *self.geometry.get(rtnl);
@@ -547,7 +962,7 @@ impl ZonePort {
         };
         match (on, was_on) {
             (true, false) => {
-                let zones = Zones::new(*self.geometry.get(rtnl));
+                let zones = Zones::new(*self.geometry.get(rtnl), dev);
                 let set = zones.and_then(|z| self.zones.set(z, rtnl).map_err(|_| ENOMEM));
                 if let Err(e) = set {
                     *self.geometry.get_mut(rtnl) = old;
@@ -593,13 +1008,14 @@ pub(crate) struct ZoneFile {
 impl ZoneFile {
     fn bind(&self, file: &File, arg: UserArg) -> Result<i32> {
         let req = abi::Bind::from_bytes(arg.slice(abi::BIND_SIZE).reader().read()?);
-        if req.flags != 0 || req.reserved != 0 {
+        if req.flags & !abi::BIND_TX != 0 {
             return Err(EINVAL);
         }
         if !file.opener_net_admin(&self.net) {
             return Err(EPERM);
         }
         let eventfd = EventFd::from_fd(req.rx_eventfd)?;
+        let kick = (req.flags & abi::BIND_TX != 0).then_some(req.tx_eventfd);
         let dev = NetDeviceRef::by_index(&self.net, req.ifindex).ok_or(ENODEV)?;
         let zones = {
             let mut guard = rtnl::lock();
@@ -611,7 +1027,7 @@ impl ZoneFile {
         if bound.is_some() {
             return Err(EBUSY);
         }
-        zones.bind(eventfd)?;
+        zones.bind(eventfd, kick)?;
         *bound = Some(zones);
         Ok(0)
     }
@@ -639,6 +1055,10 @@ impl MiscFile for ZoneFile {
                 let info = self.bound()?.info();
                 arg.slice(abi::INFO_SIZE).writer().write(&info.to_bytes())?;
                 Ok(0)
+            }
+            IOC_ALLOC => {
+                let n = u32::try_from(arg.value()).unwrap_or(u32::MAX);
+                Ok(self.bound()?.lend(n)? as i32)
             }
             _ => Err(ENOTTY),
         }

@@ -1,12 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Zone ports: frames toward the guest placed in shared memory that its
-# consumer (tapguest --zone, zoneprobe) maps; TCP through them; and every
-# way a consumer or an administrator can get it wrong.
+# consumer (tapguest --zone, zoneprobe) maps, frames from the guest sent
+# from that memory by reference; TCP through them; and every way a
+# consumer or an administrator can get it wrong.
 . "$(dirname "$0")/lib.sh"
 
 zone_stat() { vctl -j port show dev tap0 | jq -r ".[0][\"zone-stats\"][\"$1\"] // 0"; }
 zone_stat_at_least() { [ "$(zone_stat "$1")" -ge "$2" ] 2> /dev/null; }
+zone_stat_is() { [ "$(zone_stat "$1")" = "$2" ]; }
 zone_bound() { [ "$(vctl -j port show dev tap0 | jq '.[0]["zone-stats"].consumer // false')" = true ]; }
 zone_unbound() { ! zone_bound; }
 probe() { ip netns exec "$HOST" zoneprobe "$@"; }
@@ -72,9 +74,16 @@ t_tcp_through_zone_port() {
 	check_ge to-guest-packets "$(port_stat to-guest-packets)" "$(zone_stat frames)"
 	check_eq unsupported "$(zone_stat unsupported)" 0
 	check_eq bad-desc "$(zone_stat bad-desc)" 0
-	# Every buffer comes back: what the consumer holds now is at most a
-	# few frames in flight.
-	check_le buffers-consumer "$(zone_stat buffers-consumer)" 40
+	# 4 MiB from the guest, sent from the zones: its headers copied, the
+	# rest referenced in place (toward the remote's veth, which copies).
+	check_ge tx-bytes "$(zone_stat tx-bytes)" $((4 << 20))
+	check_ge tx-frames "$(zone_stat tx-frames)" 2800
+	check_le "tx-copied-bytes x4" $(($(zone_stat tx-copied-bytes) * 4)) "$(zone_stat tx-bytes)"
+	check_eq tx-dropped "$(zone_stat tx-dropped)" 0
+	slowwait 5 zone_stat_is buffers-sent 0
+	# Every buffer comes back: what the consumer holds now is a few frames
+	# in flight and the buffers it keeps to send from (lent 64 at a time).
+	check_le buffers-consumer "$(zone_stat buffers-consumer)" 256
 }
 
 t_scheduled_consumer_gets_every_byte() {
@@ -152,6 +161,52 @@ t_malicious_consumer_rejected() {
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((1 << 20))
 }
 
+t_malicious_sender_rejected() {
+	topo_build
+	vctl port add dev tap0 zone on > /dev/null
+	tapguest_start
+	local before
+	before=$(in_remote cat /sys/class/net/eth0/statistics/rx_packets)
+	probe evil-tx --dev tap0 --rounds 5 > "$TMPD/evil" 2>&1 || { cat "$TMPD/evil"; fail "zoneprobe evil-tx"; }
+	cat "$TMPD/evil"
+	vctl zone show dev tap0
+	# Each round: 8 malformed frames and a forged index rejected, one
+	# frame the stack refuses, two honest ones delivered.
+	check_ge bad-desc "$(zone_stat bad-desc)" 45
+	check_eq tx-dropped "$(zone_stat tx-dropped)" 5
+	check_ge tx-frames "$(zone_stat tx-frames)" 15
+	check_ge "honest frames at the remote" \
+		$(($(in_remote cat /sys/class/net/eth0/statistics/rx_packets) - before)) 10
+	# Nothing was lost track of.
+	slowwait 5 zone_unbound
+	slowwait 5 zone_stat_is buffers-sent 0
+	check_eq buffers-free "$(zone_stat buffers-free)" 1024
+	tapguest_stop
+	tapguest_start --zone
+	slowwait 5 zone_bound
+	transfer "$GUEST" "$REMOTE" $REMOTE_IP $((1 << 20))
+}
+
+# Frames the guest sent wait in a qdisc on their way out, pointing at the
+# zones, while their consumer dies, the port goes and rmmod is tried; the
+# qdisc then frees them.
+t_sent_frames_outlive_their_sender() {
+	zone_up
+	in_guest ping -q -c 2 -W 2 $REMOTE_IP > /dev/null
+	tc -n "$HOST" qdisc add dev vrem0 root netem delay 60s limit 10000
+	in_guest ping -q -c 20 -i 0.05 -s 1400 -W 1 $REMOTE_IP > /dev/null 2>&1 || true
+	check_ge buffers-sent "$(zone_stat buffers-sent)" 20
+	tapguest_stop
+	slowwait 5 zone_unbound
+	check_ge "buffers still sent" "$(zone_stat buffers-sent)" 20
+	vctl port del dev tap0
+	# Each frame in flight holds the module.
+	expect_fail "in use" rmmod vassist
+	tc -n "$HOST" qdisc del dev vrem0 root
+	slowwait 10 rmmod vassist
+	insmod "$KO"
+}
+
 t_bind_errors() {
 	topo_build
 	ip -n "$HOST" -batch - <<-EOF
@@ -201,4 +256,6 @@ t_rmmod_while_bound() {
 run_tests "$@" t_zone_parameters t_no_consumer_drops_counted t_tcp_through_zone_port \
 	t_scheduled_consumer_gets_every_byte t_lossy_link_through_zone_port \
 	t_consumer_killed_mid_transfer t_consumer_that_never_gives_back \
-	t_malicious_consumer_rejected t_bind_errors t_device_removed_while_bound t_rmmod_while_bound
+	t_malicious_consumer_rejected t_malicious_sender_rejected \
+	t_sent_frames_outlive_their_sender t_bind_errors t_device_removed_while_bound \
+	t_rmmod_while_bound

@@ -133,6 +133,9 @@ pub enum Bad {
     NotOwned,
     /// A ring index that moved backwards or past the other side's.
     Index,
+    /// A transmitted frame that is not one: lengths, too many buffers, a
+    /// virtio-net header that does not fit it.
+    Frame,
 }
 
 /// Who holds a buffer.
@@ -142,8 +145,11 @@ pub enum Owner {
     Free = 0,
     /// Taken by the host, being filled.
     Host = 1,
-    /// Posted to the consumer.
+    /// Posted to the consumer, or lent to it for frames of its own.
     Consumer = 2,
+    /// Sent by the consumer: the host's frames point at it until they are
+    /// freed.
+    Sent = 3,
 }
 
 /// Buffer counts, for statistics.
@@ -153,6 +159,7 @@ pub struct Usage {
     pub free: u32,
     pub host: u32,
     pub consumer: u32,
+    pub sent: u32,
 }
 
 /// The page allocator over a port's zones (SETH's gbuffer back-end). Its
@@ -283,6 +290,63 @@ where
         Ok(id)
     }
 
+    /// Lends `n` free buffers to the consumer for frames of its own, all
+    /// or none.
+    pub fn lend(&mut self, n: u32, mut each: impl FnMut(BufId)) -> bool {
+        if n > self.nfree {
+            return false;
+        }
+        for _ in 0..n {
+            self.nfree -= 1;
+            let id = self.free[self.nfree as usize];
+            self.owner[id as usize] = Owner::Consumer;
+            each(BufId(id));
+        }
+        self.usage.free -= n;
+        self.usage.consumer += n;
+        true
+    }
+
+    /// The consumer sends a frame in the buffers at `addrs`: each must be
+    /// the start of a buffer it holds, named once. All become `Sent`
+    /// (their ids in `ids`), or none does and the first bad one says why.
+    pub fn send(&mut self, addrs: &[Addr], ids: &mut [BufId]) -> Result<(), Bad> {
+        if ids.len() < addrs.len() {
+            return Err(Bad::Frame);
+        }
+        for (k, a) in addrs.iter().enumerate() {
+            let id = match self.lookup(*a) {
+                Ok(id) if self.owner[id.0 as usize] == Owner::Consumer => id,
+                r => {
+                    for id in &ids[..k] {
+                        self.owner[id.0 as usize] = Owner::Consumer;
+                    }
+                    return Err(r.err().unwrap_or(Bad::NotOwned));
+                }
+            };
+            self.owner[id.0 as usize] = Owner::Sent;
+            ids[k] = id;
+        }
+        let n = addrs.len() as u32;
+        self.usage.consumer -= n;
+        self.usage.sent += n;
+        Ok(())
+    }
+
+    /// The host is done with a sent buffer: back to the consumer if one is
+    /// bound (`true`: tell it), else free.
+    pub fn complete(&mut self, id: BufId, bound: bool) -> bool {
+        debug_assert_eq!(self.owner[id.0 as usize], Owner::Sent);
+        self.usage.sent -= 1;
+        if bound {
+            self.owner[id.0 as usize] = Owner::Consumer;
+            self.usage.consumer += 1;
+        } else {
+            self.release(id);
+        }
+        bound
+    }
+
     /// The buffer at `addr`, if it is the start of a buffer of an added zone.
     pub fn lookup(&self, addr: Addr) -> Result<BufId, Bad> {
         if addr.zone >= self.zones {
@@ -300,7 +364,8 @@ where
         self.owner[id.0 as usize]
     }
 
-    /// The consumer is gone: everything it held is free. Returns how many.
+    /// The consumer is gone: everything it held is free (what it sent is,
+    /// once the host is done with it). Returns how many.
     pub fn reclaim(&mut self) -> u32 {
         let n = self.usage.consumer;
         let bufs = self.zones as usize * self.geometry.bufs_per_zone() as usize;
@@ -326,6 +391,74 @@ where
 pub fn bufs_for(len: u32) -> u32 {
     len.div_ceil(BUF_SIZE).max(1)
 }
+
+/// The most buffers a transmitted frame may take: one page fragment each
+/// (the kernel's MAX_SKB_FRAGS), enough for a 64 KiB GSO frame.
+pub const TX_BUFS_MAX: usize = 17;
+/// Bytes of a transmitted frame copied into the host's own memory, at
+/// least: its headers, so that what the bridge parsed cannot change under
+/// it (tun copies as much, GOODCOPY_LEN); the rest is referenced in place.
+pub const TX_LINEAR_MIN: u32 = 128;
+/// And at most, whatever header length the consumer claims.
+pub const TX_LINEAR_MAX: u32 = 512;
+/// The shortest frame: an Ethernet header.
+pub const TX_FRAME_MIN: u32 = 14;
+
+/// A frame the consumer posted on the transmit ring, checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxFrame {
+    /// Its bytes in all its buffers.
+    pub len: u32,
+    /// Bytes to copy into the host's memory; the rest stays in the zones.
+    pub linear: u32,
+    /// Its virtio-net header, with `hdr_len` made to cover the checksum
+    /// field as tun does.
+    pub vnet: [u8; abi::VNET_LEN],
+}
+
+/// Checks a transmitted frame from its descriptors: every length between
+/// 1 and a buffer, all but the last with MORE, at most [`TX_BUFS_MAX`] of them, an Ethernet header at
+/// least, and a virtio-net header whose offsets fit the frame.
+pub fn tx_frame(descs: &[abi::Desc]) -> Result<TxFrame, Bad> {
+    let n = descs.len();
+    if n == 0 || n > TX_BUFS_MAX {
+        return Err(Bad::Frame);
+    }
+    let mut len = 0u32;
+    for (k, d) in descs.iter().enumerate() {
+        let more = d.flags & abi::DESC_MORE != 0;
+        if d.len == 0 || d.len > BUF_SIZE || more != (k + 1 < n) || d.flags & !abi::DESC_MORE != 0 {
+            return Err(Bad::Frame);
+        }
+        len += d.len;
+    }
+    if len < TX_FRAME_MIN {
+        return Err(Bad::Frame);
+    }
+    let mut vnet = descs[0].vnet;
+    let h = |i: usize| u16::from_le_bytes([vnet[i], vnet[i + 1]]) as u32;
+    let (flags, hdr_len, csum_start, csum_offset) = (vnet[0], h(2), h(6), h(8));
+    let mut hdr = hdr_len;
+    if flags & VNET_F_NEEDS_CSUM != 0 {
+        let end = csum_start + csum_offset + 2;
+        if end > len {
+            return Err(Bad::Frame);
+        }
+        hdr = hdr.max(end);
+    }
+    if hdr > len || hdr > u16::MAX as u32 {
+        return Err(Bad::Frame);
+    }
+    vnet[2..4].copy_from_slice(&(hdr as u16).to_le_bytes());
+    Ok(TxFrame {
+        len,
+        linear: len.min(hdr.clamp(TX_LINEAR_MIN, TX_LINEAR_MAX)),
+        vnet,
+    })
+}
+
+/// `VIRTIO_NET_HDR_F_NEEDS_CSUM`.
+const VNET_F_NEEDS_CSUM: u8 = 1;
 
 /// One side's view of a ring it produces into: its own `prod` and the
 /// last `cons` of the other side it accepted.
@@ -461,8 +594,12 @@ pub mod abi {
     pub const HEAD_STATUS: u32 = 4;
     pub const HEAD_CONSUMER: u32 = 64;
     pub const HEAD_FLAGS: u32 = 68;
-    /// In `flags`: the consumer is about to sleep on the receive eventfd.
+    /// In the receive ring's `flags`: the consumer is about to sleep on
+    /// the receive eventfd.
     pub const RING_WAITING: u32 = 1;
+    /// In the transmit ring's `flags` (the host's: it consumes that ring):
+    /// the host is not polling the ring; kick the transmit eventfd.
+    pub const RING_NEED_KICK: u32 = 1;
     /// In `status`: the port stopped being a zone port.
     pub const RING_DETACHED: u32 = 1;
 
@@ -477,7 +614,7 @@ pub mod abi {
     /// mmap offsets: the rings, then each zone.
     pub const MMAP_ZONES: u64 = 1 << 32;
 
-    /// A receive ring entry.
+    /// A receive or transmit ring entry.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct Desc {
         pub addr: Addr,
@@ -512,7 +649,7 @@ pub mod abi {
         }
     }
 
-    /// A return ring entry.
+    /// A return or completion ring entry.
     pub fn addr_to_bytes(a: Addr) -> [u8; ADDR_SIZE as usize] {
         let mut b = [0u8; ADDR_SIZE as usize];
         b[0..4].copy_from_slice(&a.offset.to_ne_bytes());
@@ -527,40 +664,68 @@ pub mod abi {
         }
     }
 
-    /// Where the rings are in their mapping, for a ring size.
+    /// Where the rings are in their mapping, for a ring size: the four
+    /// heads, then each ring's entries.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct Layout {
         pub rx_head: u32,
         pub rx_descs: u32,
         pub ret_head: u32,
         pub ret_addrs: u32,
+        pub tx_head: u32,
+        pub tx_descs: u32,
+        pub comp_head: u32,
+        pub comp_addrs: u32,
         /// Bytes, a whole number of pages.
         pub size: u32,
     }
 
     impl Layout {
         pub fn new(ring: u32) -> Layout {
-            let rx_descs = 2 * HEAD_SIZE;
+            let rx_descs = 4 * HEAD_SIZE;
             let ret_addrs = rx_descs + ring * DESC_SIZE;
+            let tx_descs = ret_addrs + ring * ADDR_SIZE;
+            let comp_addrs = tx_descs + ring * DESC_SIZE;
             Layout {
                 rx_head: 0,
                 ret_head: HEAD_SIZE,
+                tx_head: 2 * HEAD_SIZE,
+                comp_head: 3 * HEAD_SIZE,
                 rx_descs,
                 ret_addrs,
-                size: (ret_addrs + ring * ADDR_SIZE).next_multiple_of(super::BUF_SIZE),
+                tx_descs,
+                comp_addrs,
+                size: (comp_addrs + ring * ADDR_SIZE).next_multiple_of(super::BUF_SIZE),
             }
+        }
+
+        /// The offsets, in `struct vassist_zone_info`'s order.
+        fn offsets(&self) -> [u32; 9] {
+            [
+                self.size,
+                self.rx_head,
+                self.rx_descs,
+                self.ret_head,
+                self.ret_addrs,
+                self.tx_head,
+                self.tx_descs,
+                self.comp_head,
+                self.comp_addrs,
+            ]
         }
     }
 
     /// `struct vassist_zone_bind`.
     pub const BIND_SIZE: usize = 16;
+    /// In its flags: the consumer transmits; `tx_eventfd` is its kick.
+    pub const BIND_TX: u32 = 1;
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct Bind {
         pub ifindex: u32,
         pub rx_eventfd: i32,
         pub flags: u32,
-        pub reserved: u32,
+        pub tx_eventfd: i32,
     }
 
     impl Bind {
@@ -570,7 +735,7 @@ pub mod abi {
                 ifindex: w(0),
                 rx_eventfd: w(4) as i32,
                 flags: w(8),
-                reserved: w(12),
+                tx_eventfd: w(12) as i32,
             }
         }
 
@@ -580,7 +745,7 @@ pub mod abi {
                 self.ifindex,
                 self.rx_eventfd as u32,
                 self.flags,
-                self.reserved,
+                self.tx_eventfd as u32,
             ]
             .into_iter()
             .enumerate()
@@ -592,7 +757,7 @@ pub mod abi {
     }
 
     /// `struct vassist_zone_info`.
-    pub const INFO_SIZE: usize = 32;
+    pub const INFO_SIZE: usize = 48;
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct Info {
@@ -604,23 +769,13 @@ pub mod abi {
     impl Info {
         pub fn to_bytes(self) -> [u8; INFO_SIZE] {
             let g = &self.geometry;
-            let l = &self.layout;
             let mut b = [0u8; INFO_SIZE];
             b[0..4].copy_from_slice(&g.zone_size().to_ne_bytes());
             b[4..6].copy_from_slice(&self.zones.to_ne_bytes());
             b[6..8].copy_from_slice(&g.zones_max().to_ne_bytes());
-            for (i, v) in [
-                g.ring(),
-                l.size,
-                l.rx_head,
-                l.rx_descs,
-                l.ret_head,
-                l.ret_addrs,
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                b[8 + i * 4..12 + i * 4].copy_from_slice(&v.to_ne_bytes());
+            b[8..12].copy_from_slice(&g.ring().to_ne_bytes());
+            for (i, v) in self.layout.offsets().into_iter().enumerate() {
+                b[12 + i * 4..16 + i * 4].copy_from_slice(&v.to_ne_bytes());
             }
             b
         }
@@ -632,15 +787,8 @@ pub mod abi {
             let zones_max = u16::from_ne_bytes([b[6], b[7]]);
             let geometry = Geometry::new(w(0), zones_max, w(8)).ok()?;
             let layout = Layout::new(geometry.ring());
-            let got = [w(12), w(16), w(20), w(24), w(28)];
-            let want = [
-                layout.size,
-                layout.rx_head,
-                layout.rx_descs,
-                layout.ret_head,
-                layout.ret_addrs,
-            ];
-            (got == want).then_some(Info {
+            let got: [u32; 9] = core::array::from_fn(|i| w(12 + i * 4));
+            (got == layout.offsets()).then_some(Info {
                 geometry,
                 zones: u16::from_ne_bytes([b[4], b[5]]),
                 layout,

@@ -55,10 +55,15 @@ pub(crate) trait MiscFile: Sized + Send + Sync + 'static {
     fn mmap(&self, file: &File, area: &VmArea) -> Result;
 }
 
-/// An ioctl's argument: a pointer to the user's structure.
+/// An ioctl's argument: a pointer to the user's structure, or a value.
 pub(crate) struct UserArg(usize);
 
 impl UserArg {
+    /// The argument as a value (an `_IO` ioctl's).
+    pub(crate) fn value(&self) -> usize {
+        self.0
+    }
+
     /// The `len` bytes at the argument, to read or write.
     pub(crate) fn slice(&self, len: usize) -> UserSlice {
         UserSlice::new(self.0 as _, len)

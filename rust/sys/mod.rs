@@ -29,3 +29,4 @@ pub(crate) mod time;
 pub(crate) mod timer;
 pub(crate) mod usermem;
 pub(crate) mod workqueue;
+pub(crate) mod zerocopy;

@@ -95,10 +95,18 @@ impl UserMem {
         })
     }
 
-    fn range(&self, off: usize, len: usize) -> Option<*mut u8> {
+    pub(super) fn range(&self, off: usize, len: usize) -> Option<*mut u8> {
         let end = off.checked_add(len)?;
         // SAFETY: in bounds, checked above.
         (end <= self.len).then(|| unsafe { self.ptr.as_ptr().add(off) })
+    }
+
+    /// The page holding byte `off`.
+    pub(super) fn page(&self, off: usize) -> Option<*mut bindings::page> {
+        let p = self.range(off, 1)?;
+        // SAFETY: `p` is in the vmalloc area (checked).
+        let page = unsafe { bindings::vmalloc_to_page(p.cast()) };
+        (!page.is_null()).then_some(page)
     }
 
     /// The `u32` at `off` (4-byte aligned), as an index both sides move.

@@ -40,11 +40,12 @@ impl ModuleQueue {
         Ok(QueueRegistration { queue: self })
     }
 
-    /// Queues `w` (an `Arc` of a work item, say); `false` if it was queued
-    /// already or the queue is gone (the item is then dropped).
-    pub(crate) fn enqueue<W>(&self, w: W) -> bool
+    /// Queues `w` (an `Arc` of a work item, say; `ID` says which of its
+    /// works); `false` if it was queued already or the queue is gone (the
+    /// item is then dropped).
+    pub(crate) fn enqueue<W, const ID: u64>(&self, w: W) -> bool
     where
-        W: RawWorkItem<0, EnqueueOutput = Result<(), W>> + WorkItemPointer<0> + Send + 'static,
+        W: RawWorkItem<ID, EnqueueOutput = Result<(), W>> + WorkItemPointer<ID> + Send + 'static,
     {
         let q = self.ptr.load(Ordering::Acquire);
         if q.is_null() {

@@ -10,6 +10,14 @@
  * zones, reads frames in place and gives their buffers back on the return
  * ring.
  *
+ * A consumer bound with VASSIST_BIND_TX also sends: it writes frames into
+ * buffers it holds (received ones, or ones lent by VASSIST_ZONE_ALLOC) and
+ * posts them on the transmit ring; the host injects each into the bridge as
+ * a frame received on the port, its headers copied and the rest of its
+ * bytes referenced in place, and posts each buffer on the completion ring
+ * once nothing points at it any more. Until then the buffer is the host's:
+ * what the consumer writes into it meanwhile reaches the wire garbled.
+ *
  * Memory: mmap offset VASSIST_MMAP_RINGS, rings_size bytes: the ring heads
  * and entries at the offsets vassist_zone_info gives. Zone z (0 <= z <
  * zones, more zones appear as the port needs them, up to zones_max) at
@@ -19,15 +27,24 @@
  * Rings: single-producer single-consumer, `ring` entries (a power of two),
  * free-running 32-bit indices; entry i is at slot i & (ring - 1). Read the
  * other side's index with acquire, publish your own with release. The
- * receive ring is the host's to produce, the return ring the consumer's.
- * An index or an address the consumer writes that does not fit (an index
- * moving backwards or past the other side's, an address that is not the
- * start of a buffer it holds) is rejected, counted and otherwise ignored.
+ * receive and completion rings are the host's to produce, the return and
+ * transmit rings the consumer's. An index, an address or a frame the
+ * consumer writes that does not fit (an index moving backwards or past the
+ * other side's, an address that is not the start of a buffer it holds, a
+ * frame of bad lengths or with a virtio-net header that does not fit it)
+ * is rejected, counted and otherwise ignored; the buffers of a rejected
+ * frame that the consumer holds come back on the completion ring.
  *
  * Waiting: before sleeping on the receive eventfd, set
  * VASSIST_RING_WAITING in the receive ring's flags, then (after a full
- * barrier) read its producer index once more. The host signals the eventfd
- * after publishing frames when the flag is set.
+ * barrier) read the receive and completion producer indices once more.
+ * The host signals the eventfd after publishing frames or completions when
+ * the flag is set.
+ *
+ * Kicking: the host polls the transmit ring while it has frames and sets
+ * VASSIST_RING_NEED_KICK in the ring's flags before it stops. After
+ * publishing frames (and a full barrier), signal the transmit eventfd if
+ * the flag is set. A VMM may bind it as a KVM ioeventfd.
  */
 #ifndef _UAPI_LINUX_VASSIST_ZONE_H
 #define _UAPI_LINUX_VASSIST_ZONE_H
@@ -47,12 +64,14 @@ struct vassist_ring_head {
 	__u32 status;		/* VASSIST_RING_*, the host's */
 	__u32 pad0[14];
 	__u32 consumer;
-	__u32 flags;		/* VASSIST_RING_*, the consumer's */
+	__u32 flags;		/* VASSIST_RING_*, the consuming side's */
 	__u32 pad1[14];
 };
 
-/* flags: the consumer is about to sleep on the receive eventfd. */
+/* receive ring flags: the consumer is about to sleep on the receive eventfd. */
 #define VASSIST_RING_WAITING	(1U << 0)
+/* transmit ring flags (the host's): the host is not polling; kick. */
+#define VASSIST_RING_NEED_KICK	(1U << 0)
 /*
  * status: the port stopped being a zone port (turned off, detached, its
  * device gone): nothing more comes; the eventfd was signalled.
@@ -60,10 +79,12 @@ struct vassist_ring_head {
 #define VASSIST_RING_DETACHED	(1U << 0)
 
 /*
- * A receive ring entry: a buffer of a frame. A frame longer than a buffer
- * is posted as consecutive entries, all but the last with
- * VASSIST_DESC_MORE; the first carries the offloads a tap's reader would
- * get as a virtio-net header (little-endian fields).
+ * A receive or transmit ring entry: a buffer of a frame. A frame longer
+ * than a buffer is posted as consecutive entries, all but the last with
+ * VASSIST_DESC_MORE; the first carries the offloads as a virtio-net header
+ * (little-endian fields), as a tap's reader gets them and a tap's writer
+ * gives them. A transmitted frame's buffers start at their buffer's start
+ * and take at most VASSIST_ZONE_TX_BUFS_MAX entries.
  */
 struct vassist_zone_desc {
 	__u32 offset;		/* of the buffer in its zone */
@@ -76,8 +97,12 @@ struct vassist_zone_desc {
 };
 
 #define VASSIST_DESC_MORE	(1U << 0)
+#define VASSIST_ZONE_TX_BUFS_MAX	17
 
-/* A return ring entry: a buffer the consumer gives back. */
+/*
+ * A return ring entry: a buffer the consumer gives back. A completion ring
+ * entry: a buffer the host hands (back) to the consumer.
+ */
 struct vassist_zone_addr {
 	__u32 offset;
 	__u16 zone;
@@ -88,9 +113,12 @@ struct vassist_zone_addr {
 struct vassist_zone_bind {
 	__u32 ifindex;		/* in the network namespace of the opener */
 	__s32 rx_eventfd;	/* signalled as the header says */
-	__u32 flags;		/* none yet: 0 */
-	__u32 reserved;		/* 0 */
+	__u32 flags;		/* VASSIST_BIND_* */
+	__s32 tx_eventfd;	/* with VASSIST_BIND_TX: the kick */
 };
+
+/* The consumer sends frames too. */
+#define VASSIST_BIND_TX		(1U << 0)
 
 /* VASSIST_ZONE_INFO: the bound port's geometry and the rings' layout. */
 struct vassist_zone_info {
@@ -103,6 +131,10 @@ struct vassist_zone_info {
 	__u32 rx_descs;
 	__u32 ret_head;
 	__u32 ret_addrs;
+	__u32 tx_head;
+	__u32 tx_descs;
+	__u32 comp_head;
+	__u32 comp_addrs;
 };
 
 #define VASSIST_MMAP_RINGS		0ULL
@@ -112,5 +144,10 @@ struct vassist_zone_info {
 #define VASSIST_ZONE_IOC	0xb9
 #define VASSIST_ZONE_BIND	_IOW(VASSIST_ZONE_IOC, 1, struct vassist_zone_bind)
 #define VASSIST_ZONE_INFO	_IOR(VASSIST_ZONE_IOC, 2, struct vassist_zone_info)
+/*
+ * Lends up to `arg` free buffers to a consumer bound with VASSIST_BIND_TX,
+ * for frames of its own: posted on the completion ring; returns how many.
+ */
+#define VASSIST_ZONE_ALLOC	_IO(VASSIST_ZONE_IOC, 3)
 
 #endif /* _UAPI_LINUX_VASSIST_ZONE_H */

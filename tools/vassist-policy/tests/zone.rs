@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
 use proptest::prelude::*;
+use vassist_policy::zone::abi::{self, Desc};
 use vassist_policy::zone::{
-    bufs_for, Addr, Bad, BufId, Buffers, Consumer, Geometry, GeometryError, Owner, Producer,
-    BUF_SIZE,
+    bufs_for, tx_frame, Addr, Bad, BufId, Buffers, Consumer, Geometry, GeometryError, Owner,
+    Producer, BUF_SIZE, TX_BUFS_MAX, TX_LINEAR_MIN,
 };
 
 type Alloc = Buffers<Vec<u32>, Vec<Owner>>;
@@ -134,6 +135,131 @@ fn frames_take_whole_buffers() {
     assert_eq!(bufs_for(65535 + 14), 17);
 }
 
+#[test]
+fn lent_buffers_are_sent_and_come_back() {
+    let mut b = alloc(small());
+    b.add_zone();
+    let mut lent = vec![];
+    assert!(b.lend(3, |id| lent.push(id)));
+    assert!(!b.lend(14, |_| ()), "13 left: all or none");
+    let g = *b.geometry();
+    let addrs: Vec<Addr> = lent.iter().map(|id| g.addr(*id)).collect();
+    let mut ids = [BufId(0); 3];
+    // A buffer named twice: nothing is sent.
+    assert_eq!(
+        b.send(&[addrs[0], addrs[1], addrs[0]], &mut ids),
+        Err(Bad::NotOwned)
+    );
+    assert_eq!(b.usage().consumer, 3);
+    assert_eq!(b.owner(lent[0]), Owner::Consumer);
+    assert_eq!(
+        b.send(&[addrs[0], Addr { zone: 2, offset: 0 }], &mut ids),
+        Err(Bad::Zone)
+    );
+    assert_eq!(b.send(&addrs[..2], &mut ids[..1]), Err(Bad::Frame));
+    assert_eq!(b.send(&addrs[..2], &mut ids), Ok(()));
+    assert_eq!(&ids[..2], &lent[..2]);
+    assert_eq!(b.give_back(addrs[0]), Err(Bad::NotOwned), "in flight");
+    assert_eq!(b.reclaim(), 1, "what was sent stays until the host is done");
+    assert!(!b.complete(lent[0], false));
+    assert_eq!(b.owner(lent[0]), Owner::Free);
+    assert!(b.complete(lent[1], true), "a consumer bound again gets it");
+    assert_eq!(b.owner(lent[1]), Owner::Consumer);
+    let u = b.usage();
+    assert_eq!((u.free, u.consumer, u.sent), (15, 1, 0));
+}
+
+fn desc(len: u32, more: bool) -> Desc {
+    Desc {
+        addr: Addr { zone: 0, offset: 0 },
+        flags: if more { abi::DESC_MORE } else { 0 },
+        len,
+        vnet: [0; abi::VNET_LEN],
+    }
+}
+
+fn vnet(flags: u8, hdr_len: u16, csum_start: u16, csum_offset: u16) -> [u8; abi::VNET_LEN] {
+    let mut v = [0; abi::VNET_LEN];
+    v[0] = flags;
+    v[2..4].copy_from_slice(&hdr_len.to_le_bytes());
+    v[6..8].copy_from_slice(&csum_start.to_le_bytes());
+    v[8..10].copy_from_slice(&csum_offset.to_le_bytes());
+    v
+}
+
+#[test]
+fn transmitted_frames_are_checked() {
+    let one = tx_frame(&[desc(60, false)]).unwrap();
+    assert_eq!((one.len, one.linear), (60, 60));
+    let big = tx_frame(&[desc(BUF_SIZE, true), desc(100, false)]).unwrap();
+    assert_eq!((big.len, big.linear), (BUF_SIZE + 100, TX_LINEAR_MIN));
+    assert_eq!(tx_frame(&[]), Err(Bad::Frame));
+    assert_eq!(
+        tx_frame(&[desc(13, false)]),
+        Err(Bad::Frame),
+        "no Ethernet header"
+    );
+    assert_eq!(tx_frame(&[desc(0, false)]), Err(Bad::Frame));
+    assert_eq!(tx_frame(&[desc(BUF_SIZE + 1, false)]), Err(Bad::Frame));
+    assert_eq!(
+        tx_frame(&[desc(60, true)]),
+        Err(Bad::Frame),
+        "MORE on the last"
+    );
+    assert_eq!(
+        tx_frame(&[desc(60, false), desc(60, false)]),
+        Err(Bad::Frame)
+    );
+    let mut odd = desc(60, false);
+    odd.flags = 4;
+    assert_eq!(tx_frame(&[odd]), Err(Bad::Frame), "unknown flags");
+    let mut long = vec![desc(BUF_SIZE, true); TX_BUFS_MAX];
+    long.last_mut().unwrap().flags = 0;
+    assert!(tx_frame(&long).is_ok());
+    long.insert(0, desc(BUF_SIZE, true));
+    assert_eq!(
+        tx_frame(&long),
+        Err(Bad::Frame),
+        "more fragments than an skb has"
+    );
+    // The checksum field must be inside the frame; hdr_len then covers it.
+    let mut csum = desc(1000, false);
+    csum.vnet = vnet(1, 0, 34, 16);
+    let f = tx_frame(&[csum]).unwrap();
+    assert_eq!(u16::from_le_bytes([f.vnet[2], f.vnet[3]]), 52);
+    csum.vnet = vnet(1, 0, 990, 16);
+    assert_eq!(tx_frame(&[csum]), Err(Bad::Frame));
+    csum.vnet = vnet(0, 1001, 0, 0);
+    assert_eq!(tx_frame(&[csum]), Err(Bad::Frame), "headers past the frame");
+    csum.vnet = vnet(0, 300, 0, 0);
+    assert_eq!(
+        tx_frame(&[csum]).unwrap().linear,
+        300,
+        "headers copied whole"
+    );
+}
+
+#[test]
+fn layout_and_info_round_trip() {
+    let g = Geometry::default();
+    let l = abi::Layout::new(g.ring());
+    assert_eq!(l.size as usize % BUF_SIZE as usize, 0);
+    assert!(l.comp_addrs + g.ring() * abi::ADDR_SIZE <= l.size);
+    let info = abi::Info {
+        geometry: g,
+        zones: 2,
+        layout: l,
+    };
+    assert_eq!(abi::Info::from_bytes(info.to_bytes()), Some(info));
+    let mut b = info.to_bytes();
+    b[40] ^= 1;
+    assert_eq!(
+        abi::Info::from_bytes(b),
+        None,
+        "a layout this side does not know"
+    );
+}
+
 #[derive(Clone, Debug)]
 enum Op {
     AddZone,
@@ -146,6 +272,12 @@ enum Op {
     /// The consumer returns whatever address it likes.
     Forge(u16, u32),
     Reclaim,
+    Lend(u32),
+    /// Sends the consumer's buffers from the `n`th on, `k` of them,
+    /// perhaps with a forged address among them.
+    Send(usize, usize, Option<(u16, u32)>),
+    /// The host is done with the `n`th sent buffer; the consumer is bound.
+    Complete(usize, bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -158,6 +290,10 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0u16..5, prop_oneof![any::<u32>(), (0u32..48).prop_map(|i| i * BUF_SIZE)])
             .prop_map(|(z, o)| Op::Forge(z, o)),
         1 => Just(Op::Reclaim),
+        2 => (1u32..8).prop_map(Op::Lend),
+        3 => (any::<usize>(), 1usize..5, prop::option::weighted(0.2, (0u16..3, 0u32..20_000)))
+            .prop_map(|(i, k, f)| Op::Send(i, k, f)),
+        3 => (any::<usize>(), any::<bool>()).prop_map(|(i, b)| Op::Complete(i, b)),
     ]
 }
 
@@ -170,6 +306,7 @@ proptest! {
         let mut b = alloc(g);
         let mut host: Vec<BufId> = vec![];
         let mut consumer: Vec<BufId> = vec![];
+        let mut sent: Vec<BufId> = vec![];
         for op in ops {
             match op {
                 Op::AddZone => { b.add_zone(); }
@@ -215,13 +352,54 @@ proptest! {
                     prop_assert_eq!(b.reclaim() as usize, consumer.len());
                     consumer.clear();
                 }
+                Op::Lend(n) => {
+                    let before = b.free();
+                    let mut got = vec![];
+                    prop_assert_eq!(b.lend(n, |id| got.push(id)), n <= before);
+                    consumer.extend(got);
+                }
+                Op::Send(i, k, forged) if !consumer.is_empty() => {
+                    let start = i % consumer.len();
+                    let k = k.min(consumer.len() - start);
+                    let mut addrs: Vec<Addr> =
+                        consumer[start..start + k].iter().map(|id| g.addr(*id)).collect();
+                    if let Some((zone, offset)) = forged {
+                        addrs.push(Addr { zone, offset });
+                    }
+                    let mut ids = vec![BufId(0); addrs.len()];
+                    let r = b.send(&addrs, &mut ids);
+                    // A forged address is good only if it names a held
+                    // buffer not already in the frame.
+                    let good = addrs.iter().enumerate().all(|(j, a)| {
+                        b.lookup(*a).is_ok_and(|id| consumer.contains(&id))
+                            && !addrs[..j].contains(a)
+                    });
+                    prop_assert_eq!(r.is_ok(), good);
+                    if r.is_ok() {
+                        for id in ids {
+                            consumer.retain(|c| *c != id);
+                            sent.push(id);
+                        }
+                    }
+                }
+                Op::Complete(i, bound) if !sent.is_empty() => {
+                    let id = sent.swap_remove(i % sent.len());
+                    prop_assert_eq!(b.complete(id, bound), bound);
+                    if bound {
+                        consumer.push(id);
+                    }
+                }
                 _ => {}
             }
             let u = b.usage();
             prop_assert_eq!(u.host as usize, host.len());
             prop_assert_eq!(u.consumer as usize, consumer.len());
             prop_assert_eq!(u.free, b.free());
-            prop_assert_eq!(u.free + u.host + u.consumer, b.zones() as u32 * 16);
+            prop_assert_eq!(u.sent as usize, sent.len());
+            prop_assert_eq!(u.free + u.host + u.consumer + u.sent, b.zones() as u32 * 16);
+            for id in &sent {
+                prop_assert_eq!(b.owner(*id), Owner::Sent);
+            }
             for id in &host {
                 prop_assert_eq!(b.owner(*id), Owner::Host);
             }

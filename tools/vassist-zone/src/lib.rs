@@ -3,8 +3,9 @@
 //! A consumer of a vassist zone port (`include/uapi/linux/vassist_zone.h`):
 //! binds an open `/dev/vassist-zone` to the port, maps its rings and zones,
 //! hands out the frames the host placed, in place, and gives their buffers
-//! back. The ring and layout rules are the module's own
-//! (`vassist_policy::zone`).
+//! back; bound with [`ZonePort::bind_tx`], it also sends frames from
+//! buffers of the zones, which the host references in place. The ring and
+//! layout rules are the module's own (`vassist_policy::zone`).
 //!
 //! ```no_run
 //! let mut port = vassist_zone::ZonePort::bind(7)?;
@@ -25,15 +26,20 @@ use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 use std::time::Duration;
 use vassist_policy::zone::abi::{self, Bind, Desc, Info};
-use vassist_policy::zone::{Addr, Consumer, Producer};
+use vassist_policy::zone::{Addr, Consumer, Producer, BUF_SIZE, TX_BUFS_MAX};
 
 /// The consumer device.
 pub const DEVICE: &str = "/dev/vassist-zone";
 
 const IOC_BIND: libc::c_ulong = ioc(1, 1, abi::BIND_SIZE);
 const IOC_INFO: libc::c_ulong = ioc(2, 2, abi::INFO_SIZE);
+const IOC_ALLOC: libc::c_ulong = ioc(0, 3, 0);
 
-/// `_IOW` (dir 1) and `_IOR` (dir 2) of the zone device's ioctls.
+/// Buffers asked for at a time when sending runs short.
+const LEND_BATCH: u32 = 64;
+
+/// `_IO` (dir 0), `_IOW` (dir 1) and `_IOR` (dir 2) of the zone device's
+/// ioctls.
 const fn ioc(dir: u64, nr: u64, size: usize) -> libc::c_ulong {
     ((dir << 30) | ((size as u64) << 16) | (0xb9 << 8) | nr) as libc::c_ulong
 }
@@ -44,6 +50,13 @@ fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
     } else {
         Ok(rc)
     }
+}
+
+fn new_eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: a new eventfd.
+    let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+    // SAFETY: a descriptor we just made.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// A shared mapping of the device.
@@ -169,6 +182,18 @@ impl From<FrameRef<'_>> for Frame {
     }
 }
 
+/// The sending side of a port bound with [`ZonePort::bind_tx`].
+struct Tx {
+    kick: OwnedFd,
+    ring: Producer,
+    comp: Consumer,
+    /// Buffers this consumer holds to send from.
+    spare: Vec<Addr>,
+    /// Buffers sent and not yet back, plus completion entries not yet
+    /// read: the host always has room to complete what is out.
+    out: u32,
+}
+
 /// A bound zone port.
 pub struct ZonePort {
     file: OwnedFd,
@@ -178,6 +203,7 @@ pub struct ZonePort {
     zones: Vec<Option<Mapping>>,
     rx: Consumer,
     ret: Producer,
+    tx: Option<Tx>,
 }
 
 impl ZonePort {
@@ -192,18 +218,31 @@ impl ZonePort {
         Self::bind_file(file, ifindex)
     }
 
+    /// Binds a new consumer that sends too.
+    pub fn bind_tx(ifindex: u32) -> io::Result<ZonePort> {
+        let path = CString::new(DEVICE).unwrap();
+        // SAFETY: `path` is NUL-terminated.
+        let fd = cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })?;
+        // SAFETY: a descriptor we just opened.
+        let file = unsafe { OwnedFd::from_raw_fd(fd) };
+        Self::bind_file_with(file, ifindex, true)
+    }
+
     /// Binds `file`, an open `/dev/vassist-zone` (perhaps opened by
     /// someone with the right to bind, and handed over).
     pub fn bind_file(file: OwnedFd, ifindex: u32) -> io::Result<ZonePort> {
-        // SAFETY: a new eventfd.
-        let efd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
-        // SAFETY: a descriptor we just made.
-        let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
+        Self::bind_file_with(file, ifindex, false)
+    }
+
+    /// Binds `file`; with `tx`, to send as well.
+    pub fn bind_file_with(file: OwnedFd, ifindex: u32, tx: bool) -> io::Result<ZonePort> {
+        let eventfd = new_eventfd()?;
+        let kick = if tx { Some(new_eventfd()?) } else { None };
         let bind = Bind {
             ifindex,
-            rx_eventfd: efd,
-            flags: 0,
-            reserved: 0,
+            rx_eventfd: eventfd.as_raw_fd(),
+            flags: if tx { abi::BIND_TX } else { 0 },
+            tx_eventfd: kick.as_ref().map_or(-1, |k| k.as_raw_fd()),
         }
         .to_bytes();
         // SAFETY: the argument is a `struct vassist_zone_bind`.
@@ -223,6 +262,13 @@ impl ZonePort {
             zones: Vec::new(),
             rx: Consumer::new(ring, 0),
             ret: Producer::new(ring, 0),
+            tx: kick.map(|kick| Tx {
+                kick,
+                ring: Producer::new(ring, 0),
+                comp: Consumer::new(ring, 0),
+                spare: Vec::new(),
+                out: 0,
+            }),
         })
     }
 
@@ -384,6 +430,175 @@ impl ZonePort {
         self.rings
             .index(l.ret_head + abi::HEAD_PRODUCER)
             .store(prod, Ordering::Release);
+    }
+
+    /// Takes in what the completion ring hands back: buffers to send from.
+    pub fn reap(&mut self) -> io::Result<u32> {
+        let l = self.info.layout;
+        let prod = self
+            .rings
+            .index(l.comp_head + abi::HEAD_PRODUCER)
+            .load(Ordering::Acquire);
+        let Some(tx) = self.tx.as_mut() else {
+            return Ok(0);
+        };
+        let avail = tx
+            .comp
+            .sync(prod)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad completion index"))?;
+        let mut zones = Vec::new();
+        for k in 0..avail {
+            let slot = tx.comp.slot(k).expect("available");
+            let at = l.comp_addrs as usize + slot * abi::ADDR_SIZE as usize;
+            let a = abi::addr_from_bytes(self.rings.read(at));
+            tx.spare.push(a);
+            zones.push(a.zone);
+        }
+        let cons = tx.comp.release(avail);
+        tx.out -= avail;
+        self.rings
+            .index(l.comp_head + abi::HEAD_CONSUMER)
+            .store(cons, Ordering::Release);
+        zones.dedup();
+        for z in zones {
+            self.map_zone(z)?;
+        }
+        Ok(avail)
+    }
+
+    /// Asks the host to lend up to `n` buffers to send from; returns how
+    /// many it lent (each then comes on the completion ring).
+    pub fn alloc(&mut self, n: u32) -> io::Result<u32> {
+        let ring = self.info.geometry.ring();
+        let Some(tx) = self.tx.as_mut() else {
+            return Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
+        };
+        let n = n.min(ring - tx.out);
+        // SAFETY: an `_IO` ioctl; its argument is a count.
+        let lent =
+            cvt(unsafe { libc::ioctl(self.file.as_raw_fd(), IOC_ALLOC, n as libc::c_ulong) })?;
+        tx.out += lent as u32;
+        self.reap()?;
+        Ok(lent as u32)
+    }
+
+    /// Buffers held to send from.
+    pub fn spare(&self) -> usize {
+        self.tx.as_ref().map_or(0, |t| t.spare.len())
+    }
+
+    /// Takes a buffer held to send from, to fill and post by hand with
+    /// [`ZonePort::write_buf`] and [`ZonePort::send_raw`].
+    pub fn take_spare(&mut self) -> Option<Addr> {
+        self.tx.as_mut()?.spare.pop()
+    }
+
+    /// Writes `data` into the buffer at `addr` (one this consumer holds),
+    /// from its start.
+    pub fn write_buf(&self, addr: Addr, data: &[u8]) {
+        assert!(data.len() <= BUF_SIZE as usize);
+        self.zone(addr.zone).write(addr.offset as usize, data);
+    }
+
+    /// Sends `frame` (an Ethernet frame; `vnet`, its virtio-net header as
+    /// a tap's writer gives it), copied into buffers this consumer holds.
+    /// `false` if it has too few buffers, or no room, for it now.
+    pub fn send(&mut self, vnet: [u8; abi::VNET_LEN], frame: &[u8]) -> io::Result<bool> {
+        let k = frame.len().div_ceil(BUF_SIZE as usize).max(1);
+        if k > TX_BUFS_MAX {
+            return Err(io::Error::from_raw_os_error(libc::EMSGSIZE));
+        }
+        self.reap()?;
+        if self.spare() < k {
+            self.alloc(LEND_BATCH.max(k as u32))?;
+        }
+        if self.spare() < k || !self.tx_room(k as u32) {
+            return Ok(false);
+        }
+        let tx = self.tx.as_mut().expect("bound to send");
+        let bufs: Vec<Addr> = tx.spare.split_off(tx.spare.len() - k);
+        let mut descs = Vec::with_capacity(k);
+        for (i, (a, chunk)) in bufs.iter().zip(frame.chunks(BUF_SIZE as usize)).enumerate() {
+            self.zone(a.zone).write(a.offset as usize, chunk);
+            descs.push(Desc {
+                addr: *a,
+                flags: if i + 1 < k { abi::DESC_MORE } else { 0 },
+                len: chunk.len() as u32,
+                vnet: if i == 0 { vnet } else { [0; abi::VNET_LEN] },
+            });
+        }
+        self.send_raw(&descs);
+        Ok(true)
+    }
+
+    /// Whether `k` more entries fit the transmit ring, and their buffers
+    /// the completion ring.
+    fn tx_room(&mut self, k: u32) -> bool {
+        let ring = self.info.geometry.ring();
+        let cons = self
+            .rings
+            .index(self.info.layout.tx_head + abi::HEAD_CONSUMER)
+            .load(Ordering::Acquire);
+        let tx = self.tx.as_mut().expect("bound to send");
+        tx.out + k <= ring && tx.ring.sync(cons).is_ok_and(|room| room >= k)
+    }
+
+    /// The transmit ring's producer index as this consumer keeps it.
+    pub fn tx_producer(&self) -> u32 {
+        self.tx.as_ref().map_or(0, |t| t.ring.prod())
+    }
+
+    /// Publishes `prod` as the transmit ring's producer index, whatever it
+    /// is, and kicks (for tests of the host's checks); the next honest
+    /// post publishes the right one again.
+    pub fn write_raw_tx_producer(&mut self, prod: u32) {
+        let l = self.info.layout;
+        self.rings
+            .index(l.tx_head + abi::HEAD_PRODUCER)
+            .store(prod, Ordering::Release);
+        self.kick();
+    }
+
+    /// Signals the transmit eventfd if the host asks for it.
+    fn kick(&self) {
+        // Pairs with the host's barrier between setting the flag and
+        // looking at the ring once more.
+        fence(Ordering::SeqCst);
+        let flags = self.rings.index(self.info.layout.tx_head + abi::HEAD_FLAGS);
+        if let (Some(tx), true) = (
+            &self.tx,
+            flags.load(Ordering::Relaxed) & abi::RING_NEED_KICK != 0,
+        ) {
+            let one = 1u64.to_ne_bytes();
+            // SAFETY: writing 8 bytes to an eventfd.
+            unsafe { libc::write(tx.kick.as_raw_fd(), one.as_ptr().cast(), 8) };
+        }
+    }
+
+    /// Posts `descs` on the transmit ring as they are, whatever they are,
+    /// and kicks the host if it asks: for tests of the host's checks
+    /// (and for [`ZonePort::send`]). Waits for room in the ring.
+    pub fn send_raw(&mut self, descs: &[Desc]) {
+        let l = self.info.layout;
+        let k = descs.len() as u32;
+        while !self.tx_room(k) {
+            self.reap().ok();
+            std::thread::yield_now();
+        }
+        let tx = self.tx.as_mut().expect("bound to send");
+        for (i, d) in descs.iter().enumerate() {
+            let slot = tx.ring.next_slot(i as u32).expect("room");
+            self.rings.write(
+                l.tx_descs as usize + slot * abi::DESC_SIZE as usize,
+                &d.to_bytes(),
+            );
+        }
+        let prod = tx.ring.commit(k);
+        tx.out += k;
+        self.rings
+            .index(l.tx_head + abi::HEAD_PRODUCER)
+            .store(prod, Ordering::Release);
+        self.kick();
     }
 
     /// The return ring's producer index as this consumer keeps it.

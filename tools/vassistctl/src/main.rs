@@ -393,6 +393,16 @@ fn print_zone(p: &Value) {
         z("bad-desc"),
         z("grow-failed")
     );
+    println!(
+        "    sent: frames {} bytes {} copied {} dropped {} buffers-sent {} completions {} kicks {}",
+        z("tx-frames"),
+        z("tx-bytes"),
+        z("tx-copied-bytes"),
+        z("tx-dropped"),
+        z("buffers-sent"),
+        z("completions"),
+        z("kicks")
+    );
 }
 
 /// Parses a command's arguments, which must name a port.

@@ -21,7 +21,9 @@
 //! With `--zone` it takes the frames for the guest from the host tap's zone
 //! port (vassist `zone on`: placed in shared memory, read in place), and
 //! writes them to the guest's NIC with their virtio-net header, as a VMM
-//! hands them to a virtio-net guest.
+//! hands them to a virtio-net guest; the guest's frames go the other way
+//! through the zone port's transmit ring (written into the zones, which
+//! the host references in place), not through the host tap.
 //! SIGTERM/SIGINT stop it; it then prints the frames it moved.
 
 use clap::Parser;
@@ -218,6 +220,32 @@ fn drain_zone(port: &mut ZonePort, to: libc::c_int, loss: &mut Loss) -> io::Resu
     Ok(moved)
 }
 
+/// Moves every frame the guest's NIC has (virtio-net header first) into
+/// the zone port's transmit ring; a frame it has no buffer or room for is
+/// dropped, as a full queue drops it. Returns how many it took.
+fn drain_to_zone(from: libc::c_int, port: &mut ZonePort, buf: &mut [u8]) -> io::Result<u64> {
+    let mut moved = 0;
+    loop {
+        // SAFETY: `buf` is writable for its length.
+        let n = unsafe { libc::read(from, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(moved),
+                _ => Err(e),
+            };
+        }
+        moved += 1;
+        let n = n as usize;
+        if n <= VNET_LEN {
+            continue;
+        }
+        let mut vnet = [0u8; VNET_LEN];
+        vnet.copy_from_slice(&buf[..VNET_LEN]);
+        port.send(vnet, &buf[VNET_LEN..n])?;
+    }
+}
+
 /// Where the guest's frames come from.
 enum Host {
     Tap(libc::c_int),
@@ -295,7 +323,7 @@ fn run(cli: &Cli) -> io::Result<(u64, u64, u64)> {
         let name = CString::new(cli.host_tap.as_str()).unwrap();
         // SAFETY: `name` is NUL-terminated.
         let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        Host::Zone(ZonePort::bind(ifindex).map_err(|e| {
+        Host::Zone(ZonePort::bind_tx(ifindex).map_err(|e| {
             io::Error::new(e.kind(), format!("bind zone port {}: {e}", cli.host_tap))
         })?)
     } else {
@@ -401,7 +429,10 @@ fn run(cli: &Cli) -> io::Result<(u64, u64, u64)> {
             to_guest += host.drain(guest, &mut buf, &mut loss)?;
         }
         if fds[1].revents != 0 {
-            from_guest += drain(guest, host_tap, &mut buf, strip, &mut keep)?;
+            from_guest += match &mut host {
+                Host::Zone(port) => drain_to_zone(guest, port, &mut buf)?,
+                Host::Tap(_) => drain(guest, host_tap, &mut buf, strip, &mut keep)?,
+            };
         }
     }
     if let Some(mut log) = wake_log {

@@ -4,19 +4,28 @@
 //! - `bind --dev D [--as-nobody]`: binds to D's zone port and prints
 //!   "bound" or the error; `--as-nobody` opens the device as user nobody
 //!   without capabilities (bind must be refused).
-//! - `hold --dev D`: binds and holds until the port stops being a zone
-//!   port (prints "detached") or SIGTERM.
+//! - `hold --dev D`: binds (to send too) and holds until the port stops
+//!   being a zone port (prints "detached") or SIGTERM.
 //! - `evil --dev D --frames N`: binds, takes N frames, and writes garbage
 //!   into the return ring between them: addresses of zones the port does
 //!   not have, offsets inside buffers, buffers it does not hold, double
 //!   returns, producer indices out of range. Prints what it wrote.
 //! - `hoard --dev D --frames N`: takes N frames and never gives them back.
+//! - `evil-tx --dev D --rounds N`: binds to send, and posts on the
+//!   transmit ring, each round: frames naming a zone the port does not
+//!   have, an offset inside a buffer, one buffer twice, lengths of 0 and
+//!   of more than a buffer, more buffers than a frame may have, a frame
+//!   shorter than an Ethernet header, a checksum offset past the frame, a
+//!   GSO type the stack refuses, and a forged producer index; between
+//!   them, honest frames (broadcasts of a local EtherType, 60 and 1514
+//!   bytes). Prints what it posted.
 
 use clap::{Parser, Subcommand};
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::time::Duration;
+use vassist_policy::zone::abi::{self, Desc};
 use vassist_policy::zone::Addr;
 use vassist_zone::ZonePort;
 
@@ -49,6 +58,12 @@ enum Cmd {
         dev: String,
         #[arg(long)]
         frames: u32,
+    },
+    EvilTx {
+        #[arg(long)]
+        dev: String,
+        #[arg(long)]
+        rounds: u32,
     },
 }
 
@@ -139,6 +154,103 @@ fn evil(port: &mut ZonePort, frames: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// A broadcast frame of `len` bytes of the local experimental EtherType.
+fn honest_frame(len: usize) -> Vec<u8> {
+    let mut f = vec![0x5a; len];
+    f[..6].fill(0xff);
+    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x77]);
+    f[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
+    f
+}
+
+fn desc(addr: Addr, len: u32, more: bool) -> Desc {
+    Desc {
+        addr,
+        flags: if more { abi::DESC_MORE } else { 0 },
+        len,
+        vnet: [0; abi::VNET_LEN],
+    }
+}
+
+/// Buffers to send from, `n` of them, filled with a frame's bytes.
+fn spares(port: &mut ZonePort, n: usize) -> io::Result<Vec<Addr>> {
+    while port.spare() < n {
+        if port.alloc(64)? == 0 {
+            return Err(io::Error::other("no buffers lent"));
+        }
+    }
+    let frame = honest_frame(64);
+    let bufs: Vec<Addr> = (0..n).filter_map(|_| port.take_spare()).collect();
+    for a in &bufs {
+        port.write_buf(*a, &frame);
+    }
+    Ok(bufs)
+}
+
+fn evil_tx(port: &mut ZonePort, rounds: u32) -> io::Result<()> {
+    let (mut bad, mut dropped, mut honest) = (0, 0, 0);
+    for _ in 0..rounds {
+        let b = spares(port, 8)?;
+        let mut posts: Vec<Vec<Desc>> = vec![
+            vec![desc(
+                Addr {
+                    zone: 63,
+                    offset: 0,
+                },
+                60,
+                false,
+            )],
+            vec![desc(
+                Addr {
+                    zone: b[0].zone,
+                    offset: b[0].offset + 64,
+                },
+                60,
+                false,
+            )],
+            vec![desc(b[1], 60, true), desc(b[1], 60, false)],
+            vec![desc(b[2], 0, false)],
+            vec![desc(b[3], 4097, false)],
+            vec![desc(b[4], 10, false)],
+        ];
+        let mut csum = desc(b[5], 60, false);
+        csum.vnet[0] = 1; // NEEDS_CSUM
+        csum.vnet[6..8].copy_from_slice(&50u16.to_le_bytes());
+        csum.vnet[8..10].copy_from_slice(&16u16.to_le_bytes());
+        posts.push(vec![csum]);
+        let long = spares(port, vassist_policy::zone::TX_BUFS_MAX + 1)?;
+        posts.push(long.iter().map(|a| desc(*a, BUF, true)).collect::<Vec<_>>());
+        bad += posts.len();
+        for p in &posts {
+            port.send_raw(p);
+        }
+        // Well formed for vassist, refused by the stack: a GSO type that
+        // does not exist.
+        let mut gso = desc(b[6], 60, false);
+        gso.vnet[1] = 9;
+        gso.vnet[4..6].copy_from_slice(&1400u16.to_le_bytes());
+        port.send_raw(&[gso]);
+        dropped += 1;
+        // A producer index far ahead: refused until the next honest one.
+        port.write_raw_tx_producer(port.tx_producer().wrapping_add(1 << 20));
+        bad += 1;
+        std::thread::sleep(Duration::from_millis(20));
+        for len in [60, 1514] {
+            while !port.send([0; abi::VNET_LEN], &honest_frame(len))? {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            honest += 1;
+        }
+        port.give_back_raw(b[7]);
+    }
+    println!("zoneprobe: {bad} bad frames, {dropped} refused by the stack, {honest} honest");
+    // Until the host is done with what was sent.
+    std::thread::sleep(Duration::from_millis(500));
+    Ok(())
+}
+
+const BUF: u32 = vassist_policy::zone::BUF_SIZE;
+
 fn run(cli: Cli) -> io::Result<()> {
     match cli.cmd {
         Cmd::Bind { dev, as_nobody } => {
@@ -154,7 +266,7 @@ fn run(cli: Cli) -> io::Result<()> {
             }
         }
         Cmd::Hold { dev } => {
-            let mut port = ZonePort::bind(ifindex(&dev)?)?;
+            let mut port = ZonePort::bind_tx(ifindex(&dev)?)?;
             println!("zoneprobe: bound");
             loop {
                 if let Some(f) = port.wait(Duration::from_millis(200))? {
@@ -171,6 +283,11 @@ fn run(cli: Cli) -> io::Result<()> {
             let mut port = ZonePort::bind(ifindex(&dev)?)?;
             println!("zoneprobe: bound");
             evil(&mut port, frames)?;
+        }
+        Cmd::EvilTx { dev, rounds } => {
+            let mut port = ZonePort::bind_tx(ifindex(&dev)?)?;
+            println!("zoneprobe: bound");
+            evil_tx(&mut port, rounds)?;
         }
         Cmd::Hoard { dev, frames } => {
             let mut port = ZonePort::bind(ifindex(&dev)?)?;
