@@ -755,15 +755,21 @@ impl Zones {
         drop(unused);
     }
 
-    /// Signals the consumer if it said it is about to sleep. The barrier
-    /// pairs with the consumer's between setting the flag and reading the
-    /// producer index once more: one of the two sees the other.
+    /// Signals the consumer if it said it is about to sleep, and clears
+    /// the flag: one signal per sleep, however many frames follow before
+    /// it runs. The barrier pairs with the consumer's between setting the
+    /// flag and reading the producer index once more: one of the two sees
+    /// the other.
     fn notify(&self, inner: &mut Inner) {
         fence(Ordering::SeqCst);
-        let waiting = self
-            .index(self.layout.rx_head, abi::HEAD_FLAGS)
-            .is_some_and(|f| f.load(Ordering::Relaxed) & abi::RING_WAITING != 0);
-        if let (true, Some(e)) = (waiting, &inner.consumer) {
+        let Some(flags) = self.index(self.layout.rx_head, abi::HEAD_FLAGS) else {
+            return;
+        };
+        if flags.load(Ordering::Relaxed) & abi::RING_WAITING == 0 {
+            return;
+        }
+        let was = flags.fetch_and(!abi::RING_WAITING, Ordering::Relaxed);
+        if let (true, Some(e)) = (was & abi::RING_WAITING != 0, &inner.consumer) {
             e.signal();
             inner.stats.notifications += 1;
         }

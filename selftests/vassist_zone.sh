@@ -6,7 +6,8 @@
 # consumer or an administrator can get it wrong.
 . "$(dirname "$0")/lib.sh"
 
-zone_stat() { vctl -j port show dev tap0 | jq -r ".[0][\"zone-stats\"][\"$1\"] // 0"; }
+zone_stat() { zone_stat_of tap0 "$1"; }
+zone_stat_of() { vctl -j port show dev "$1" | jq -r ".[0][\"zone-stats\"][\"$2\"] // 0"; }
 zone_stat_at_least() { [ "$(zone_stat "$1")" -ge "$2" ] 2> /dev/null; }
 zone_stat_is() { [ "$(zone_stat "$1")" = "$2" ]; }
 zone_bound() { [ "$(vctl -j port show dev tap0 | jq '.[0]["zone-stats"].consumer // false')" = true ]; }
@@ -84,6 +85,40 @@ t_tcp_through_zone_port() {
 	# Every buffer comes back: what the consumer holds now is a few frames
 	# in flight and the buffers it keeps to send from (lent 64 at a time).
 	check_le buffers-consumer "$(zone_stat buffers-consumer)" 256
+}
+
+# Two guests on zone ports of one bridge: what one sends is referenced in
+# its zones and placed once in the other's: one copy of the payload.
+t_guest_to_guest_through_zone_ports() {
+	zone_up
+	setup_ns GUEST2
+	ip -n "$HOST" -batch - <<-EOF
+		tuntap add tap1 mode tap
+		link set tap1 master br0 up
+	EOF
+	ip -n "$GUEST2" -batch - <<-EOF
+		tuntap add eth0 mode tap
+		link set eth0 up
+		addr add 10.0.0.3/24 dev eth0
+	EOF
+	vctl port add dev tap1 zone on > /dev/null
+	ip netns exec "$HOST" tapguest --host-tap tap1 --guest-netns "$GUEST2" --guest-tap eth0 \
+		--zone > "$TMPD/tapguest2.log" 2>&1 &
+	local g2=$!
+	slowwait 5 grep -q ready "$TMPD/tapguest2.log"
+	transfer "$GUEST" "$GUEST2" 10.0.0.3 $((8 << 20))
+	vctl zone show
+	local sent copied placed
+	sent=$(zone_stat tx-bytes) copied=$(zone_stat tx-copied-bytes) placed=$(zone_stat_of tap1 bytes)
+	kill $g2
+	wait $g2 || true
+	# tap0's guest sent the data: its headers copied, the rest referenced;
+	# tap1's zones got every byte of it once.
+	check_ge "sent from tap0's zones" "$sent" $((8 << 20))
+	check_le "tap0 copied x4" $((copied * 4)) "$sent"
+	check_ge "placed in tap1's zones" "$placed" $((8 << 20))
+	check_le "placed x100 (once each)" $((placed * 100)) $((sent * 102))
+	check_eq "tap1 bad-desc" "$(zone_stat_of tap1 bad-desc)" 0
 }
 
 t_scheduled_consumer_gets_every_byte() {
@@ -254,6 +289,7 @@ t_rmmod_while_bound() {
 }
 
 run_tests "$@" t_zone_parameters t_no_consumer_drops_counted t_tcp_through_zone_port \
+	t_guest_to_guest_through_zone_ports \
 	t_scheduled_consumer_gets_every_byte t_lossy_link_through_zone_port \
 	t_consumer_killed_mid_transfer t_consumer_that_never_gives_back \
 	t_malicious_consumer_rejected t_malicious_sender_rejected \

@@ -39,7 +39,7 @@
  * VASSIST_RING_WAITING in the receive ring's flags, then (after a full
  * barrier) read the receive and completion producer indices once more.
  * The host signals the eventfd after publishing frames or completions when
- * the flag is set.
+ * the flag is set, and clears it: one signal per sleep.
  *
  * Kicking: the host polls the transmit ring while it has frames and sets
  * VASSIST_RING_NEED_KICK in the ring's flags before it stops. After

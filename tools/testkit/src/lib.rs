@@ -2,6 +2,9 @@
 
 //! Shared pieces of the vassist test tools.
 
+use std::ffi::CString;
+use std::io;
+
 /// The test stream: byte `i` of a transfer with `seed`, so a receiver can
 /// check every byte without the sender's help.
 pub fn pattern_fill(seed: u64, offset: u64, buf: &mut [u8]) {
@@ -16,6 +19,50 @@ fn splitmix64(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+const IFF_TAP: libc::c_short = 0x0002;
+const IFF_NO_PI: libc::c_short = 0x1000;
+const IFF_VNET_HDR: libc::c_short = 0x4000;
+/// `struct virtio_net_hdr`, in front of each frame with IFF_VNET_HDR.
+pub const VNET_LEN: usize = 10;
+
+/// A syscall's result: negative is the thread's errno.
+pub fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// Opens /dev/net/tun attached to tap `name` in the current namespace,
+/// frames with a virtio-net header in front if `vnet`.
+pub fn open_tap(name: &str, vnet: bool) -> io::Result<libc::c_int> {
+    let path = CString::new("/dev/net/tun").unwrap();
+    // SAFETY: `path` is NUL-terminated.
+    let fd = cvt(unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    })?;
+    // struct ifreq: name[16] then flags.
+    let mut ifr = [0u8; 40];
+    if name.len() >= 16 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "interface name too long",
+        ));
+    }
+    ifr[..name.len()].copy_from_slice(name.as_bytes());
+    let flags = IFF_TAP | IFF_NO_PI | if vnet { IFF_VNET_HDR } else { 0 };
+    ifr[16..18].copy_from_slice(&flags.to_ne_bytes());
+    // SAFETY: `ifr` is a properly sized struct ifreq for TUNSETIFF.
+    cvt(unsafe { libc::ioctl(fd, TUNSETIFF, ifr.as_mut_ptr()) })
+        .map_err(|e| io::Error::new(e.kind(), format!("attach to tap {name}: {e}")))?;
+    Ok(fd)
 }
 
 #[cfg(test)]

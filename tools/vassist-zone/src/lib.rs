@@ -37,6 +37,9 @@ const IOC_ALLOC: libc::c_ulong = ioc(0, 3, 0);
 
 /// Buffers asked for at a time when sending runs short.
 const LEND_BATCH: u32 = 64;
+/// Buffers kept to send from, at most; more go back to the host, which
+/// places received frames in them.
+const SPARE_MAX: usize = 4 * LEND_BATCH as usize;
 
 /// `_IO` (dir 0), `_IOW` (dir 1) and `_IOR` (dir 2) of the zone device's
 /// ioctls.
@@ -204,6 +207,9 @@ pub struct ZonePort {
     rx: Consumer,
     ret: Producer,
     tx: Option<Tx>,
+    /// Descriptor lists of frames given back, reused: no allocation per
+    /// frame.
+    lists: Vec<Vec<Desc>>,
 }
 
 impl ZonePort {
@@ -260,6 +266,7 @@ impl ZonePort {
             info,
             rings,
             zones: Vec::new(),
+            lists: Vec::new(),
             rx: Consumer::new(ring, 0),
             ret: Producer::new(ring, 0),
             tx: kick.map(|kick| Tx {
@@ -312,10 +319,12 @@ impl ZonePort {
         self.rx
             .sync(prod)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad producer index"))?;
-        let mut descs = Vec::new();
+        let mut descs = self.lists.pop().unwrap_or_default();
+        descs.clear();
         loop {
             let Some(slot) = self.rx.slot(descs.len() as u32) else {
                 // An incomplete frame: the host publishes whole frames.
+                self.lists.push(descs);
                 return Ok(None);
             };
             let at = l.rx_descs as usize + slot * abi::DESC_SIZE as usize;
@@ -326,7 +335,13 @@ impl ZonePort {
             }
         }
         for d in &descs {
-            self.map_zone(d.addr.zone)?;
+            if self
+                .zones
+                .get(d.addr.zone as usize)
+                .is_none_or(Option::is_none)
+            {
+                self.map_zone(d.addr.zone)?;
+            }
         }
         let cons = self.rx.release(descs.len() as u32);
         self.rings
@@ -404,6 +419,7 @@ impl ZonePort {
         for a in frame.addrs() {
             self.give_back_raw(a);
         }
+        self.lists.push(frame.descs);
     }
 
     /// Writes `addr` into the return ring as it is, whatever it is, and
@@ -459,6 +475,11 @@ impl ZonePort {
         self.rings
             .index(l.comp_head + abi::HEAD_CONSUMER)
             .store(cons, Ordering::Release);
+        let extra = tx.spare.len().saturating_sub(SPARE_MAX);
+        let extra: Vec<Addr> = tx.spare.drain(..extra).collect();
+        for a in extra {
+            self.give_back_raw(a);
+        }
         zones.dedup();
         for z in zones {
             self.map_zone(z)?;

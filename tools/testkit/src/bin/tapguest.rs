@@ -32,6 +32,7 @@ use std::io;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use testkit::{cvt, open_tap, VNET_LEN};
 use vassist_zone::ZonePort;
 
 #[derive(Parser)]
@@ -105,49 +106,6 @@ extern "C" fn on_signal(sig: libc::c_int) {
         libc::SIGUSR2 => PAUSED.store(false, Ordering::SeqCst),
         _ => STOP.store(true, Ordering::SeqCst),
     }
-}
-
-const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
-const IFF_TAP: libc::c_short = 0x0002;
-const IFF_NO_PI: libc::c_short = 0x1000;
-const IFF_VNET_HDR: libc::c_short = 0x4000;
-/// `struct virtio_net_hdr`, in front of each frame with IFF_VNET_HDR.
-const VNET_LEN: usize = 10;
-
-fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(rc)
-    }
-}
-
-/// Opens /dev/net/tun attached to tap `name` in the current namespace,
-/// frames with a virtio-net header in front if `vnet`.
-fn open_tap(name: &str, vnet: bool) -> io::Result<libc::c_int> {
-    let path = CString::new("/dev/net/tun").unwrap();
-    // SAFETY: `path` is NUL-terminated.
-    let fd = cvt(unsafe {
-        libc::open(
-            path.as_ptr(),
-            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
-        )
-    })?;
-    // struct ifreq: name[16] then flags.
-    let mut ifr = [0u8; 40];
-    if name.len() >= 16 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "interface name too long",
-        ));
-    }
-    ifr[..name.len()].copy_from_slice(name.as_bytes());
-    let flags = IFF_TAP | IFF_NO_PI | if vnet { IFF_VNET_HDR } else { 0 };
-    ifr[16..18].copy_from_slice(&flags.to_ne_bytes());
-    // SAFETY: `ifr` is a properly sized struct ifreq for TUNSETIFF.
-    cvt(unsafe { libc::ioctl(fd, TUNSETIFF, ifr.as_mut_ptr()) })
-        .map_err(|e| io::Error::new(e.kind(), format!("attach to tap {name}: {e}")))?;
-    Ok(fd)
 }
 
 /// Enters network namespace /run/netns/`name`.
@@ -249,7 +207,7 @@ fn drain_to_zone(from: libc::c_int, port: &mut ZonePort, buf: &mut [u8]) -> io::
 /// Where the guest's frames come from.
 enum Host {
     Tap(libc::c_int),
-    Zone(ZonePort),
+    Zone(Box<ZonePort>),
 }
 
 impl Host {
@@ -323,9 +281,9 @@ fn run(cli: &Cli) -> io::Result<(u64, u64, u64)> {
         let name = CString::new(cli.host_tap.as_str()).unwrap();
         // SAFETY: `name` is NUL-terminated.
         let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        Host::Zone(ZonePort::bind_tx(ifindex).map_err(|e| {
+        Host::Zone(Box::new(ZonePort::bind_tx(ifindex).map_err(|e| {
             io::Error::new(e.kind(), format!("bind zone port {}: {e}", cli.host_tap))
-        })?)
+        })?))
     } else {
         Host::Tap(host_tap)
     };

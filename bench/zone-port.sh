@@ -1,0 +1,28 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The zone-port benchmark: builds the benchmark kernel (no KASAN/lockdep;
+# cached like the test kernel) and the module for it, runs
+# bench/zone-port/rx-vm.sh in the test VM with instruction counting, and
+# writes the figures to bench/zone-port.txt, ending with the summary line.
+#   BENCH_ROUNDS=N (default 5) BENCH_FRAMES=N (default 50000 per run)
+set -euo pipefail
+. "$(dirname "$0")/../tools/lib/paths.sh"
+cd "$VASSIST_ROOT"
+kdir=$(bash tools/build-kernel.sh bench | tail -1)
+mod=$VASSIST_ROOT/out/bench-module
+rm -rf "$mod" && mkdir -p "$mod"
+cp -r Kbuild rust include "$mod/"
+make -s -C "$kdir" M="$mod" LLVM=1 ARCH=x86_64 RUSTC=/usr/bin/rustc BINDGEN="$BINDGEN" \
+	LIBCLANG_PATH=/usr/lib/llvm-19/lib modules
+cargo build --release --quiet --workspace
+run=$VASSIST_ROOT/out/bench-zone-port
+rm -rf "$run"
+bash tools/vm/run.sh -k "$kdir/arch/x86/boot/bzImage" -i -t 5400 "$run" -- \
+	env KO="$mod/vassist.ko" BENCH_ROUNDS="${BENCH_ROUNDS:-5}" BENCH_FRAMES="${BENCH_FRAMES:-50000}" \
+	bash bench/zone-port/rx-vm.sh "$run" ||
+	{ tail -40 "$run/output"; exit 1; }
+{
+	echo "# bash bench/zone-port.sh  ($(date -u +%F), on $(git rev-parse --short HEAD);"
+	echo "# test VM: 1 vCPU, TCG with -icount: 1 ns = 1 guest instruction; benchmark kernel)"
+	python3 bench/zone-port/report.py "$run/rx.txt"
+} | tee bench/zone-port.txt

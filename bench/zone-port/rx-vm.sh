@@ -1,0 +1,68 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# In the test VM booted with instruction counting (tools/vm/run.sh -i: one
+# vCPU, 1 ns = 1 instruction): the CPU cost of receiving frames into a
+# userspace consumer through a bridge port. A sender in the remote's
+# namespace (rxbench send: AF_PACKET, qdisc bypassed) sends 64-frame bursts
+# 3 ms apart (21k pps offered, below every consumer's capacity, so nothing
+# is dropped), as a real-time task so that each burst arrives whole while
+# the receiver waits, through the veth to the bridge, which forwards them (a
+# static fdb entry) out of tap0; the receiver takes them one way per run:
+#   base    zone port with no consumer: dropped at the hook (the sender,
+#           veth and bridge cost, the same in every run)
+#   tap     read() from the tap, a frame per call
+#   packet  AF_PACKET TPACKET_V3 ring on the tap
+#   zone    vassist zone port, read in place
+# The CPU time all tasks ran over the run, divided by the frames,
+# is the cost per frame; minus base, the cost of receiving. Each mode once
+# per round, in an order that turns every round. Lines go to $1/rx.txt:
+#   round size mode sent received busy_ns notifications receiver_ns
+# (receiver_ns: the receiving process's own CPU time, its system calls
+# included; the rest of the receive cost is the kernel's, in the softirq).
+out=$1 rounds=${BENCH_ROUNDS:-5} frames=${BENCH_FRAMES:-50000}
+. "$(dirname "$0")/../../selftests/lib.sh"
+set -e
+mac=02:00:00:00:00:99
+setup_ns HOST REMOTE
+bridge_up
+ip -n "$HOST" -batch - <<-EOT
+	tuntap add tap0 mode tap
+	link set tap0 master br0 up
+EOT
+bridge -n "$HOST" fdb add $mac dev tap0 master static
+mod_load
+vctl port add dev tap0 > /dev/null
+zone_stat() { vctl -j port show dev tap0 | jq -r ".[0][\"zone-stats\"][\"$1\"] // 0"; }
+run() {
+	local round=$1 size=$2 mode=$3 recv=$3 sent busy got notes own
+	# Zone turned on afresh: its counters start at zero.
+	vctl port set dev tap0 zone off > /dev/null
+	case $mode in
+	base) vctl port set dev tap0 zone on > /dev/null; recv=tap ;;
+	zone) vctl port set dev tap0 zone on > /dev/null ;;
+	esac
+	ip netns exec "$HOST" rxbench recv --dev tap0 --mode $recv > "$TMPD/recv" 2>&1 &
+	local r=$!
+	slowwait 5 grep -q ready "$TMPD/recv"
+	sleep 0.5
+	read -r sent busy < <(ip netns exec "$REMOTE" rxbench send --dev eth0 --dst-mac $mac \
+		--frames "$frames" --size "$size" | sed -n 's/.*sent \([0-9]*\) busy_ns \([0-9]*\).*/\1 \2/p')
+	notes=$(zone_stat notifications)
+	kill $r
+	wait $r || true
+	read -r got own < <(sed -n 's/.*frames \([0-9]*\) .*cpu_ns \([0-9]*\).*/\1 \2/p' "$TMPD/recv")
+	[ $mode != base ] || got=0 own=0
+	echo "$round $size $mode $sent $got $busy $notes $own" | tee -a "$out/rx.txt"
+}
+modes=(base tap packet zone)
+: > "$out/rx.txt"
+# One run unmeasured first: caches and allocators cold after boot.
+run warm 64 zone > /dev/null
+for i in $(seq 0 $((rounds - 1))); do
+	for size in 64 1514; do
+		for j in 0 1 2 3; do
+			k=$(( (i % 2 ? 3 - j : j) + i / 2 ))
+			run "$i" $size "${modes[k % 4]}"
+		done
+	done
+done
