@@ -11,16 +11,7 @@
 #   BENCH_PPS_ROUNDS=N (default 12)
 #   BENCH_PARTS=transfers,pps (default both; a part left out is reported
 #   from its last run, kept in out/, and the header says so)
-set -euo pipefail
-. "$(dirname "$0")/../tools/lib/paths.sh"
-cd "$VASSIST_ROOT"
-kdir=$(bash tools/build-kernel.sh bench | tail -1)
-mod=$VASSIST_ROOT/out/bench-module
-rm -rf "$mod" && mkdir -p "$mod"
-cp -r Kbuild rust include "$mod/"
-make -s -C "$kdir" M="$mod" LLVM=1 ARCH=x86_64 RUSTC=/usr/bin/rustc BINDGEN="$BINDGEN" \
-	LIBCLANG_PATH=/usr/lib/llvm-19/lib modules
-cargo build --release --quiet --workspace
+. "$(dirname "$0")/lib.sh"
 run=$VASSIST_ROOT/out/bench-ack-offload
 parts=${BENCH_PARTS:-transfers,pps}
 # tsc=reliable: under TCG the TSC follows the host's clock, but the jiffies

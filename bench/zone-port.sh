@@ -5,16 +5,7 @@
 # bench/zone-port/rx-vm.sh in the test VM with instruction counting, and
 # writes the figures to bench/zone-port.txt, ending with the summary line.
 #   BENCH_ROUNDS=N (default 5) BENCH_FRAMES=N (default 50000 per run)
-set -euo pipefail
-. "$(dirname "$0")/../tools/lib/paths.sh"
-cd "$VASSIST_ROOT"
-kdir=$(bash tools/build-kernel.sh bench | tail -1)
-mod=$VASSIST_ROOT/out/bench-module
-rm -rf "$mod" && mkdir -p "$mod"
-cp -r Kbuild rust include "$mod/"
-make -s -C "$kdir" M="$mod" LLVM=1 ARCH=x86_64 RUSTC=/usr/bin/rustc BINDGEN="$BINDGEN" \
-	LIBCLANG_PATH=/usr/lib/llvm-19/lib modules
-cargo build --release --quiet --workspace
+. "$(dirname "$0")/lib.sh"
 run=$VASSIST_ROOT/out/bench-zone-port
 rm -rf "$run"
 bash tools/vm/run.sh -k "$kdir/arch/x86/boot/bzImage" -i -t 5400 "$run" -- \

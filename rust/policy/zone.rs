@@ -248,18 +248,26 @@ where
     }
 
     /// Takes `n` buffers for one frame, all or none.
-    pub fn take(&mut self, n: u32, mut each: impl FnMut(BufId)) -> bool {
+    pub fn take(&mut self, n: u32, each: impl FnMut(BufId)) -> bool {
+        let ok = self.pop_free(n, Owner::Host, each);
+        if ok {
+            self.usage.host += n;
+        }
+        ok
+    }
+
+    /// Hands `n` free buffers to `owner`, all or none.
+    fn pop_free(&mut self, n: u32, owner: Owner, mut each: impl FnMut(BufId)) -> bool {
         if n > self.nfree {
             return false;
         }
         for _ in 0..n {
             self.nfree -= 1;
             let id = self.free[self.nfree as usize];
-            self.owner[id as usize] = Owner::Host;
+            self.owner[id as usize] = owner;
             each(BufId(id));
         }
         self.usage.free -= n;
-        self.usage.host += n;
         true
     }
 
@@ -292,19 +300,12 @@ where
 
     /// Lends `n` free buffers to the consumer for frames of its own, all
     /// or none.
-    pub fn lend(&mut self, n: u32, mut each: impl FnMut(BufId)) -> bool {
-        if n > self.nfree {
-            return false;
+    pub fn lend(&mut self, n: u32, each: impl FnMut(BufId)) -> bool {
+        let ok = self.pop_free(n, Owner::Consumer, each);
+        if ok {
+            self.usage.consumer += n;
         }
-        for _ in 0..n {
-            self.nfree -= 1;
-            let id = self.free[self.nfree as usize];
-            self.owner[id as usize] = Owner::Consumer;
-            each(BufId(id));
-        }
-        self.usage.free -= n;
-        self.usage.consumer += n;
-        true
+        ok
     }
 
     /// The consumer sends a frame in the buffers at `addrs`: each must be

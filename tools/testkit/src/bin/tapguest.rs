@@ -129,6 +129,24 @@ fn drain(
     strip: usize,
     loss: &mut Loss,
 ) -> io::Result<u64> {
+    read_frames(from, buf, |frame| {
+        if !loss.hit() && frame.len() >= strip {
+            // A frame the other side cannot take (its queue is full) is
+            // dropped, as a NIC drops it.
+            // SAFETY: `frame[strip..]` is initialised.
+            unsafe { libc::write(to, frame[strip..].as_ptr().cast(), frame.len() - strip) };
+        }
+        Ok(())
+    })
+}
+
+/// Reads every frame waiting on `from` into `buf`, handing each to `f`;
+/// returns how many it read.
+fn read_frames(
+    from: libc::c_int,
+    buf: &mut [u8],
+    mut f: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<u64> {
     let mut moved = 0;
     loop {
         // SAFETY: `buf` is writable for its length.
@@ -141,14 +159,7 @@ fn drain(
             };
         }
         moved += 1;
-        let n = n as usize;
-        if loss.hit() || n < strip {
-            continue;
-        }
-        // A frame the other side cannot take (its queue is full) is dropped,
-        // as a NIC drops it.
-        // SAFETY: `buf[strip..n]` is initialised.
-        unsafe { libc::write(to, buf[strip..].as_ptr().cast(), n - strip) };
+        f(&buf[..n as usize])?;
     }
 }
 
@@ -182,26 +193,14 @@ fn drain_zone(port: &mut ZonePort, to: libc::c_int, loss: &mut Loss) -> io::Resu
 /// the zone port's transmit ring; a frame it has no buffer or room for is
 /// dropped, as a full queue drops it. Returns how many it took.
 fn drain_to_zone(from: libc::c_int, port: &mut ZonePort, buf: &mut [u8]) -> io::Result<u64> {
-    let mut moved = 0;
-    loop {
-        // SAFETY: `buf` is writable for its length.
-        let n = unsafe { libc::read(from, buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(moved),
-                _ => Err(e),
-            };
+    read_frames(from, buf, |frame| {
+        if frame.len() > VNET_LEN {
+            let mut vnet = [0u8; VNET_LEN];
+            vnet.copy_from_slice(&frame[..VNET_LEN]);
+            port.send(vnet, &frame[VNET_LEN..])?;
         }
-        moved += 1;
-        let n = n as usize;
-        if n <= VNET_LEN {
-            continue;
-        }
-        let mut vnet = [0u8; VNET_LEN];
-        vnet.copy_from_slice(&buf[..VNET_LEN]);
-        port.send(vnet, &buf[VNET_LEN..n])?;
-    }
+        Ok(())
+    })
 }
 
 /// Where the guest's frames come from.
