@@ -11,9 +11,18 @@
 #   BENCH_PPS_ROUNDS=N (default 12)
 #   BENCH_PARTS=transfers,pps (default both; a part left out is reported
 #   from its last run, kept in out/, and the header says so)
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../tools/lib/paths.sh"
 run=$VASSIST_ROOT/out/bench-ack-offload
 parts=${BENCH_PARTS:-transfers,pps}
+# The report needs both parts: one left out must have run before here.
+for part in transfers pps; do
+	dir=$run; [ $part = transfers ] || dir=$run-pps
+	if [[ ,$parts, != *,$part,* && ! -d $dir ]]; then
+		echo "ack-offload: BENCH_PARTS leaves out $part, which has no run in $dir to report" >&2
+		exit 1
+	fi
+done
+. "$(dirname "$0")/lib.sh"
 # tsc=reliable: under TCG the TSC follows the host's clock, but the jiffies
 # watchdog (late ticks) marks it unstable and times fall to 4 ms steps.
 vm() { bash tools/vm/run.sh -k "$kdir/arch/x86/boot/bzImage" -a tsc=reliable -t 5400 "$@"; }
