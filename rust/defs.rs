@@ -27,6 +27,10 @@ pub(crate) mod cmd {
         PORT_ADD_NTF = VASSIST_CMD_PORT_ADD_NTF,
         PORT_CHANGE_NTF = VASSIST_CMD_PORT_CHANGE_NTF,
         PORT_DEL_NTF = VASSIST_CMD_PORT_DEL_NTF,
+        PIPE_ADD = VASSIST_CMD_PIPE_ADD,
+        PIPE_SET = VASSIST_CMD_PIPE_SET,
+        PIPE_DEL = VASSIST_CMD_PIPE_DEL,
+        PIPE_GET = VASSIST_CMD_PIPE_GET,
     );
 }
 
@@ -70,6 +74,38 @@ pub(crate) mod flow_mode {
 }
 
 /// The `port` attribute set.
+pub(crate) mod pipe_state {
+    use super::b;
+    consts!(u32;
+        HOLD = vassist_pipe_state_VASSIST_PIPE_STATE_HOLD,
+        HOST = vassist_pipe_state_VASSIST_PIPE_STATE_HOST,
+    );
+}
+
+pub(crate) mod pipe {
+    use super::b;
+    consts!(u32;
+        IFINDEX = VASSIST_A_PIPE_IFINDEX,
+        IFNAME = VASSIST_A_PIPE_IFNAME,
+        SHADOW_IFINDEX = VASSIST_A_PIPE_SHADOW_IFINDEX,
+        GUEST_ADDR = VASSIST_A_PIPE_GUEST_ADDR,
+        GUEST_PORT = VASSIST_A_PIPE_GUEST_PORT,
+        PEER_ADDR = VASSIST_A_PIPE_PEER_ADDR,
+        PEER_PORT = VASSIST_A_PIPE_PEER_PORT,
+        GUEST_MAC = VASSIST_A_PIPE_GUEST_MAC,
+        PEER_MAC = VASSIST_A_PIPE_PEER_MAC,
+        STATE = VASSIST_A_PIPE_STATE,
+        TO_SHADOW_PACKETS = VASSIST_A_PIPE_TO_SHADOW_PACKETS,
+        TO_SHADOW_BYTES = VASSIST_A_PIPE_TO_SHADOW_BYTES,
+        FROM_SHADOW_PACKETS = VASSIST_A_PIPE_FROM_SHADOW_PACKETS,
+        FROM_SHADOW_BYTES = VASSIST_A_PIPE_FROM_SHADOW_BYTES,
+        GUEST_DROPPED = VASSIST_A_PIPE_GUEST_DROPPED,
+        SHADOW_DROPPED = VASSIST_A_PIPE_SHADOW_DROPPED,
+        HOLD_DROPPED = VASSIST_A_PIPE_HOLD_DROPPED,
+        HELD = VASSIST_A_PIPE_HELD,
+    );
+}
+
 pub(crate) mod port {
     use super::b;
     consts!(u32;

@@ -66,6 +66,40 @@ struct net_device *vassist_skb_dev(const struct sk_buff *skb) { return skb->dev;
 void vassist_kfree_skb(struct sk_buff *skb) { kfree_skb(skb); }
 void vassist_br_drop_fake_rtable(struct sk_buff *skb) { br_drop_fake_rtable(skb); }
 int vassist_dev_queue_xmit(struct sk_buff *skb) { return dev_queue_xmit(skb); }
+void vassist_skb_set_dev(struct sk_buff *skb, struct net_device *dev) { skb->dev = dev; }
+/*
+ * Hands a frame that a device received (at its ingress, data at the
+ * network header) to the rx_handler of the bridge port @port, with its
+ * Ethernet addresses set to @dst and @src, as __netif_receive_skb_core
+ * would had @port received it: the bridge forwards it as the port's
+ * frame. @port's own ingress hooks and packet taps do not see it. Runs
+ * in the receive path (BH off, RCU held); consumes the frame; whether
+ * the bridge took it.
+ */
+bool vassist_skb_inject_rx(struct sk_buff *skb, struct net_device *port, const u8 *dst,
+			   const u8 *src)
+{
+	rx_handler_func_t *rx = rcu_dereference(port->rx_handler);
+	struct ethhdr *eth;
+
+	if (!rx || !skb_mac_header_was_set(skb) || skb->mac_len != ETH_HLEN)
+		goto drop;
+	skb_push(skb, ETH_HLEN);
+	if (skb_cow_head(skb, 0))
+		goto drop;
+	eth = (struct ethhdr *)skb->data;
+	ether_addr_copy(eth->h_dest, dst);
+	ether_addr_copy(eth->h_source, src);
+	skb->skb_iif = port->ifindex;
+	skb->protocol = eth_type_trans(skb, port);
+	skb_reset_network_header(skb);
+	skb_reset_mac_len(skb);
+	if (rx(&skb) == RX_HANDLER_CONSUMED)
+		return true;
+drop:
+	kfree_skb(skb);
+	return false;
+}
 unsigned int vassist_ll_reserved_space(const struct net_device *dev)
 {
 	return LL_RESERVED_SPACE(dev);

@@ -67,6 +67,9 @@ struct net_device *vassist_skb_dev(const struct sk_buff *skb);
 void vassist_kfree_skb(struct sk_buff *skb);
 void vassist_br_drop_fake_rtable(struct sk_buff *skb);
 int vassist_dev_queue_xmit(struct sk_buff *skb);
+void vassist_skb_set_dev(struct sk_buff *skb, struct net_device *dev);
+bool vassist_skb_inject_rx(struct sk_buff *skb, struct net_device *port, const u8 *dst,
+			   const u8 *src);
 unsigned int vassist_ll_reserved_space(const struct net_device *dev);
 struct sk_buff *vassist_alloc_skb_atomic(unsigned int size);
 void vassist_skb_reserve(struct sk_buff *skb, unsigned int len);

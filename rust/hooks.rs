@@ -36,6 +36,9 @@ impl DeviceIngress for Port {
         let mut buf = PeekBuf::<{ snoop::HEADERS_MAX }>::new();
         let f = skb.peek(&mut buf);
         let tcp = count(&self.from_guest, &f);
+        if self.pipes.is_on() && piped_from_guest(self, tcp, rcu) {
+            return Verdict::Drop(skb);
+        }
         match offloaded(self, tcp, rcu) {
             Some((engine, seg)) => {
                 snoop::from_guest(&self.snoop, engine, &self.tap, skb, seg, self.dev(), rcu)
@@ -45,11 +48,65 @@ impl DeviceIngress for Port {
     }
 }
 
+/// Whether a frame from the guest is of a connection it does not own now.
+#[inline(never)]
+fn piped_from_guest(port: &Port, tcp: Option<TcpAt<'_>>, rcu: &Guard) -> bool {
+    tcp.and_then(tcp::parse)
+        .is_some_and(|seg| port.pipes.drops_from_guest(&seg, rcu))
+}
+
+/// The ingress of a port's shadow device: what the shadow sockets of the
+/// port's piped connections send.
+pub(crate) struct ShadowIngress(Arc<Port>);
+
+impl DeviceIngress for ShadowIngress {
+    fn ingress<'a>(&self, skb: SkBuff<'a>, _dev: &NetDevice, rcu: &Guard) -> Verdict<'a> {
+        let port = &self.0;
+        let (len, seg) = {
+            let mut buf = PeekBuf::<{ snoop::HEADERS_MAX }>::new();
+            let f = skb.peek(&mut buf);
+            let tcp = frame::tcp_offset(f.protocol, f.headers);
+            (f.len + ETH_HLEN, tcp.and_then(tcp::parse))
+        };
+        port.pipes
+            .shadow_sent(skb, seg.as_ref(), len, port.dev(), rcu)
+    }
+}
+
+/// A frame toward the guest of a port with pipes: to the pipe of its
+/// connection, if it has one.
+#[inline(never)]
+fn to_piped<'a>(port: &Port, skb: Egress<'a>, dev: &NetDevice, rcu: &Guard) -> Verdict<'a> {
+    let (len, seg) = {
+        let mut buf = PeekBuf::<{ snoop::HEADERS_MAX }>::new();
+        let f = skb.skb().peek(&mut buf);
+        let tcp = frame::tcp_offset(f.protocol, f.headers);
+        (f.len + ETH_HLEN, tcp.and_then(tcp::parse))
+    };
+    let skb = match seg {
+        Some(seg) => match port.pipes.to_guest(skb, &seg, len, rcu) {
+            Ok(verdict) => return verdict,
+            Err(skb) => skb,
+        },
+        None => skb,
+    };
+    to_port(port, skb, dev, rcu)
+}
+
 // The attached port's work is kept out of line, so the hook on any other
 // port is a lookup and a return, without this work's stack frame; ack
 // offload's work too, so a port without it pays only for its counters.
 #[inline(never)]
 fn to_attached<'a>(port: &Port, skb: Egress<'a>, dev: &NetDevice, rcu: &Guard) -> Verdict<'a> {
+    if port.pipes.is_on() {
+        return to_piped(port, skb, dev, rcu);
+    }
+    to_port(port, skb, dev, rcu)
+}
+
+/// A frame toward the guest by the port.
+#[inline(always)]
+fn to_port<'a>(port: &Port, skb: Egress<'a>, dev: &NetDevice, rcu: &Guard) -> Verdict<'a> {
     let mut buf = PeekBuf::<{ snoop::HEADERS_MAX }>::new();
     let f = skb.skb().peek(&mut buf);
     let tcp = count(&port.to_guest, &f);
@@ -123,6 +180,8 @@ struct Registered {
     bridge: Option<BridgeHooks<Ports>>,
     /// Slots, emptied on detach and used again.
     ingress: KVec<Option<IngressHook<Port>>>,
+    /// The shadow devices' of ports with pipes; slots, as `ingress`.
+    shadows: KVec<Option<IngressHook<ShadowIngress>>>,
 }
 
 static HOOKS: Pernet<NetHooks> = Pernet::new();
@@ -137,6 +196,7 @@ impl PernetData for NetHooks {
             hooks: RtnlCell::new(Registered {
                 bridge: None,
                 ingress: KVec::new(),
+                shadows: KVec::new(),
             }),
         })
     }
@@ -145,6 +205,7 @@ impl PernetData for NetHooks {
         let hooks = self.hooks.get_mut(rtnl.held());
         hooks.bridge = None;
         hooks.ingress = KVec::new();
+        hooks.shadows = KVec::new();
     }
 }
 
@@ -172,8 +233,36 @@ pub(crate) fn watch_ingress(port: &Arc<Port>, rtnl: &mut Rtnl) -> Result {
     Ok(())
 }
 
+/// Registers the ingress hook of `port`'s shadow device unless it is;
+/// the port has pipes.
+pub(crate) fn watch_shadow(port: &Arc<Port>, rtnl: &mut Rtnl) -> Result {
+    let nh = HOOKS.get(port.dev().net()).ok_or(ENODEV)?;
+    let shadow = port.pipes.shadow(rtnl).ok_or(ENOENT)?;
+    let hooks = nh.hooks.get(rtnl);
+    let watched = hooks
+        .shadows
+        .iter()
+        .flatten()
+        .any(|h| Arc::ptr_eq(&h.data().0, port) && h.dev().is(shadow));
+    if watched {
+        return Ok(());
+    }
+    let hook = IngressHook::register(
+        shadow,
+        Arc::new(ShadowIngress(port.clone()), GFP_KERNEL)?,
+        rtnl,
+    )?;
+    let hooks = nh.hooks.get_mut(rtnl);
+    match hooks.shadows.iter_mut().find(|h| h.is_none()) {
+        Some(slot) => *slot = Some(hook),
+        None => hooks.shadows.push(Some(hook), GFP_KERNEL)?,
+    }
+    Ok(())
+}
+
 /// Unregisters the ingress hooks of the ports of `net` that are no longer
-/// attached, and the bridge hook once none is.
+/// attached (and of shadow devices no attached port's pipes use), and the
+/// bridge hook once no port is attached.
 pub(crate) fn release_unused(net: &Net, rtnl: &mut Rtnl) {
     let Some(nh) = HOOKS.get(net) else {
         return;
@@ -187,9 +276,20 @@ pub(crate) fn release_unused(net: &Net, rtnl: &mut Rtnl) {
             *slot = None;
         }
     }
+    let mut shadows = core::mem::take(&mut nh.hooks.get_mut(rtnl).shadows);
+    for slot in shadows.iter_mut() {
+        let used = slot.as_ref().is_some_and(|h| {
+            let port = &h.data().0;
+            port::is_attached(port, rtnl) && port.pipes.shadow(rtnl).is_some_and(|s| s.is(h.dev()))
+        });
+        if !used {
+            *slot = None;
+        }
+    }
     let any = port::any(net, rtnl);
     let hooks = nh.hooks.get_mut(rtnl);
     hooks.ingress = slots;
+    hooks.shadows = shadows;
     if !any {
         hooks.bridge = None;
     }

@@ -7,12 +7,14 @@
 //! beforehand (device lookup, a flow table) made before it is taken.
 
 use crate::defs::{
-    self, ack_offload as ao, cmd, detach_reason, flow_mode, group, stats, zone_params as zp,
-    zone_stats as zs,
+    self, ack_offload as ao, cmd, detach_reason, flow_mode, group, pipe_state, stats,
+    zone_params as zp, zone_stats as zs,
 };
 use crate::error::VaError;
 use crate::flows::Entry;
 use crate::hooks;
+use crate::pipe::Pipe;
+use crate::policy::pipe::{self as pipe_rules, FlowKey, State};
 use crate::policy::snoop::{Mode, Offline};
 use crate::policy::zone::{Geometry, GeometryError};
 use crate::port::{self, DetachReason, DirStats, FeatureChange, Port};
@@ -51,6 +53,9 @@ impl Operations for Netlink {
             cmd::PORT_DEL => port_del(req),
             cmd::PORT_GET => port_get(req),
             cmd::PORT_SET => port_set(req),
+            cmd::PIPE_ADD => pipe_add(req),
+            cmd::PIPE_SET => pipe_set(req),
+            cmd::PIPE_DEL => pipe_del(req),
             _ => Err(VaError::new(eopnotsupp(), c_str!("unknown command"))),
         }
         .map_err(Into::into)
@@ -62,6 +67,7 @@ impl Operations for Netlink {
         match cmd {
             cmd::PORT_GET => port_dump(dump, rtnl),
             cmd::FLOW_GET => flow_dump(dump, rtnl),
+            cmd::PIPE_GET => pipe_dump(dump, rtnl),
             _ => Err(DumpStop::Reject(
                 VaError::new(eopnotsupp(), c_str!("unknown command")).into(),
             )),
@@ -71,17 +77,24 @@ impl Operations for Netlink {
 
 /// The device a request names, by ifindex or ifname (both must agree).
 fn request_dev(req: &Request<'_>) -> Result<NetDeviceRef, VaError> {
+    request_dev_at(req, defs::port::IFINDEX, defs::port::IFNAME)
+}
+
+/// The device a request names by its attributes `ifindex` or `ifname`.
+fn request_dev_at(req: &Request<'_>, ifindex: u32, ifname: u32) -> Result<NetDeviceRef, VaError> {
     let net = req.net();
-    let by_index = match req.attr(defs::port::IFINDEX).and_then(|a| a.u32()) {
-        Some(i) => Some(NetDeviceRef::by_index(net, i).ok_or(
-            VaError::new(ENODEV, c_str!("no device with this ifindex")).at(defs::port::IFINDEX),
-        )?),
+    let by_index = match req.attr(ifindex).and_then(|a| a.u32()) {
+        Some(i) => Some(
+            NetDeviceRef::by_index(net, i)
+                .ok_or(VaError::new(ENODEV, c_str!("no device with this ifindex")).at(ifindex))?,
+        ),
         None => None,
     };
-    let by_name = match req.attr(defs::port::IFNAME).and_then(|a| a.str()) {
-        Some(n) => Some(NetDeviceRef::by_name(net, n).ok_or(
-            VaError::new(ENODEV, c_str!("no device with this name")).at(defs::port::IFNAME),
-        )?),
+    let by_name = match req.attr(ifname).and_then(|a| a.str()) {
+        Some(n) => Some(
+            NetDeviceRef::by_name(net, n)
+                .ok_or(VaError::new(ENODEV, c_str!("no device with this name")).at(ifname))?,
+        ),
         None => None,
     };
     match (by_index, by_name) {
@@ -89,10 +102,10 @@ fn request_dev(req: &Request<'_>) -> Result<NetDeviceRef, VaError> {
             EINVAL,
             c_str!("ifindex and ifname name different devices"),
         )
-        .at(defs::port::IFNAME)),
+        .at(ifname)),
         (Some(d), _) | (None, Some(d)) => Ok(d),
         (None, None) => {
-            req.set_missing(defs::port::IFINDEX);
+            req.set_missing(ifindex);
             Err(VaError::new(
                 EINVAL,
                 c_str!("ifindex or ifname is required"),
@@ -499,6 +512,197 @@ fn fill_flow(m: &mut Msg, ifindex: u32, e: &Entry, now: u64) -> Result<(), MsgFu
     m.put_uint(ACKS_REWRITTEN, e.acks_rewritten)?;
     m.put_u32(HELD_BYTES, e.held_bytes())?;
     m.put_uint(RESENDS, e.resends)
+}
+
+/// The connection a pipe request names.
+fn request_pipe_key(req: &Request<'_>) -> Result<FlowKey, VaError> {
+    use defs::pipe::*;
+    for id in [GUEST_ADDR, GUEST_PORT, PEER_ADDR, PEER_PORT] {
+        if req.attr(id).is_none() {
+            req.set_missing(id);
+            return Err(VaError::new(
+                EINVAL,
+                c_str!("guest-addr, guest-port, peer-addr and peer-port are required"),
+            ));
+        }
+    }
+    let bytes = |id| req.attr(id).map_or(&[][..], |a| a.bytes());
+    let port = |id| req.attr(id).and_then(|a| a.u16()).unwrap_or(0);
+    pipe_rules::key(
+        bytes(GUEST_ADDR),
+        port(GUEST_PORT),
+        bytes(PEER_ADDR),
+        port(PEER_PORT),
+    )
+    .ok_or(VaError::new(
+        EINVAL,
+        c_str!("addresses must be both IPv4 (4 bytes) or both IPv6 (16), ports non-zero"),
+    ))
+}
+
+/// The state a pipe request asks for, `default` without one.
+fn request_pipe_state(req: &Request<'_>, default: Option<State>) -> Result<State, VaError> {
+    let attr = defs::pipe::STATE;
+    match req.attr(attr).and_then(|a| a.u32()) {
+        Some(pipe_state::HOLD) => Ok(State::Hold),
+        Some(pipe_state::HOST) => Ok(State::Host),
+        Some(_) => Err(VaError::new(EINVAL, c_str!("unknown pipe state")).at(attr)),
+        None => default.ok_or_else(|| {
+            req.set_missing(attr);
+            VaError::new(EINVAL, c_str!("state is required"))
+        }),
+    }
+}
+
+/// A MAC address attribute of a pipe request (the policy checked its
+/// length).
+fn request_mac(req: &Request<'_>, attr: u32) -> Result<[u8; 6], VaError> {
+    let Some(a) = req.attr(attr) else {
+        req.set_missing(attr);
+        return Err(VaError::new(
+            EINVAL,
+            c_str!("guest-mac and peer-mac are required"),
+        ));
+    };
+    let mac: [u8; 6] = a
+        .bytes()
+        .try_into()
+        .map_err(|_| VaError::new(EINVAL, c_str!("a MAC address is 6 bytes")).at(attr))?;
+    if !pipe_rules::unicast_mac(&mac) {
+        return Err(
+            VaError::new(EINVAL, c_str!("a pipe's MAC addresses must be unicast")).at(attr),
+        );
+    }
+    Ok(mac)
+}
+
+/// The port device a pipe request names.
+fn request_pipe_port(req: &Request<'_>) -> Result<NetDeviceRef, VaError> {
+    request_dev_at(req, defs::pipe::IFINDEX, defs::pipe::IFNAME)
+}
+
+fn pipe_add(req: &Request<'_>) -> Result<(), VaError> {
+    use defs::pipe::*;
+    let key = request_pipe_key(req)?;
+    let macs = [request_mac(req, GUEST_MAC)?, request_mac(req, PEER_MAC)?];
+    let state = request_pipe_state(req, Some(State::Hold))?;
+    let dev = request_pipe_port(req)?;
+    let Some(shadow_index) = req.attr(SHADOW_IFINDEX).and_then(|a| a.u32()) else {
+        req.set_missing(SHADOW_IFINDEX);
+        return Err(VaError::new(EINVAL, c_str!("shadow-ifindex is required")));
+    };
+    let shadow = NetDeviceRef::by_index(req.net(), shadow_index).ok_or(
+        VaError::new(ENODEV, c_str!("no device with this shadow-ifindex")).at(SHADOW_IFINDEX),
+    )?;
+    let mut guard = rtnl::lock();
+    let rtnl = guard.held();
+    let port = attached(&dev, rtnl)?;
+    if shadow.is(&dev) || shadow.is_bridge_port(rtnl) || shadow.master(rtnl).is_some() {
+        return Err(VaError::new(
+            EINVAL,
+            c_str!("the shadow device must not be a port or enslaved"),
+        )
+        .at(SHADOW_IFINDEX));
+    }
+    port.pipes.add(&shadow, key, macs, state, rtnl)?;
+    // Its frames are seen from now on; a failure leaves no pipe.
+    if let Err(e) = hooks::watch_shadow(&port, rtnl) {
+        let _ = port.pipes.del(&key, rtnl);
+        hooks::release_unused(dev.net(), rtnl);
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+fn pipe_set(req: &Request<'_>) -> Result<(), VaError> {
+    let key = request_pipe_key(req)?;
+    let state = request_pipe_state(req, None)?;
+    let dev = request_pipe_port(req)?;
+    let mut guard = rtnl::lock();
+    let rtnl = guard.held();
+    attached(&dev, rtnl)?.pipes.set(&key, state, rtnl)
+}
+
+fn pipe_del(req: &Request<'_>) -> Result<(), VaError> {
+    let key = request_pipe_key(req)?;
+    let dev = request_pipe_port(req)?;
+    let mut guard = rtnl::lock();
+    let rtnl = guard.held();
+    attached(&dev, rtnl)?.pipes.del(&key, rtnl)?;
+    hooks::release_unused(dev.net(), rtnl);
+    Ok(())
+}
+
+/// Dumps the pipes of the requester's namespace's ports (or of the port
+/// the request names), resuming at the port and pipe where the last round
+/// stopped.
+fn pipe_dump(dump: &mut Dump<'_, Netlink>, rtnl: &Rtnl) -> Result<(), DumpStop> {
+    let net = dump.net();
+    let only = dump.attr(defs::pipe::IFINDEX).and_then(|a| a.u32());
+    let DumpCtx {
+        ifindex: from,
+        slot,
+    } = *dump.ctx();
+    let (generation, ports) = port::iter_from(net, only.unwrap_or(0).max(from), rtnl);
+    for port in ports {
+        let ifindex = port.dev().ifindex();
+        if only.is_some_and(|o| o != ifindex) {
+            break;
+        }
+        let Some(shadow) = port.pipes.shadow(rtnl) else {
+            continue;
+        };
+        let shadow = shadow.ifindex();
+        let start = if ifindex == from { slot as usize } else { 0 };
+        for (i, p) in port.pipes.iter_from(start, rtnl).enumerate() {
+            let added = dump.add(cmd::PIPE_GET, generation, |m| {
+                fill_pipe(m, ifindex, shadow, p)
+            });
+            if added.is_err() {
+                *dump.ctx() = DumpCtx {
+                    ifindex,
+                    slot: (start + i) as u32,
+                };
+                return Err(DumpStop::Full);
+            }
+        }
+        *dump.ctx() = DumpCtx {
+            ifindex: ifindex + 1,
+            slot: 0,
+        };
+    }
+    Ok(())
+}
+
+/// The spec's pipe attributes.
+fn fill_pipe(m: &mut Msg, ifindex: u32, shadow: u32, p: &Pipe) -> Result<(), MsgFull> {
+    use defs::pipe::*;
+    let k = &p.key;
+    let alen = if k.v6 { 16 } else { 4 };
+    let (state, s) = p.view();
+    m.put_u32(IFINDEX, ifindex)?;
+    m.put_u32(SHADOW_IFINDEX, shadow)?;
+    m.put_bytes(GUEST_ADDR, &k.guest[..alen])?;
+    m.put_u16(GUEST_PORT, k.guest_port)?;
+    m.put_bytes(PEER_ADDR, &k.peer[..alen])?;
+    m.put_u16(PEER_PORT, k.peer_port)?;
+    m.put_bytes(GUEST_MAC, &p.guest_mac)?;
+    m.put_bytes(PEER_MAC, &p.peer_mac)?;
+    if let Some(state) = match state {
+        State::Hold => Some(pipe_state::HOLD),
+        State::Host => Some(pipe_state::HOST),
+        State::Gone => None,
+    } {
+        m.put_u32(STATE, state)?;
+    }
+    m.put_uint(TO_SHADOW_PACKETS, s.to_shadow[0])?;
+    m.put_uint(TO_SHADOW_BYTES, s.to_shadow[1])?;
+    m.put_uint(FROM_SHADOW_PACKETS, s.from_shadow[0])?;
+    m.put_uint(FROM_SHADOW_BYTES, s.from_shadow[1])?;
+    m.put_uint(GUEST_DROPPED, s.guest_dropped)?;
+    m.put_uint(SHADOW_DROPPED, s.shadow_dropped)?;
+    m.put_uint(HOLD_DROPPED, s.hold_dropped)?;
+    m.put_u32(HELD, s.held)
 }
 
 /// Tells the port's namespace that it was detached, and why.

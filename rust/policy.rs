@@ -11,6 +11,8 @@
 #[allow(unreachable_pub)]
 pub(crate) mod frame;
 #[allow(unreachable_pub)]
+pub(crate) mod pipe;
+#[allow(unreachable_pub)]
 pub(crate) mod snoop;
 #[allow(unreachable_pub)]
 pub(crate) mod tcp;

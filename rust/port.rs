@@ -4,6 +4,7 @@
 //! looks ports up in; their counters; attach, change and detach under RTNL.
 
 use crate::error::VaError;
+use crate::pipe::PortPipes;
 use crate::policy::zone::Geometry;
 use crate::snoop::{self, Prepared, Settings, Snoop};
 use crate::sys::errno::eopnotsupp;
@@ -69,6 +70,8 @@ pub(crate) struct Port {
     pub(crate) snoop: Snoop,
     /// Zone port: geometry, and the zones while it is on.
     pub(crate) zone: ZonePort,
+    /// Connections taken over by the host's shadow sockets.
+    pub(crate) pipes: PortPipes,
 }
 
 impl Port {
@@ -246,6 +249,7 @@ impl NetPorts {
         for p in old.iter().flat_map(|t| t.ports.iter()) {
             p.snoop.stop(p.dev(), true, rtnl);
             p.zone.stop(rtnl);
+            p.pipes.stop(rtnl);
         }
     }
 
@@ -363,6 +367,7 @@ pub(crate) fn new(
             tap,
             snoop: Snoop::default(),
             zone: ZonePort::default(),
+            pipes: PortPipes::default(),
         },
         GFP_KERNEL,
     )?;
@@ -419,6 +424,7 @@ pub(crate) fn detach(port: &Port, guest_gone: bool, rtnl: &mut Rtnl) -> Result<(
     nets.republish(|p| !p.dev().is(dev), None, rtnl)?;
     port.snoop.stop(dev, !guest_gone, rtnl);
     port.zone.stop(rtnl);
+    port.pipes.stop(rtnl);
     Ok(())
 }
 
@@ -480,6 +486,31 @@ pub(crate) fn netdev_event(
         }
     }
     Some((port, reason))
+}
+
+/// A device unregistered: the ports whose pipes it was the shadow device
+/// of give their connections back to their guests. Whether there was one.
+pub(crate) fn shadow_gone(dev: &NetDevice, rtnl: &mut Rtnl) -> bool {
+    let Some(nets) = NetPorts::of(dev.net()) else {
+        return false;
+    };
+    let mut found = false;
+    // The table is not changed here; a port is looked at through its
+    // reference while the pipes are stopped.
+    let rcu = crate::sys::rcu::read_lock();
+    for p in nets
+        .ports
+        .table
+        .get(&rcu)
+        .iter()
+        .flat_map(|t| t.ports.iter())
+    {
+        if p.pipes.shadow(rtnl).is_some_and(|s| s.is(dev)) {
+            p.pipes.stop(rtnl);
+            found = true;
+        }
+    }
+    found
 }
 
 /// The per-namespace port tables, registered while the module is loaded:

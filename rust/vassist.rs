@@ -12,7 +12,7 @@
 //!   allow it); [`defs`] names the ABI's numbers;
 //! - mechanisms: [`tap`] (a port device's ring and the way to it),
 //!   [`flows`] and [`snoop`] (ack offload), [`zone`] (zone ports and
-//!   their consumers' device);
+//!   their consumers' device), [`pipe`] (connections the host took over);
 //! - [`port`]: attached ports per namespace;
 //! - [`hooks`] (the packet path) and [`netlink`] (the family's commands);
 //! - this file: the module, tying the registrations together.
@@ -27,6 +27,7 @@ mod error;
 mod flows;
 mod hooks;
 mod netlink;
+mod pipe;
 mod policy;
 mod port;
 mod snoop;
@@ -53,8 +54,15 @@ genl_family! {
         vassist_nl_port_del_doit,
         vassist_nl_port_get_doit,
         vassist_nl_port_set_doit,
+        vassist_nl_pipe_add_doit,
+        vassist_nl_pipe_set_doit,
+        vassist_nl_pipe_del_doit,
     ];
-    dumpit: [vassist_nl_port_get_dumpit, vassist_nl_flow_get_dumpit];
+    dumpit: [
+        vassist_nl_port_get_dumpit,
+        vassist_nl_flow_get_dumpit,
+        vassist_nl_pipe_get_dumpit,
+    ];
 }
 
 /// The loaded module: its registrations, dropped in field order on rmmod.
@@ -97,9 +105,15 @@ impl NetdevNotifier for Vassist {
         if UNLOADING.load(Relaxed) {
             return;
         }
+        let unregister = matches!(event, NetdevEvent::Unregister);
         if let Some((port, reason)) = port::netdev_event(event, dev, rtnl) {
             hooks::release_unused(dev.net(), rtnl);
             netlink::notify_detached(FAMILY.sender(), &port, reason, rtnl);
+        }
+        // A shadow device going away takes its pipes (and the hook holding
+        // it) along.
+        if unregister && port::shadow_gone(dev, rtnl) {
+            hooks::release_unused(dev.net(), rtnl);
         }
     }
 }

@@ -91,6 +91,46 @@ static const struct nla_policy vassist_flow_get_nl_policy[VASSIST_A_FLOW_IFINDEX
 	[VASSIST_A_FLOW_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
 };
 
+/* VASSIST_CMD_PIPE_ADD - do */
+static const struct nla_policy vassist_pipe_add_nl_policy[VASSIST_A_PIPE_STATE + 1] = {
+	[VASSIST_A_PIPE_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
+	[VASSIST_A_PIPE_IFNAME] = { .type = NLA_NUL_STRING, .len = 15, },
+	[VASSIST_A_PIPE_SHADOW_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
+	[VASSIST_A_PIPE_GUEST_ADDR] = { .type = NLA_BINARY, },
+	[VASSIST_A_PIPE_GUEST_PORT] = { .type = NLA_U16, },
+	[VASSIST_A_PIPE_PEER_ADDR] = { .type = NLA_BINARY, },
+	[VASSIST_A_PIPE_PEER_PORT] = { .type = NLA_U16, },
+	[VASSIST_A_PIPE_GUEST_MAC] = NLA_POLICY_EXACT_LEN(6),
+	[VASSIST_A_PIPE_PEER_MAC] = NLA_POLICY_EXACT_LEN(6),
+	[VASSIST_A_PIPE_STATE] = NLA_POLICY_MAX(NLA_U32, 1),
+};
+
+/* VASSIST_CMD_PIPE_SET - do */
+static const struct nla_policy vassist_pipe_set_nl_policy[VASSIST_A_PIPE_STATE + 1] = {
+	[VASSIST_A_PIPE_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
+	[VASSIST_A_PIPE_IFNAME] = { .type = NLA_NUL_STRING, .len = 15, },
+	[VASSIST_A_PIPE_GUEST_ADDR] = { .type = NLA_BINARY, },
+	[VASSIST_A_PIPE_GUEST_PORT] = { .type = NLA_U16, },
+	[VASSIST_A_PIPE_PEER_ADDR] = { .type = NLA_BINARY, },
+	[VASSIST_A_PIPE_PEER_PORT] = { .type = NLA_U16, },
+	[VASSIST_A_PIPE_STATE] = NLA_POLICY_MAX(NLA_U32, 1),
+};
+
+/* VASSIST_CMD_PIPE_DEL - do */
+static const struct nla_policy vassist_pipe_del_nl_policy[VASSIST_A_PIPE_PEER_PORT + 1] = {
+	[VASSIST_A_PIPE_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
+	[VASSIST_A_PIPE_IFNAME] = { .type = NLA_NUL_STRING, .len = 15, },
+	[VASSIST_A_PIPE_GUEST_ADDR] = { .type = NLA_BINARY, },
+	[VASSIST_A_PIPE_GUEST_PORT] = { .type = NLA_U16, },
+	[VASSIST_A_PIPE_PEER_ADDR] = { .type = NLA_BINARY, },
+	[VASSIST_A_PIPE_PEER_PORT] = { .type = NLA_U16, },
+};
+
+/* VASSIST_CMD_PIPE_GET - dump */
+static const struct nla_policy vassist_pipe_get_nl_policy[VASSIST_A_PIPE_IFINDEX + 1] = {
+	[VASSIST_A_PIPE_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
+};
+
 /* Ops table for vassist */
 static const struct genl_split_ops vassist_nl_ops[] = {
 	{
@@ -131,6 +171,34 @@ static const struct genl_split_ops vassist_nl_ops[] = {
 		.dumpit		= vassist_nl_flow_get_dumpit,
 		.policy		= vassist_flow_get_nl_policy,
 		.maxattr	= VASSIST_A_FLOW_IFINDEX,
+		.flags		= GENL_CMD_CAP_DUMP,
+	},
+	{
+		.cmd		= VASSIST_CMD_PIPE_ADD,
+		.doit		= vassist_nl_pipe_add_doit,
+		.policy		= vassist_pipe_add_nl_policy,
+		.maxattr	= VASSIST_A_PIPE_STATE,
+		.flags		= GENL_ADMIN_PERM | GENL_CMD_CAP_DO,
+	},
+	{
+		.cmd		= VASSIST_CMD_PIPE_SET,
+		.doit		= vassist_nl_pipe_set_doit,
+		.policy		= vassist_pipe_set_nl_policy,
+		.maxattr	= VASSIST_A_PIPE_STATE,
+		.flags		= GENL_ADMIN_PERM | GENL_CMD_CAP_DO,
+	},
+	{
+		.cmd		= VASSIST_CMD_PIPE_DEL,
+		.doit		= vassist_nl_pipe_del_doit,
+		.policy		= vassist_pipe_del_nl_policy,
+		.maxattr	= VASSIST_A_PIPE_PEER_PORT,
+		.flags		= GENL_ADMIN_PERM | GENL_CMD_CAP_DO,
+	},
+	{
+		.cmd		= VASSIST_CMD_PIPE_GET,
+		.dumpit		= vassist_nl_pipe_get_dumpit,
+		.policy		= vassist_pipe_get_nl_policy,
+		.maxattr	= VASSIST_A_PIPE_IFINDEX,
 		.flags		= GENL_CMD_CAP_DUMP,
 	},
 };

@@ -23,6 +23,11 @@ int vassist_nl_port_get_dumpit(struct sk_buff *skb,
 int vassist_nl_port_set_doit(struct sk_buff *skb, struct genl_info *info);
 int vassist_nl_flow_get_dumpit(struct sk_buff *skb,
 			       struct netlink_callback *cb);
+int vassist_nl_pipe_add_doit(struct sk_buff *skb, struct genl_info *info);
+int vassist_nl_pipe_set_doit(struct sk_buff *skb, struct genl_info *info);
+int vassist_nl_pipe_del_doit(struct sk_buff *skb, struct genl_info *info);
+int vassist_nl_pipe_get_dumpit(struct sk_buff *skb,
+			       struct netlink_callback *cb);
 
 enum {
 	VASSIST_NLGRP_MGMT,

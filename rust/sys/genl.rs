@@ -212,6 +212,17 @@ impl Attr {
         Some(u32::from_ne_bytes([p[0], p[1], p[2], p[3]]))
     }
 
+    /// A u16 payload (an attribute shorter than that reads as absent).
+    pub(crate) fn u16(&self) -> Option<u16> {
+        let p = self.payload().get(..2)?;
+        Some(u16::from_ne_bytes([p[0], p[1]]))
+    }
+
+    /// The payload as bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.payload()
+    }
+
     /// A NUL-terminated string payload.
     pub(crate) fn str(&self) -> Option<&CStr> {
         let p = self.payload();

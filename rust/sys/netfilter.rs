@@ -246,6 +246,11 @@ impl<T: DeviceIngress> IngressHook<T> {
         &self.data
     }
 
+    /// The device the hook is on.
+    pub(crate) fn dev(&self) -> &NetDevice {
+        &self.dev
+    }
+
     /// Ingress: `state->in` is the device.
     ///
     /// # Safety

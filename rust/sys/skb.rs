@@ -67,6 +67,33 @@ impl<'a> SkBuff<'a> {
         }
     }
 
+    /// Hands a frame that a device received (at its ingress hook) to the
+    /// bridge as if the bridge port `port` had received it, with the
+    /// Ethernet addresses `dst` and `src`: the bridge forwards it as that
+    /// port's frame; `port`'s own ingress hooks and packet taps do not see
+    /// it. `port` is alive for the call (`rcu` held across the lookup that
+    /// found it held). The verdict must then be NF_STOLEN.
+    pub(crate) fn inject_as(
+        self,
+        port: &NetDevice,
+        dst: &[u8; 6],
+        src: &[u8; 6],
+        _rcu: &Guard,
+    ) -> Sent {
+        // SAFETY: the frame is ours (type invariant) and given up here; the
+        // helper checks its MAC header is set, runs in the receive path as
+        // an ingress hook does, and reads six bytes of each address.
+        let delivered = unsafe {
+            bindings::vassist_skb_inject_rx(
+                self.ptr.as_ptr(),
+                port.as_ptr(),
+                dst.as_ptr(),
+                src.as_ptr(),
+            )
+        };
+        Sent { delivered }
+    }
+
     /// Bytes from the network header on (`skb->len`).
     fn len(&self) -> u32 {
         // SAFETY: `ptr` is valid (type invariant).
@@ -277,6 +304,29 @@ impl<'a> Egress<'a> {
         self.0
     }
 
+    /// As [`Egress::transmit`], out of `dev` instead of the port: a
+    /// device alive for the call (`rcu` held across the lookup that found
+    /// it held).
+    pub(crate) fn transmit_to(self, dev: &NetDevice, _plain: PlainPath, _rcu: &Guard) -> Sent {
+        let skb = self.0.ptr.as_ptr();
+        // SAFETY: the frame is ours (type invariant), at the post-routing
+        // hook, given up here with `dev` alive for the call.
+        let delivered = unsafe {
+            bindings::vassist_skb_set_dev(skb, dev.as_ptr());
+            xmit_from_network_header(skb)
+        };
+        Sent { delivered }
+    }
+
+    /// Keeps the frame itself, to be sent later (see [`HeldSkb`]); the
+    /// verdict must then be NF_STOLEN.
+    pub(crate) fn keep(self) -> (HeldSkb, Sent) {
+        // INVARIANT: the frame is ours (type invariant), on no list, at the
+        // network header with the Ethernet header in front and `dev` the
+        // port it was leaving by.
+        (HeldSkb { ptr: self.0.ptr }, Sent { delivered: true })
+    }
+
     /// The frame was delivered by other means (copied out): freed as
     /// consumed, not dropped. The verdict must then be NF_STOLEN.
     pub(crate) fn consume(self) -> Sent {
@@ -409,6 +459,15 @@ impl HeldSkb {
         // at the network header with the Ethernet header in front and
         // `dev` the device, which the caller's RCU section keeps alive.
         unsafe { xmit_from_network_header(skb) }
+    }
+
+    /// As [`HeldSkb::transmit`], out of `dev` instead: a device alive for
+    /// the call (`rcu` held across the lookup that found it held).
+    pub(crate) fn transmit_to(self, dev: &NetDevice, rcu: &Guard) -> bool {
+        // SAFETY: the frame is ours (type invariant); `dev` is alive for
+        // the call, and the transmission below sends it there.
+        unsafe { bindings::vassist_skb_set_dev(self.ptr.as_ptr(), dev.as_ptr()) };
+        self.transmit(rcu)
     }
 }
 

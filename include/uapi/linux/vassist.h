@@ -64,6 +64,21 @@ enum vassist_flow_mode {
 	VASSIST_FLOW_MODE_BUFFER_FULL,
 };
 
+/**
+ * enum vassist_pipe_state - Who owns a piped connection (vPipe).
+ * @VASSIST_PIPE_STATE_HOLD: Nobody, while it is handed over: frames toward the
+ *   guest are held (up to 256, then dropped) for the next owner; frames from
+ *   the guest and from the shadow device are dropped.
+ * @VASSIST_PIPE_STATE_HOST: The host's shadow socket: frames toward the guest
+ *   go out of the shadow device, frames of the connection arriving from it
+ *   enter the bridge as the port's (with the guest's and the next hop's MACs),
+ *   the guest's own are dropped.
+ */
+enum vassist_pipe_state {
+	VASSIST_PIPE_STATE_HOLD,
+	VASSIST_PIPE_STATE_HOST,
+};
+
 enum {
 	VASSIST_A_PORT_IFINDEX = 1,
 	VASSIST_A_PORT_IFNAME,
@@ -188,6 +203,30 @@ enum {
 };
 
 enum {
+	VASSIST_A_PIPE_IFINDEX = 1,
+	VASSIST_A_PIPE_IFNAME,
+	VASSIST_A_PIPE_SHADOW_IFINDEX,
+	VASSIST_A_PIPE_GUEST_ADDR,
+	VASSIST_A_PIPE_GUEST_PORT,
+	VASSIST_A_PIPE_PEER_ADDR,
+	VASSIST_A_PIPE_PEER_PORT,
+	VASSIST_A_PIPE_GUEST_MAC,
+	VASSIST_A_PIPE_PEER_MAC,
+	VASSIST_A_PIPE_STATE,
+	VASSIST_A_PIPE_TO_SHADOW_PACKETS,
+	VASSIST_A_PIPE_TO_SHADOW_BYTES,
+	VASSIST_A_PIPE_FROM_SHADOW_PACKETS,
+	VASSIST_A_PIPE_FROM_SHADOW_BYTES,
+	VASSIST_A_PIPE_GUEST_DROPPED,
+	VASSIST_A_PIPE_SHADOW_DROPPED,
+	VASSIST_A_PIPE_HOLD_DROPPED,
+	VASSIST_A_PIPE_HELD,
+
+	__VASSIST_A_PIPE_MAX,
+	VASSIST_A_PIPE_MAX = (__VASSIST_A_PIPE_MAX - 1)
+};
+
+enum {
 	VASSIST_CMD_PORT_ADD = 1,
 	VASSIST_CMD_PORT_DEL,
 	VASSIST_CMD_PORT_GET,
@@ -196,6 +235,10 @@ enum {
 	VASSIST_CMD_PORT_ADD_NTF,
 	VASSIST_CMD_PORT_CHANGE_NTF,
 	VASSIST_CMD_PORT_DEL_NTF,
+	VASSIST_CMD_PIPE_ADD,
+	VASSIST_CMD_PIPE_SET,
+	VASSIST_CMD_PIPE_DEL,
+	VASSIST_CMD_PIPE_GET,
 
 	__VASSIST_CMD_MAX,
 	VASSIST_CMD_MAX = (__VASSIST_CMD_MAX - 1)

@@ -12,6 +12,10 @@ pub mod frame;
 #[path = "../../../rust/policy/evi.rs"]
 pub mod evi;
 
+/// Piped connections (vPipe): who owns one, and what its frames meet.
+#[path = "../../../rust/policy/pipe.rs"]
+pub mod pipe;
+
 /// TCP segment parsing and checksum arithmetic (ack offload).
 #[path = "../../../rust/policy/tcp.rs"]
 pub mod tcp;

@@ -8,6 +8,7 @@
 //! vassistctl      port del  dev IFNAME | ifindex N
 //! vassistctl [-j] port show [dev IFNAME | ifindex N]
 //! vassistctl [-j] flow show [dev IFNAME | ifindex N]
+//! vassistctl [-j] pipe add|set|del|show ...   (see `pipe`)
 //! vassistctl [-j] monitor
 //! ```
 //! PARAM: the ack offload parameters `buf-size`, `ring-margin`, `max-flows`,
@@ -20,13 +21,14 @@
 //! (`build.rs` generates [`spec`]'s tables from it).
 
 mod nl;
+mod pipe;
 mod spec;
 
 use clap::{Parser, Subcommand};
 use nl::{Attrs, Ctl, Msg};
 use serde_json::{json, Value};
 use spec::{
-    cmd, SET_ACK_OFFLOAD_PARAMS as PARAMS, SET_FLOW as FLOW, SET_PORT as PORT,
+    cmd, SET_ACK_OFFLOAD_PARAMS as PARAMS, SET_FLOW as FLOW, SET_PIPE as PIPE, SET_PORT as PORT,
     SET_ZONE_PARAMS as ZONE_PARAMS,
 };
 use std::process::ExitCode;
@@ -58,8 +60,37 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ZoneCmd,
     },
+    /// Connections piped through the host's shadow sockets (vPipe).
+    Pipe {
+        #[command(subcommand)]
+        cmd: PipeCmd,
+    },
     /// Print port notifications as they happen.
     Monitor,
+}
+
+#[derive(Subcommand)]
+enum PipeCmd {
+    /// Pipe a connection: `dev NAME shadow NAME guest ADDR:PORT peer ADDR:PORT guest-mac MAC peer-mac MAC [state hold|host]`.
+    Add {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Change its owner: `dev NAME guest ADDR:PORT peer ADDR:PORT state hold|host`.
+    Set {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Give it back to the guest: `dev NAME guest ADDR:PORT peer ADDR:PORT`.
+    Del {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Show the pipes of one port or of all of this network namespace.
+    Show {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -213,6 +244,7 @@ impl PortArgs {
     }
 }
 
+/// A binary attribute as text: an IP address, or a MAC address.
 fn addr_str(b: &[u8]) -> Value {
     match b.len() {
         4 => {
@@ -221,6 +253,11 @@ fn addr_str(b: &[u8]) -> Value {
         16 => {
             json!(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(b).unwrap_or_default()).to_string())
         }
+        6 => json!(b
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")),
         _ => json!("?"),
     }
 }
@@ -496,6 +533,39 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
             }
         }
+        Cmd::Pipe { cmd } => match cmd {
+            PipeCmd::Add { args } => {
+                ctl.call(cmd::PIPE_ADD, false, pipe::parse(&args)?.request("add")?)?;
+            }
+            PipeCmd::Set { args } => {
+                ctl.call(cmd::PIPE_SET, false, pipe::parse(&args)?.request("set")?)?;
+            }
+            PipeCmd::Del { args } => {
+                ctl.call(cmd::PIPE_DEL, false, pipe::parse(&args)?.request("del")?)?;
+            }
+            PipeCmd::Show { args } => {
+                let p = pipe::parse(&args)?;
+                let mut a = Attrs::new(&PIPE);
+                if p.dev.is_some() || p.ifindex.is_some() {
+                    // The dump filters by ifindex; a name is resolved
+                    // through the port (which must be attached).
+                    let sel = PortArgs {
+                        dev: p.dev.clone(),
+                        ifindex: p.ifindex,
+                        ..PortArgs::default()
+                    };
+                    let port = json_of(&ctl.call(cmd::PORT_GET, false, sel.selector())?, &PORT);
+                    let ifindex = port.first().and_then(|p| p["ifindex"].as_u64());
+                    a.u32("ifindex", ifindex.ok_or("no such port")? as u32);
+                }
+                let pipes = json_of(&ctl.call(cmd::PIPE_GET, true, a)?, &PIPE);
+                if cli.json {
+                    println!("{}", Value::Array(pipes));
+                } else {
+                    pipes.iter().for_each(pipe::print);
+                }
+            }
+        },
         Cmd::Monitor => {
             let mgmt = spec::MCGRPS
                 .first()

@@ -57,6 +57,16 @@ impl Attrs {
         self.attrs.push(attr(a.value, v.to_ne_bytes().to_vec()));
     }
 
+    pub fn u16(&mut self, name: &str, v: u16) {
+        let a = self.set.attr(name);
+        self.attrs.push(attr(a.value, v.to_ne_bytes().to_vec()));
+    }
+
+    pub fn bytes(&mut self, name: &str, b: &[u8]) {
+        let a = self.set.attr(name);
+        self.attrs.push(attr(a.value, b.to_vec()));
+    }
+
     /// A NUL-terminated string.
     pub fn str(&mut self, name: &str, s: &str) {
         let a = self.set.attr(name);

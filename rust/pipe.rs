@@ -1,0 +1,325 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Piped connections (vPipe) of a port: a guest's TCP connection the host
+//! took over with a shadow socket. The shadow sockets sit behind a shadow
+//! device, the host-side end of a veth pair whose other end is in a
+//! namespace the host's agent keeps with the guest's address and MAC (and
+//! no ARP: the MACs are set here). Frames of a piped connection toward the
+//! guest go out of the shadow device instead of the port; frames of it
+//! that the shadow device receives enter the bridge as the port's, with the
+//! guest's MAC as source and the next hop's as destination. Who owns the
+//! connection, and what each frame meets, is `policy::pipe`'s.
+
+use crate::error::VaError;
+use crate::policy::pipe::{FlowKey, FromSide, Release, State, ToGuest};
+use crate::policy::tcp::Segment;
+use crate::sys::bhlock::{new_bh_spinlock, BhSpinLock};
+use crate::sys::netdev::{NetDevice, NetDeviceRef};
+use crate::sys::netfilter::Verdict;
+use crate::sys::rcu::{self, Guard, RcuBox};
+use crate::sys::rtnl::Rtnl;
+use crate::sys::skb::{Egress, HeldSkbs, SkBuff};
+use kernel::c_str;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// A pipe's counters (the spec's pipe attributes).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Stats {
+    /// (frames, bytes) toward the guest sent to the shadow device.
+    pub(crate) to_shadow: [u64; 2],
+    /// (frames, bytes) from the shadow device into the bridge.
+    pub(crate) from_shadow: [u64; 2],
+    pub(crate) guest_dropped: u64,
+    pub(crate) shadow_dropped: u64,
+    pub(crate) hold_dropped: u64,
+    /// Frames held now.
+    pub(crate) held: u32,
+}
+
+struct Inner {
+    state: State,
+    held: HeldSkbs,
+    stats: Stats,
+}
+
+/// One piped connection.
+#[pin_data]
+pub(crate) struct Pipe {
+    pub(crate) key: FlowKey,
+    pub(crate) guest_mac: [u8; 6],
+    pub(crate) peer_mac: [u8; 6],
+    /// Taken by the packet path for each frame of the connection, and by a
+    /// change of owner, which sends the held frames under it: a frame that
+    /// meets the new owner leaves after them.
+    #[pin]
+    inner: BhSpinLock<Inner>,
+}
+
+impl Pipe {
+    /// Who owns the connection, and the counters.
+    pub(crate) fn view(&self) -> (State, Stats) {
+        let g = self.inner.lock();
+        (g.state, g.stats)
+    }
+
+    /// Changes the owner to `to`, sending what was held to the new owner:
+    /// out of `shadow`, or to the guest by the port the frames were
+    /// leaving by (alive: the caller holds the port).
+    fn change(&self, to: State, shadow: &NetDevice) -> Result<(), VaError> {
+        let rcu = rcu::read_lock();
+        let mut g = self.inner.lock();
+        let release = g
+            .state
+            .change(to)
+            .map_err(|_| VaError::new(EINVAL, c_str!("the pipe is in that state already")))?;
+        g.state = to;
+        if release == Release::Keep {
+            return Ok(());
+        }
+        while let Some([len, _]) = g.held.front_tag() {
+            let Some(skb) = g.held.pop_front() else {
+                break;
+            };
+            g.stats.held -= 1;
+            if release == Release::ToShadow {
+                g.stats.to_shadow[0] += 1;
+                g.stats.to_shadow[1] += u64::from(len);
+                skb.transmit_to(shadow, &rcu);
+            } else {
+                skb.transmit(&rcu);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A port's pipes and their shadow device.
+struct Table {
+    shadow: NetDeviceRef,
+    pipes: KVec<Arc<Pipe>>,
+}
+
+impl Table {
+    fn find(&self, key: &FlowKey) -> Option<&Arc<Pipe>> {
+        self.pipes.iter().find(|p| p.key == *key)
+    }
+}
+
+/// The pipes of a port, published for the packet path under RTNL.
+#[derive(Default)]
+pub(crate) struct PortPipes {
+    table: RcuBox<Table>,
+}
+
+impl PortPipes {
+    /// Whether the port has pipes (a hint: checked again under RCU).
+    pub(crate) fn is_on(&self) -> bool {
+        self.table.is_set()
+    }
+
+    /// A frame of `len` bytes toward the guest, the segment `seg`: given
+    /// back unless it is of a piped connection.
+    pub(crate) fn to_guest<'a>(
+        &self,
+        skb: Egress<'a>,
+        seg: &Segment,
+        len: u32,
+        rcu: &Guard,
+    ) -> Result<Verdict<'a>, Egress<'a>> {
+        let Some(t) = self.table.get(rcu) else {
+            return Err(skb);
+        };
+        let Some(pipe) = t.find(&FlowKey::to_guest(seg)) else {
+            return Err(skb);
+        };
+        let mut g = pipe.inner.lock();
+        match g.state.to_guest(g.stats.held as usize) {
+            ToGuest::Pass => Err(skb),
+            ToGuest::Hold => {
+                let (held, sent) = skb.keep();
+                g.held.push_back(held, [len, 0]);
+                g.stats.held += 1;
+                Ok(Verdict::Stolen(sent))
+            }
+            ToGuest::Shadow => match skb.plain_path() {
+                Some(plain) => {
+                    g.stats.to_shadow[0] += 1;
+                    g.stats.to_shadow[1] += u64::from(len);
+                    drop(g);
+                    Ok(Verdict::Stolen(skb.transmit_to(&t.shadow, plain, rcu)))
+                }
+                None => {
+                    g.stats.hold_dropped += 1;
+                    Ok(Verdict::Drop(skb.into_inner()))
+                }
+            },
+            ToGuest::Drop => {
+                g.stats.hold_dropped += 1;
+                Ok(Verdict::Drop(skb.into_inner()))
+            }
+        }
+    }
+
+    /// Whether a segment from the guest is to be dropped: its connection
+    /// is piped, and the guest does not own it.
+    pub(crate) fn drops_from_guest(&self, seg: &Segment, rcu: &Guard) -> bool {
+        let Some(pipe) = self
+            .table
+            .get(rcu)
+            .and_then(|t| t.find(&FlowKey::from_guest(seg)))
+        else {
+            return false;
+        };
+        let mut g = pipe.inner.lock();
+        let drop = g.state.guest_sends() == FromSide::Drop;
+        if drop {
+            g.stats.guest_dropped += 1;
+        }
+        drop
+    }
+
+    /// A frame of `len` bytes the shadow device received, the segment
+    /// `seg` if it is one: into the bridge as `port`'s when its connection
+    /// is piped and the shadow owns it; anything else is dropped.
+    pub(crate) fn shadow_sent<'a>(
+        &self,
+        skb: SkBuff<'a>,
+        seg: Option<&Segment>,
+        len: u32,
+        port: &NetDevice,
+        rcu: &Guard,
+    ) -> Verdict<'a> {
+        let pipe = self
+            .table
+            .get(rcu)
+            .zip(seg)
+            .and_then(|(t, s)| t.find(&FlowKey::from_guest(s)));
+        let Some(pipe) = pipe else {
+            return Verdict::Drop(skb);
+        };
+        let mut g = pipe.inner.lock();
+        if g.state.shadow_sends() == FromSide::Drop {
+            g.stats.shadow_dropped += 1;
+            return Verdict::Drop(skb);
+        }
+        g.stats.from_shadow[0] += 1;
+        g.stats.from_shadow[1] += u64::from(len);
+        drop(g);
+        Verdict::Stolen(skb.inject_as(port, &pipe.peer_mac, &pipe.guest_mac, rcu))
+    }
+
+    /// The shadow device, while the port has pipes.
+    pub(crate) fn shadow<'a>(&'a self, rtnl: &'a Rtnl) -> Option<&'a NetDevice> {
+        self.table.get_locked(rtnl).map(|t| &*t.shadow)
+    }
+
+    /// The pipes from the `from`th on, for a dump.
+    pub(crate) fn iter_from<'a>(
+        &'a self,
+        from: usize,
+        rtnl: &'a Rtnl,
+    ) -> impl Iterator<Item = &'a Arc<Pipe>> {
+        self.table
+            .get_locked(rtnl)
+            .into_iter()
+            .flat_map(move |t| t.pipes.iter().skip(from))
+    }
+
+    /// Pipes the connection `key` through `shadow`, owned by `state`.
+    pub(crate) fn add(
+        &self,
+        shadow: &NetDevice,
+        key: FlowKey,
+        macs: [[u8; 6]; 2],
+        state: State,
+        rtnl: &mut Rtnl,
+    ) -> Result<(), VaError> {
+        let old = self.table.get_locked(rtnl);
+        if let Some(t) = old {
+            if !t.shadow.is(shadow) {
+                return Err(VaError::new(
+                    EBUSY,
+                    c_str!("the port's pipes use another shadow device"),
+                ));
+            }
+            if t.find(&key).is_some() {
+                return Err(VaError::new(
+                    EEXIST,
+                    c_str!("the connection is piped already"),
+                ));
+            }
+        }
+        let pipe = Arc::pin_init(
+            pin_init!(Pipe {
+                key,
+                guest_mac: macs[0],
+                peer_mac: macs[1],
+                inner <- new_bh_spinlock!(
+                    Inner {
+                        state,
+                        held: HeldSkbs::new(),
+                        stats: Stats::default(),
+                    },
+                    "vassist_pipe"
+                ),
+            }),
+            GFP_KERNEL,
+        )?;
+        let n = old.map_or(0, |t| t.pipes.len()) + 1;
+        let mut pipes = KVec::with_capacity(n, GFP_KERNEL)?;
+        for p in old.iter().flat_map(|t| t.pipes.iter()) {
+            pipes.push(p.clone(), GFP_KERNEL)?;
+        }
+        pipes.push(pipe, GFP_KERNEL)?;
+        let shadow = shadow.hold();
+        Ok(self.table.set(Table { shadow, pipes }, rtnl)?)
+    }
+
+    /// Changes who owns the connection `key`.
+    pub(crate) fn set(&self, key: &FlowKey, state: State, rtnl: &Rtnl) -> Result<(), VaError> {
+        let t = self.table.get_locked(rtnl).ok_or(not_piped())?;
+        t.find(key).ok_or(not_piped())?.change(state, &t.shadow)
+    }
+
+    /// Gives the connection `key` back to the guest.
+    pub(crate) fn del(&self, key: &FlowKey, rtnl: &mut Rtnl) -> Result<(), VaError> {
+        let t = self.table.get_locked(rtnl).ok_or(not_piped())?;
+        let pipe = t.find(key).ok_or(not_piped())?.clone();
+        if t.pipes.len() == 1 {
+            self.stop(rtnl);
+            return Ok(());
+        }
+        let mut pipes = KVec::with_capacity(t.pipes.len() - 1, GFP_KERNEL)?;
+        for p in t.pipes.iter().filter(|p| !Arc::ptr_eq(p, &pipe)) {
+            pipes.push(p.clone(), GFP_KERNEL)?;
+        }
+        let shadow = t.shadow.hold();
+        // Unpublished first: a frame that still finds it meets `Gone` and
+        // passes, after the held ones.
+        self.table.set(
+            Table {
+                shadow: shadow.hold(),
+                pipes,
+            },
+            rtnl,
+        )?;
+        // Cannot fail: only this path and `stop` end a pipe, under RTNL,
+        // after unpublishing it.
+        pipe.change(State::Gone, &shadow)
+    }
+
+    /// Gives every connection back to the guest (the port is detached, or
+    /// its shadow device went away).
+    pub(crate) fn stop(&self, rtnl: &mut Rtnl) {
+        self.table.clear_then(rtnl, |t| {
+            for p in t.pipes.iter() {
+                let _ = p.change(State::Gone, &t.shadow);
+            }
+        });
+    }
+}
+
+fn not_piped() -> VaError {
+    VaError::new(ENOENT, c_str!("the connection is not piped on this port"))
+}

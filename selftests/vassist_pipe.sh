@@ -1,0 +1,156 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Piped connections (vPipe): a guest's TCP connection frozen with
+# TCP_REPAIR, taken over by a shadow socket in a shadow namespace behind
+# the port's shadow device (its frames diverted by the module), and handed
+# back, every byte verified end to end; and what an administrator can get
+# wrong.
+. "$(dirname "$0")/lib.sh"
+
+# shadow_up: the shadow namespace $SHADOW, its device vp0 with the guest's
+# MAC and addresses and no ARP (the module sets the frames' MACs), and the
+# host's end vph0. GUEST_MAC and PEER_MAC for pipe-add.
+shadow_up() {
+	setup_ns SHADOW
+	GUEST_MAC=$(ip -n "$GUEST" -j link show eth0 | jq -r '.[0].address')
+	PEER_MAC=$(ip -n "$REMOTE" -j link show eth0 | jq -r '.[0].address')
+	ip netns exec "$HOST" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+	ip -n "$HOST" -batch - <<-EOF
+		link add vph0 type veth peer name vp0 netns $SHADOW
+		link set vph0 up
+	EOF
+	ip -n "$SHADOW" -batch - <<-EOF
+		link set lo up
+		link set vp0 address $GUEST_MAC arp off up
+		addr add $GUEST_IP/24 dev vp0
+		addr add $GUEST_IP6/64 dev vp0 nodad
+	EOF
+}
+
+pipes() { vctl -j pipe show dev tap0; }
+pipe_field() { pipes | jq -r ".[0][\"$1\"] // 0"; }
+
+# handoff_round ADDR: a connection from the remote to the guest's ADDR,
+# served by the guest, then by the host's shadow socket, then by the guest
+# again, N bytes each way each time.
+handoff_round() {
+	local addr=$1 n=$((2 << 20)) d=$TMPD/handoff listen gpid cpid spid sel
+	listen=$addr:5300
+	[[ $addr == *:* ]] && listen="[$addr]:5300"
+	topo_up
+	vctl port add dev tap0 > /dev/null
+	shadow_up
+	rm -rf "$d"
+	mkdir -p "$d"
+	in_guest handoff guest --listen "$listen" --bytes $n --dir "$d" > "$d/guest.log" 2>&1 &
+	gpid=$!
+	slowwait 10 test -e "$d/listening"
+	in_remote handoff client --connect "$listen" --bytes $n > "$d/client.log" 2>&1 &
+	cpid=$!
+	slowwait 60 test -e "$d/a-done" || { cat "$d"/*.log; fail "first part"; }
+	read -r local peer < "$d/tuple"
+	sel="dev tap0 guest $local peer $peer"
+	# The guest's frames stop reaching the peer before it is frozen.
+	vctl pipe add $sel shadow vph0 guest-mac "$GUEST_MAC" peer-mac "$PEER_MAC"
+	check_eq state "$(pipe_field state)" hold
+	touch "$d/hold"
+	ip netns exec "$SHADOW" handoff shadow --bytes $n --dir "$d" > "$d/shadow.log" 2>&1 &
+	spid=$!
+	slowwait 30 test -e "$d/restored" || { cat "$d"/*.log; fail "shadow restore"; }
+	vctl pipe set $sel state host
+	touch "$d/host"
+	slowwait 60 test -e "$d/b-done" || { cat "$d"/*.log; vctl pipe show; fail "host part"; }
+	vctl pipe set $sel state hold
+	touch "$d/held"
+	slowwait 30 test -e "$d/guest-restored" || { cat "$d"/*.log; fail "guest restore"; }
+	vctl pipe show
+	check_ge to-shadow-bytes "$(pipe_field to-shadow-bytes)" $n
+	check_ge from-shadow-bytes "$(pipe_field from-shadow-bytes)" $n
+	vctl pipe del $sel
+	touch "$d/guest-go"
+	wait $spid || { cat "$d"/*.log; fail "shadow side"; }
+	wait $gpid || { cat "$d"/*.log; fail "guest side"; }
+	wait $cpid || { cat "$d"/*.log; fail "client side"; }
+	cat "$d/guest.log" "$d/shadow.log"
+	check_eq pipes-left "$(pipes | jq length)" 0
+}
+
+t_connection_to_host_and_back() {
+	handoff_round $GUEST_IP
+}
+
+t_connection_to_host_and_back_ipv6() {
+	handoff_round $GUEST_IP6
+}
+
+t_pipe_request_errors() {
+	topo_build
+	shadow_up
+	local sel="dev tap0 guest $GUEST_IP:80 peer $REMOTE_IP:4000"
+	local macs="guest-mac $GUEST_MAC peer-mac $PEER_MAC"
+	expect_fail "not an attached port" vctl pipe add $sel shadow vph0 $macs
+	vctl port add dev tap0 > /dev/null
+	expect_fail "shadow-ifindex is required" vctl pipe add $sel $macs
+	expect_fail "required" vctl pipe add $sel shadow vph0 guest-mac "$GUEST_MAC"
+	expect_fail "unicast" vctl pipe add $sel shadow vph0 guest-mac ff:ff:ff:ff:ff:ff peer-mac "$PEER_MAC"
+	expect_fail "both IPv4" vctl pipe add dev tap0 guest $GUEST_IP:80 peer "[$REMOTE_IP6]:4000" shadow vph0 $macs
+	expect_fail "ports non-zero" vctl pipe add dev tap0 guest $GUEST_IP:0 peer $REMOTE_IP:4000 shadow vph0 $macs
+	expect_fail "must not be a port" vctl pipe add $sel shadow tap0 $macs
+	expect_fail "must not be a port" vctl pipe add $sel shadow vrem0 $macs
+	expect_fail "not piped" vctl pipe set $sel state host
+	vctl pipe add $sel shadow vph0 $macs state host
+	check_eq state "$(pipe_field state)" host
+	expect_fail "piped already" vctl pipe add $sel shadow vph0 $macs
+	expect_fail "in that state" vctl pipe set $sel state host
+	ip -n "$HOST" link add vph1 type veth peer name vp1
+	expect_fail "another shadow device" vctl pipe add dev tap0 guest $GUEST_IP:81 peer $REMOTE_IP:4000 shadow vph1 $macs
+	vctl pipe del $sel
+	expect_fail "not piped" vctl pipe del $sel
+	check_eq pipes-left "$(pipes | jq length)" 0
+}
+
+# piped_port: tap0 with a pipe owned by the host (no connection behind it).
+piped_port() {
+	topo_up
+	vctl port add dev tap0 > /dev/null
+	shadow_up
+	vctl pipe add dev tap0 guest $GUEST_IP:5301 peer $REMOTE_IP:4001 shadow vph0 \
+		guest-mac "$GUEST_MAC" peer-mac "$PEER_MAC" state host
+	check_eq pipes "$(pipes | jq length)" 1
+}
+
+t_shadow_device_removed() {
+	piped_port
+	# The shadow namespace goes, its veth pair with it: the pipes go, and
+	# the device is not held (its unregistration would hang).
+	ip netns del "$SHADOW"
+	slowwait 10 sh -c "[ \"\$(ip netns exec $HOST vassistctl -j pipe show dev tap0 | jq length)\" = 0 ]"
+	in_remote ping -q -c 2 -i 0.2 -W 2 $GUEST_IP > /dev/null
+}
+
+t_port_detached_and_rmmod_with_pipes() {
+	piped_port
+	vctl port del dev tap0
+	vctl port add dev tap0 > /dev/null
+	check_eq pipes "$(pipes | jq length)" 0
+	pipe_again() {
+		vctl pipe add dev tap0 guest $GUEST_IP:5301 peer $REMOTE_IP:4001 shadow vph0 \
+			guest-mac "$GUEST_MAC" peer-mac "$PEER_MAC"
+	}
+	pipe_again
+	ip -n "$HOST" link del tap0
+	slowwait 10 sh -c "! ip netns exec $HOST vassistctl port show dev tap0 > /dev/null 2>&1"
+	ip -n "$HOST" -batch - <<-EOF
+		tuntap add tap0 mode tap
+		link set tap0 master br0 up
+	EOF
+	vctl port add dev tap0 > /dev/null
+	pipe_again
+	rmmod vassist
+	insmod "$KO"
+	ip -n "$HOST" link del vph0
+}
+
+run_tests "$@" t_pipe_request_errors t_connection_to_host_and_back \
+	t_connection_to_host_and_back_ipv6 t_shadow_device_removed \
+	t_port_detached_and_rmmod_with_pipes

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! handoff: one TCP connection moved from the guest to a shadow socket in
+//! the host and back, every byte verified, for the vPipe selftests.
+//!
+//! - `handoff client --connect ADDR:PORT --bytes N` writes 3N bytes of the
+//!   pattern (seed 1) ahead while it reads and checks 3N of seed 2, then
+//!   waits for the server's close.
+//! - `handoff guest --listen ADDR:PORT --bytes N --dir D` accepts it (the
+//!   4-tuple goes to D/tuple), serves the first N each way, then
+//!   (D/a-done) waits for D/hold, freezes the socket and dumps it to
+//!   D/guest.json; takes D/back.json into the same descriptor (frozen,
+//!   D/guest-restored), waits for D/guest-go, and serves the last N before
+//!   closing.
+//! - `handoff shadow --bytes N --dir D`, in the shadow namespace: restores
+//!   D/guest.json (frozen, D/restored), waits for D/host, serves the middle
+//!   N (D/b-done), waits for D/held, and dumps to D/back.json.
+//!
+//! The test script moves the pipe between the steps. Any mismatch, error
+//! or time-out exits non-zero with the reason.
+
+use clap::{Parser, Subcommand};
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use testkit::pattern_fill;
+use vpipe::repair::{self, TcpState};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    Client {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[arg(long)]
+        bytes: u64,
+    },
+    Guest {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        bytes: u64,
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    Shadow {
+        #[arg(long)]
+        bytes: u64,
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+/// Seeds of the two directions' patterns.
+const UP: u64 = 1;
+const DOWN: u64 = 2;
+
+fn read_checked(s: &mut TcpStream, seed: u64, from: u64, n: u64) -> Result<(), String> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut want = vec![0u8; buf.len()];
+    let mut at = from;
+    while at < from + n {
+        let len = buf.len().min((from + n - at) as usize);
+        let got = s
+            .read(&mut buf[..len])
+            .map_err(|e| format!("read at byte {at}: {e}"))?;
+        if got == 0 {
+            return Err(format!("connection closed at byte {at} of {}", from + n));
+        }
+        pattern_fill(seed, at, &mut want[..got]);
+        if let Some(i) = (0..got).find(|&i| buf[i] != want[i]) {
+            return Err(format!("byte {} differs", at + i as u64));
+        }
+        at += got as u64;
+    }
+    Ok(())
+}
+
+fn write_pattern(s: &mut TcpStream, seed: u64, from: u64, n: u64) -> Result<(), String> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = from;
+    while at < from + n {
+        let len = buf.len().min((from + n - at) as usize);
+        pattern_fill(seed, at, &mut buf[..len]);
+        s.write_all(&buf[..len])
+            .map_err(|e| format!("write at byte {at}: {e}"))?;
+        at += len as u64;
+    }
+    Ok(())
+}
+
+/// One side's part: N bytes read and checked, N written, from `phase * N`.
+fn serve(s: &mut TcpStream, phase: u64, n: u64) -> Result<(), String> {
+    read_checked(s, UP, phase * n, n)?;
+    write_pattern(s, DOWN, phase * n, n)
+}
+
+fn touch(dir: &Path, name: &str) -> Result<(), String> {
+    std::fs::write(dir.join(name), b"").map_err(|e| format!("{name}: {e}"))
+}
+
+fn wait_for(dir: &Path, name: &str) -> Result<(), String> {
+    let start = Instant::now();
+    while !dir.join(name).exists() {
+        if start.elapsed() > TIMEOUT {
+            return Err(format!("timed out waiting for {name}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+fn save(dir: &Path, name: &str, s: &TcpState) -> Result<(), String> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let text = serde_json::to_vec(s).map_err(|e| e.to_string())?;
+    std::fs::write(&tmp, text).map_err(|e| format!("{name}: {e}"))?;
+    std::fs::rename(&tmp, dir.join(name)).map_err(|e| format!("{name}: {e}"))
+}
+
+fn load(dir: &Path, name: &str) -> Result<TcpState, String> {
+    wait_for(dir, name)?;
+    let text = std::fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
+    serde_json::from_slice(&text).map_err(|e| format!("{name}: {e}"))
+}
+
+fn describe(s: &TcpState) -> String {
+    format!(
+        "sent {} unsent {} received {} mss {} wscale {:?} sack {} ts {}",
+        s.sent.len(),
+        s.unsent.len(),
+        s.received.len(),
+        s.mss,
+        s.wscale,
+        s.sack,
+        s.timestamps
+    )
+}
+
+fn client(connect: SocketAddr, n: u64) -> Result<(), String> {
+    let start = Instant::now();
+    let mut s = loop {
+        match TcpStream::connect(connect) {
+            Ok(s) => break s,
+            Err(_) if start.elapsed() < TIMEOUT => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(format!("connect: {e}")),
+        }
+    };
+    s.set_read_timeout(Some(TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    let mut w = s.try_clone().map_err(|e| e.to_string())?;
+    let writer = std::thread::spawn(move || write_pattern(&mut w, UP, 0, 3 * n));
+    read_checked(&mut s, DOWN, 0, 3 * n)?;
+    writer.join().map_err(|_| "writer panicked")??;
+    let mut rest = [0u8; 1];
+    match s.read(&mut rest) {
+        Ok(0) => Ok(()),
+        Ok(_) => Err("bytes after the end".into()),
+        Err(e) => Err(format!("waiting for the close: {e}")),
+    }
+}
+
+fn guest(listen: SocketAddr, n: u64, dir: &Path) -> Result<(), String> {
+    let l = TcpListener::bind(listen).map_err(|e| format!("listen: {e}"))?;
+    touch(dir, "listening")?;
+    let (mut s, peer) = l.accept().map_err(|e| format!("accept: {e}"))?;
+    s.set_read_timeout(Some(TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    let local = s.local_addr().map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("tuple"), format!("{local} {peer}\n")).map_err(|e| e.to_string())?;
+    serve(&mut s, 0, n)?;
+    touch(dir, "a-done")?;
+    wait_for(dir, "hold")?;
+    let fd = s.as_raw_fd();
+    let state = repair::freeze(fd).map_err(|e| format!("freeze: {e}"))?;
+    eprintln!("guest: dumped: {}", describe(&state));
+    save(dir, "guest.json", &state)?;
+    let back = load(dir, "back.json")?;
+    repair::replace(fd, &back).map_err(|e| format!("restore: {e}"))?;
+    touch(dir, "guest-restored")?;
+    wait_for(dir, "guest-go")?;
+    repair::resume(fd, &back, true).map_err(|e| format!("resume: {e}"))?;
+    serve(&mut s, 2, n)?;
+    s.shutdown(Shutdown::Write).map_err(|e| e.to_string())?;
+    let mut rest = [0u8; 1];
+    match s.read(&mut rest) {
+        Ok(0) => Ok(()),
+        Ok(_) => Err("bytes after the end".into()),
+        Err(e) => Err(format!("waiting for the close: {e}")),
+    }
+}
+
+fn shadow(n: u64, dir: &Path) -> Result<(), String> {
+    let state = load(dir, "guest.json")?;
+    let sock = repair::restore(&state).map_err(|e| format!("restore: {e}"))?;
+    let fd = sock.as_raw_fd();
+    touch(dir, "restored")?;
+    wait_for(dir, "host")?;
+    repair::resume(fd, &state, true).map_err(|e| format!("resume: {e}"))?;
+    // SAFETY: the stream takes over the descriptor, which `sock` gives up.
+    let mut s = unsafe { TcpStream::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(sock)) };
+    s.set_read_timeout(Some(TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    serve(&mut s, 1, n)?;
+    touch(dir, "b-done")?;
+    wait_for(dir, "held")?;
+    let back = repair::freeze(s.as_raw_fd()).map_err(|e| format!("freeze: {e}"))?;
+    eprintln!("shadow: dumped: {}", describe(&back));
+    save(dir, "back.json", &back)
+    // Closed in repair mode: nothing is sent.
+}
+
+fn main() -> ExitCode {
+    let r = match Cli::parse().cmd {
+        Cmd::Client { connect, bytes } => client(connect, bytes),
+        Cmd::Guest { listen, bytes, dir } => guest(listen, bytes, &dir),
+        Cmd::Shadow { bytes, dir } => shadow(bytes, &dir),
+    };
+    match r {
+        Ok(()) => {
+            println!("ok");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("handoff: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A TCP connection's state, dumped from a socket frozen in repair mode
+//! and restored into a new one (the way CRIU moves connections): sequence
+//! numbers, windows, the options negotiated, the timestamp clock, and the
+//! queued bytes (received and not read; sent and not acknowledged; not
+//! sent). What repair mode cannot carry (congestion window, RTT estimates,
+//! the SACK scoreboard) starts afresh in the new socket.
+
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::mem::size_of;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+const TCP_REPAIR: libc::c_int = 19;
+const TCP_REPAIR_QUEUE: libc::c_int = 20;
+const TCP_QUEUE_SEQ: libc::c_int = 21;
+const TCP_REPAIR_OPTIONS: libc::c_int = 22;
+const TCP_TIMESTAMP: libc::c_int = 24;
+const TCP_REPAIR_WINDOW: libc::c_int = 29;
+const TCP_REPAIR_ON: libc::c_int = 1;
+const TCP_REPAIR_OFF: libc::c_int = 0;
+const TCP_REPAIR_OFF_NO_WP: libc::c_int = -1;
+const TCP_RECV_QUEUE: libc::c_int = 1;
+const TCP_SEND_QUEUE: libc::c_int = 2;
+const TCPOPT_MAXSEG: u32 = 2;
+const TCPOPT_WINDOW: u32 = 3;
+const TCPOPT_SACK_PERM: u32 = 4;
+const TCPOPT_TIMESTAMP: u32 = 8;
+const TCPI_OPT_TIMESTAMPS: u8 = 1;
+const TCPI_OPT_SACK: u8 = 2;
+const TCPI_OPT_WSCALE: u8 = 4;
+const SIOCINQ: libc::c_ulong = 0x541b;
+const SIOCOUTQ: libc::c_ulong = 0x5411;
+const SIOCOUTQNSD: libc::c_ulong = 0x894b;
+/// Bytes put into a queue per call while restoring.
+const CHUNK: usize = 64 * 1024;
+/// Dumps tried before giving up on a connection whose queues keep moving.
+const DUMP_TRIES: usize = 8;
+
+/// `struct tcp_repair_window`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(C)]
+pub struct Window {
+    pub snd_wl1: u32,
+    pub snd_wnd: u32,
+    pub max_window: u32,
+    pub rcv_wnd: u32,
+    pub rcv_wup: u32,
+}
+
+/// A connection's state, as [`freeze`] dumps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpState {
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+    /// The sequence number after the last byte queued to send (write_seq).
+    pub snd_seq: u32,
+    /// The next sequence number expected (rcv_nxt).
+    pub rcv_seq: u32,
+    /// Sent, not yet acknowledged: from snd_una on.
+    pub sent: Vec<u8>,
+    /// Queued, never sent: after `sent`.
+    pub unsent: Vec<u8>,
+    /// Received, not yet read by the application.
+    pub received: Vec<u8>,
+    pub window: Window,
+    pub mss: u32,
+    /// (send, receive) window scale, when negotiated.
+    pub wscale: Option<(u8, u8)>,
+    pub sack: bool,
+    pub timestamps: bool,
+    /// The timestamp clock's value at the dump (TCP_TIMESTAMP).
+    pub tsval: u32,
+}
+
+fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Result<()> {
+    // SAFETY: `v` points at a T of the length given.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (v as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+fn getsockopt<T: Default>(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<T> {
+    let mut v = T::default();
+    let mut len = size_of::<T>() as libc::socklen_t;
+    // SAFETY: `v` has room for `len` bytes; the kernel writes at most that.
+    cvt(unsafe { libc::getsockopt(fd, level, name, (&mut v as *mut T).cast(), &mut len) })?;
+    Ok(v)
+}
+
+fn ioctl_int(fd: RawFd, req: libc::c_ulong) -> io::Result<usize> {
+    let mut v: libc::c_int = 0;
+    // SAFETY: these ioctls write one int.
+    cvt(unsafe { libc::ioctl(fd, req, &mut v) })?;
+    Ok(v as usize)
+}
+
+fn tcp_opt(fd: RawFd, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
+    setsockopt(fd, libc::IPPROTO_TCP, name, &v)
+}
+
+fn select_queue(fd: RawFd, q: libc::c_int) -> io::Result<()> {
+    tcp_opt(fd, TCP_REPAIR_QUEUE, q)
+}
+
+/// Peeks `len` bytes of the selected repair queue.
+fn peek_queue(fd: RawFd, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    if len == 0 {
+        return Ok(buf);
+    }
+    // SAFETY: `buf` has `len` bytes of room.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            buf.as_mut_ptr().cast(),
+            len,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+fn sockaddr(fd: RawFd, peer: bool) -> io::Result<SocketAddr> {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let p = (&mut ss as *mut libc::sockaddr_storage).cast();
+    // SAFETY: `ss` has room for any address.
+    cvt(unsafe {
+        if peer {
+            libc::getpeername(fd, p, &mut len)
+        } else {
+            libc::getsockname(fd, p, &mut len)
+        }
+    })?;
+    from_storage(&ss)
+}
+
+fn from_storage(ss: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
+    match ss.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says it is a sockaddr_in.
+            let a = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Ok(SocketAddr::new(IpAddr::V4(ip), u16::from_be(a.sin_port)))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says it is a sockaddr_in6.
+            let a = unsafe { &*(ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+            Ok(SocketAddr::new(IpAddr::V6(ip), u16::from_be(a.sin6_port)))
+        }
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not an IPv4 or IPv6 socket",
+        )),
+    }
+}
+
+fn to_storage(a: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let p = (&mut ss as *mut libc::sockaddr_storage).cast::<u8>();
+    let len = match a {
+        SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*v4.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: a sockaddr_in fits in the storage.
+            unsafe { p.cast::<libc::sockaddr_in>().write_unaligned(sin) };
+            size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: v6.scope_id(),
+            };
+            // SAFETY: a sockaddr_in6 fits in the storage.
+            unsafe { p.cast::<libc::sockaddr_in6>().write_unaligned(sin6) };
+            size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (ss, len as libc::socklen_t)
+}
+
+/// `struct tcp_info`'s first bytes: options and window scales.
+fn tcp_info_options(fd: RawFd) -> io::Result<(u8, u8)> {
+    let info: [u8; 8] = getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO)?;
+    Ok((info[5], info[6]))
+}
+
+/// Puts `fd` into repair mode and dumps its connection's state; the
+/// socket stays frozen (it sends nothing) until [`thaw`]ed or closed (a
+/// socket closed in repair mode goes silently, no FIN or RST). The queues
+/// are read until two reads of the sequence numbers agree, as segments
+/// may still arrive.
+pub fn freeze(fd: RawFd) -> io::Result<TcpState> {
+    tcp_opt(fd, TCP_REPAIR, TCP_REPAIR_ON)?;
+    dump(fd).inspect_err(|_| {
+        let _ = thaw(fd, false);
+    })
+}
+
+fn queue_seq(fd: RawFd, q: libc::c_int) -> io::Result<u32> {
+    select_queue(fd, q)?;
+    getsockopt::<u32>(fd, libc::IPPROTO_TCP, TCP_QUEUE_SEQ)
+}
+
+fn dump(fd: RawFd) -> io::Result<TcpState> {
+    let local = sockaddr(fd, false)?;
+    let peer = sockaddr(fd, true)?;
+    for _ in 0..DUMP_TRIES {
+        let rcv_seq = queue_seq(fd, TCP_RECV_QUEUE)?;
+        let inq = ioctl_int(fd, SIOCINQ)?;
+        let received = peek_queue(fd, inq)?;
+        let snd_seq = queue_seq(fd, TCP_SEND_QUEUE)?;
+        let outq = ioctl_int(fd, SIOCOUTQ)?;
+        let notsent = ioctl_int(fd, SIOCOUTQNSD)?;
+        let mut sent = peek_queue(fd, outq)?;
+        let window: Window = getsockopt(fd, libc::IPPROTO_TCP, TCP_REPAIR_WINDOW)?;
+        let settled = queue_seq(fd, TCP_RECV_QUEUE)? == rcv_seq
+            && queue_seq(fd, TCP_SEND_QUEUE)? == snd_seq
+            && ioctl_int(fd, SIOCOUTQ)? == outq
+            && received.len() == inq
+            && sent.len() == outq
+            && notsent <= outq;
+        if !settled {
+            continue;
+        }
+        select_queue(fd, 0)?;
+        let unsent = sent.split_off(outq - notsent);
+        let mss = getsockopt::<u32>(fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG)?;
+        let (opts, scales) = tcp_info_options(fd)?;
+        let tsval = getsockopt::<u32>(fd, libc::IPPROTO_TCP, TCP_TIMESTAMP)?;
+        return Ok(TcpState {
+            local,
+            peer,
+            snd_seq,
+            rcv_seq,
+            sent,
+            unsent,
+            received,
+            window,
+            mss,
+            wscale: (opts & TCPI_OPT_WSCALE != 0).then_some((scales & 0xf, scales >> 4)),
+            sack: opts & TCPI_OPT_SACK != 0,
+            timestamps: opts & TCPI_OPT_TIMESTAMPS != 0,
+            tsval,
+        });
+    }
+    Err(io::Error::new(
+        io::ErrorKind::WouldBlock,
+        "the connection's queues kept changing while dumped",
+    ))
+}
+
+/// Takes `fd` out of repair mode as it was; with `probe`, it sends a
+/// window probe (an ACK) so the peer learns its window at once.
+pub fn thaw(fd: RawFd, probe: bool) -> io::Result<()> {
+    let off = if probe {
+        TCP_REPAIR_OFF
+    } else {
+        TCP_REPAIR_OFF_NO_WP
+    };
+    tcp_opt(fd, TCP_REPAIR, off)
+}
+
+/// Writes all of `data` to the selected queue of a socket in repair mode
+/// (or to the socket, out of it).
+fn fill(fd: RawFd, data: &[u8]) -> io::Result<()> {
+    let mut at = 0;
+    while at < data.len() {
+        let chunk = &data[at..data.len().min(at + CHUNK)];
+        // SAFETY: `chunk` is readable for its length.
+        let n = unsafe { libc::send(fd, chunk.as_ptr().cast(), chunk.len(), libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        at += n as usize;
+    }
+    Ok(())
+}
+
+/// A new socket holding the connection `s`, in repair mode (frozen): it
+/// sends nothing until [`resume`]d. The 4-tuple must be free in this
+/// namespace (the old socket closed, or in another namespace) and the
+/// local address one of its own.
+pub fn restore(s: &TcpState) -> io::Result<OwnedFd> {
+    let family = match s.local {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    };
+    // SAFETY: a plain socket call.
+    let raw = cvt(unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: a fresh descriptor, ours alone.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = sock.as_raw_fd();
+    // Repair mode also lets it bind beside the listener it was accepted
+    // from (SK_FORCE_REUSE, which SO_REUSEADDR would undo).
+    tcp_opt(fd, TCP_REPAIR, TCP_REPAIR_ON)?;
+    let outq = (s.sent.len() + s.unsent.len()) as u32;
+    select_queue(fd, TCP_SEND_QUEUE)?;
+    tcp_opt(
+        fd,
+        TCP_QUEUE_SEQ,
+        s.snd_seq.wrapping_sub(outq) as libc::c_int,
+    )?;
+    select_queue(fd, TCP_RECV_QUEUE)?;
+    let inq = s.received.len() as u32;
+    tcp_opt(
+        fd,
+        TCP_QUEUE_SEQ,
+        s.rcv_seq.wrapping_sub(inq) as libc::c_int,
+    )?;
+    if s.timestamps {
+        tcp_opt(fd, TCP_TIMESTAMP, s.tsval as libc::c_int)?;
+    }
+    let (local, llen) = to_storage(&s.local);
+    // SAFETY: `local` holds an address of `llen` bytes.
+    cvt(unsafe { libc::bind(fd, (&local as *const libc::sockaddr_storage).cast(), llen) })?;
+    let (peer, plen) = to_storage(&s.peer);
+    // SAFETY: as above; in repair mode connect sends no SYN.
+    cvt(unsafe { libc::connect(fd, (&peer as *const libc::sockaddr_storage).cast(), plen) })?;
+    let mut opts: Vec<[u32; 2]> = vec![[TCPOPT_MAXSEG, s.mss]];
+    if let Some((snd, rcv)) = s.wscale {
+        opts.push([TCPOPT_WINDOW, u32::from(snd) | u32::from(rcv) << 16]);
+    }
+    if s.sack {
+        opts.push([TCPOPT_SACK_PERM, 0]);
+    }
+    if s.timestamps {
+        opts.push([TCPOPT_TIMESTAMP, 0]);
+    }
+    // SAFETY: `opts` is an array of `struct tcp_repair_opt` of that length.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            TCP_REPAIR_OPTIONS,
+            opts.as_ptr().cast(),
+            (opts.len() * 8) as libc::socklen_t,
+        )
+    })?;
+    // The received bytes go back into the receive queue; the sent ones
+    // into the send queue as sent (repair mode only advances snd_nxt for
+    // them): they are sent again if the peer does not acknowledge them.
+    select_queue(fd, TCP_RECV_QUEUE)?;
+    fill(fd, &s.received)?;
+    select_queue(fd, TCP_SEND_QUEUE)?;
+    fill(fd, &s.sent)?;
+    select_queue(fd, 0)?;
+    // After the queues: the window's edges are checked against rcv_nxt.
+    setsockopt(fd, libc::IPPROTO_TCP, TCP_REPAIR_WINDOW, &s.window)?;
+    Ok(sock)
+}
+
+/// Unfreezes a socket [`restore`] made: out of repair mode (with a window
+/// probe if `probe`), then the bytes never sent are queued as new data.
+pub fn resume(fd: RawFd, s: &TcpState, probe: bool) -> io::Result<()> {
+    thaw(fd, probe)?;
+    fill(fd, &s.unsent)
+}
+
+/// Puts the connection `s` in place of the frozen socket at `fd`, under
+/// the same descriptor number: the old socket closes (silently, in repair
+/// mode) before the new one takes the 4-tuple, with the number kept taken
+/// meanwhile. The new socket is left frozen.
+pub fn replace(fd: RawFd, s: &TcpState) -> io::Result<()> {
+    // A placeholder keeps `fd` taken while the connection has no socket.
+    // SAFETY: a plain socket call.
+    let hold =
+        cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `hold` is ours.
+    let hold = unsafe { OwnedFd::from_raw_fd(hold) };
+    // SAFETY: dup2 onto `fd` closes the frozen socket (the caller's).
+    cvt(unsafe { libc::dup2(hold.as_raw_fd(), fd) })?;
+    let new = restore(s)?;
+    // SAFETY: as above; `fd` now names the restored socket.
+    cvt(unsafe { libc::dup2(new.as_raw_fd(), fd) })?;
+    Ok(())
+}
