@@ -36,7 +36,7 @@ impl DeviceIngress for Port {
         let mut buf = PeekBuf::<{ snoop::HEADERS_MAX }>::new();
         let f = skb.peek(&mut buf);
         let tcp = count(&self.from_guest, &f);
-        if self.pipes.is_on() && piped_from_guest(self, tcp, rcu) {
+        if self.pipes.is_on() && piped_from_guest(self, &skb, tcp, rcu) {
             return Verdict::Drop(skb);
         }
         match offloaded(self, tcp, rcu) {
@@ -50,9 +50,9 @@ impl DeviceIngress for Port {
 
 /// Whether a frame from the guest is of a connection it does not own now.
 #[inline(never)]
-fn piped_from_guest(port: &Port, tcp: Option<TcpAt<'_>>, rcu: &Guard) -> bool {
+fn piped_from_guest(port: &Port, skb: &SkBuff<'_>, tcp: Option<TcpAt<'_>>, rcu: &Guard) -> bool {
     tcp.and_then(tcp::parse)
-        .is_some_and(|seg| port.pipes.drops_from_guest(&seg, rcu))
+        .is_some_and(|seg| port.pipes.drops_from_guest(&seg, || skb.eth_header(), rcu))
 }
 
 /// The ingress of a port's shadow device: what the shadow sockets of the

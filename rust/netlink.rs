@@ -13,7 +13,7 @@ use crate::defs::{
 use crate::error::VaError;
 use crate::flows::Entry;
 use crate::hooks;
-use crate::pipe::Pipe;
+use crate::pipe::{Macs, Pipe};
 use crate::policy::pipe::{self as pipe_rules, FlowKey, State};
 use crate::policy::snoop::{Mode, Offline};
 use crate::policy::zone::{Geometry, GeometryError};
@@ -554,15 +554,11 @@ fn request_pipe_state(req: &Request<'_>, default: Option<State>) -> Result<State
     }
 }
 
-/// A MAC address attribute of a pipe request (the policy checked its
-/// length).
-fn request_mac(req: &Request<'_>, attr: u32) -> Result<[u8; 6], VaError> {
+/// A MAC address attribute of a pipe request, if given (the policy
+/// checked its length).
+fn request_mac(req: &Request<'_>, attr: u32) -> Result<Option<[u8; 6]>, VaError> {
     let Some(a) = req.attr(attr) else {
-        req.set_missing(attr);
-        return Err(VaError::new(
-            EINVAL,
-            c_str!("guest-mac and peer-mac are required"),
-        ));
+        return Ok(None);
     };
     let mac: [u8; 6] = a
         .bytes()
@@ -573,7 +569,7 @@ fn request_mac(req: &Request<'_>, attr: u32) -> Result<[u8; 6], VaError> {
             VaError::new(EINVAL, c_str!("a pipe's MAC addresses must be unicast")).at(attr),
         );
     }
-    Ok(mac)
+    Ok(Some(mac))
 }
 
 /// The port device a pipe request names.
@@ -584,7 +580,16 @@ fn request_pipe_port(req: &Request<'_>) -> Result<NetDeviceRef, VaError> {
 fn pipe_add(req: &Request<'_>) -> Result<(), VaError> {
     use defs::pipe::*;
     let key = request_pipe_key(req)?;
-    let macs = [request_mac(req, GUEST_MAC)?, request_mac(req, PEER_MAC)?];
+    let macs = match (request_mac(req, GUEST_MAC)?, request_mac(req, PEER_MAC)?) {
+        (Some(guest), Some(peer)) => Some(Macs { guest, peer }),
+        (None, None) => None,
+        _ => {
+            return Err(VaError::new(
+                EINVAL,
+                c_str!("guest-mac and peer-mac go together"),
+            ))
+        }
+    };
     let state = request_pipe_state(req, Some(State::Hold))?;
     let dev = request_pipe_port(req)?;
     let Some(shadow_index) = req.attr(SHADOW_IFINDEX).and_then(|a| a.u32()) else {
@@ -679,15 +684,17 @@ fn fill_pipe(m: &mut Msg, ifindex: u32, shadow: u32, p: &Pipe) -> Result<(), Msg
     use defs::pipe::*;
     let k = &p.key;
     let alen = if k.v6 { 16 } else { 4 };
-    let (state, s) = p.view();
+    let (state, macs, s) = p.view();
     m.put_u32(IFINDEX, ifindex)?;
     m.put_u32(SHADOW_IFINDEX, shadow)?;
     m.put_bytes(GUEST_ADDR, &k.guest[..alen])?;
     m.put_u16(GUEST_PORT, k.guest_port)?;
     m.put_bytes(PEER_ADDR, &k.peer[..alen])?;
     m.put_u16(PEER_PORT, k.peer_port)?;
-    m.put_bytes(GUEST_MAC, &p.guest_mac)?;
-    m.put_bytes(PEER_MAC, &p.peer_mac)?;
+    if let Some(macs) = macs {
+        m.put_bytes(GUEST_MAC, &macs.guest)?;
+        m.put_bytes(PEER_MAC, &macs.peer)?;
+    }
     if let Some(state) = match state {
         State::Hold => Some(pipe_state::HOLD),
         State::Host => Some(pipe_state::HOST),

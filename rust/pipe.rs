@@ -11,7 +11,7 @@
 //! connection, and what each frame meets, is `policy::pipe`'s.
 
 use crate::error::VaError;
-use crate::policy::pipe::{FlowKey, FromSide, Release, State, ToGuest};
+use crate::policy::pipe::{unicast_mac, FlowKey, FromSide, Release, State, ToGuest};
 use crate::policy::tcp::Segment;
 use crate::sys::bhlock::{new_bh_spinlock, BhSpinLock};
 use crate::sys::netdev::{NetDevice, NetDeviceRef};
@@ -37,8 +37,19 @@ pub(crate) struct Stats {
     pub(crate) held: u32,
 }
 
+/// The Ethernet addresses of a pipe's frames from the shadow device.
+#[derive(Clone, Copy)]
+pub(crate) struct Macs {
+    pub(crate) guest: [u8; 6],
+    /// The next hop toward the peer, as the guest sends to it.
+    pub(crate) peer: [u8; 6],
+}
+
 struct Inner {
     state: State,
+    /// Given with the pipe, or learnt from the guest's next frame of the
+    /// connection (a window probe as it freezes the socket).
+    macs: Option<Macs>,
     held: HeldSkbs,
     stats: Stats,
 }
@@ -47,8 +58,6 @@ struct Inner {
 #[pin_data]
 pub(crate) struct Pipe {
     pub(crate) key: FlowKey,
-    pub(crate) guest_mac: [u8; 6],
-    pub(crate) peer_mac: [u8; 6],
     /// Taken by the packet path for each frame of the connection, and by a
     /// change of owner, which sends the held frames under it: a frame that
     /// meets the new owner leaves after them.
@@ -57,10 +66,10 @@ pub(crate) struct Pipe {
 }
 
 impl Pipe {
-    /// Who owns the connection, and the counters.
-    pub(crate) fn view(&self) -> (State, Stats) {
+    /// Who owns the connection, its MACs if known, and the counters.
+    pub(crate) fn view(&self) -> (State, Option<Macs>, Stats) {
         let g = self.inner.lock();
-        (g.state, g.stats)
+        (g.state, g.macs, g.stats)
     }
 
     /// Changes the owner to `to`, sending what was held to the new owner:
@@ -69,6 +78,9 @@ impl Pipe {
     fn change(&self, to: State, shadow: &NetDevice) -> Result<(), VaError> {
         let rcu = rcu::read_lock();
         let mut g = self.inner.lock();
+        if to == State::Host && g.macs.is_none() {
+            return Err(no_macs());
+        }
         let release = g
             .state
             .change(to)
@@ -162,8 +174,14 @@ impl PortPipes {
     }
 
     /// Whether a segment from the guest is to be dropped: its connection
-    /// is piped, and the guest does not own it.
-    pub(crate) fn drops_from_guest(&self, seg: &Segment, rcu: &Guard) -> bool {
+    /// is piped, and the guest does not own it. A pipe without MACs learns
+    /// them from it (`eth`, its Ethernet header).
+    pub(crate) fn drops_from_guest(
+        &self,
+        seg: &Segment,
+        eth: impl FnOnce() -> Option<[u8; 14]>,
+        rcu: &Guard,
+    ) -> bool {
         let Some(pipe) = self
             .table
             .get(rcu)
@@ -175,6 +193,9 @@ impl PortPipes {
         let drop = g.state.guest_sends() == FromSide::Drop;
         if drop {
             g.stats.guest_dropped += 1;
+            if g.macs.is_none() {
+                g.macs = eth().and_then(|h| macs_of(&h));
+            }
         }
         drop
     }
@@ -199,14 +220,17 @@ impl PortPipes {
             return Verdict::Drop(skb);
         };
         let mut g = pipe.inner.lock();
-        if g.state.shadow_sends() == FromSide::Drop {
-            g.stats.shadow_dropped += 1;
-            return Verdict::Drop(skb);
-        }
+        let macs = match (g.state.shadow_sends(), g.macs) {
+            (FromSide::Pass, Some(macs)) => macs,
+            _ => {
+                g.stats.shadow_dropped += 1;
+                return Verdict::Drop(skb);
+            }
+        };
         g.stats.from_shadow[0] += 1;
         g.stats.from_shadow[1] += u64::from(len);
         drop(g);
-        Verdict::Stolen(skb.inject_as(port, &pipe.peer_mac, &pipe.guest_mac, rcu))
+        Verdict::Stolen(skb.inject_as(port, &macs.peer, &macs.guest, rcu))
     }
 
     /// The shadow device, while the port has pipes.
@@ -226,15 +250,20 @@ impl PortPipes {
             .flat_map(move |t| t.pipes.iter().skip(from))
     }
 
-    /// Pipes the connection `key` through `shadow`, owned by `state`.
+    /// Pipes the connection `key` through `shadow`, owned by `state`, its
+    /// frames from the shadow with `macs` (learnt later if `None`: then it
+    /// starts in hold).
     pub(crate) fn add(
         &self,
         shadow: &NetDevice,
         key: FlowKey,
-        macs: [[u8; 6]; 2],
+        macs: Option<Macs>,
         state: State,
         rtnl: &mut Rtnl,
     ) -> Result<(), VaError> {
+        if state == State::Host && macs.is_none() {
+            return Err(no_macs());
+        }
         let old = self.table.get_locked(rtnl);
         if let Some(t) = old {
             if !t.shadow.is(shadow) {
@@ -253,11 +282,10 @@ impl PortPipes {
         let pipe = Arc::pin_init(
             pin_init!(Pipe {
                 key,
-                guest_mac: macs[0],
-                peer_mac: macs[1],
                 inner <- new_bh_spinlock!(
                     Inner {
                         state,
+                        macs,
                         held: HeldSkbs::new(),
                         stats: Stats::default(),
                     },
@@ -318,6 +346,25 @@ impl PortPipes {
             }
         });
     }
+}
+
+/// The MACs of a frame from the guest: (source, destination), when both
+/// are unicast.
+fn macs_of(eth: &[u8; 14]) -> Option<Macs> {
+    let mut m = Macs {
+        guest: [0; 6],
+        peer: [0; 6],
+    };
+    m.peer.copy_from_slice(&eth[..6]);
+    m.guest.copy_from_slice(&eth[6..12]);
+    (unicast_mac(&m.guest) && unicast_mac(&m.peer)).then_some(m)
+}
+
+fn no_macs() -> VaError {
+    VaError::new(
+        EINVAL,
+        c_str!("the pipe's MACs are not known: give them, or let the guest send a frame of the connection first"),
+    )
 }
 
 fn not_piped() -> VaError {

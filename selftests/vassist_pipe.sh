@@ -75,6 +75,79 @@ handoff_round() {
 	check_eq pipes-left "$(pipes | jq length)" 0
 }
 
+# agent_up [ADDRS...]: vassistd in $HOST serving the netns guest, which
+# reaches it by vsock loopback (CID 1: the library is told
+# VPIPE_HOST_CID=1, as a VM's would default to 2); the guest's addresses
+# are ADDRS (default both of its own). Stopped when the test ends.
+AGENT_PID=
+agent_up() {
+	local addrs=("${@:-$GUEST_IP}")
+	[ $# = 0 ] && addrs+=("$GUEST_IP6")
+	cat > "$TMPD/vassistd.json" <<-EOF
+		{ "guests": [ { "cid": 1, "port": "tap0", "shadow": "vph0",
+		  "netns": "/run/netns/$SHADOW", "mac": "$GUEST_MAC",
+		  "addrs": [$(printf '"%s",' "${addrs[@]}" | sed 's/,$//')] } ] }
+	EOF
+	ip netns exec "$HOST" vassistd --config "$TMPD/vassistd.json" > "$TMPD/vassistd.log" 2>&1 &
+	AGENT_PID=$!
+	trap 'kill $AGENT_PID 2> /dev/null; topo_down' EXIT
+	slowwait 5 grep -q listening "$TMPD/vassistd.log" || { cat "$TMPD/vassistd.log"; fail "vassistd did not start"; }
+}
+
+# proxy_round GUEST_ADDR REMOTE_ADDR BYTES [proxy options]: a remote client
+# through the guest's proxy to a remote backend; the proxy has the
+# response (BYTES) moved by vpipe_socket_to_socket, then relays more bytes
+# both ways over the same connections. Prints the proxy's report.
+proxy_round() {
+	local gaddr=$1 raddr=$2 n=$3 bpid ppid
+	shift 3
+	[[ $gaddr == *:* ]] && { gaddr="[$gaddr]"; raddr="[$raddr]"; }
+	in_remote vproxy backend --listen "$raddr:5401" --bytes "$n" > "$TMPD/backend.log" 2>&1 &
+	bpid=$!
+	in_guest env VPIPE_HOST_CID=1 vproxy proxy --listen "$gaddr:5400" \
+		--backend "$raddr:5401" --bytes "$n" "$@" > "$TMPD/proxy.log" 2>&1 &
+	ppid=$!
+	slowwait 10 grep -q listening "$TMPD/proxy.log"
+	slowwait 10 grep -q listening "$TMPD/backend.log"
+	in_remote vproxy client --connect "$gaddr:5400" --bytes "$n" > "$TMPD/client.log" 2>&1 ||
+		{ cat "$TMPD"/*.log; fail "client"; }
+	wait $ppid || { cat "$TMPD"/*.log; fail "proxy"; }
+	wait $bpid || { cat "$TMPD"/*.log; fail "backend"; }
+	grep moved "$TMPD/proxy.log"
+	check_eq pipes-left "$(pipes | jq length)" 0
+}
+
+proxy_up() {
+	topo_up
+	vctl port add dev tap0 > /dev/null
+	shadow_up
+	agent_up "$@"
+}
+
+t_proxy_response_piped_by_host() {
+	proxy_up
+	local n
+	for n in 1 $((4 << 20)) $((32 << 20)); do
+		proxy_round $GUEST_IP $REMOTE_IP $n | tee "$TMPD/round"
+		grep -q "moved $n by host" "$TMPD/round" || fail "$n bytes: not by the host"
+	done
+	proxy_round $GUEST_IP6 $REMOTE_IP6 $((4 << 20)) | tee "$TMPD/round"
+	grep -q "by host" "$TMPD/round" || fail "IPv6: not by the host"
+}
+
+t_proxy_refused_copies_in_guest() {
+	# The agent serves the guest's IPv6 address only: the IPv4
+	# connections are refused, and the library copies them itself.
+	proxy_up $GUEST_IP6
+	proxy_round $GUEST_IP $REMOTE_IP $((1 << 20)) | tee "$TMPD/round"
+	grep -q "by guest (.*not this guest's address" "$TMPD/round"
+	# No agent at all: the same, with the connection refused.
+	kill $AGENT_PID
+	wait $AGENT_PID 2> /dev/null || true
+	proxy_round $GUEST_IP $REMOTE_IP $((1 << 20)) | tee "$TMPD/round"
+	grep -q "by guest" "$TMPD/round"
+}
+
 t_connection_to_host_and_back() {
 	handoff_round $GUEST_IP
 }
@@ -91,7 +164,8 @@ t_pipe_request_errors() {
 	expect_fail "not an attached port" vctl pipe add $sel shadow vph0 $macs
 	vctl port add dev tap0 > /dev/null
 	expect_fail "shadow-ifindex is required" vctl pipe add $sel $macs
-	expect_fail "required" vctl pipe add $sel shadow vph0 guest-mac "$GUEST_MAC"
+	expect_fail "go together" vctl pipe add $sel shadow vph0 guest-mac "$GUEST_MAC"
+	expect_fail "MACs are not known" vctl pipe add $sel shadow vph0 state host
 	expect_fail "unicast" vctl pipe add $sel shadow vph0 guest-mac ff:ff:ff:ff:ff:ff peer-mac "$PEER_MAC"
 	expect_fail "both IPv4" vctl pipe add dev tap0 guest $GUEST_IP:80 peer "[$REMOTE_IP6]:4000" shadow vph0 $macs
 	expect_fail "ports non-zero" vctl pipe add dev tap0 guest $GUEST_IP:0 peer $REMOTE_IP:4000 shadow vph0 $macs
@@ -152,5 +226,6 @@ t_port_detached_and_rmmod_with_pipes() {
 }
 
 run_tests "$@" t_pipe_request_errors t_connection_to_host_and_back \
-	t_connection_to_host_and_back_ipv6 t_shadow_device_removed \
+	t_connection_to_host_and_back_ipv6 t_proxy_response_piped_by_host \
+	t_proxy_refused_copies_in_guest t_shadow_device_removed \
 	t_port_detached_and_rmmod_with_pipes

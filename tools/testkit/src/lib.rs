@@ -65,6 +65,53 @@ pub fn open_tap(name: &str, vnet: bool) -> io::Result<libc::c_int> {
     Ok(fd)
 }
 
+/// Reads `n` bytes of the seed's pattern from byte `from` on, checking
+/// each.
+pub fn read_checked(
+    s: &mut impl std::io::Read,
+    seed: u64,
+    from: u64,
+    n: u64,
+) -> Result<(), String> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut want = vec![0u8; buf.len()];
+    let mut at = from;
+    while at < from + n {
+        let len = buf.len().min((from + n - at) as usize);
+        let got = s
+            .read(&mut buf[..len])
+            .map_err(|e| format!("read at byte {at}: {e}"))?;
+        if got == 0 {
+            return Err(format!("connection closed at byte {at} of {}", from + n));
+        }
+        pattern_fill(seed, at, &mut want[..got]);
+        if let Some(i) = (0..got).find(|&i| buf[i] != want[i]) {
+            return Err(format!("byte {} differs", at + i as u64));
+        }
+        at += got as u64;
+    }
+    Ok(())
+}
+
+/// Writes `n` bytes of the seed's pattern from byte `from` on.
+pub fn write_pattern(
+    s: &mut impl std::io::Write,
+    seed: u64,
+    from: u64,
+    n: u64,
+) -> Result<(), String> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = from;
+    while at < from + n {
+        let len = buf.len().min((from + n - at) as usize);
+        pattern_fill(seed, at, &mut buf[..len]);
+        s.write_all(&buf[..len])
+            .map_err(|e| format!("write at byte {at}: {e}"))?;
+        at += len as u64;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,9 +20,8 @@
 //! neli's; the family's commands and attributes come from its YAML spec
 //! (`build.rs` generates [`spec`]'s tables from it).
 
-mod nl;
-mod pipe;
-mod spec;
+use vassistctl::nl::binary_text as addr_str;
+use vassistctl::{nl, pipe, spec};
 
 use clap::{Parser, Subcommand};
 use nl::{Attrs, Ctl, Msg};
@@ -241,24 +240,6 @@ impl PortArgs {
             }
             a.nest("zone", nest);
         }
-    }
-}
-
-/// A binary attribute as text: an IP address, or a MAC address.
-fn addr_str(b: &[u8]) -> Value {
-    match b.len() {
-        4 => {
-            json!(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(b).unwrap_or_default()).to_string())
-        }
-        16 => {
-            json!(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(b).unwrap_or_default()).to_string())
-        }
-        6 => json!(b
-            .iter()
-            .map(|x| format!("{x:02x}"))
-            .collect::<Vec<_>>()
-            .join(":")),
-        _ => json!("?"),
     }
 }
 

@@ -348,3 +348,21 @@ impl Ctl {
         )
     }
 }
+
+/// A binary attribute as text: an IP address, or a MAC address.
+pub fn binary_text(b: &[u8]) -> Value {
+    match b.len() {
+        4 => {
+            json!(std::net::Ipv4Addr::from(<[u8; 4]>::try_from(b).unwrap_or_default()).to_string())
+        }
+        16 => {
+            json!(std::net::Ipv6Addr::from(<[u8; 16]>::try_from(b).unwrap_or_default()).to_string())
+        }
+        6 => json!(b
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(":")),
+        _ => json!("?"),
+    }
+}

@@ -1,8 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! vPipe's userspace side: a TCP connection's state taken out of one
-//! kernel socket and put into another, in this namespace or another, with
-//! `TCP_REPAIR` ([`repair`]). The guest library and the host's agent build
-//! on it.
+//! vPipe's guest side. A server in a guest hands the host the job of
+//! moving bytes between two of its TCP connections: the connections are
+//! frozen with `TCP_REPAIR` ([`repair`]), their state goes to the host's
+//! agent over AF_VSOCK ([`protocol`]), the host pipes the bytes with
+//! shadow sockets, and the connections come back, updated, under the same
+//! descriptors ([`guest`], with a C ABI for C and C++ servers). On any
+//! failure before the host took over, the guest's sockets stay as they
+//! were and the library copies the bytes itself.
 
+pub mod guest;
+pub mod protocol;
 pub mod repair;

@@ -215,6 +215,11 @@ fn to_storage(a: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (ss, len as libc::socklen_t)
 }
 
+/// The connection's (local, peer) addresses.
+pub fn endpoints(fd: RawFd) -> io::Result<(SocketAddr, SocketAddr)> {
+    Ok((sockaddr(fd, false)?, sockaddr(fd, true)?))
+}
+
 /// `struct tcp_info`'s first bytes: options and window scales.
 fn tcp_info_options(fd: RawFd) -> io::Result<(u8, u8)> {
     let info: [u8; 8] = getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO)?;
@@ -239,8 +244,7 @@ fn queue_seq(fd: RawFd, q: libc::c_int) -> io::Result<u32> {
 }
 
 fn dump(fd: RawFd) -> io::Result<TcpState> {
-    let local = sockaddr(fd, false)?;
-    let peer = sockaddr(fd, true)?;
+    let (local, peer) = endpoints(fd)?;
     for _ in 0..DUMP_TRIES {
         let rcv_seq = queue_seq(fd, TCP_RECV_QUEUE)?;
         let inq = ioctl_int(fd, SIOCINQ)?;
@@ -284,6 +288,15 @@ fn dump(fd: RawFd) -> io::Result<TcpState> {
         io::ErrorKind::WouldBlock,
         "the connection's queues kept changing while dumped",
     ))
+}
+
+/// Makes the socket send a window probe (an ACK for what it has), by
+/// entering and leaving repair mode: the frame shows the host which MACs
+/// the connection's frames carry. Only an established connection sends
+/// one.
+pub fn probe(fd: RawFd) -> io::Result<()> {
+    tcp_opt(fd, TCP_REPAIR, TCP_REPAIR_ON)?;
+    thaw(fd, true)
 }
 
 /// Takes `fd` out of repair mode as it was; with `probe`, it sends a

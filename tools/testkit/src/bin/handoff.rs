@@ -20,13 +20,13 @@
 //! or time-out exits non-zero with the reason.
 
 use clap::{Parser, Subcommand};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use testkit::pattern_fill;
+use testkit::{read_checked, write_pattern};
 use vpipe::repair::{self, TcpState};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -64,40 +64,6 @@ enum Cmd {
 /// Seeds of the two directions' patterns.
 const UP: u64 = 1;
 const DOWN: u64 = 2;
-
-fn read_checked(s: &mut TcpStream, seed: u64, from: u64, n: u64) -> Result<(), String> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut want = vec![0u8; buf.len()];
-    let mut at = from;
-    while at < from + n {
-        let len = buf.len().min((from + n - at) as usize);
-        let got = s
-            .read(&mut buf[..len])
-            .map_err(|e| format!("read at byte {at}: {e}"))?;
-        if got == 0 {
-            return Err(format!("connection closed at byte {at} of {}", from + n));
-        }
-        pattern_fill(seed, at, &mut want[..got]);
-        if let Some(i) = (0..got).find(|&i| buf[i] != want[i]) {
-            return Err(format!("byte {} differs", at + i as u64));
-        }
-        at += got as u64;
-    }
-    Ok(())
-}
-
-fn write_pattern(s: &mut TcpStream, seed: u64, from: u64, n: u64) -> Result<(), String> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut at = from;
-    while at < from + n {
-        let len = buf.len().min((from + n - at) as usize);
-        pattern_fill(seed, at, &mut buf[..len]);
-        s.write_all(&buf[..len])
-            .map_err(|e| format!("write at byte {at}: {e}"))?;
-        at += len as u64;
-    }
-    Ok(())
-}
 
 /// One side's part: N bytes read and checked, N written, from `phase * N`.
 fn serve(s: &mut TcpStream, phase: u64, n: u64) -> Result<(), String> {

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! vproxy: the vPipe selftests' proxy case, every byte verified.
+//!
+//! - `vproxy backend --listen ADDR:PORT ...` sends the response (BYTES of
+//!   seed 3), reads the client's upload (UPLOAD of seed 4), sends the
+//!   trailer (TRAILER more of seed 3), and closes.
+//! - `vproxy proxy --listen ADDR:PORT --backend ADDR:PORT ...`, in the
+//!   guest: accepts the client, connects to the backend, moves the
+//!   response with `vpipe_socket_to_socket` (the host pipes it, or the
+//!   library copies it; `--local` copies in the guest), then relays the
+//!   upload and the trailer itself over the same connections, and closes:
+//!   they keep working after the hand-back.
+//! - `vproxy client --connect ADDR:PORT ...` reads the response, sends the
+//!   upload, reads the trailer and the close.
+//!
+//! The proxy prints how the response went: `moved N by host` or `moved N
+//! by guest (reason)`.
+
+use clap::{Args, Parser, Subcommand};
+use std::io::Read;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use testkit::{read_checked, write_pattern};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+const DOWN: u64 = 3;
+const UP: u64 = 4;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone, Copy)]
+struct Sizes {
+    /// The response, piped.
+    #[arg(long)]
+    bytes: u64,
+    /// The client's upload after it, relayed by the proxy.
+    #[arg(long, default_value_t = 65536)]
+    upload: u64,
+    /// The backend's last bytes, relayed by the proxy.
+    #[arg(long, default_value_t = 65536)]
+    trailer: u64,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    Backend {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[command(flatten)]
+        sizes: Sizes,
+    },
+    Proxy {
+        #[arg(long)]
+        listen: SocketAddr,
+        #[arg(long)]
+        backend: SocketAddr,
+        /// Copy the response in the guest instead of asking the host.
+        #[arg(long)]
+        local: bool,
+        #[command(flatten)]
+        sizes: Sizes,
+    },
+    Client {
+        #[arg(long)]
+        connect: SocketAddr,
+        #[command(flatten)]
+        sizes: Sizes,
+    },
+}
+
+fn accept_one(listen: SocketAddr) -> Result<TcpStream, String> {
+    let l = TcpListener::bind(listen).map_err(|e| format!("listen: {e}"))?;
+    println!("listening");
+    let (s, _) = l.accept().map_err(|e| format!("accept: {e}"))?;
+    s.set_read_timeout(Some(TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    Ok(s)
+}
+
+fn connect(to: SocketAddr) -> Result<TcpStream, String> {
+    let start = Instant::now();
+    let s = loop {
+        match TcpStream::connect(to) {
+            Ok(s) => break s,
+            Err(_) if start.elapsed() < TIMEOUT => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(format!("connect {to}: {e}")),
+        }
+    };
+    s.set_read_timeout(Some(TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    Ok(s)
+}
+
+fn expect_close(s: &mut TcpStream) -> Result<(), String> {
+    let mut rest = [0u8; 1];
+    match s.read(&mut rest) {
+        Ok(0) => Ok(()),
+        Ok(_) => Err("bytes after the end".into()),
+        Err(e) => Err(format!("waiting for the close: {e}")),
+    }
+}
+
+/// Relays exactly `n` bytes from `from` to `to`.
+fn relay(from: &mut TcpStream, to: &mut TcpStream, n: u64) -> Result<(), String> {
+    let copied = std::io::copy(&mut from.take(n), to).map_err(|e| format!("relay: {e}"))?;
+    if copied != n {
+        return Err(format!("relay: {copied} of {n} bytes"));
+    }
+    Ok(())
+}
+
+fn backend(listen: SocketAddr, z: Sizes) -> Result<(), String> {
+    let mut s = accept_one(listen)?;
+    write_pattern(&mut s, DOWN, 0, z.bytes)?;
+    read_checked(&mut s, UP, 0, z.upload)?;
+    write_pattern(&mut s, DOWN, z.bytes, z.trailer)?;
+    s.shutdown(Shutdown::Write).map_err(|e| e.to_string())?;
+    expect_close(&mut s)
+}
+
+fn proxy(listen: SocketAddr, to: SocketAddr, local: bool, z: Sizes) -> Result<(), String> {
+    let mut client = accept_one(listen)?;
+    let mut back = connect(to)?;
+    let start = Instant::now();
+    let (bytes, how) = if local {
+        let n = vpipe::guest::copy(back.as_raw_fd(), client.as_raw_fd(), z.bytes)
+            .map_err(|e| format!("copy: {e}"))?;
+        (n, "by guest (--local)".to_string())
+    } else {
+        let m = vpipe::guest::socket_to_socket(back.as_raw_fd(), client.as_raw_fd(), z.bytes)
+            .map_err(|e| format!("vpipe: {e}"))?;
+        let how = match m.copied_because {
+            None => "by host".to_string(),
+            Some(why) => format!("by guest ({why})"),
+        };
+        (m.bytes, how)
+    };
+    println!("moved {bytes} {how} in {} us", start.elapsed().as_micros());
+    if bytes != z.bytes {
+        return Err(format!("moved {bytes} of {}", z.bytes));
+    }
+    relay(&mut client, &mut back, z.upload)?;
+    relay(&mut back, &mut client, z.trailer)?;
+    expect_close(&mut back)?;
+    client
+        .shutdown(Shutdown::Write)
+        .map_err(|e| e.to_string())?;
+    expect_close(&mut client)
+}
+
+fn client(to: SocketAddr, z: Sizes) -> Result<(), String> {
+    let mut s = connect(to)?;
+    let start = Instant::now();
+    read_checked(&mut s, DOWN, 0, z.bytes)?;
+    let took = start.elapsed();
+    write_pattern(&mut s, UP, 0, z.upload)?;
+    read_checked(&mut s, DOWN, z.bytes, z.trailer)?;
+    s.shutdown(Shutdown::Write).map_err(|e| e.to_string())?;
+    expect_close(&mut s)?;
+    println!("response {} bytes in {} us", z.bytes, took.as_micros());
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let r = match Cli::parse().cmd {
+        Cmd::Backend { listen, sizes } => backend(listen, sizes),
+        Cmd::Proxy {
+            listen,
+            backend: to,
+            local,
+            sizes,
+        } => proxy(listen, to, local, sizes),
+        Cmd::Client { connect, sizes } => client(connect, sizes),
+    };
+    match r {
+        Ok(()) => {
+            println!("ok");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vproxy: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One guest's request, over its vsock stream: prepare (divert), pipe,
+//! release; the diverts it made go when the stream does.
+
+use crate::Guest;
+use serde_json::Value;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use vassistctl::nl::{binary_text, Ctl};
+use vassistctl::pipe::PipeArgs;
+use vassistctl::spec::{cmd, SET_PIPE};
+use vpipe::guest::splice_all;
+use vpipe::protocol::{self, Endpoints, Request, Response};
+use vpipe::repair::{self, TcpState};
+use vsock::VsockStream;
+
+/// How long the guest's window probes may take to show the host its MACs.
+const MACS_WAIT: Duration = Duration::from_secs(1);
+/// A source that sends nothing for this long ends the pipe early.
+const STALL: Duration = Duration::from_secs(30);
+
+/// Serves one guest's stream until it ends.
+pub fn serve(mut stream: VsockStream, guests: &[Guest]) {
+    let cid = stream.peer_addr().map_or(u32::MAX, |a| a.cid());
+    let Some(guest) = guests.iter().find(|g| g.cid == cid) else {
+        let reason = format!("CID {cid} is not a guest of this host");
+        let _ = protocol::send(&mut stream, &Response::Refused { reason });
+        return;
+    };
+    let mut session = match Ctl::open() {
+        Ok(ctl) => Session {
+            guest,
+            ctl,
+            conns: None,
+            piped: false,
+        },
+        Err(reason) => {
+            let _ = protocol::send(&mut stream, &Response::Refused { reason });
+            return;
+        }
+    };
+    loop {
+        let req: Request = match protocol::recv(&mut stream) {
+            Ok(r) => r,
+            Err(e) => {
+                if e.kind() == io::ErrorKind::InvalidData {
+                    let reason = format!("malformed request: {e}");
+                    let _ = protocol::send(&mut stream, &Response::Refused { reason });
+                }
+                return;
+            }
+        };
+        let (resp, done) = session.handle(req);
+        if protocol::send(&mut stream, &resp).is_err() || done {
+            return;
+        }
+    }
+}
+
+struct Session<'g> {
+    guest: &'g Guest,
+    ctl: Ctl,
+    /// The connections diverted, once prepared.
+    conns: Option<[Endpoints; 2]>,
+    piped: bool,
+}
+
+fn refused(reason: impl Into<String>) -> Response {
+    Response::Refused {
+        reason: reason.into(),
+    }
+}
+
+impl Session<'_> {
+    fn handle(&mut self, req: Request) -> (Response, bool) {
+        match req {
+            Request::Prepare { conns } if self.conns.is_none() => (self.prepare(conns), false),
+            Request::Pipe { states, len } if self.conns.is_some() && !self.piped => {
+                self.piped = true;
+                (self.pipe(*states, len), false)
+            }
+            Request::Release => {
+                self.release();
+                (Response::Ok, true)
+            }
+            _ => (refused("request out of order"), true),
+        }
+    }
+
+    fn args(&self, c: &Endpoints) -> PipeArgs {
+        PipeArgs {
+            dev: Some(self.guest.port.clone()),
+            guest: Some(c.local),
+            peer: Some(c.peer),
+            ..PipeArgs::default()
+        }
+    }
+
+    fn call(&self, cmd: u8, args: &PipeArgs, what: &str) -> Result<(), String> {
+        self.ctl.call(cmd, false, args.request(what)?).map(drop)
+    }
+
+    fn prepare(&mut self, conns: [Endpoints; 2]) -> Response {
+        for c in &conns {
+            if !self.guest.addrs.contains(&c.local.ip()) {
+                return refused(format!("{} is not this guest's address", c.local.ip()));
+            }
+            if c.local.is_ipv4() != c.peer.is_ipv4() {
+                return refused("a connection's ends are of different families");
+            }
+        }
+        if conns[0] == conns[1] {
+            return refused("the source and the destination are one connection");
+        }
+        for (i, c) in conns.iter().enumerate() {
+            let mut a = self.args(c);
+            a.shadow = Some(self.guest.shadow.clone());
+            if let Err(e) = self.call(cmd::PIPE_ADD, &a, "add") {
+                if i == 1 {
+                    let _ = self.call(cmd::PIPE_DEL, &self.args(&conns[0]), "del");
+                }
+                return refused(format!("divert {}: {e}", c.peer));
+            }
+        }
+        self.conns = Some(conns);
+        Response::Ok
+    }
+
+    fn release(&mut self) {
+        if let Some(conns) = self.conns.take() {
+            for c in &conns {
+                let _ = self.call(cmd::PIPE_DEL, &self.args(c), "del");
+            }
+        }
+    }
+
+    fn set_state(&self, conns: &[Endpoints; 2], state: &str) -> Result<(), String> {
+        for c in conns {
+            let mut a = self.args(c);
+            a.state = Some(state.into());
+            self.call(cmd::PIPE_SET, &a, "set")?;
+        }
+        Ok(())
+    }
+
+    /// The pipes' MACs, once the guest's window probes showed them.
+    fn macs_known(&self, conns: &[Endpoints; 2]) -> Result<bool, String> {
+        let ifindex = ifindex(&self.guest.port)?;
+        let mut a = vassistctl::nl::Attrs::new(&SET_PIPE);
+        a.u32("ifindex", ifindex);
+        let pipes: Vec<Value> = self
+            .ctl
+            .call(cmd::PIPE_GET, true, a)?
+            .iter()
+            .map(|m| m.json(&SET_PIPE, binary_text))
+            .collect();
+        for c in conns {
+            let p = pipes.iter().find(|p| {
+                p["guest-addr"] == c.local.ip().to_string()
+                    && p["guest-port"] == c.local.port()
+                    && p["peer-addr"] == c.peer.ip().to_string()
+                    && p["peer-port"] == c.peer.port()
+            });
+            let Some(mac) = p.and_then(|p| p["guest-mac"].as_str()) else {
+                return Ok(false);
+            };
+            if let Some(want) = &self.guest.mac {
+                if !want.eq_ignore_ascii_case(mac) {
+                    return Err(format!(
+                        "the connection's frames come from {mac}, not the guest's {want}"
+                    ));
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    fn pipe(&mut self, states: [TcpState; 2], len: u64) -> Response {
+        let Some(conns) = self.conns else {
+            return refused("not prepared");
+        };
+        for (s, c) in states.iter().zip(&conns) {
+            if s.local != c.local || s.peer != c.peer {
+                return refused("a state is not of the connection prepared");
+            }
+        }
+        let start = Instant::now();
+        loop {
+            match self.macs_known(&conns) {
+                Ok(true) => break,
+                Ok(false) if start.elapsed() < MACS_WAIT => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Ok(false) => return refused("no frame of the connections came from the guest"),
+                Err(e) => return refused(e),
+            }
+        }
+        let socks = match in_netns(&self.guest.netns, || {
+            Ok([repair::restore(&states[0])?, repair::restore(&states[1])?])
+        }) {
+            Ok(s) => s,
+            Err(e) => return refused(format!("shadow sockets: {e}")),
+        };
+        if let Err(e) = self.set_state(&conns, "host") {
+            let _ = self.set_state(&conns, "hold");
+            return refused(format!("taking the connections: {e}"));
+        }
+        // The host owns them now: whatever happens, they are handed back.
+        let mut spliced = None;
+        let resumed = socks
+            .iter()
+            .zip(&states)
+            .try_for_each(|(sock, s)| repair::resume(sock.as_raw_fd(), s, true));
+        if resumed.is_ok() {
+            set_rcvtimeo(&socks[0], STALL);
+            spliced = Some(splice_all(socks[0].as_raw_fd(), socks[1].as_raw_fd(), len));
+        }
+        if let Err(e) = self.set_state(&conns, "hold") {
+            return Response::Lost {
+                reason: format!("holding the connections: {e}"),
+            };
+        }
+        let frozen = (
+            repair::freeze(socks[0].as_raw_fd()),
+            repair::freeze(socks[1].as_raw_fd()),
+        );
+        match frozen {
+            (Ok(a), Ok(b)) => Response::Piped {
+                moved: spliced.as_ref().map_or(0, |s| s.moved),
+                eof: spliced.as_ref().is_some_and(|s| s.eof),
+                states: Box::new([a, b]),
+            },
+            (Err(e), _) | (_, Err(e)) => Response::Lost {
+                reason: format!("dumping the shadow sockets: {e}"),
+            },
+        }
+        // The shadow sockets close here, in repair mode: nothing is sent.
+    }
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+fn ifindex(name: &str) -> Result<u32, String> {
+    let c = std::ffi::CString::new(name).map_err(|e| e.to_string())?;
+    // SAFETY: `c` is NUL-terminated.
+    match unsafe { libc::if_nametoindex(c.as_ptr()) } {
+        0 => Err(format!("no device '{name}'")),
+        i => Ok(i),
+    }
+}
+
+fn set_rcvtimeo(sock: &OwnedFd, d: Duration) {
+    let tv = libc::timeval {
+        tv_sec: d.as_secs() as libc::time_t,
+        tv_usec: 0,
+    };
+    // SAFETY: `tv` is a timeval of the length given.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+}
+
+/// Runs `f` on a thread in the network namespace at `path`: the sockets
+/// it makes belong there.
+fn in_netns<T: Send>(path: &Path, f: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let ns = File::open(path)?;
+            // SAFETY: this thread alone enters the namespace.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
+    })
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vPipe, the guest's side: let the host move bytes between two of this
+ * guest's TCP connections. Link with -lvpipe (the vpipe crate's cdylib or
+ * staticlib). Needs CAP_NET_ADMIN (TCP_REPAIR) and the host's vassistd.
+ */
+#ifndef VPIPE_H
+#define VPIPE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Moves @len bytes (0: until @in_fd's peer ends its stream) from the
+ * connected TCP socket @in_fd to @out_fd. The host does it when its agent
+ * takes the connections (the host's CID and port: VPIPE_HOST_CID, default
+ * 2, and VPIPE_PORT, default 5253); otherwise, or if the agent refuses,
+ * this call copies the bytes itself. Both connections stay usable under
+ * the same descriptors; when @in_fd's stream ended, reads of it return 0.
+ * Returns the bytes moved, or a negative errno when a connection was lost.
+ */
+int64_t vpipe_socket_to_socket(int in_fd, int out_fd, uint64_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VPIPE_H */

@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The guest's call: `socket_to_socket(in, out, len)` moves `len` bytes
+//! (or until `in` ends) from one TCP connection to another, by the host
+//! when its agent takes them, else by itself. The host's CID and port come
+//! from `VPIPE_HOST_CID` (default 2, the host of a VM) and `VPIPE_PORT`.
+
+use crate::protocol::{self, Endpoints, Request, Response, DEFAULT_PORT};
+use crate::repair::{self, TcpState};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use vsock::VsockStream;
+
+/// The host's CID as a VM sees it (VMADDR_CID_HOST).
+const HOST_CID: u32 = 2;
+/// Bytes a local copy moves per splice.
+const COPY_CHUNK: usize = 1 << 20;
+
+fn env_u32(name: &str, default: u32) -> u32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// What went wrong with the host's way.
+enum Failed {
+    /// Before the host took the connections: they are as they were.
+    Before(io::Error),
+    /// After: the connections may be lost.
+    After(io::Error),
+}
+
+/// What [`socket_to_socket`] did.
+#[derive(Debug)]
+pub struct Moved {
+    pub bytes: u64,
+    /// Why the guest copied the bytes itself, if the host did not.
+    pub copied_because: Option<io::Error>,
+}
+
+/// Moves `len` bytes (0: until `in_fd` ends) from `in_fd` to `out_fd`,
+/// both connected TCP sockets. The connections stay usable under the same
+/// descriptors whichever way the bytes went.
+pub fn socket_to_socket(in_fd: RawFd, out_fd: RawFd, len: u64) -> io::Result<Moved> {
+    match by_host(in_fd, out_fd, len) {
+        Ok(bytes) => Ok(Moved {
+            bytes,
+            copied_because: None,
+        }),
+        Err(Failed::Before(why)) => Ok(Moved {
+            bytes: copy(in_fd, out_fd, len)?,
+            copied_because: Some(why),
+        }),
+        Err(Failed::After(e)) => Err(e),
+    }
+}
+
+/// The agent's answer to one request.
+fn ask(s: &mut VsockStream, req: &Request) -> io::Result<Response> {
+    protocol::send(s, req)?;
+    protocol::recv(s)
+}
+
+fn refused(reason: String) -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionRefused, reason)
+}
+
+fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<u64, Failed> {
+    let fds = [in_fd, out_fd];
+    let conns = [endpoints(in_fd), endpoints(out_fd)];
+    let conns = [conns[0].as_ref(), conns[1].as_ref()];
+    let [Ok(&c0), Ok(&c1)] = conns else {
+        return Err(Failed::Before(io::Error::from(io::ErrorKind::InvalidInput)));
+    };
+    let cid = env_u32("VPIPE_HOST_CID", HOST_CID);
+    let port = env_u32("VPIPE_PORT", DEFAULT_PORT);
+    let mut s = VsockStream::connect_with_cid_port(cid, port).map_err(Failed::Before)?;
+    match ask(&mut s, &Request::Prepare { conns: [c0, c1] }).map_err(Failed::Before)? {
+        Response::Ok => {}
+        Response::Refused { reason } => return Err(Failed::Before(refused(reason))),
+        _ => return Err(Failed::Before(io::ErrorKind::InvalidData.into())),
+    }
+    // From here the host drops the guest's frames of both: each socket's
+    // window probe shows it their MACs, then both are frozen and dumped.
+    let states = match freeze_both(fds) {
+        Ok(states) => states,
+        Err(e) => {
+            let _ = ask(&mut s, &Request::Release);
+            return Err(Failed::Before(e));
+        }
+    };
+    let answer = ask(
+        &mut s,
+        &Request::Pipe {
+            states: Box::new(states),
+            len,
+        },
+    );
+    let (moved, eof, states) = match answer {
+        Ok(Response::Piped { moved, eof, states }) => (moved, eof, states),
+        Ok(Response::Lost { reason }) => {
+            return Err(Failed::After(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                reason,
+            )))
+        }
+        other => {
+            // The host did not take them: the frozen sockets are current.
+            for fd in fds {
+                let _ = repair::thaw(fd, true);
+            }
+            let _ = ask(&mut s, &Request::Release);
+            let e = match other {
+                Ok(Response::Refused { reason }) => refused(reason),
+                Err(e) => e,
+                Ok(_) => io::ErrorKind::InvalidData.into(),
+            };
+            return Err(Failed::Before(e));
+        }
+    };
+    for (fd, state) in fds.iter().zip(states.iter()) {
+        repair::replace(*fd, state).map_err(Failed::After)?;
+    }
+    match ask(&mut s, &Request::Release).map_err(Failed::After)? {
+        Response::Ok => {}
+        _ => return Err(Failed::After(io::ErrorKind::InvalidData.into())),
+    }
+    for (fd, state) in fds.iter().zip(states.iter()) {
+        repair::resume(*fd, state, true).map_err(Failed::After)?;
+    }
+    if eof {
+        // SAFETY: a plain syscall on the caller's socket.
+        unsafe { libc::shutdown(in_fd, libc::SHUT_RD) };
+    }
+    Ok(moved)
+}
+
+fn endpoints(fd: RawFd) -> io::Result<Endpoints> {
+    let (local, peer) = repair::endpoints(fd)?;
+    Ok(Endpoints { local, peer })
+}
+
+/// Both sockets probed, then frozen and dumped; on an error neither stays
+/// frozen.
+fn freeze_both(fds: [RawFd; 2]) -> io::Result<[TcpState; 2]> {
+    for fd in fds {
+        repair::probe(fd)?;
+    }
+    let first = repair::freeze(fds[0])?;
+    match repair::freeze(fds[1]) {
+        Ok(second) => Ok([first, second]),
+        Err(e) => {
+            let _ = repair::thaw(fds[0], true);
+            Err(e)
+        }
+    }
+}
+
+/// How a [`splice_all`] ended.
+#[derive(Debug)]
+pub struct Spliced {
+    pub moved: u64,
+    /// The source's stream ended.
+    pub eof: bool,
+    /// What stopped it early, if anything did.
+    pub error: Option<io::Error>,
+}
+
+/// Moves `len` bytes (0: until the source ends) from `in_fd` to `out_fd`
+/// through a pipe with splice, so the bytes stay in the kernel.
+pub fn splice_all(in_fd: RawFd, out_fd: RawFd, len: u64) -> Spliced {
+    let mut done = Spliced {
+        moved: 0,
+        eof: false,
+        error: None,
+    };
+    let mut p = [0 as libc::c_int; 2];
+    // SAFETY: `p` has room for the two descriptors.
+    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        done.error = Some(io::Error::last_os_error());
+        return done;
+    }
+    // SAFETY: fresh descriptors, ours alone.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1])) };
+    while len == 0 || done.moved < len {
+        let want = if len == 0 {
+            COPY_CHUNK
+        } else {
+            COPY_CHUNK.min((len - done.moved) as usize)
+        };
+        let n = match splice(in_fd, w.as_raw_fd(), want) {
+            Ok(0) => {
+                done.eof = true;
+                break;
+            }
+            Ok(n) => n,
+            Err(e) => {
+                done.error = Some(e);
+                break;
+            }
+        };
+        let mut left = n;
+        while left > 0 {
+            match splice(r.as_raw_fd(), out_fd, left) {
+                Ok(k) => left -= k,
+                Err(e) => {
+                    // What the pipe still holds is lost to the stream.
+                    done.moved += (n - left) as u64;
+                    done.error = Some(e);
+                    return done;
+                }
+            }
+        }
+        done.moved += n as u64;
+    }
+    done
+}
+
+/// The copy in the guest, when the host does not pipe.
+pub fn copy(in_fd: RawFd, out_fd: RawFd, len: u64) -> io::Result<u64> {
+    let s = splice_all(in_fd, out_fd, len);
+    match s.error {
+        Some(e) => Err(e),
+        None => Ok(s.moved),
+    }
+}
+
+fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+    loop {
+        // SAFETY: plain syscall; no offsets (sockets and pipes).
+        let n = unsafe {
+            libc::splice(
+                from,
+                std::ptr::null_mut(),
+                to,
+                std::ptr::null_mut(),
+                len,
+                libc::SPLICE_F_MOVE,
+            )
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// The C ABI: `int64_t vpipe_socket_to_socket(int in_fd, int out_fd,
+/// uint64_t len)`, the bytes moved or a negative errno (include/vpipe.h).
+#[no_mangle]
+pub extern "C" fn vpipe_socket_to_socket(in_fd: libc::c_int, out_fd: libc::c_int, len: u64) -> i64 {
+    match socket_to_socket(in_fd, out_fd, len) {
+        Ok(m) => i64::try_from(m.bytes).unwrap_or(i64::MAX),
+        Err(e) => -i64::from(e.raw_os_error().unwrap_or(libc::EIO)),
+    }
+}
