@@ -104,6 +104,14 @@ impl Port {
                 c_str!("ack offload on a zone port is not supported yet"),
             ));
         }
+        if on && self.pipes.is_on() {
+            // Bytes acked early and not yet delivered would be in no dump
+            // of the guest's socket.
+            return Err(VaError::new(
+                EBUSY,
+                c_str!("ack offload cannot start while the port has piped connections"),
+            ));
+        }
         let undo = self.zone.configure(zone, geometry, self.dev(), rtnl)?;
         self.snoop
             .configure(on, settings, prepared, self.dev(), rtnl)

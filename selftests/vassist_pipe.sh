@@ -172,8 +172,12 @@ t_pipe_request_errors() {
 	expect_fail "must not be a port" vctl pipe add $sel shadow tap0 $macs
 	expect_fail "must not be a port" vctl pipe add $sel shadow vrem0 $macs
 	expect_fail "not piped" vctl pipe set $sel state host
+	vctl port set dev tap0 snoop on > /dev/null
+	expect_fail "ack offload is not supported" vctl pipe add $sel shadow vph0 $macs
+	vctl port set dev tap0 snoop off > /dev/null
 	vctl pipe add $sel shadow vph0 $macs state host
 	check_eq state "$(pipe_field state)" host
+	expect_fail "piped connections" vctl port set dev tap0 snoop on
 	expect_fail "piped already" vctl pipe add $sel shadow vph0 $macs
 	expect_fail "in that state" vctl pipe set $sel state host
 	ip -n "$HOST" link add vph1 type veth peer name vp1

@@ -112,6 +112,37 @@ pub fn write_pattern(
     Ok(())
 }
 
+/// Connects to `to`, retrying until it listens or `timeout` passed; reads
+/// then time out after `timeout`.
+pub fn connect_retrying(
+    to: std::net::SocketAddr,
+    timeout: std::time::Duration,
+) -> Result<std::net::TcpStream, String> {
+    let start = std::time::Instant::now();
+    let s = loop {
+        match std::net::TcpStream::connect(to) {
+            Ok(s) => break s,
+            Err(_) if start.elapsed() < timeout => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            Err(e) => return Err(format!("connect {to}: {e}")),
+        }
+    };
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    Ok(s)
+}
+
+/// Reads the peer's close: nothing more may come.
+pub fn expect_close(s: &mut impl std::io::Read) -> Result<(), String> {
+    let mut rest = [0u8; 1];
+    match s.read(&mut rest) {
+        Ok(0) => Ok(()),
+        Ok(_) => Err("bytes after the end".into()),
+        Err(e) => Err(format!("waiting for the close: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

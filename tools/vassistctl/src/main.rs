@@ -245,14 +245,7 @@ impl PortArgs {
 
 fn print_flow(f: &Value) {
     let n = |k: &str| f[k].as_u64().unwrap_or(0);
-    let ep = |a: &str, p: &str| {
-        let addr = f[a].as_str().unwrap_or("?");
-        if addr.contains(':') {
-            format!("[{addr}]:{}", n(p))
-        } else {
-            format!("{addr}:{}", n(p))
-        }
-    };
+    let ep = |a: &str, p: &str| pipe::endpoint(f, a, p);
     println!(
         "{} guest {} peer {} {}{}",
         f["ifindex"],

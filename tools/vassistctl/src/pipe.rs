@@ -130,18 +130,23 @@ impl PipeArgs {
     }
 }
 
+/// The address attribute `addr` and port attribute `port` of a reply as
+/// one endpoint, `ADDR:PORT` or `[ADDR]:PORT`.
+pub fn endpoint(v: &Value, addr: &str, port: &str) -> String {
+    let a = v[addr].as_str().unwrap_or("?");
+    let n = v[port].as_u64().unwrap_or(0);
+    if a.contains(':') {
+        format!("[{a}]:{n}")
+    } else {
+        format!("{a}:{n}")
+    }
+}
+
 /// One pipe as text.
 pub fn print(p: &Value) {
     let n = |k: &str| p[k].as_u64().unwrap_or(0);
     let s = |k: &str| p[k].as_str().unwrap_or("?").to_string();
-    let ep = |a: &str, port: &str| {
-        let addr = s(a);
-        if addr.contains(':') {
-            format!("[{addr}]:{}", n(port))
-        } else {
-            format!("{addr}:{}", n(port))
-        }
-    };
+    let ep = |a: &str, port: &str| endpoint(p, a, port);
     println!(
         "{} guest {} peer {} {} shadow {}",
         p["ifindex"],

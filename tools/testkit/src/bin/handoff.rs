@@ -20,13 +20,12 @@
 //! or time-out exits non-zero with the reason.
 
 use clap::{Parser, Subcommand};
-use std::io::Read;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use testkit::{read_checked, write_pattern};
+use testkit::{connect_retrying, expect_close, read_checked, write_pattern};
 use vpipe::repair::{self, TcpState};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -113,26 +112,12 @@ fn describe(s: &TcpState) -> String {
 }
 
 fn client(connect: SocketAddr, n: u64) -> Result<(), String> {
-    let start = Instant::now();
-    let mut s = loop {
-        match TcpStream::connect(connect) {
-            Ok(s) => break s,
-            Err(_) if start.elapsed() < TIMEOUT => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => return Err(format!("connect: {e}")),
-        }
-    };
-    s.set_read_timeout(Some(TIMEOUT))
-        .map_err(|e| e.to_string())?;
+    let mut s = connect_retrying(connect, TIMEOUT)?;
     let mut w = s.try_clone().map_err(|e| e.to_string())?;
     let writer = std::thread::spawn(move || write_pattern(&mut w, UP, 0, 3 * n));
     read_checked(&mut s, DOWN, 0, 3 * n)?;
     writer.join().map_err(|_| "writer panicked")??;
-    let mut rest = [0u8; 1];
-    match s.read(&mut rest) {
-        Ok(0) => Ok(()),
-        Ok(_) => Err("bytes after the end".into()),
-        Err(e) => Err(format!("waiting for the close: {e}")),
-    }
+    expect_close(&mut s)
 }
 
 fn guest(listen: SocketAddr, n: u64, dir: &Path) -> Result<(), String> {
@@ -157,12 +142,7 @@ fn guest(listen: SocketAddr, n: u64, dir: &Path) -> Result<(), String> {
     repair::resume(fd, &back, true).map_err(|e| format!("resume: {e}"))?;
     serve(&mut s, 2, n)?;
     s.shutdown(Shutdown::Write).map_err(|e| e.to_string())?;
-    let mut rest = [0u8; 1];
-    match s.read(&mut rest) {
-        Ok(0) => Ok(()),
-        Ok(_) => Err("bytes after the end".into()),
-        Err(e) => Err(format!("waiting for the close: {e}")),
-    }
+    expect_close(&mut s)
 }
 
 fn shadow(n: u64, dir: &Path) -> Result<(), String> {

@@ -23,7 +23,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use testkit::{read_checked, write_pattern};
+use testkit::{connect_retrying, expect_close, read_checked, write_pattern};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const DOWN: u64 = 3;
@@ -84,29 +84,6 @@ fn accept_one(listen: SocketAddr) -> Result<TcpStream, String> {
     Ok(s)
 }
 
-fn connect(to: SocketAddr) -> Result<TcpStream, String> {
-    let start = Instant::now();
-    let s = loop {
-        match TcpStream::connect(to) {
-            Ok(s) => break s,
-            Err(_) if start.elapsed() < TIMEOUT => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => return Err(format!("connect {to}: {e}")),
-        }
-    };
-    s.set_read_timeout(Some(TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    Ok(s)
-}
-
-fn expect_close(s: &mut TcpStream) -> Result<(), String> {
-    let mut rest = [0u8; 1];
-    match s.read(&mut rest) {
-        Ok(0) => Ok(()),
-        Ok(_) => Err("bytes after the end".into()),
-        Err(e) => Err(format!("waiting for the close: {e}")),
-    }
-}
-
 /// Relays exactly `n` bytes from `from` to `to`.
 fn relay(from: &mut TcpStream, to: &mut TcpStream, n: u64) -> Result<(), String> {
     let copied = std::io::copy(&mut from.take(n), to).map_err(|e| format!("relay: {e}"))?;
@@ -127,7 +104,7 @@ fn backend(listen: SocketAddr, z: Sizes) -> Result<(), String> {
 
 fn proxy(listen: SocketAddr, to: SocketAddr, local: bool, z: Sizes) -> Result<(), String> {
     let mut client = accept_one(listen)?;
-    let mut back = connect(to)?;
+    let mut back = connect_retrying(to, TIMEOUT)?;
     let start = Instant::now();
     let (bytes, how) = if local {
         let n = vpipe::guest::copy(back.as_raw_fd(), client.as_raw_fd(), z.bytes)
@@ -156,7 +133,7 @@ fn proxy(listen: SocketAddr, to: SocketAddr, local: bool, z: Sizes) -> Result<()
 }
 
 fn client(to: SocketAddr, z: Sizes) -> Result<(), String> {
-    let mut s = connect(to)?;
+    let mut s = connect_retrying(to, TIMEOUT)?;
     let start = Instant::now();
     read_checked(&mut s, DOWN, 0, z.bytes)?;
     let took = start.elapsed();
