@@ -7,26 +7,6 @@
 # wrong.
 . "$(dirname "$0")/lib.sh"
 
-# shadow_up: the shadow namespace $SHADOW, its device vp0 with the guest's
-# MAC and addresses and no ARP (the module sets the frames' MACs), and the
-# host's end vph0. GUEST_MAC and PEER_MAC for pipe-add.
-shadow_up() {
-	setup_ns SHADOW
-	GUEST_MAC=$(ip -n "$GUEST" -j link show eth0 | jq -r '.[0].address')
-	PEER_MAC=$(ip -n "$REMOTE" -j link show eth0 | jq -r '.[0].address')
-	ip netns exec "$HOST" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	ip -n "$HOST" -batch - <<-EOF
-		link add vph0 type veth peer name vp0 netns $SHADOW
-		link set vph0 up
-	EOF
-	ip -n "$SHADOW" -batch - <<-EOF
-		link set lo up
-		link set vp0 address $GUEST_MAC arp off up
-		addr add $GUEST_IP/24 dev vp0
-		addr add $GUEST_IP6/64 dev vp0 nodad
-	EOF
-}
-
 pipes() { vctl -j pipe show dev tap0; }
 pipe_field() { pipes | jq -r ".[0][\"$1\"] // 0"; }
 
@@ -73,25 +53,6 @@ handoff_round() {
 	wait $cpid || { cat "$d"/*.log; fail "client side"; }
 	cat "$d/guest.log" "$d/shadow.log"
 	check_eq pipes-left "$(pipes | jq length)" 0
-}
-
-# agent_up [ADDRS...]: vassistd in $HOST serving the netns guest, which
-# reaches it by vsock loopback (CID 1: the library is told
-# VPIPE_HOST_CID=1, as a VM's would default to 2); the guest's addresses
-# are ADDRS (default both of its own). Stopped when the test ends.
-AGENT_PID=
-agent_up() {
-	local addrs=("${@:-$GUEST_IP}")
-	[ $# = 0 ] && addrs+=("$GUEST_IP6")
-	cat > "$TMPD/vassistd.json" <<-EOF
-		{ "guests": [ { "cid": 1, "port": "tap0", "shadow": "vph0",
-		  "netns": "/run/netns/$SHADOW", "mac": "$GUEST_MAC",
-		  "addrs": [$(printf '"%s",' "${addrs[@]}" | sed 's/,$//')] } ] }
-	EOF
-	ip netns exec "$HOST" vassistd --config "$TMPD/vassistd.json" > "$TMPD/vassistd.log" 2>&1 &
-	AGENT_PID=$!
-	trap 'kill $AGENT_PID 2> /dev/null; topo_down' EXIT
-	slowwait 5 grep -q listening "$TMPD/vassistd.log" || { cat "$TMPD/vassistd.log"; fail "vassistd did not start"; }
 }
 
 # proxy_round GUEST_ADDR REMOTE_ADDR BYTES [proxy options]: a remote client

@@ -211,6 +211,7 @@ impl Session<'_> {
         }
         // The host owns them now: whatever happens, they are handed back.
         let mut spliced = None;
+        let start = Instant::now();
         let resumed = socks
             .iter()
             .zip(&states)
@@ -219,6 +220,7 @@ impl Session<'_> {
             set_rcvtimeo(&socks[0], STALL);
             spliced = Some(splice_all(socks[0].as_raw_fd(), socks[1].as_raw_fd(), len));
         }
+        let spliced_us = start.elapsed().as_micros() as u64;
         if let Err(e) = self.set_state(&conns, "hold") {
             return Response::Lost {
                 reason: format!("holding the connections: {e}"),
@@ -232,6 +234,7 @@ impl Session<'_> {
             (Ok(a), Ok(b)) => Response::Piped {
                 moved: spliced.as_ref().map_or(0, |s| s.moved),
                 eof: spliced.as_ref().is_some_and(|s| s.eof),
+                spliced_us,
                 states: Box::new([a, b]),
             },
             (Err(e), _) | (_, Err(e)) => Response::Lost {

@@ -35,6 +35,9 @@ enum Failed {
 #[derive(Debug)]
 pub struct Moved {
     pub bytes: u64,
+    /// When the host moved them: the microseconds the hand-off took both
+    /// ways (the call's time, less the host's moving the bytes).
+    pub handoff_us: Option<u64>,
     /// Why the guest copied the bytes itself, if the host did not.
     pub copied_because: Option<io::Error>,
 }
@@ -43,13 +46,16 @@ pub struct Moved {
 /// both connected TCP sockets. The connections stay usable under the same
 /// descriptors whichever way the bytes went.
 pub fn socket_to_socket(in_fd: RawFd, out_fd: RawFd, len: u64) -> io::Result<Moved> {
+    let start = std::time::Instant::now();
     match by_host(in_fd, out_fd, len) {
-        Ok(bytes) => Ok(Moved {
+        Ok((bytes, spliced_us)) => Ok(Moved {
             bytes,
+            handoff_us: Some((start.elapsed().as_micros() as u64).saturating_sub(spliced_us)),
             copied_because: None,
         }),
         Err(Failed::Before(why)) => Ok(Moved {
             bytes: copy(in_fd, out_fd, len)?,
+            handoff_us: None,
             copied_because: Some(why),
         }),
         Err(Failed::After(e)) => Err(e),
@@ -66,7 +72,8 @@ fn refused(reason: String) -> io::Error {
     io::Error::new(io::ErrorKind::ConnectionRefused, reason)
 }
 
-fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<u64, Failed> {
+/// The bytes the host moved, and the microseconds that took it.
+fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<(u64, u64), Failed> {
     let fds = [in_fd, out_fd];
     let conns = [endpoints(in_fd), endpoints(out_fd)];
     let conns = [conns[0].as_ref(), conns[1].as_ref()];
@@ -97,8 +104,13 @@ fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<u64, Failed> {
             len,
         },
     );
-    let (moved, eof, states) = match answer {
-        Ok(Response::Piped { moved, eof, states }) => (moved, eof, states),
+    let (moved, eof, spliced_us, states) = match answer {
+        Ok(Response::Piped {
+            moved,
+            eof,
+            spliced_us,
+            states,
+        }) => (moved, eof, spliced_us, states),
         Ok(Response::Lost { reason }) => {
             return Err(Failed::After(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
@@ -133,7 +145,7 @@ fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<u64, Failed> {
         // SAFETY: a plain syscall on the caller's socket.
         unsafe { libc::shutdown(in_fd, libc::SHUT_RD) };
     }
-    Ok(moved)
+    Ok((moved, spliced_us))
 }
 
 fn endpoints(fd: RawFd) -> io::Result<Endpoints> {

@@ -52,6 +52,8 @@ pub enum Response {
     Piped {
         moved: u64,
         eof: bool,
+        /// Microseconds the bytes took to move, of the host's whole turn.
+        spliced_us: u64,
         states: Box<[TcpState; 2]>,
     },
     /// Not done, and nothing of the connections changed: the guest's own

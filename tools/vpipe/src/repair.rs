@@ -73,6 +73,10 @@ pub struct TcpState {
     pub timestamps: bool,
     /// The timestamp clock's value at the dump (TCP_TIMESTAMP).
     pub tsval: u32,
+    /// The socket's buffer sizes (SO_SNDBUF, SO_RCVBUF, as the kernel
+    /// reports them: doubled).
+    pub sndbuf: u32,
+    pub rcvbuf: u32,
 }
 
 fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
@@ -268,6 +272,8 @@ fn dump(fd: RawFd) -> io::Result<TcpState> {
         let mss = getsockopt::<u32>(fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG)?;
         let (opts, scales) = tcp_info_options(fd)?;
         let tsval = getsockopt::<u32>(fd, libc::IPPROTO_TCP, TCP_TIMESTAMP)?;
+        let sndbuf = getsockopt::<u32>(fd, libc::SOL_SOCKET, libc::SO_SNDBUF)?;
+        let rcvbuf = getsockopt::<u32>(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)?;
         return Ok(TcpState {
             local,
             peer,
@@ -282,6 +288,8 @@ fn dump(fd: RawFd) -> io::Result<TcpState> {
             sack: opts & TCPI_OPT_SACK != 0,
             timestamps: opts & TCPI_OPT_TIMESTAMPS != 0,
             tsval,
+            sndbuf,
+            rcvbuf,
         });
     }
     Err(io::Error::new(
@@ -311,13 +319,15 @@ pub fn thaw(fd: RawFd, probe: bool) -> io::Result<()> {
 }
 
 /// Writes all of `data` to the selected queue of a socket in repair mode
-/// (or to the socket, out of it).
-fn fill(fd: RawFd, data: &[u8]) -> io::Result<()> {
+/// (never waiting: nothing would make room), or to the socket out of it
+/// (`wait`).
+fn fill(fd: RawFd, data: &[u8], wait: bool) -> io::Result<()> {
+    let flags = libc::MSG_NOSIGNAL | if wait { 0 } else { libc::MSG_DONTWAIT };
     let mut at = 0;
     while at < data.len() {
         let chunk = &data[at..data.len().min(at + CHUNK)];
         // SAFETY: `chunk` is readable for its length.
-        let n = unsafe { libc::send(fd, chunk.as_ptr().cast(), chunk.len(), libc::MSG_NOSIGNAL) };
+        let n = unsafe { libc::send(fd, chunk.as_ptr().cast(), chunk.len(), flags) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -347,6 +357,15 @@ pub fn restore(s: &TcpState) -> io::Result<OwnedFd> {
     // Repair mode also lets it bind beside the listener it was accepted
     // from (SK_FORCE_REUSE, which SO_REUSEADDR would undo).
     tcp_opt(fd, TCP_REPAIR, TCP_REPAIR_ON)?;
+    // Room for the queues first: a send queue over the buffer would block
+    // the restore (repair mode sends nothing to make room). The sizes are
+    // the old socket's, or what the queues need, whichever is more; like
+    // any set size they stop the kernel's autotuning of this socket.
+    let room = |queued: usize, had: u32| (had / 2).max(queued.saturating_mul(2) as u32 + 65536);
+    let sndbuf = room(s.sent.len(), s.sndbuf) as libc::c_int;
+    let rcvbuf = room(s.received.len(), s.rcvbuf) as libc::c_int;
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &sndbuf)?;
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &rcvbuf)?;
     let outq = (s.sent.len() + s.unsent.len()) as u32;
     select_queue(fd, TCP_SEND_QUEUE)?;
     tcp_opt(
@@ -394,9 +413,9 @@ pub fn restore(s: &TcpState) -> io::Result<OwnedFd> {
     // into the send queue as sent (repair mode only advances snd_nxt for
     // them): they are sent again if the peer does not acknowledge them.
     select_queue(fd, TCP_RECV_QUEUE)?;
-    fill(fd, &s.received)?;
+    fill(fd, &s.received, false)?;
     select_queue(fd, TCP_SEND_QUEUE)?;
-    fill(fd, &s.sent)?;
+    fill(fd, &s.sent, false)?;
     select_queue(fd, 0)?;
     // After the queues: the window's edges are checked against rcv_nxt.
     setsockopt(fd, libc::IPPROTO_TCP, TCP_REPAIR_WINDOW, &s.window)?;
@@ -407,7 +426,7 @@ pub fn restore(s: &TcpState) -> io::Result<OwnedFd> {
 /// probe if `probe`), then the bytes never sent are queued as new data.
 pub fn resume(fd: RawFd, s: &TcpState, probe: bool) -> io::Result<()> {
     thaw(fd, probe)?;
-    fill(fd, &s.unsent)
+    fill(fd, &s.unsent, true)
 }
 
 /// Puts the connection `s` in place of the frozen socket at `fd`, under

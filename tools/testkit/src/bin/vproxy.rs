@@ -114,7 +114,7 @@ fn proxy(listen: SocketAddr, to: SocketAddr, local: bool, z: Sizes) -> Result<()
         let m = vpipe::guest::socket_to_socket(back.as_raw_fd(), client.as_raw_fd(), z.bytes)
             .map_err(|e| format!("vpipe: {e}"))?;
         let how = match m.copied_because {
-            None => "by host".to_string(),
+            None => format!("by host (handoff {} us)", m.handoff_us.unwrap_or(0)),
             Some(why) => format!("by guest ({why})"),
         };
         (m.bytes, how)

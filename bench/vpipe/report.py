@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The vPipe benchmark's figures from run-vm.sh's lines, ending with the
+summary line."""
+import statistics
+import sys
+
+runs = {}
+handoffs = []
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) != 6:
+        continue
+    _, size, mode, us, cpu_ms, handoff = f
+    runs.setdefault((int(size), mode), []).append((int(us), int(cpu_ms)))
+    if handoff != "-":
+        handoffs.append(int(handoff))
+
+def mb(n):
+    return f"{n >> 20}MB"
+
+print(f"{'size':>6} {'mode':>7} {'runs':>4} {'median ms':>10} {'MB/s':>8} {'CPU s/GB':>9}")
+ratio = {}
+cpu_ratio = {}
+for size in sorted({s for s, _ in runs}):
+    med = {}
+    cpu = {}
+    for mode in ("splice", "vpipe"):
+        r = runs.get((size, mode), [])
+        if not r:
+            continue
+        med[mode] = statistics.median(u for u, _ in r)
+        cpu[mode] = statistics.median(c for _, c in r) / 1000 / (size / 2**30)
+        print(f"{mb(size):>6} {mode:>7} {len(r):>4} {med[mode] / 1000:>10.1f} "
+              f"{size / 2**20 / (med[mode] / 1e6):>8.1f} {cpu[mode]:>9.1f}")
+    if len(med) == 2:
+        ratio[size] = med["splice"] / med["vpipe"]
+        cpu_ratio[size] = cpu["vpipe"] / cpu["splice"]
+        print(f"{mb(size):>6} vpipe throughput {ratio[size]:.2f}x in-guest splice, "
+              f"host CPU per GB {cpu_ratio[size]:.2f}x")
+if handoffs:
+    handoffs.sort()
+    print(f"handoff (both ways): p50 {statistics.median(handoffs):.0f} us, "
+          f"min {handoffs[0]} us, max {handoffs[-1]} us, {len(handoffs)} runs")
+big, small = 100 << 20, 1 << 20
+fmt = lambda d, k: f"{d[k]:.2f}x" if k in d else "n/a"
+p50 = f"{statistics.median(handoffs):.0f}us" if handoffs else "n/a"
+print(f"vpipe: socket-to-socket 100MB {fmt(ratio, big)} in-guest splice, "
+      f"1MB {fmt(ratio, small)}, handoff p50 {p50}, host CPU {fmt(cpu_ratio, big)} per GB")

@@ -1,0 +1,61 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# In the test VM: the vPipe proxy case. A remote client asks the guest's
+# proxy, which connects to a remote backend and has the backend's response
+# (1 MB or 100 MB) moved to the client, then relays a small upload and
+# trailer itself. The guest is a namespace behind tapguest scheduled as a
+# vCPU sharing its core with 2 busy VMs at a 30 ms slice (N = 3, the
+# ack-offload harness's model, its own load 60%). Two ways each round, in
+# an order that turns every round:
+#   splice  the proxy splices the response in the guest (vproxy --local)
+#   vpipe   vpipe_socket_to_socket: the host's agent pipes it
+# Lines go to $1/vpipe.txt:
+#   round size mode response_us cpu_ms handoff_us
+# (response_us: the client's time for the response; cpu_ms: all CPUs'
+# busy time over the run, from /proc/stat; handoff_us: vpipe's hand-off
+# both ways, the call's time less the host's moving the bytes).
+out=$1 rounds=${BENCH_ROUNDS:-3}
+. "$(dirname "$0")/../../selftests/lib.sh"
+set -e
+cpu_ms() { awk '/^cpu / { print int(($2 + $3 + $4 + $7 + $8) * 1000 / 100) }' /proc/stat; }
+topo_build
+tapguest_start --vms 3
+mod_load
+vctl port add dev tap0 > /dev/null
+shadow_up
+agent_up
+run() {
+	local round=$1 size=$2 mode=$3 opt= c0 c1 rus hus
+	[ "$mode" = splice ] && opt=--local
+	in_remote vproxy backend --listen "$REMOTE_IP:5401" --bytes "$size" > "$TMPD/backend.log" 2>&1 &
+	local b=$!
+	in_guest env VPIPE_HOST_CID=1 vproxy proxy --listen "$GUEST_IP:5400" \
+		--backend "$REMOTE_IP:5401" --bytes "$size" $opt > "$TMPD/proxy.log" 2>&1 &
+	local p=$!
+	slowwait 10 grep -q listening "$TMPD/proxy.log"
+	slowwait 10 grep -q listening "$TMPD/backend.log"
+	c0=$(cpu_ms)
+	in_remote vproxy client --connect "$GUEST_IP:5400" --bytes "$size" > "$TMPD/client.log" 2>&1 ||
+		{ cat "$TMPD"/*.log; exit 1; }
+	c1=$(cpu_ms)
+	wait $p && wait $b || { cat "$TMPD"/*.log; exit 1; }
+	rus=$(sed -n 's/^response [0-9]* bytes in \([0-9]*\) us/\1/p' "$TMPD/client.log")
+	hus=$(sed -n 's/.*by host (handoff \([0-9]*\) us).*/\1/p' "$TMPD/proxy.log")
+	if [ "$mode" = vpipe ] && [ -z "$hus" ]; then
+		cat "$TMPD/proxy.log"; exit 1
+	fi
+	echo "$round $size $mode $rus $((c1 - c0)) ${hus:--}" | tee -a "$out/vpipe.txt"
+}
+: > "$out/vpipe.txt"
+# One run unmeasured first: caches and allocators cold after boot.
+run warm $((1 << 20)) vpipe > /dev/null
+for r in $(seq 1 "$rounds"); do
+	for size in $((1 << 20)) $((100 << 20)); do
+		if [ $((r % 2)) = 1 ]; then modes="splice vpipe"; else modes="vpipe splice"; fi
+		for m in $modes; do
+			run "$r" "$size" "$m"
+		done
+	done
+done
+kill "$AGENT_PID"
+topo_down
