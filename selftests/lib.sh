@@ -284,7 +284,7 @@ agent_up() {
 	EOF
 	ip netns exec "$HOST" vassistd --config "$TMPD/vassistd.json" > "$TMPD/vassistd.log" 2>&1 &
 	AGENT_PID=$!
-	trap 'kill $AGENT_PID 2> /dev/null; topo_down' EXIT
+	trap 'kill $AGENT_PID 2> /dev/null || true; topo_down' EXIT
 	slowwait 5 grep -q listening "$TMPD/vassistd.log" || { cat "$TMPD/vassistd.log"; fail "vassistd did not start"; }
 }
 

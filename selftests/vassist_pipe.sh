@@ -10,11 +10,13 @@
 pipes() { vctl -j pipe show dev tap0; }
 pipe_field() { pipes | jq -r ".[0][\"$1\"] // 0"; }
 
-# handoff_round ADDR: a connection from the remote to the guest's ADDR,
-# served by the guest, then by the host's shadow socket, then by the guest
-# again, N bytes each way each time.
+# handoff_round ADDR [UNACKED]: a connection from the remote to the
+# guest's ADDR, served by the guest, then by the host's shadow socket, then
+# by the guest again, N bytes each way each time; the guest writes UNACKED
+# bytes of the shadow's part while the pipe holds the peer's ACKs, so its
+# dump carries them unacknowledged.
 handoff_round() {
-	local addr=$1 n=$((2 << 20)) d=$TMPD/handoff listen gpid cpid spid sel
+	local addr=$1 unacked=${2:-0} n=$((2 << 20)) d=$TMPD/handoff listen gpid cpid spid sel
 	listen=$addr:5300
 	[[ $addr == *:* ]] && listen="[$addr]:5300"
 	topo_up
@@ -22,7 +24,8 @@ handoff_round() {
 	shadow_up
 	rm -rf "$d"
 	mkdir -p "$d"
-	in_guest handoff guest --listen "$listen" --bytes $n --dir "$d" > "$d/guest.log" 2>&1 &
+	in_guest handoff guest --listen "$listen" --bytes $n --dir "$d" --unacked "$unacked" \
+		> "$d/guest.log" 2>&1 &
 	gpid=$!
 	slowwait 10 test -e "$d/listening"
 	in_remote handoff client --connect "$listen" --bytes $n > "$d/client.log" 2>&1 &
@@ -34,7 +37,8 @@ handoff_round() {
 	vctl pipe add $sel shadow vph0 guest-mac "$GUEST_MAC" peer-mac "$PEER_MAC"
 	check_eq state "$(pipe_field state)" hold
 	touch "$d/hold"
-	ip netns exec "$SHADOW" handoff shadow --bytes $n --dir "$d" > "$d/shadow.log" 2>&1 &
+	ip netns exec "$SHADOW" handoff shadow --bytes $n --dir "$d" --unacked "$unacked" \
+		> "$d/shadow.log" 2>&1 &
 	spid=$!
 	slowwait 30 test -e "$d/restored" || { cat "$d"/*.log; fail "shadow restore"; }
 	vctl pipe set $sel state host
@@ -59,6 +63,7 @@ handoff_round() {
 # through the guest's proxy to a remote backend; the proxy has the
 # response (BYTES) moved by vpipe_socket_to_socket, then relays more bytes
 # both ways over the same connections. Prints the proxy's report.
+both_listening() { grep -q listening "$TMPD/proxy.log" && grep -q listening "$TMPD/backend.log"; }
 proxy_round() {
 	local gaddr=$1 raddr=$2 n=$3 bpid ppid
 	shift 3
@@ -68,8 +73,8 @@ proxy_round() {
 	in_guest env VPIPE_HOST_CID=1 vproxy proxy --listen "$gaddr:5400" \
 		--backend "$raddr:5401" --bytes "$n" "$@" > "$TMPD/proxy.log" 2>&1 &
 	ppid=$!
-	slowwait 10 grep -q listening "$TMPD/proxy.log"
-	slowwait 10 grep -q listening "$TMPD/backend.log"
+	slowwait 10 both_listening ||
+		{ cat "$TMPD"/*.log; fail "proxy or backend did not listen"; }
 	in_remote vproxy client --connect "$gaddr:5400" --bytes "$n" > "$TMPD/client.log" 2>&1 ||
 		{ cat "$TMPD"/*.log; fail "client"; }
 	wait $ppid || { cat "$TMPD"/*.log; fail "proxy"; }
@@ -89,10 +94,12 @@ t_proxy_response_piped_by_host() {
 	proxy_up
 	local n
 	for n in 1 $((4 << 20)) $((32 << 20)); do
-		proxy_round $GUEST_IP $REMOTE_IP $n | tee "$TMPD/round"
+		proxy_round $GUEST_IP $REMOTE_IP $n > "$TMPD/round"
+		cat "$TMPD/round"
 		grep -q "moved $n by host" "$TMPD/round" || fail "$n bytes: not by the host"
 	done
-	proxy_round $GUEST_IP6 $REMOTE_IP6 $((4 << 20)) | tee "$TMPD/round"
+	proxy_round $GUEST_IP6 $REMOTE_IP6 $((4 << 20)) > "$TMPD/round"
+	cat "$TMPD/round"
 	grep -q "by host" "$TMPD/round" || fail "IPv6: not by the host"
 }
 
@@ -100,12 +107,14 @@ t_proxy_refused_copies_in_guest() {
 	# The agent serves the guest's IPv6 address only: the IPv4
 	# connections are refused, and the library copies them itself.
 	proxy_up $GUEST_IP6
-	proxy_round $GUEST_IP $REMOTE_IP $((1 << 20)) | tee "$TMPD/round"
+	proxy_round $GUEST_IP $REMOTE_IP $((1 << 20)) > "$TMPD/round"
+	cat "$TMPD/round"
 	grep -q "by guest (.*not this guest's address" "$TMPD/round"
 	# No agent at all: the same, with the connection refused.
 	kill $AGENT_PID
 	wait $AGENT_PID 2> /dev/null || true
-	proxy_round $GUEST_IP $REMOTE_IP $((1 << 20)) | tee "$TMPD/round"
+	proxy_round $GUEST_IP $REMOTE_IP $((1 << 20)) > "$TMPD/round"
+	cat "$TMPD/round"
 	grep -q "by guest" "$TMPD/round"
 }
 
@@ -114,7 +123,8 @@ t_connection_to_host_and_back() {
 }
 
 t_connection_to_host_and_back_ipv6() {
-	handoff_round $GUEST_IP6
+	handoff_round $GUEST_IP6 $((256 << 10))
+	grep -q "guest: dumped: sent [1-9]" "$TMPD/handoff/guest.log" || fail "nothing unacked in the dump"
 }
 
 t_pipe_request_errors() {

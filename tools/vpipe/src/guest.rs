@@ -97,6 +97,7 @@ fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<(u64, u64), Failed> 
             return Err(Failed::Before(e));
         }
     };
+    let reuse = states.each_ref().map(|s| s.reuse);
     let answer = ask(
         &mut s,
         &Request::Pipe {
@@ -119,8 +120,8 @@ fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<(u64, u64), Failed> 
         }
         other => {
             // The host did not take them: the frozen sockets are current.
-            for fd in fds {
-                let _ = repair::thaw(fd, true);
+            for (fd, r) in fds.iter().zip(reuse) {
+                let _ = repair::thaw(*fd, true, r);
             }
             let _ = ask(&mut s, &Request::Release);
             let e = match other {
@@ -163,7 +164,7 @@ fn freeze_both(fds: [RawFd; 2]) -> io::Result<[TcpState; 2]> {
     match repair::freeze(fds[1]) {
         Ok(second) => Ok([first, second]),
         Err(e) => {
-            let _ = repair::thaw(fds[0], true);
+            let _ = repair::thaw(fds[0], true, first.reuse);
             Err(e)
         }
     }

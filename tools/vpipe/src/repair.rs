@@ -77,6 +77,8 @@ pub struct TcpState {
     /// reports them: doubled).
     pub sndbuf: u32,
     pub rcvbuf: u32,
+    /// SO_REUSEADDR, which repair mode overrides and clears on leaving.
+    pub reuse: bool,
 }
 
 fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
@@ -236,10 +238,13 @@ fn tcp_info_options(fd: RawFd) -> io::Result<(u8, u8)> {
 /// are read until two reads of the sequence numbers agree, as segments
 /// may still arrive.
 pub fn freeze(fd: RawFd) -> io::Result<TcpState> {
+    let reuse = getsockopt::<libc::c_int>(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR)? != 0;
     tcp_opt(fd, TCP_REPAIR, TCP_REPAIR_ON)?;
-    dump(fd).inspect_err(|_| {
-        let _ = thaw(fd, false);
-    })
+    let mut state = dump(fd).inspect_err(|_| {
+        let _ = thaw(fd, false, reuse);
+    })?;
+    state.reuse = reuse;
+    Ok(state)
 }
 
 fn queue_seq(fd: RawFd, q: libc::c_int) -> io::Result<u32> {
@@ -290,6 +295,7 @@ fn dump(fd: RawFd) -> io::Result<TcpState> {
             tsval,
             sndbuf,
             rcvbuf,
+            reuse: false,
         });
     }
     Err(io::Error::new(
@@ -303,19 +309,27 @@ fn dump(fd: RawFd) -> io::Result<TcpState> {
 /// the connection's frames carry. Only an established connection sends
 /// one.
 pub fn probe(fd: RawFd) -> io::Result<()> {
+    let reuse = getsockopt::<libc::c_int>(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR)? != 0;
     tcp_opt(fd, TCP_REPAIR, TCP_REPAIR_ON)?;
-    thaw(fd, true)
+    thaw(fd, true, reuse)
 }
 
-/// Takes `fd` out of repair mode as it was; with `probe`, it sends a
-/// window probe (an ACK) so the peer learns its window at once.
-pub fn thaw(fd: RawFd, probe: bool) -> io::Result<()> {
+/// Takes `fd` out of repair mode as it was, with SO_REUSEADDR `reuse`;
+/// with `probe`, it sends a window probe (an ACK) so the peer learns its
+/// window at once.
+pub fn thaw(fd: RawFd, probe: bool, reuse: bool) -> io::Result<()> {
     let off = if probe {
         TCP_REPAIR_OFF
     } else {
         TCP_REPAIR_OFF_NO_WP
     };
-    tcp_opt(fd, TCP_REPAIR, off)
+    tcp_opt(fd, TCP_REPAIR, off)?;
+    setsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_REUSEADDR,
+        &libc::c_int::from(reuse),
+    )
 }
 
 /// Writes all of `data` to the selected queue of a socket in repair mode
@@ -425,7 +439,7 @@ pub fn restore(s: &TcpState) -> io::Result<OwnedFd> {
 /// Unfreezes a socket [`restore`] made: out of repair mode (with a window
 /// probe if `probe`), then the bytes never sent are queued as new data.
 pub fn resume(fd: RawFd, s: &TcpState, probe: bool) -> io::Result<()> {
-    thaw(fd, probe)?;
+    thaw(fd, probe, s.reuse)?;
     fill(fd, &s.unsent, true)
 }
 

@@ -51,12 +51,19 @@ enum Cmd {
         bytes: u64,
         #[arg(long)]
         dir: PathBuf,
+        /// Bytes of the shadow's part the guest writes once frozen in hold,
+        /// so that they are unacknowledged in its dump.
+        #[arg(long, default_value_t = 0)]
+        unacked: u64,
     },
     Shadow {
         #[arg(long)]
         bytes: u64,
         #[arg(long)]
         dir: PathBuf,
+        /// As the guest's: the shadow writes the rest of its part.
+        #[arg(long, default_value_t = 0)]
+        unacked: u64,
     },
 }
 
@@ -120,7 +127,7 @@ fn client(connect: SocketAddr, n: u64) -> Result<(), String> {
     expect_close(&mut s)
 }
 
-fn guest(listen: SocketAddr, n: u64, dir: &Path) -> Result<(), String> {
+fn guest(listen: SocketAddr, n: u64, dir: &Path, unacked: u64) -> Result<(), String> {
     let l = TcpListener::bind(listen).map_err(|e| format!("listen: {e}"))?;
     touch(dir, "listening")?;
     let (mut s, peer) = l.accept().map_err(|e| format!("accept: {e}"))?;
@@ -131,6 +138,8 @@ fn guest(listen: SocketAddr, n: u64, dir: &Path) -> Result<(), String> {
     serve(&mut s, 0, n)?;
     touch(dir, "a-done")?;
     wait_for(dir, "hold")?;
+    // The peer's ACKs are held now: these stay unacknowledged.
+    write_pattern(&mut s, DOWN, n, unacked)?;
     let fd = s.as_raw_fd();
     let state = repair::freeze(fd).map_err(|e| format!("freeze: {e}"))?;
     eprintln!("guest: dumped: {}", describe(&state));
@@ -145,7 +154,7 @@ fn guest(listen: SocketAddr, n: u64, dir: &Path) -> Result<(), String> {
     expect_close(&mut s)
 }
 
-fn shadow(n: u64, dir: &Path) -> Result<(), String> {
+fn shadow(n: u64, dir: &Path, unacked: u64) -> Result<(), String> {
     let state = load(dir, "guest.json")?;
     let sock = repair::restore(&state).map_err(|e| format!("restore: {e}"))?;
     let fd = sock.as_raw_fd();
@@ -156,7 +165,8 @@ fn shadow(n: u64, dir: &Path) -> Result<(), String> {
     let mut s = unsafe { TcpStream::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(sock)) };
     s.set_read_timeout(Some(TIMEOUT))
         .map_err(|e| e.to_string())?;
-    serve(&mut s, 1, n)?;
+    read_checked(&mut s, UP, n, n)?;
+    write_pattern(&mut s, DOWN, n + unacked, n - unacked)?;
     touch(dir, "b-done")?;
     wait_for(dir, "held")?;
     let back = repair::freeze(s.as_raw_fd()).map_err(|e| format!("freeze: {e}"))?;
@@ -168,8 +178,17 @@ fn shadow(n: u64, dir: &Path) -> Result<(), String> {
 fn main() -> ExitCode {
     let r = match Cli::parse().cmd {
         Cmd::Client { connect, bytes } => client(connect, bytes),
-        Cmd::Guest { listen, bytes, dir } => guest(listen, bytes, &dir),
-        Cmd::Shadow { bytes, dir } => shadow(bytes, &dir),
+        Cmd::Guest {
+            listen,
+            bytes,
+            dir,
+            unacked,
+        } => guest(listen, bytes, &dir, unacked.min(bytes)),
+        Cmd::Shadow {
+            bytes,
+            dir,
+            unacked,
+        } => shadow(bytes, &dir, unacked.min(bytes)),
     };
     match r {
         Ok(()) => {
