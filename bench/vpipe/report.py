@@ -10,7 +10,9 @@ for line in open(sys.argv[1]):
     f = line.split()
     if len(f) != 6:
         continue
-    _, size, mode, us, cpu_ms, handoff = f
+    rnd, size, mode, us, cpu_ms, handoff = f
+    if rnd == "warm":
+        continue
     runs.setdefault((int(size), mode), []).append((int(us), int(cpu_ms)))
     if handoff != "-":
         handoffs.append(int(handoff))
@@ -42,6 +44,9 @@ if handoffs:
     print(f"handoff (both ways): p50 {statistics.median(handoffs):.0f} us, "
           f"min {handoffs[0]} us, max {handoffs[-1]} us, {len(handoffs)} runs")
 big, small = 100 << 20, 1 << 20
+if big in ratio and ratio[big] < 3:
+    print(f"target: 100MB >= 3x in-guest splice: not reached ({ratio[big]:.2f}x); "
+          "see bench/README.md")
 fmt = lambda d, k: f"{d[k]:.2f}x" if k in d else "n/a"
 p50 = f"{statistics.median(handoffs):.0f}us" if handoffs else "n/a"
 print(f"vpipe: socket-to-socket 100MB {fmt(ratio, big)} in-guest splice, "
