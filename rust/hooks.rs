@@ -62,27 +62,26 @@ pub(crate) struct ShadowIngress(Arc<Port>);
 impl DeviceIngress for ShadowIngress {
     fn ingress<'a>(&self, skb: SkBuff<'a>, _dev: &NetDevice, rcu: &Guard) -> Verdict<'a> {
         let port = &self.0;
-        let (len, seg) = {
-            let mut buf = PeekBuf::<{ snoop::HEADERS_MAX }>::new();
-            let f = skb.peek(&mut buf);
-            let tcp = frame::tcp_offset(f.protocol, f.headers);
-            (f.len + ETH_HLEN, tcp.and_then(tcp::parse))
-        };
+        let (len, seg) = frame_segment(&skb);
         port.pipes
             .shadow_sent(skb, seg.as_ref(), len, port.dev(), rcu)
     }
+}
+
+/// A frame's length (Ethernet header included) and its TCP segment, if
+/// it is one: what a pipe needs of it.
+fn frame_segment(skb: &SkBuff<'_>) -> (u32, Option<Segment>) {
+    let mut buf = PeekBuf::<{ snoop::HEADERS_MAX }>::new();
+    let f = skb.peek(&mut buf);
+    let tcp = frame::tcp_offset(f.protocol, f.headers);
+    (f.len + ETH_HLEN, tcp.and_then(tcp::parse))
 }
 
 /// A frame toward the guest of a port with pipes: to the pipe of its
 /// connection, if it has one.
 #[inline(never)]
 fn to_piped<'a>(port: &Port, skb: Egress<'a>, dev: &NetDevice, rcu: &Guard) -> Verdict<'a> {
-    let (len, seg) = {
-        let mut buf = PeekBuf::<{ snoop::HEADERS_MAX }>::new();
-        let f = skb.skb().peek(&mut buf);
-        let tcp = frame::tcp_offset(f.protocol, f.headers);
-        (f.len + ETH_HLEN, tcp.and_then(tcp::parse))
-    };
+    let (len, seg) = frame_segment(skb.skb());
     let skb = match seg {
         Some(seg) => match port.pipes.to_guest(skb, &seg, len, rcu) {
             Ok(verdict) => return verdict,

@@ -75,9 +75,7 @@ fn refused(reason: String) -> io::Error {
 /// The bytes the host moved, and the microseconds that took it.
 fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<(u64, u64), Failed> {
     let fds = [in_fd, out_fd];
-    let conns = [endpoints(in_fd), endpoints(out_fd)];
-    let conns = [conns[0].as_ref(), conns[1].as_ref()];
-    let [Ok(&c0), Ok(&c1)] = conns else {
+    let (Ok(c0), Ok(c1)) = (endpoints(in_fd), endpoints(out_fd)) else {
         return Err(Failed::Before(io::Error::from(io::ErrorKind::InvalidInput)));
     };
     let cid = env_u32("VPIPE_HOST_CID", HOST_CID);
