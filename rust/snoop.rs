@@ -118,6 +118,7 @@ impl Settings {
 #[derive(Default)]
 pub(crate) struct Stats {
     pub(crate) early_acks: AtomicU64,
+    pub(crate) early_acked_bytes: AtomicU64,
     pub(crate) early_ack_errors: AtomicU64,
     pub(crate) ack_ineligible: AtomicU64,
     pub(crate) guest_acks_dropped: AtomicU64,
@@ -445,6 +446,10 @@ pub(crate) fn to_guest<'a>(
             };
             let sent = skb.transmit(path);
             let acked = sent.delivered && send_ack(snoop, &seg, &ack, rcu);
+            if acked {
+                let new = ack.spec.ack.wrapping_sub(before.view().acked);
+                snoop.stats.early_acked_bytes.fetch_add(new.into(), Relaxed);
+            }
             engine.flows.with(&key, now, idle, held, |e, held| {
                 e.busy = false;
                 if acked {

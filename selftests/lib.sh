@@ -147,6 +147,21 @@ port_stat() { port_stat_of tap0 "$1"; }
 # port_stat_of DEV NAME: one counter of a port (jq: polled, and python
 # takes seconds to start in the test VM).
 port_stat_of() { vctl -j port show dev "$1" | jq -r ".[0].stats[\"$2\"]"; }
+# check_acked_early SENT MIN [DEV]: the host acked at least MIN of the SENT
+# bytes to the guest early. Bytes, not acks: an ack covers one frame, 1 to
+# 44 segments as the sender's TSO and GRO made it. A transfer is acked
+# early from its start until the flow's buffer holds buf-size (256 KB) or
+# a segment comes out of order (loss, or two CPUs racing on one flow);
+# then only once the guest has acked all the sender sent, which a long
+# transfer to a busy guest may never give. MIN: half a buffer per
+# transfer (128 KB or the transfer), less where the link loses.
+check_acked_early() {
+	local dev=${3:-tap0} got
+	got=$(port_stat_of "$dev" early-acked-bytes)
+	echo "$dev acked early: $got of $1 bytes ($((got * 100 / $1))%)," \
+		"$(port_stat_of "$dev" early-acks) acks"
+	check_ge "$dev early-acked-bytes" "$got" "$2"
+}
 # stat_at_least NAME MIN, stat_at_most NAME MAX, flows_at_least MIN:
 # conditions to slowwait for.
 stat_at_least() { [ "$(port_stat "$1")" -ge "$2" ] 2> /dev/null; }

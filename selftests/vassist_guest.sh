@@ -29,7 +29,7 @@ both_ways() { # VHOST
 	transfer "$REMOTE" kvm:g0 $G0_IP6 $((2 << 20)) 5204
 	transfer kvm:g0 "$REMOTE" $REMOTE_IP $((2 << 20)) 5205
 	vctl port show dev tap0
-	check_ge early-acks "$(port_stat early-acks)" 50
+	check_acked_early 10485760 262144
 	check_eq early-ack-errors "$(port_stat early-ack-errors)" 0
 	check_ge flows-ended "$(port_stat flows-ended)" 2
 }
@@ -53,7 +53,7 @@ t_two_guests_one_bridge() {
 	transfer kvm:g0 kvm:g1 $G1_IP $((2 << 20)) 5203
 	local d
 	for d in tap0 tap1; do
-		check_ge "$d early-acks" "$(port_stat_of $d early-acks)" 20
+		check_acked_early 4194304 131072 $d
 		check_eq "$d early-ack-errors" "$(port_stat_of $d early-ack-errors)" 0
 	done
 }

@@ -332,9 +332,10 @@ fn print_port(p: &Value) {
         c("window-growth")
     );
     println!(
-        "    early-acks {} (errors {}, ineligible {}) guest-acks-dropped {} acks-rewritten {} \
-         windows-capped {}",
+        "    early-acks {} bytes {} (errors {}, ineligible {}) guest-acks-dropped {} \
+         acks-rewritten {} windows-capped {}",
         s("early-acks"),
+        s("early-acked-bytes"),
         s("early-ack-errors"),
         s("ack-ineligible"),
         s("guest-acks-dropped"),
