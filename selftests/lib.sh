@@ -293,7 +293,7 @@ agent_up() {
 	local addrs=("${@:-$GUEST_IP}")
 	[ $# = 0 ] && addrs+=("$GUEST_IP6")
 	cat > "$TMPD/vassistd.json" <<-EOF
-		{ "guests": [ { "cid": 1, "port": "tap0", "shadow": "vph0",
+		{ ${AGENT_OPTS:-} "guests": [ { "cid": 1, "port": "tap0", "shadow": "vph0",
 		  "netns": "/run/netns/$SHADOW", "mac": "$GUEST_MAC",
 		  "addrs": [$(printf '"%s",' "${addrs[@]}" | sed 's/,$//')] } ] }
 	EOF

@@ -118,6 +118,50 @@ t_proxy_refused_copies_in_guest() {
 	grep -q "by guest" "$TMPD/round"
 }
 
+# What a broken or hostile guest may send the agent (vpipe_bad_guest.py):
+# each refused with a reason, nothing left diverted; the agent goes on.
+t_agent_refuses_bad_requests() {
+	AGENT_OPTS='"request-timeout-ms": 2000, "max-sessions": 8,' proxy_up
+	ip netns exec "$HOST" /usr/bin/python3 "$VASSIST_ROOT/selftests/vpipe_bad_guest.py" \
+		$GUEST_IP $REMOTE_IP 2 8
+	kill -0 $AGENT_PID || fail "the agent is gone: $(cat "$TMPD/vassistd.log")"
+	proxy_round $GUEST_IP $REMOTE_IP $((1 << 20)) > "$TMPD/round"
+	cat "$TMPD/round"
+	grep -q "by host" "$TMPD/round" || fail "not by the host after the bad requests"
+}
+
+# The client resets its connection while the host moves the response to
+# it: the proxy's call ends with the reset, the backend's connection comes
+# back to the guest, nothing stays diverted, and the next response is
+# piped again.
+t_peer_reset_mid_pipe() {
+	proxy_up
+	local bpid ppid cpid go=$TMPD/go
+	in_remote vproxy backend --listen "$REMOTE_IP:5401" --bytes $((256 << 20)) \
+		> "$TMPD/backend.log" 2>&1 &
+	bpid=$!
+	in_guest env VPIPE_HOST_CID=1 vproxy proxy --listen "$GUEST_IP:5400" \
+		--backend "$REMOTE_IP:5401" --bytes 0 --peer-resets > "$TMPD/proxy.log" 2>&1 &
+	ppid=$!
+	slowwait 10 both_listening || { cat "$TMPD"/*.log; fail "proxy or backend did not listen"; }
+	in_remote vproxy client --connect "$GUEST_IP:5400" --bytes 0 --reset-after $((1 << 20)) \
+		--go "$go" > "$TMPD/client.log" 2>&1 &
+	cpid=$!
+	slowwait 30 sh -c "[ \"\$(ip netns exec $HOST vassistctl -j pipe show dev tap0 |
+		jq '[.[] | select(.state == \"host\")] | length')\" = 2 ]" ||
+		{ cat "$TMPD"/*.log; vctl pipe show; fail "not piped by the host"; }
+	touch "$go"
+	wait $cpid || { cat "$TMPD"/*.log; fail "client"; }
+	wait $ppid || { cat "$TMPD"/*.log; fail "proxy"; }
+	cat "$TMPD/client.log" "$TMPD/proxy.log"
+	kill $bpid 2> /dev/null || true
+	wait $bpid 2> /dev/null || true
+	check_eq pipes-left "$(pipes | jq length)" 0
+	proxy_round $GUEST_IP $REMOTE_IP $((1 << 20)) > "$TMPD/round"
+	cat "$TMPD/round"
+	grep -q "by host" "$TMPD/round" || fail "not by the host after the reset"
+}
+
 t_connection_to_host_and_back() {
 	handoff_round $GUEST_IP
 }
@@ -202,5 +246,6 @@ t_port_detached_and_rmmod_with_pipes() {
 
 run_tests "$@" t_pipe_request_errors t_connection_to_host_and_back \
 	t_connection_to_host_and_back_ipv6 t_proxy_response_piped_by_host \
-	t_proxy_refused_copies_in_guest t_shadow_device_removed \
+	t_proxy_refused_copies_in_guest t_agent_refuses_bad_requests t_peer_reset_mid_pipe \
+	t_shadow_device_removed \
 	t_port_detached_and_rmmod_with_pipes

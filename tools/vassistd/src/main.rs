@@ -16,7 +16,7 @@
 //! ```
 //! The configuration (JSON):
 //! ```text
-//! { "port": 5253,
+//! { "port": 5253, "max-sessions": 16, "request-timeout-ms": 30000,
 //!   "guests": [ { "cid": 3, "port": "tap0", "shadow": "vph0",
 //!                 "netns": "/run/netns/shadow-tap0",
 //!                 "addrs": ["10.0.0.2", "fd00::2"], "mac": "52:54:00:00:00:02" } ] }
@@ -24,6 +24,9 @@
 //! `shadow` is the host-side end of a veth pair whose other end is in
 //! `netns` with the guest's MAC and addresses and ARP off; `mac` is
 //! optional (checked against the MAC the guest's frames carry).
+//! `max-sessions`: requests a guest may have open at once (each its own
+//! stream); more are refused. `request-timeout-ms`: how long a request may
+//! be in coming; a stream that is slower ends, and its diverts go.
 
 mod session;
 
@@ -32,7 +35,9 @@ use serde::Deserialize;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
+use std::time::Duration;
 use vsock::{VsockListener, VMADDR_CID_ANY};
 
 #[derive(Parser)]
@@ -59,13 +64,27 @@ pub struct Guest {
     /// The guest's MAC, checked when given.
     #[serde(default)]
     pub mac: Option<String>,
+    /// Its requests open now.
+    #[serde(skip)]
+    pub sessions: AtomicUsize,
+}
+
+/// What one guest may take of the agent.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_sessions: usize,
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct Config {
     #[serde(default = "default_port")]
     port: u32,
+    #[serde(default = "default_max_sessions")]
+    max_sessions: usize,
+    #[serde(default = "default_request_timeout_ms")]
+    request_timeout_ms: u64,
     guests: Vec<Guest>,
 }
 
@@ -73,10 +92,28 @@ fn default_port() -> u32 {
     vpipe::protocol::DEFAULT_PORT
 }
 
+fn default_max_sessions() -> usize {
+    16
+}
+
+fn default_request_timeout_ms() -> u64 {
+    30_000
+}
+
 fn run(cli: Cli) -> Result<(), String> {
     let text = std::fs::read(&cli.config).map_err(|e| format!("{}: {e}", cli.config.display()))?;
     let config: Config =
         serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", cli.config.display()))?;
+    if config.max_sessions == 0 || config.request_timeout_ms == 0 {
+        return Err(format!(
+            "{}: max-sessions and request-timeout-ms must be positive",
+            cli.config.display()
+        ));
+    }
+    let limits = Limits {
+        max_sessions: config.max_sessions,
+        request_timeout: Duration::from_millis(config.request_timeout_ms),
+    };
     let guests = Arc::new(config.guests);
     let listener = VsockListener::bind_with_cid_port(VMADDR_CID_ANY, config.port)
         .map_err(|e| format!("vsock port {}: {e}", config.port))?;
@@ -90,7 +127,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
         };
         let guests = guests.clone();
-        std::thread::spawn(move || session::serve(stream, &guests));
+        std::thread::spawn(move || session::serve(stream, &guests, limits));
     }
     Ok(())
 }

@@ -3,12 +3,13 @@
 //! One guest's request, over its vsock stream: prepare (divert), pipe,
 //! release; the diverts it made go when the stream does.
 
-use crate::Guest;
+use crate::{Guest, Limits};
 use serde_json::Value;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use vassistctl::nl::{binary_text, Ctl};
 use vassistctl::pipe::PipeArgs;
@@ -24,13 +25,25 @@ const MACS_WAIT: Duration = Duration::from_secs(1);
 const STALL: Duration = Duration::from_secs(30);
 
 /// Serves one guest's stream until it ends.
-pub fn serve(mut stream: VsockStream, guests: &[Guest]) {
+pub fn serve(mut stream: VsockStream, guests: &[Guest], limits: Limits) {
     let cid = stream.peer_addr().map_or(u32::MAX, |a| a.cid());
     let Some(guest) = guests.iter().find(|g| g.cid == cid) else {
         let reason = format!("CID {cid} is not a guest of this host");
         let _ = protocol::send(&mut stream, &Response::Refused { reason });
         return;
     };
+    let Some(_open) = Open::new(guest, limits.max_sessions) else {
+        let reason = format!(
+            "this guest has {} requests open already",
+            limits.max_sessions
+        );
+        let _ = protocol::send(&mut stream, &Response::Refused { reason });
+        return;
+    };
+    if let Err(e) = stream.set_read_timeout(Some(limits.request_timeout)) {
+        let _ = protocol::send(&mut stream, &refused(format!("vsock: {e}")));
+        return;
+    }
     let mut session = match Ctl::open() {
         Ok(ctl) => Session {
             guest,
@@ -47,10 +60,15 @@ pub fn serve(mut stream: VsockStream, guests: &[Guest]) {
         let req: Request = match protocol::recv(&mut stream) {
             Ok(r) => r,
             Err(e) => {
-                if e.kind() == io::ErrorKind::InvalidData {
-                    let reason = format!("malformed request: {e}");
-                    let _ = protocol::send(&mut stream, &Response::Refused { reason });
-                }
+                let reason = match e.kind() {
+                    io::ErrorKind::InvalidData => format!("malformed request: {e}"),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
+                        "no request within {} ms",
+                        limits.request_timeout.as_millis()
+                    ),
+                    _ => return,
+                };
+                let _ = protocol::send(&mut stream, &Response::Refused { reason });
                 return;
             }
         };
@@ -58,6 +76,25 @@ pub fn serve(mut stream: VsockStream, guests: &[Guest]) {
         if protocol::send(&mut stream, &resp).is_err() || done {
             return;
         }
+    }
+}
+
+/// One of a guest's open requests, counted while it lives.
+struct Open<'g>(&'g Guest);
+
+impl<'g> Open<'g> {
+    fn new(guest: &'g Guest, max: usize) -> Option<Open<'g>> {
+        guest
+            .sessions
+            .fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| Open(guest))
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.sessions.fetch_sub(1, Relaxed);
     }
 }
 
@@ -187,6 +224,9 @@ impl Session<'_> {
             if s.local != c.local || s.peer != c.peer {
                 return refused("a state is not of the connection prepared");
             }
+            if let Err(e) = s.check() {
+                return refused(format!("the state of {}: {e}", s.peer));
+            }
         }
         let start = Instant::now();
         loop {
@@ -226,16 +266,16 @@ impl Session<'_> {
                 reason: format!("holding the connections: {e}"),
             };
         }
-        let frozen = (
-            repair::freeze(socks[0].as_raw_fd()),
-            repair::freeze(socks[1].as_raw_fd()),
-        );
+        let frozen = (freeze_open(&socks[0]), freeze_open(&socks[1]));
         match frozen {
             (Ok(a), Ok(b)) => Response::Piped {
                 moved: spliced.as_ref().map_or(0, |s| s.moved),
                 eof: spliced.as_ref().is_some_and(|s| s.eof),
                 spliced_us,
                 states: Box::new([a, b]),
+                errno: spliced
+                    .and_then(|s| s.error)
+                    .map(|e| e.raw_os_error().unwrap_or(libc::EIO)),
             },
             (Err(e), _) | (_, Err(e)) => Response::Lost {
                 reason: format!("dumping the shadow sockets: {e}"),
@@ -249,6 +289,14 @@ impl Drop for Session<'_> {
     fn drop(&mut self) {
         self.release();
     }
+}
+
+/// A shadow socket's state, or `None` when its peer closed the connection.
+fn freeze_open(sock: &OwnedFd) -> io::Result<Option<TcpState>> {
+    if repair::closed(sock.as_raw_fd())? {
+        return Ok(None);
+    }
+    repair::freeze(sock.as_raw_fd()).map(Some)
 }
 
 fn ifindex(name: &str) -> Result<u32, String> {

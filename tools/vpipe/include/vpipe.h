@@ -20,7 +20,9 @@ extern "C" {
  * 2, and VPIPE_PORT, default 5253); otherwise, or if the agent refuses,
  * this call copies the bytes itself. Both connections stay usable under
  * the same descriptors; when @in_fd's stream ended, reads of it return 0.
- * Returns the bytes moved, or a negative errno when a connection was lost.
+ * Returns the bytes moved, or a negative errno: a connection was lost, or
+ * one failed on the way (-ECONNRESET, -EPIPE: its peer reset it), as a
+ * copy would fail; the other stays usable.
  */
 int64_t vpipe_socket_to_socket(int in_fd, int out_fd, uint64_t len);
 

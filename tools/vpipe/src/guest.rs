@@ -27,7 +27,8 @@ fn env_u32(name: &str, default: u32) -> u32 {
 enum Failed {
     /// Before the host took the connections: they are as they were.
     Before(io::Error),
-    /// After: the connections may be lost.
+    /// After: the connections may be lost, or the bytes stopped on an
+    /// error (the connections are back).
     After(io::Error),
 }
 
@@ -103,13 +104,14 @@ fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<(u64, u64), Failed> 
             len,
         },
     );
-    let (moved, eof, spliced_us, states) = match answer {
+    let (moved, eof, spliced_us, states, errno) = match answer {
         Ok(Response::Piped {
             moved,
             eof,
             spliced_us,
             states,
-        }) => (moved, eof, spliced_us, states),
+            errno,
+        }) => (moved, eof, spliced_us, states, errno),
         Ok(Response::Lost { reason }) => {
             return Err(Failed::After(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
@@ -131,18 +133,32 @@ fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<(u64, u64), Failed> 
         }
     };
     for (fd, state) in fds.iter().zip(states.iter()) {
-        repair::replace(*fd, state).map_err(Failed::After)?;
+        if let Some(state) = state {
+            repair::replace(*fd, state).map_err(Failed::After)?;
+        }
     }
     match ask(&mut s, &Request::Release).map_err(Failed::After)? {
         Response::Ok => {}
         _ => return Err(Failed::After(io::ErrorKind::InvalidData.into())),
     }
-    for (fd, state) in fds.iter().zip(states.iter()) {
-        repair::resume(*fd, state, true).map_err(Failed::After)?;
+    for ((fd, state), reuse) in fds.iter().zip(states.iter()).zip(reuse) {
+        match state {
+            Some(state) => repair::resume(*fd, state, true),
+            // Closed by its peer while the host had it: the guest's old
+            // socket's probe draws the peer's reset, which the caller
+            // sees on its next use.
+            None => repair::thaw(*fd, true, reuse),
+        }
+        .map_err(Failed::After)?;
     }
     if eof {
         // SAFETY: a plain syscall on the caller's socket.
         unsafe { libc::shutdown(in_fd, libc::SHUT_RD) };
+    }
+    // As a copy in the guest would end: the connections are back, the
+    // error is the call's.
+    if let Some(errno) = errno {
+        return Err(Failed::After(io::Error::from_raw_os_error(errno)));
     }
     Ok((moved, spliced_us))
 }

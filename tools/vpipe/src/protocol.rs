@@ -48,13 +48,17 @@ pub enum Request {
 pub enum Response {
     Ok,
     /// The bytes moved, whether the source ended, and the connections'
-    /// states to restore.
+    /// states to restore; `None` for one its peer closed (reset) while the
+    /// host had it.
     Piped {
         moved: u64,
         eof: bool,
         /// Microseconds the bytes took to move, of the host's whole turn.
         spliced_us: u64,
-        states: Box<[TcpState; 2]>,
+        states: Box<[Option<TcpState>; 2]>,
+        /// The error (errno) that stopped the bytes before `len`, if any:
+        /// the destination's peer reset it, say.
+        errno: Option<i32>,
     },
     /// Not done, and nothing of the connections changed: the guest's own
     /// states stand.
@@ -93,8 +97,13 @@ pub fn recv<T: DeserializeOwned>(r: &mut impl Read) -> io::Result<T> {
             "message too long",
         ));
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body)?;
+    // Grown as the bytes come, not allocated up front from what the peer
+    // claims.
+    let mut body = Vec::new();
+    r.take(len as u64).read_to_end(&mut body)?;
+    if body.len() < len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     serde_json::from_slice(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 

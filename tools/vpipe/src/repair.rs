@@ -38,6 +38,14 @@ const SIOCOUTQNSD: libc::c_ulong = 0x894b;
 const CHUNK: usize = 64 * 1024;
 /// Dumps tried before giving up on a connection whose queues keep moving.
 const DUMP_TRIES: usize = 8;
+/// The most of a dumped buffer size a restore takes over (beyond what the
+/// queues need): a state from elsewhere cannot make a socket hold more.
+const BUF_MAX: u32 = 16 << 20;
+/// TCP's limits on what a state may say (RFC 7323's largest shift; an MSS
+/// of a 68-byte IPv4 MTU up to the field's width).
+const WSCALE_MAX: u8 = 14;
+const MSS_MIN: u32 = 28;
+const MSS_MAX: u32 = 65535;
 
 /// `struct tcp_repair_window`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +87,31 @@ pub struct TcpState {
     pub rcvbuf: u32,
     /// SO_REUSEADDR, which repair mode overrides and clears on leaving.
     pub reuse: bool,
+}
+
+impl TcpState {
+    /// Whether a state (from a peer that may be broken or hostile) says
+    /// what a TCP connection can be; why not.
+    pub fn check(&self) -> Result<(), String> {
+        if self.local.is_ipv4() != self.peer.is_ipv4() {
+            return Err("its ends are of different families".into());
+        }
+        if self.local.port() == 0 || self.peer.port() == 0 {
+            return Err("a port is 0".into());
+        }
+        if !(MSS_MIN..=MSS_MAX).contains(&self.mss) {
+            return Err(format!("MSS {} is not in {MSS_MIN}..={MSS_MAX}", self.mss));
+        }
+        if let Some((snd, rcv)) = self.wscale {
+            if snd.max(rcv) > WSCALE_MAX {
+                return Err(format!(
+                    "window scale {} is over {WSCALE_MAX}",
+                    snd.max(rcv)
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
@@ -232,6 +265,14 @@ fn tcp_info_options(fd: RawFd) -> io::Result<(u8, u8)> {
     Ok((info[5], info[6]))
 }
 
+/// Whether the connection at `fd` is closed (its peer reset it, or it
+/// timed out): there is nothing left to dump.
+pub fn closed(fd: RawFd) -> io::Result<bool> {
+    const TCP_CLOSE: u8 = 7;
+    let info: [u8; 1] = getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO)?;
+    Ok(info[0] == TCP_CLOSE)
+}
+
 /// Puts `fd` into repair mode and dumps its connection's state; the
 /// socket stays frozen (it sends nothing) until [`thaw`]ed or closed (a
 /// socket closed in repair mode goes silently, no FIN or RST). The queues
@@ -375,7 +416,11 @@ pub fn restore(s: &TcpState) -> io::Result<OwnedFd> {
     // the restore (repair mode sends nothing to make room). The sizes are
     // the old socket's, or what the queues need, whichever is more; like
     // any set size they stop the kernel's autotuning of this socket.
-    let room = |queued: usize, had: u32| (had / 2).max(queued.saturating_mul(2) as u32 + 65536);
+    let room = |queued: usize, had: u32| {
+        (had / 2)
+            .min(BUF_MAX)
+            .max(queued.saturating_mul(2) as u32 + 65536)
+    };
     let sndbuf = room(s.sent.len(), s.sndbuf) as libc::c_int;
     let rcvbuf = room(s.received.len(), s.rcvbuf) as libc::c_int;
     setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &sndbuf)?;
@@ -460,4 +505,49 @@ pub fn replace(fd: RawFd, s: &TcpState) -> io::Result<()> {
     // SAFETY: as above; `fd` now names the restored socket.
     cvt(unsafe { libc::dup2(new.as_raw_fd(), fd) })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> TcpState {
+        TcpState {
+            local: "10.0.0.2:80".parse().unwrap(),
+            peer: "10.0.0.1:4000".parse().unwrap(),
+            snd_seq: 1,
+            rcv_seq: 2,
+            sent: vec![],
+            unsent: vec![],
+            received: vec![],
+            window: Window::default(),
+            mss: 1448,
+            wscale: Some((7, 7)),
+            sack: true,
+            timestamps: true,
+            tsval: 0,
+            sndbuf: 0,
+            rcvbuf: 0,
+            reuse: false,
+        }
+    }
+
+    #[test]
+    fn states_tcp_cannot_have_are_refused() {
+        assert_eq!(state().check(), Ok(()));
+        type Spoil = fn(&mut TcpState);
+        let bad: [(Spoil, &str); 5] = [
+            (|s| s.peer = "[fd00::1]:4000".parse().unwrap(), "families"),
+            (|s| s.local.set_port(0), "port is 0"),
+            (|s| s.mss = 0, "MSS 0"),
+            (|s| s.mss = 70000, "MSS 70000"),
+            (|s| s.wscale = Some((7, 15)), "scale 15"),
+        ];
+        for (spoil, why) in bad {
+            let mut s = state();
+            spoil(&mut s);
+            let e = s.check().unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+    }
 }

@@ -16,9 +16,14 @@
 //!
 //! The proxy prints how the response went: `moved N by host` or `moved N
 //! by guest (reason)`.
+//!
+//! With `client --reset-after N --go FILE`, the client reads N bytes of the
+//! response, waits for FILE, and resets its connection; `proxy
+//! --peer-resets` then expects the move to fail with the reset, and
+//! closes both connections.
 
 use clap::{Args, Parser, Subcommand};
-use std::io::Read;
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::process::ExitCode;
@@ -64,6 +69,9 @@ enum Cmd {
         /// Copy the response in the guest instead of asking the host.
         #[arg(long)]
         local: bool,
+        /// The client resets its connection mid-response.
+        #[arg(long)]
+        peer_resets: bool,
         #[command(flatten)]
         sizes: Sizes,
     },
@@ -72,6 +80,12 @@ enum Cmd {
         connect: SocketAddr,
         #[command(flatten)]
         sizes: Sizes,
+        /// Reset the connection after this many bytes of the response...
+        #[arg(long, requires = "go")]
+        reset_after: Option<u64>,
+        /// ...once this file exists.
+        #[arg(long)]
+        go: Option<std::path::PathBuf>,
     },
 }
 
@@ -102,9 +116,35 @@ fn backend(listen: SocketAddr, z: Sizes) -> Result<(), String> {
     expect_close(&mut s)
 }
 
-fn proxy(listen: SocketAddr, to: SocketAddr, local: bool, z: Sizes) -> Result<(), String> {
+/// The move must end with the client's reset, and nothing else.
+fn peer_reset(client: TcpStream, back: TcpStream) -> Result<(), String> {
+    let r = vpipe::guest::socket_to_socket(back.as_raw_fd(), client.as_raw_fd(), 0);
+    match r {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+            ) =>
+        {
+            println!("move stopped: {e}");
+            Ok(())
+        }
+        r => Err(format!("expected the client's reset, got {r:?}")),
+    }
+}
+
+fn proxy(
+    listen: SocketAddr,
+    to: SocketAddr,
+    local: bool,
+    resets: bool,
+    z: Sizes,
+) -> Result<(), String> {
     let mut client = accept_one(listen)?;
     let mut back = connect_retrying(to, TIMEOUT)?;
+    if resets {
+        return peer_reset(client, back);
+    }
     let start = Instant::now();
     let (bytes, how) = if local {
         let n = vpipe::guest::copy(back.as_raw_fd(), client.as_raw_fd(), z.bytes)
@@ -132,6 +172,39 @@ fn proxy(listen: SocketAddr, to: SocketAddr, local: bool, z: Sizes) -> Result<()
     expect_close(&mut client)
 }
 
+/// Reads `n` bytes of the response, waits for `go`, and resets.
+fn client_reset(to: SocketAddr, n: u64, go: &std::path::Path) -> Result<(), String> {
+    let mut s = connect_retrying(to, TIMEOUT)?;
+    read_checked(&mut s, DOWN, 0, n)?;
+    let start = Instant::now();
+    while !go.exists() {
+        if start.elapsed() > TIMEOUT {
+            return Err(format!("{} did not appear", go.display()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Closing with a zero linger sends RST.
+    let lg = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `lg` is a linger of the length given.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&lg as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(format!("SO_LINGER: {}", io::Error::last_os_error()));
+    }
+    println!("reset after {n} bytes");
+    Ok(())
+}
+
 fn client(to: SocketAddr, z: Sizes) -> Result<(), String> {
     let mut s = connect_retrying(to, TIMEOUT)?;
     let start = Instant::now();
@@ -152,9 +225,16 @@ fn main() -> ExitCode {
             listen,
             backend: to,
             local,
+            peer_resets,
             sizes,
-        } => proxy(listen, to, local, sizes),
-        Cmd::Client { connect, sizes } => client(connect, sizes),
+        } => proxy(listen, to, local, peer_resets, sizes),
+        Cmd::Client {
+            connect,
+            reset_after: Some(n),
+            go: Some(go),
+            ..
+        } => client_reset(connect, n, &go),
+        Cmd::Client { connect, sizes, .. } => client(connect, sizes),
     };
     match r {
         Ok(()) => {

@@ -1,0 +1,231 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""Sends the vPipe host agent what a broken or hostile guest might: messages
+too long, cut short or not JSON, requests out of order, connections not the
+guest's, states TCP cannot have, silence, streams dropped, one connection
+asked for twice, more streams than the agent takes. Each must be refused with
+a reason (the stream then ends, or waits for the guest's release where the
+guest may still go on), and whatever a stream diverted must be gone once it
+ends. Prints one line per case; exits non-zero at the first that is
+not handled so.
+
+usage: vpipe_bad_guest.py GUEST_IP PEER_IP REQUEST_TIMEOUT_S MAX_SESSIONS
+(run where vassistctl sees the guest's port, tap0)"""
+import json
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+CID, PORT = 1, 5253
+GUEST, PEER = sys.argv[1], sys.argv[2]
+TIMEOUT_S, MAX_SESSIONS = float(sys.argv[3]), int(sys.argv[4])
+
+
+def fail(msg):
+    print(f"FAIL: {msg}")
+    sys.exit(1)
+
+
+def stream():
+    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+    s.settimeout(TIMEOUT_S + 10)
+    s.connect((CID, PORT))
+    return s
+
+
+def frame(body):
+    return struct.pack("!I", len(body)) + body
+
+
+def send(s, msg):
+    s.sendall(frame(json.dumps(msg).encode()))
+
+
+def read_n(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            return None
+        b += c
+    return b
+
+
+def recv(s):
+    head = read_n(s, 4)
+    if head is None:
+        return None
+    body = read_n(s, struct.unpack("!I", head)[0])
+    return None if body is None else json.loads(body)
+
+
+def answer(s, result, want=""):
+    r = recv(s)
+    if not r or r.get("result") != result or want not in r.get("reason", ""):
+        fail(f"expected {result} ({want}), got {r}")
+    return r
+
+
+def refused_and_closed(s, want):
+    r = answer(s, "refused", want)
+    if s.recv(1) != b"":
+        fail(f"stream still open after '{r['reason']}'")
+    s.close()
+    return r["reason"]
+
+
+def refused_then_released(s, want):
+    r = answer(s, "refused", want)
+    send(s, {"op": "release"})
+    answer(s, "ok")
+    if s.recv(1) != b"":
+        fail("stream still open after the release")
+    s.close()
+    return r["reason"]
+
+
+def pipes():
+    out = subprocess.run(["vassistctl", "-j", "pipe", "show", "dev", "tap0"],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def no_pipes_left(within=5.0):
+    end = time.time() + within
+    while pipes():
+        if time.time() > end:
+            fail(f"pipes left: {pipes()}")
+        time.sleep(0.1)
+
+
+def addr(ip, port):
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def conn(lport, pport, local=GUEST, peer=PEER):
+    return {"local": addr(local, lport), "peer": addr(peer, pport)}
+
+
+CONNS = [conn(5301, 4001), conn(5302, 4002)]
+
+
+def state(c, **change):
+    st = {"local": c["local"], "peer": c["peer"], "snd_seq": 1, "rcv_seq": 1,
+          "sent": [], "unsent": [], "received": [],
+          "window": {"snd_wl1": 1, "snd_wnd": 65535, "max_window": 65535,
+                     "rcv_wnd": 65535, "rcv_wup": 1},
+          "mss": 1448, "wscale": [7, 7], "sack": True, "timestamps": True,
+          "tsval": 1, "sndbuf": 2 << 30, "rcvbuf": 2 << 30, "reuse": False}
+    st.update(change)
+    return st
+
+
+def case(name, fn):
+    reason = fn()
+    no_pipes_left()
+    print(f"ok: {name}: {reason}")
+
+
+def raw(data):
+    def run():
+        s = stream()
+        s.sendall(data)
+        return refused_and_closed(s, "malformed request")
+    return run
+
+
+def prepared():
+    s = stream()
+    send(s, {"op": "prepare", "conns": CONNS})
+    answer(s, "ok")
+    if len(pipes()) != 2 or {p["state"] for p in pipes()} != {"hold"}:
+        fail(f"after prepare: {pipes()}")
+    return s
+
+
+def one_request(msg, want, ends=refused_then_released):
+    def run():
+        s = stream()
+        send(s, msg)
+        return ends(s, want)
+    return run
+
+
+def then(msg, want, ends=refused_then_released):
+    def run():
+        s = prepared()
+        send(s, msg)
+        return ends(s, want)
+    return run
+
+
+def silent_after_prepare():
+    return refused_and_closed(prepared(), "no request within")
+
+
+def cut_short():
+    s = stream()
+    s.sendall(struct.pack("!I", 1000) + b'{"op": "prepare"')
+    return refused_and_closed(s, "no request within")
+
+
+def dropped_after_prepare():
+    prepared().close()
+    return "diverts gone with the stream"
+
+
+def one_connection_twice():
+    a = prepared()
+    b = stream()
+    send(b, {"op": "prepare", "conns": CONNS})
+    reason = refused_then_released(b, "piped already")
+    if len(pipes()) != 2:
+        fail(f"the first stream's pipes went: {pipes()}")
+    a.close()
+    return reason
+
+
+def too_many_streams():
+    held = [stream() for _ in range(MAX_SESSIONS)]
+    time.sleep(0.5)
+    reason = refused_and_closed(stream(), "requests open already")
+    for s in held:
+        s.close()
+    time.sleep(0.5)
+    s = stream()
+    send(s, {"op": "release"})
+    answer(s, "ok")
+    return reason
+
+
+case("length over the limit", raw(struct.pack("!I", 0xFFFFFFFF)))
+case("not JSON", raw(frame(b'{"op"')))
+case("unknown request", raw(frame(b'{"op": "explode"}')))
+case("a request without its fields", raw(frame(b'{"op": "pipe"}')))
+case("a message cut short, then silence", cut_short)
+case("another guest's address",
+     one_request({"op": "prepare", "conns": [conn(80, 4000, local="10.0.0.99"), CONNS[1]]},
+                 "not this guest's address"))
+case("ends of two families",
+     one_request({"op": "prepare", "conns": [conn(80, 4000, peer="fd00::1"), CONNS[1]]},
+                 "different families"))
+case("one connection as both",
+     one_request({"op": "prepare", "conns": [CONNS[0], CONNS[0]]}, "one connection"))
+case("pipe before prepare",
+     one_request({"op": "pipe", "states": [state(c) for c in CONNS], "len": 0},
+                 "out of order", refused_and_closed))
+case("prepare twice", then({"op": "prepare", "conns": CONNS}, "out of order", refused_and_closed))
+case("a state of another connection",
+     then({"op": "pipe", "states": [state(conn(5303, 4003)), state(CONNS[1])], "len": 0},
+          "not of the connection prepared"))
+case("MSS 0", then({"op": "pipe", "states": [state(CONNS[0], mss=0), state(CONNS[1])],
+                    "len": 0}, "MSS 0"))
+case("window scale 15",
+     then({"op": "pipe", "states": [state(CONNS[0]), state(CONNS[1], wscale=[7, 15])],
+           "len": 0}, "scale 15"))
+case("silence after prepare", silent_after_prepare)
+case("stream dropped after prepare", dropped_after_prepare)
+case("one connection from two streams", one_connection_twice)
+case("more streams than the agent takes", too_many_streams)
