@@ -130,36 +130,73 @@ t_agent_refuses_bad_requests() {
 	grep -q "by host" "$TMPD/round" || fail "not by the host after the bad requests"
 }
 
-# The client resets its connection while the host moves the response to
-# it: the proxy's call ends with the reset, the backend's connection comes
-# back to the guest, nothing stays diverted, and the next response is
-# piped again.
-t_peer_reset_mid_pipe() {
-	proxy_up
-	local bpid ppid cpid go=$TMPD/go
+# A response through the guest's proxy, moved by the host until the backend
+# ends (256 MB); the client reads 1 MB, then waits for $TMPD/go, then resets
+# (its log says "client failed" if its stream broke first).
+# Returns once both pipes are the host's; the proxy expects its call to
+# fail as $1 (vproxy proxy --fails).
+host_pipes() { pipes | jq '[.[] | select(.state == "host")] | length'; }
+failing_response() {
 	in_remote vproxy backend --listen "$REMOTE_IP:5401" --bytes $((256 << 20)) \
 		> "$TMPD/backend.log" 2>&1 &
-	bpid=$!
+	BACKEND_PID=$!
 	in_guest env VPIPE_HOST_CID=1 vproxy proxy --listen "$GUEST_IP:5400" \
-		--backend "$REMOTE_IP:5401" --bytes 0 --peer-resets > "$TMPD/proxy.log" 2>&1 &
-	ppid=$!
+		--backend "$REMOTE_IP:5401" --bytes 0 --fails "$1" > "$TMPD/proxy.log" 2>&1 &
+	PROXY_PID=$!
 	slowwait 10 both_listening || { cat "$TMPD"/*.log; fail "proxy or backend did not listen"; }
-	in_remote vproxy client --connect "$GUEST_IP:5400" --bytes 0 --reset-after $((1 << 20)) \
-		--go "$go" > "$TMPD/client.log" 2>&1 &
-	cpid=$!
-	slowwait 30 sh -c "[ \"\$(ip netns exec $HOST vassistctl -j pipe show dev tap0 |
-		jq '[.[] | select(.state == \"host\")] | length')\" = 2 ]" ||
+	{
+		if ! in_remote vproxy client --connect "$GUEST_IP:5400" --bytes 0 \
+			--reset-after $((1 << 20)) --go "$TMPD/go"; then
+			echo "client failed"
+		fi
+	} > "$TMPD/client.log" 2>&1 &
+	CLIENT_PID=$!
+	slowwait 30 eval '[ "$(host_pipes)" = 2 ]' ||
 		{ cat "$TMPD"/*.log; vctl pipe show; fail "not piped by the host"; }
-	touch "$go"
-	wait $cpid || { cat "$TMPD"/*.log; fail "client"; }
-	wait $ppid || { cat "$TMPD"/*.log; fail "proxy"; }
-	cat "$TMPD/client.log" "$TMPD/proxy.log"
-	kill $bpid 2> /dev/null || true
-	wait $bpid 2> /dev/null || true
+}
+
+# The next response after a failed one is piped by the host again.
+piped_again() {
+	kill $BACKEND_PID 2> /dev/null || true
+	wait $BACKEND_PID 2> /dev/null || true
 	check_eq pipes-left "$(pipes | jq length)" 0
 	proxy_round $GUEST_IP $REMOTE_IP $((1 << 20)) > "$TMPD/round"
 	cat "$TMPD/round"
-	grep -q "by host" "$TMPD/round" || fail "not by the host after the reset"
+	grep -q "by host" "$TMPD/round" || fail "not by the host after the failure"
+}
+
+# The client resets its connection while the host moves the response to
+# it: the proxy's call ends with the reset, the backend's connection comes
+# back to the guest, nothing stays diverted.
+t_peer_reset_mid_pipe() {
+	proxy_up
+	failing_response peer-reset
+	touch "$TMPD/go"
+	wait $CLIENT_PID
+	wait $PROXY_PID || { cat "$TMPD"/*.log; fail "proxy"; }
+	! grep -q "client failed" "$TMPD/client.log" || { cat "$TMPD"/*.log; fail "client"; }
+	cat "$TMPD/client.log" "$TMPD/proxy.log"
+	piped_again
+}
+
+# The agent is killed while the host moves the response: the proxy's call
+# fails as lost (its frozen sockets may be behind their peers, so they stay
+# frozen), the client's stream ends (short, or reset), never with a wrong
+# byte; the next agent removes the pipes the killed one left.
+t_agent_killed_mid_pipe() {
+	proxy_up
+	failing_response lost
+	kill -KILL $AGENT_PID
+	wait $AGENT_PID 2> /dev/null || true
+	wait $PROXY_PID || { cat "$TMPD"/*.log; fail "proxy"; }
+	touch "$TMPD/go"
+	wait $CLIENT_PID
+	cat "$TMPD/client.log" "$TMPD/proxy.log"
+	! grep -q differs "$TMPD/client.log" || fail "the client read a wrong byte"
+	check_eq "pipes the killed agent left" "$(pipes | jq length)" 2
+	agent_up
+	grep -q "removed 2 pipes left on tap0" "$TMPD/vassistd.log" || fail "$(cat "$TMPD/vassistd.log")"
+	piped_again
 }
 
 t_connection_to_host_and_back() {
@@ -247,5 +284,5 @@ t_port_detached_and_rmmod_with_pipes() {
 run_tests "$@" t_pipe_request_errors t_connection_to_host_and_back \
 	t_connection_to_host_and_back_ipv6 t_proxy_response_piped_by_host \
 	t_proxy_refused_copies_in_guest t_agent_refuses_bad_requests t_peer_reset_mid_pipe \
-	t_shadow_device_removed \
+	t_agent_killed_mid_pipe t_shadow_device_removed \
 	t_port_detached_and_rmmod_with_pipes

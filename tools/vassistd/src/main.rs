@@ -9,7 +9,8 @@
 //! connections (state host), moves the bytes in the host kernel with
 //! splice, freezes and dumps them, and gives the guest their state back;
 //! when the guest has restored them, the diverts go. Whatever happens to
-//! the guest's stream, the diverts it made go with it.
+//! the guest's stream, the diverts it made go with it. At its start it
+//! removes the diverts an agent before it left (one killed mid-pipe).
 //!
 //! ```text
 //! vassistd --config FILE
@@ -114,6 +115,13 @@ fn run(cli: Cli) -> Result<(), String> {
         max_sessions: config.max_sessions,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
     };
+    for g in &config.guests {
+        match session::clear_pipes(g) {
+            Ok(0) => {}
+            Ok(n) => println!("vassistd: removed {n} pipes left on {}", g.port),
+            Err(e) => eprintln!("vassistd: pipes left on {}: {e}", g.port),
+        }
+    }
     let guests = Arc::new(config.guests);
     let listener = VsockListener::bind_with_cid_port(VMADDR_CID_ANY, config.port)
         .map_err(|e| format!("vsock port {}: {e}", config.port))?;

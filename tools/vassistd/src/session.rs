@@ -7,6 +7,7 @@ use crate::{Guest, Limits};
 use serde_json::Value;
 use std::fs::File;
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
@@ -186,15 +187,7 @@ impl Session<'_> {
 
     /// The pipes' MACs, once the guest's window probes showed them.
     fn macs_known(&self, conns: &[Endpoints; 2]) -> Result<bool, String> {
-        let ifindex = ifindex(&self.guest.port)?;
-        let mut a = vassistctl::nl::Attrs::new(&SET_PIPE);
-        a.u32("ifindex", ifindex);
-        let pipes: Vec<Value> = self
-            .ctl
-            .call(cmd::PIPE_GET, true, a)?
-            .iter()
-            .map(|m| m.json(&SET_PIPE, binary_text))
-            .collect();
+        let pipes = pipes_of(&self.ctl, &self.guest.port)?;
         for c in conns {
             let p = pipes.iter().find(|p| {
                 p["guest-addr"] == c.local.ip().to_string()
@@ -283,6 +276,44 @@ impl Session<'_> {
         }
         // The shadow sockets close here, in repair mode: nothing is sent.
     }
+}
+
+/// The pipes on port `port`, as JSON.
+fn pipes_of(ctl: &Ctl, port: &str) -> Result<Vec<Value>, String> {
+    let mut a = vassistctl::nl::Attrs::new(&SET_PIPE);
+    a.u32("ifindex", ifindex(port)?);
+    Ok(ctl
+        .call(cmd::PIPE_GET, true, a)?
+        .iter()
+        .map(|m| m.json(&SET_PIPE, binary_text))
+        .collect())
+}
+
+/// Removes the pipes on the guest's port, which only the agent makes: at
+/// its start, what an agent before it left (killed while it had
+/// connections, whose shadow sockets' ends have gone out). Returns how many.
+pub fn clear_pipes(guest: &Guest) -> Result<usize, String> {
+    let ctl = Ctl::open()?;
+    let pipes = pipes_of(&ctl, &guest.port)?;
+    for p in &pipes {
+        let end = |addr: &str, port: &str| -> Result<SocketAddr, String> {
+            let ip: IpAddr = p[addr]
+                .as_str()
+                .unwrap_or("")
+                .parse()
+                .map_err(|e| format!("{e}"))?;
+            let port = p[port].as_u64().and_then(|v| u16::try_from(v).ok());
+            Ok(SocketAddr::new(ip, port.ok_or("no port")?))
+        };
+        let args = PipeArgs {
+            dev: Some(guest.port.clone()),
+            guest: Some(end("guest-addr", "guest-port")?),
+            peer: Some(end("peer-addr", "peer-port")?),
+            ..PipeArgs::default()
+        };
+        ctl.call(cmd::PIPE_DEL, false, args.request("del")?)?;
+    }
+    Ok(pipes.len())
 }
 
 impl Drop for Session<'_> {

@@ -118,18 +118,29 @@ fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<(u64, u64), Failed> 
                 reason,
             )))
         }
-        other => {
+        Ok(Response::Refused { reason }) => {
             // The host did not take them: the frozen sockets are current.
             for (fd, r) in fds.iter().zip(reuse) {
                 let _ = repair::thaw(*fd, true, r);
             }
             let _ = ask(&mut s, &Request::Release);
-            let e = match other {
-                Ok(Response::Refused { reason }) => refused(reason),
-                Err(e) => e,
-                Ok(_) => io::ErrorKind::InvalidData.into(),
-            };
-            return Err(Failed::Before(e));
+            return Err(Failed::Before(refused(reason)));
+        }
+        other => {
+            // No answer (the agent went away) or not one of the protocol's:
+            // the host may have moved bytes, so the frozen sockets may be
+            // behind their peers. Thawed, they would stall both streams;
+            // they stay frozen, and the call fails.
+            let e = other.map_or_else(
+                |e| {
+                    io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        format!("the host's agent went away: {e}"),
+                    )
+                },
+                |_| io::ErrorKind::InvalidData.into(),
+            );
+            return Err(Failed::After(e));
         }
     };
     for (fd, state) in fds.iter().zip(states.iter()) {

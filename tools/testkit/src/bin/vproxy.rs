@@ -18,11 +18,12 @@
 //! by guest (reason)`.
 //!
 //! With `client --reset-after N --go FILE`, the client reads N bytes of the
-//! response, waits for FILE, and resets its connection; `proxy
-//! --peer-resets` then expects the move to fail with the reset, and
-//! closes both connections.
+//! response, waits for FILE, and resets its connection. `proxy --fails
+//! peer-reset` expects the move to fail with that reset, `--fails lost`
+//! with the connections lost (the host's agent went away while it had
+//! them); either closes both connections.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -69,9 +70,9 @@ enum Cmd {
         /// Copy the response in the guest instead of asking the host.
         #[arg(long)]
         local: bool,
-        /// The client resets its connection mid-response.
+        /// How the move is expected to fail.
         #[arg(long)]
-        peer_resets: bool,
+        fails: Option<Fails>,
         #[command(flatten)]
         sizes: Sizes,
     },
@@ -87,6 +88,14 @@ enum Cmd {
         #[arg(long)]
         go: Option<std::path::PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Fails {
+    /// The client resets its connection mid-response.
+    PeerReset,
+    /// The host's agent goes away mid-response.
+    Lost,
 }
 
 fn accept_one(listen: SocketAddr) -> Result<TcpStream, String> {
@@ -116,20 +125,20 @@ fn backend(listen: SocketAddr, z: Sizes) -> Result<(), String> {
     expect_close(&mut s)
 }
 
-/// The move must end with the client's reset, and nothing else.
-fn peer_reset(client: TcpStream, back: TcpStream) -> Result<(), String> {
+/// The move (until the backend ends) must fail as expected, and no other
+/// way.
+fn failing(client: TcpStream, back: TcpStream, how: Fails) -> Result<(), String> {
     let r = vpipe::guest::socket_to_socket(back.as_raw_fd(), client.as_raw_fd(), 0);
+    let kinds: &[io::ErrorKind] = match how {
+        Fails::PeerReset => &[io::ErrorKind::ConnectionReset, io::ErrorKind::BrokenPipe],
+        Fails::Lost => &[io::ErrorKind::ConnectionAborted],
+    };
     match r {
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
-            ) =>
-        {
+        Err(e) if kinds.contains(&e.kind()) => {
             println!("move stopped: {e}");
             Ok(())
         }
-        r => Err(format!("expected the client's reset, got {r:?}")),
+        r => Err(format!("expected {how:?}, got {r:?}")),
     }
 }
 
@@ -137,13 +146,13 @@ fn proxy(
     listen: SocketAddr,
     to: SocketAddr,
     local: bool,
-    resets: bool,
+    fails: Option<Fails>,
     z: Sizes,
 ) -> Result<(), String> {
     let mut client = accept_one(listen)?;
     let mut back = connect_retrying(to, TIMEOUT)?;
-    if resets {
-        return peer_reset(client, back);
+    if let Some(how) = fails {
+        return failing(client, back, how);
     }
     let start = Instant::now();
     let (bytes, how) = if local {
@@ -225,9 +234,9 @@ fn main() -> ExitCode {
             listen,
             backend: to,
             local,
-            peer_resets,
+            fails,
             sizes,
-        } => proxy(listen, to, local, peer_resets, sizes),
+        } => proxy(listen, to, local, fails, sizes),
         Cmd::Client {
             connect,
             reset_after: Some(n),
