@@ -20,12 +20,19 @@ def enter(ns):
     os.close(fd)
 
 
-# What each mode sets on the port.
+# What each mode sets on the port; "MODE@BYTES" also sets buf-size (the
+# default, 256 KB, otherwise).
 MODES = {
     "off": ["snoop", "off"],
     "on": ["snoop", "on", "window-growth", "0"],
     "grow": ["snoop", "on", "window-growth", "1"],
 }
+BUF_SIZE = 262144
+
+
+def settings(mode):
+    name, _, buf = mode.partition("@")
+    return MODES[name] + ["buf-size", buf or str(BUF_SIZE)]
 
 
 def pattern(size):
@@ -67,7 +74,8 @@ def main():
     ap.add_argument("--block", type=int, default=10)
     ap.add_argument("--port", type=int, default=5601)
     ap.add_argument("--modes", default="off,on",
-                    help="port settings taken in turn, a block each: " + ", ".join(MODES))
+                    help="port settings taken in turn, a block each: "
+                    + ", ".join(MODES) + ", each with an optional @BUF_SIZE")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     ends, ready = {}, threading.Event()
@@ -85,7 +93,7 @@ def main():
             want = modes[(i // args.block) % len(modes)]
             if want != mode:
                 subprocess.run(["ip", "netns", "exec", args.host_ns, "vassistctl", "port",
-                                "set", "dev", "tap0"] + MODES[want], check=True,
+                                "set", "dev", "tap0"] + settings(want), check=True,
                                stdout=subprocess.DEVNULL)
                 mode = want
                 time.sleep(0.05)

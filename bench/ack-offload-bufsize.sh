@@ -1,0 +1,19 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Ack offload's buffer size against the 1 MB target: N=3 1 MB transfers
+# without offload and with it at buf-size 256 KB .. 4 MB, with and without
+# window growth, in one run (bench/ack-offload/bufsize-vm.sh); figures to
+# bench/ack-offload-bufsize.txt.
+#   BENCH_BUF_TRANSFERS=N (default 210), BENCH_BUF_MODES=off,on@BYTES,...
+. "$(dirname "$0")/lib.sh"
+run=$VASSIST_ROOT/out/bench-ack-offload-bufsize
+rm -rf "$run"
+bash tools/vm/run.sh -k "$kdir/arch/x86/boot/bzImage" -a tsc=reliable -t 3600 "$run" -- \
+	env KO="$mod/vassist.ko" BENCH_BUF_TRANSFERS="${BENCH_BUF_TRANSFERS:-210}" \
+	BENCH_BUF_MODES="${BENCH_BUF_MODES:-off,on,on@1048576,on@2097152,on@4194304,grow,grow@1048576}" \
+	bash bench/ack-offload/bufsize-vm.sh "$run" ||
+	{ tail -40 "$run/output"; exit 1; }
+{
+	echo "# bash bench/ack-offload-bufsize.sh  ($(date -u +%F), $(git rev-parse --short HEAD))"
+	python3 bench/ack-offload/bufsize-report.py "$run"
+} | tee bench/ack-offload-bufsize.txt
