@@ -10,7 +10,7 @@ run=$VASSIST_ROOT/out/bench-ack-offload-bufsize
 rm -rf "$run"
 bash tools/vm/run.sh -k "$kdir/arch/x86/boot/bzImage" -a tsc=reliable -t 3600 "$run" -- \
 	env KO="$mod/vassist.ko" BENCH_BUF_TRANSFERS="${BENCH_BUF_TRANSFERS:-210}" \
-	BENCH_BUF_MODES="${BENCH_BUF_MODES:-off,on,on@1048576,on@2097152,on@4194304,grow,grow@1048576}" \
+	BENCH_BUF_MODES="${BENCH_BUF_MODES:-off,on@262144,on@1048576,on@2097152,on@4194304,grow@262144,grow@1048576}" \
 	bash bench/ack-offload/bufsize-vm.sh "$run" ||
 	{ tail -40 "$run/output"; exit 1; }
 {

@@ -150,11 +150,12 @@ port_stat_of() { vctl -j port show dev "$1" | jq -r ".[0].stats[\"$2\"]"; }
 # check_acked_early SENT MIN [DEV]: the host acked at least MIN of the SENT
 # bytes to the guest early. Bytes, not acks: an ack covers one frame, 1 to
 # 44 segments as the sender's TSO and GRO made it. A transfer is acked
-# early from its start until the flow's buffer holds buf-size (256 KB) or
-# a segment comes out of order (loss, or two CPUs racing on one flow);
-# then only once the guest has acked all the sender sent, which a long
-# transfer to a busy guest may never give. MIN: half a buffer per
-# transfer (128 KB or the transfer), less where the link loses.
+# early from its start until the flow's buffer holds buf-size (1 MB by
+# default, 256 KB in vassist_snoop.sh) or a segment comes out of order
+# (loss, or two CPUs racing on one flow); then only once the guest has
+# acked all the sender sent, which a long transfer to a busy guest may
+# never give. MIN: half of 256 KB per transfer (or the transfer), less
+# where the link loses.
 check_acked_early() {
 	local dev=${3:-tap0} got
 	got=$(port_stat_of "$dev" early-acked-bytes)

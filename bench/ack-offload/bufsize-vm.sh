@@ -14,7 +14,7 @@ vctl port add dev tap0 > /dev/null
 python3 "$VASSIST_ROOT/bench/ack-offload/transfers.py" --host-ns "$HOST" \
 	--remote-ns "$REMOTE" --guest-ns "$GUEST" --guest-ip $GUEST_IP --size 1000000 \
 	--n "${BENCH_BUF_TRANSFERS:-210}" --block 5 \
-	--modes "${BENCH_BUF_MODES:-off,on,on@1048576,on@2097152,on@4194304,grow,grow@1048576}" \
+	--modes "${BENCH_BUF_MODES:-off,on@262144,on@1048576,on@2097152,on@4194304,grow@262144,grow@1048576}" \
 	--out "$out/bufsize.jsonl"
 vctl -j port show dev tap0 > "$out/bufsize.port.json"
 topo_down

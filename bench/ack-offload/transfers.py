@@ -20,19 +20,18 @@ def enter(ns):
     os.close(fd)
 
 
-# What each mode sets on the port; "MODE@BYTES" also sets buf-size (the
-# default, 256 KB, otherwise).
+# What each mode sets on the port; "MODE@BYTES" also sets buf-size (else
+# it stays as the port has it: the module's default, or an earlier mode's).
 MODES = {
     "off": ["snoop", "off"],
     "on": ["snoop", "on", "window-growth", "0"],
     "grow": ["snoop", "on", "window-growth", "1"],
 }
-BUF_SIZE = 262144
 
 
 def settings(mode):
     name, _, buf = mode.partition("@")
-    return MODES[name] + ["buf-size", buf or str(BUF_SIZE)]
+    return MODES[name] + (["buf-size", buf] if buf else [])
 
 
 def pattern(size):
