@@ -137,6 +137,7 @@ t_agent_refuses_bad_requests() {
 # fail as $1 (vproxy proxy --fails).
 host_pipes() { pipes | jq '[.[] | select(.state == "host")] | length'; }
 failing_response() {
+	rm -f "$TMPD/go"
 	in_remote vproxy backend --listen "$REMOTE_IP:5401" --bytes $((256 << 20)) \
 		> "$TMPD/backend.log" 2>&1 &
 	BACKEND_PID=$!

@@ -145,17 +145,11 @@ def prepared():
     return s
 
 
-def one_request(msg, want, ends=refused_then_released):
+def request(msg, want, ends=refused_then_released, opening=stream):
+    """A case: a stream opened (or prepared first), msg sent, the answer
+    checked by ends."""
     def run():
-        s = stream()
-        send(s, msg)
-        return ends(s, want)
-    return run
-
-
-def then(msg, want, ends=refused_then_released):
-    def run():
-        s = prepared()
+        s = opening()
         send(s, msg)
         return ends(s, want)
     return run
@@ -206,25 +200,26 @@ case("unknown request", raw(frame(b'{"op": "explode"}')))
 case("a request without its fields", raw(frame(b'{"op": "pipe"}')))
 case("a message cut short, then silence", cut_short)
 case("another guest's address",
-     one_request({"op": "prepare", "conns": [conn(80, 4000, local="10.0.0.99"), CONNS[1]]},
-                 "not this guest's address"))
+     request({"op": "prepare", "conns": [conn(80, 4000, local="10.0.0.99"), CONNS[1]]},
+             "not this guest's address"))
 case("ends of two families",
-     one_request({"op": "prepare", "conns": [conn(80, 4000, peer="fd00::1"), CONNS[1]]},
-                 "different families"))
+     request({"op": "prepare", "conns": [conn(80, 4000, peer="fd00::1"), CONNS[1]]},
+             "different families"))
 case("one connection as both",
-     one_request({"op": "prepare", "conns": [CONNS[0], CONNS[0]]}, "one connection"))
+     request({"op": "prepare", "conns": [CONNS[0], CONNS[0]]}, "one connection"))
 case("pipe before prepare",
-     one_request({"op": "pipe", "states": [state(c) for c in CONNS], "len": 0},
-                 "out of order", refused_and_closed))
-case("prepare twice", then({"op": "prepare", "conns": CONNS}, "out of order", refused_and_closed))
+     request({"op": "pipe", "states": [state(c) for c in CONNS], "len": 0},
+             "out of order", refused_and_closed))
+case("prepare twice", request({"op": "prepare", "conns": CONNS}, "out of order",
+                              refused_and_closed, opening=prepared))
 case("a state of another connection",
-     then({"op": "pipe", "states": [state(conn(5303, 4003)), state(CONNS[1])], "len": 0},
-          "not of the connection prepared"))
-case("MSS 0", then({"op": "pipe", "states": [state(CONNS[0], mss=0), state(CONNS[1])],
-                    "len": 0}, "MSS 0"))
+     request({"op": "pipe", "states": [state(conn(5303, 4003)), state(CONNS[1])], "len": 0},
+             "not of the connection prepared", opening=prepared))
+case("MSS 0", request({"op": "pipe", "states": [state(CONNS[0], mss=0), state(CONNS[1])],
+                       "len": 0}, "MSS 0", opening=prepared))
 case("window scale 15",
-     then({"op": "pipe", "states": [state(CONNS[0]), state(CONNS[1], wscale=[7, 15])],
-           "len": 0}, "scale 15"))
+     request({"op": "pipe", "states": [state(CONNS[0]), state(CONNS[1], wscale=[7, 15])],
+              "len": 0}, "scale 15", opening=prepared))
 case("silence after prepare", silent_after_prepare)
 case("stream dropped after prepare", dropped_after_prepare)
 case("one connection from two streams", one_connection_twice)
