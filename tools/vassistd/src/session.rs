@@ -266,8 +266,11 @@ impl Session<'_> {
                 eof: spliced.as_ref().is_some_and(|s| s.eof),
                 spliced_us,
                 states: Box::new([a, b]),
+                // A source that stalled (the receive timeout) just ends
+                // the pipe early.
                 errno: spliced
                     .and_then(|s| s.error)
+                    .filter(|e| e.kind() != io::ErrorKind::WouldBlock)
                     .map(|e| e.raw_os_error().unwrap_or(libc::EIO)),
             },
             (Err(e), _) | (_, Err(e)) => Response::Lost {
