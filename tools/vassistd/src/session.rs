@@ -347,16 +347,7 @@ fn set_rcvtimeo(sock: &OwnedFd, d: Duration) {
         tv_sec: d.as_secs() as libc::time_t,
         tv_usec: 0,
     };
-    // SAFETY: `tv` is a timeval of the length given.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
+    let _ = repair::setsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv);
 }
 
 /// Runs `f` on a thread in the network namespace at `path`: the sockets

@@ -122,7 +122,8 @@ fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Result<()> {
+/// Sets socket option `name` at `level` of `fd` to the plain value `v`.
+pub fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Result<()> {
     // SAFETY: `v` points at a T of the length given.
     cvt(unsafe {
         libc::setsockopt(

@@ -197,19 +197,8 @@ fn client_reset(to: SocketAddr, n: u64, go: &std::path::Path) -> Result<(), Stri
         l_onoff: 1,
         l_linger: 0,
     };
-    // SAFETY: `lg` is a linger of the length given.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&lg as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(format!("SO_LINGER: {}", io::Error::last_os_error()));
-    }
+    vpipe::repair::setsockopt(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_LINGER, &lg)
+        .map_err(|e| format!("SO_LINGER: {e}"))?;
     println!("reset after {n} bytes");
     Ok(())
 }
