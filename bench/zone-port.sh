@@ -15,5 +15,5 @@ bash tools/vm/run.sh -k "$kdir/arch/x86/boot/bzImage" -i -t 5400 "$run" -- \
 {
 	echo "# bash bench/zone-port.sh  ($(date -u +%F), on $(git rev-parse --short HEAD);"
 	echo "# test VM: 1 vCPU, TCG with -icount: 1 ns = 1 guest instruction; benchmark kernel)"
-	python3 bench/zone-port/report.py "$run/rx.txt"
+	python3 bench/zone-port/report.py "$run/rx.txt" "$run/notify.txt"
 } | tee bench/zone-port.txt

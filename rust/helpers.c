@@ -302,9 +302,9 @@ int vassist_skb_receive(struct sk_buff *skb, const struct virtio_net_hdr *hdr,
 }
 
 /* workqueues */
-struct workqueue_struct *vassist_alloc_workqueue(const char *name)
+struct workqueue_struct *vassist_alloc_workqueue(const char *name, bool bh)
 {
-	return alloc_workqueue("%s", WQ_UNBOUND, 0, name);
+	return alloc_workqueue("%s", bh ? WQ_BH : WQ_UNBOUND, 0, name);
 }
 
 /* RCU, namespaces */
@@ -350,6 +350,17 @@ bool vassist_timer_pending(const struct timer_list *t) { return timer_pending(t)
 void vassist_timer_arm(struct timer_list *t, unsigned int ms)
 {
 	mod_timer(t, jiffies + msecs_to_jiffies(ms));
+}
+/* hrtimer_setup() of later kernels: init and callback, relative, softirq. */
+void vassist_hrtimer_setup(struct hrtimer *t, enum hrtimer_restart (*fn)(struct hrtimer *))
+{
+	hrtimer_init(t, CLOCK_MONOTONIC, HRTIMER_MODE_REL_SOFT);
+	t->function = fn;
+}
+bool vassist_hrtimer_queued(struct hrtimer *t) { return hrtimer_is_queued(t); }
+void vassist_hrtimer_arm(struct hrtimer *t, u64 ns)
+{
+	hrtimer_start(t, ns_to_ktime(ns), HRTIMER_MODE_REL_SOFT);
 }
 
 /* generic netlink */

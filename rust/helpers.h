@@ -22,6 +22,7 @@
 #include <linux/rcupdate.h>
 #include <linux/spinlock.h>
 #include <linux/timer.h>
+#include <linux/hrtimer.h>
 #include <net/pkt_sched.h>
 #include <net/rtnetlink.h>
 #include <linux/netfilter.h>
@@ -140,7 +141,7 @@ int vassist_skb_receive(struct sk_buff *skb, const struct virtio_net_hdr *hdr,
 enum { VASSIST_MAX_SKB_FRAGS = MAX_SKB_FRAGS };
 
 /* workqueues */
-struct workqueue_struct *vassist_alloc_workqueue(const char *name);
+struct workqueue_struct *vassist_alloc_workqueue(const char *name, bool bh);
 
 /* RCU, namespaces */
 struct net *vassist_current_net_get(void);
@@ -165,6 +166,9 @@ u64 vassist_random_u64(void);
 void vassist_timer_setup(struct timer_list *t, void (*fn)(struct timer_list *));
 bool vassist_timer_pending(const struct timer_list *t);
 void vassist_timer_arm(struct timer_list *t, unsigned int ms);
+void vassist_hrtimer_setup(struct hrtimer *t, enum hrtimer_restart (*fn)(struct hrtimer *));
+bool vassist_hrtimer_queued(struct hrtimer *t);
+void vassist_hrtimer_arm(struct hrtimer *t, u64 ns);
 
 /* generic netlink */
 struct net *vassist_genl_info_net(const struct genl_info *info);

@@ -8,7 +8,7 @@
 
 use crate::defs::{
     self, ack_offload as ao, cmd, detach_reason, flow_mode, group, pipe_state, stats,
-    zone_params as zp, zone_stats as zs,
+    zone_notify, zone_params as zp, zone_stats as zs,
 };
 use crate::error::VaError;
 use crate::flows::Entry;
@@ -24,6 +24,7 @@ use crate::sys::genl::{Dump, DumpStop, Msg, MsgFull, Operations, Reject, Request
 use crate::sys::netdev::NetDeviceRef;
 use crate::sys::rtnl::{self, Rtnl, RtnlGuard};
 use crate::sys::time;
+use crate::zone::{Notify, Params};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::c_str;
 use kernel::prelude::*;
@@ -161,27 +162,41 @@ fn request_settings(req: &Request<'_>) -> Settings {
     }
 }
 
-/// The zone geometry a request sets over `current` (the policy checked
+/// The zone parameters a request sets over `current` (the policy checked
 /// ranges; powers of two are checked here). `None` without the nest.
-fn request_geometry(req: &Request<'_>, current: Geometry) -> Result<Option<Geometry>, VaError> {
+fn request_zone(req: &Request<'_>, current: Params) -> Result<Option<Params>, VaError> {
     let Some(nest) = req.attr(defs::port::ZONE) else {
         return Ok(None);
     };
     let get = |id| nest.nested(id).and_then(|a| a.u32());
-    let zones_max = get(zp::ZONES_MAX).map_or(current.zones_max(), |z| z as u16);
-    let g = Geometry::new(
-        get(zp::ZONE_SIZE).unwrap_or(current.zone_size()),
+    let g = &current.geometry;
+    let zones_max = get(zp::ZONES_MAX).map_or(g.zones_max(), |z| z as u16);
+    let geometry = Geometry::new(
+        get(zp::ZONE_SIZE).unwrap_or(g.zone_size()),
         zones_max,
-        get(zp::RING).unwrap_or(current.ring()),
-    );
-    g.map(Some).map_err(|e| {
+        get(zp::RING).unwrap_or(g.ring()),
+    )
+    .map_err(|e| {
         let msg = match e {
             GeometryError::ZoneSize => c_str!("zone-size must be a power of two"),
             GeometryError::ZonesMax => c_str!("zones-max out of range"),
             GeometryError::Ring => c_str!("ring must be a power of two"),
         };
         VaError::new(EINVAL, msg).at(defs::port::ZONE)
-    })
+    })?;
+    // The policy admits only the enum's values.
+    let notify = match get(zp::NOTIFY) {
+        None => current.notify,
+        Some(zone_notify::EVERY_FRAME) => Notify::EveryFrame,
+        Some(zone_notify::TIMER) => Notify::Timer,
+        Some(_) => Notify::EviEoc,
+    };
+    let coalesce_us = get(zp::COALESCE_USECS).unwrap_or(current.coalesce_us);
+    Ok(Some(Params {
+        geometry,
+        notify,
+        coalesce_us,
+    }))
 }
 
 /// The spec's `port-all` attributes.
@@ -202,11 +217,20 @@ fn fill_port(msg: &mut Msg, port: &Port, rtnl: &Rtnl) -> Result<(), MsgFull> {
         m.put_u32(ao::BUFFER_MAX, c.buffer_max.load(Relaxed))?;
         m.put_u32(ao::WINDOW_GROWTH, c.window_growth.load(Relaxed))
     })?;
-    let g = port.zone.geometry(rtnl);
+    let p = port.zone.params(rtnl);
     msg.nest(defs::port::ZONE, |m| {
-        m.put_u32(zp::ZONE_SIZE, g.zone_size())?;
-        m.put_u32(zp::ZONES_MAX, g.zones_max().into())?;
-        m.put_u32(zp::RING, g.ring())
+        m.put_u32(zp::ZONE_SIZE, p.geometry.zone_size())?;
+        m.put_u32(zp::ZONES_MAX, p.geometry.zones_max().into())?;
+        m.put_u32(zp::RING, p.geometry.ring())?;
+        m.put_u32(
+            zp::NOTIFY,
+            match p.notify {
+                Notify::EviEoc => zone_notify::EVI_EOC,
+                Notify::EveryFrame => zone_notify::EVERY_FRAME,
+                Notify::Timer => zone_notify::TIMER,
+            },
+        )?;
+        m.put_u32(zp::COALESCE_USECS, p.coalesce_us)
     })?;
     if let Some((s, u, bound)) = port.zone.stats(rtnl) {
         msg.nest(defs::port::ZONE_STATS, |m| {
@@ -234,6 +258,15 @@ fn fill_port(msg: &mut Msg, port: &Port, rtnl: &Rtnl) -> Result<(), MsgFull> {
                 (zs::TX_DROPPED, s.tx_dropped),
                 (zs::COMPLETIONS, s.completions),
                 (zs::KICKS, s.kicks),
+                (zs::EVI_SENT, s.evi.evi_sent),
+                (zs::EVI_FAILED, s.evi.evi_failed),
+                (zs::EVI_COALESCED, s.evi.evi_coalesced),
+                (zs::PREMATURE, s.evi.premature),
+                (zs::EOC_SENT, s.evi.eoc_sent),
+                (zs::EOC_COLD, s.evi.eoc_cold),
+                (zs::EOC_HOT, s.evi.eoc_hot),
+                (zs::EOC_PENDING, s.evi.eoc_pending),
+                (zs::BATCHES, s.evi.batches),
             ] {
                 m.put_uint(id, v)?;
             }
@@ -325,7 +358,7 @@ fn prepare(max_flows: Option<u32>) -> Option<Prepared> {
 fn port_add(req: &Request<'_>) -> Result<(), VaError> {
     let features = request_features(req)?.unwrap_or(0);
     let settings = request_settings(req);
-    let geometry = request_geometry(req, Geometry::default())?;
+    let zone = request_zone(req, Params::default())?;
     let dev = request_dev(req)?;
     let on = features & port::ACK_OFFLOAD != 0;
     let prepared = prepare(on.then(|| settings.max_flows.unwrap_or(snoop::DEFAULT_MAX_FLOWS)));
@@ -335,7 +368,7 @@ fn port_add(req: &Request<'_>) -> Result<(), VaError> {
     // it passes is seen (the ring gauge counts them all). The device is of
     // the requester's namespace.
     hooks::ensure(req.net(), rtnl)?;
-    let attached = port::new(dev, features, &settings, prepared, geometry, rtnl).and_then(|port| {
+    let attached = port::new(dev, features, &settings, prepared, zone, rtnl).and_then(|port| {
         hooks::watch_ingress(&port, rtnl)?;
         port::publish(&port, rtnl)?;
         Ok(port)
@@ -404,8 +437,8 @@ fn port_set(req: &Request<'_>) -> Result<(), VaError> {
         p.snoop.change_ends_flows(on_after(p), &settings)
     })?;
     let rtnl = guard.held();
-    let geometry = request_geometry(req, port.zone.geometry(rtnl))?;
-    port::set(&port, change, &settings, prepared, geometry, rtnl)
+    let zone = request_zone(req, port.zone.params(rtnl))?;
+    port::set(&port, change, &settings, prepared, zone, rtnl)
         .inspect_err(|_| port.snoop.undrain(rtnl))?;
     reply_and_notify(req, &port, cmd::PORT_SET, cmd::PORT_CHANGE_NTF, rtnl)
 }

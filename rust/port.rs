@@ -5,7 +5,6 @@
 
 use crate::error::VaError;
 use crate::pipe::PortPipes;
-use crate::policy::zone::Geometry;
 use crate::snoop::{self, Prepared, Settings, Snoop};
 use crate::sys::errno::eopnotsupp;
 use crate::sys::netdev::{Net, NetDevice, NetDeviceRef, NetdevEvent};
@@ -16,7 +15,7 @@ use crate::sys::rtnl::{Rtnl, RtnlGuard};
 use crate::sys::time;
 use crate::sys::timer::{Timer, TimerHandler};
 use crate::tap::Tap;
-use crate::zone::ZonePort;
+use crate::zone::{Params, ZonePort};
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use kernel::alloc::AllocError;
 use kernel::c_str;
@@ -68,7 +67,7 @@ pub(crate) struct Port {
     pub(crate) tap: Tap,
     /// Ack offload: parameters, counters, and the flows while it is on.
     pub(crate) snoop: Snoop,
-    /// Zone port: geometry, and the zones while it is on.
+    /// Zone port: parameters, and the zones while it is on.
     pub(crate) zone: ZonePort,
     /// Connections taken over by the host's shadow sockets.
     pub(crate) pipes: PortPipes,
@@ -83,7 +82,7 @@ impl Port {
         self.features.load(Relaxed)
     }
 
-    /// Applies the zone `geometry` and ack offload `settings`, each on or
+    /// Applies the zone `params` and ack offload `settings`, each on or
     /// off as `features` says (with the flow table `prepared`, if any); on
     /// an error nothing of it stays.
     fn configure(
@@ -91,7 +90,7 @@ impl Port {
         features: u32,
         settings: &Settings,
         prepared: Option<Prepared>,
-        geometry: Option<Geometry>,
+        params: Option<Params>,
         rtnl: &mut Rtnl,
     ) -> Result<(), VaError> {
         let on = features & ACK_OFFLOAD != 0;
@@ -112,7 +111,7 @@ impl Port {
                 c_str!("ack offload cannot start while the port has piped connections"),
             ));
         }
-        let undo = self.zone.configure(zone, geometry, self.dev(), rtnl)?;
+        let undo = self.zone.configure(zone, params, self.dev(), rtnl)?;
         self.snoop
             .configure(on, settings, prepared, self.dev(), rtnl)
             .inspect_err(|_| self.zone.undo(undo, rtnl))
@@ -356,7 +355,7 @@ pub(crate) fn new(
     features: u32,
     settings: &Settings,
     prepared: Option<Prepared>,
-    geometry: Option<Geometry>,
+    params: Option<Params>,
     rtnl: &mut Rtnl,
 ) -> Result<Arc<Port>, VaError> {
     if !dev.is_bridge_port(rtnl) {
@@ -379,7 +378,7 @@ pub(crate) fn new(
         },
         GFP_KERNEL,
     )?;
-    port.configure(features, settings, prepared, geometry, rtnl)?;
+    port.configure(features, settings, prepared, params, rtnl)?;
     Ok(port)
 }
 
@@ -409,11 +408,11 @@ pub(crate) fn set(
     change: FeatureChange,
     settings: &Settings,
     prepared: Option<Prepared>,
-    geometry: Option<Geometry>,
+    params: Option<Params>,
     rtnl: &mut Rtnl,
 ) -> Result<(), VaError> {
     let features = change.apply(port.features());
-    port.configure(features, settings, prepared, geometry, rtnl)?;
+    port.configure(features, settings, prepared, params, rtnl)?;
     port.features.store(features, Relaxed);
     if let Some(nets) = NetPorts::of(port.dev().net()) {
         nets.tick_if_running(rtnl);

@@ -80,9 +80,9 @@ struct Vassist {
     _notifier: Notifier<Vassist>,
     _family: sys::genl::Registration<netlink::Netlink>,
     _ports: sys::netns::PernetRegistration<port::NetPorts>,
-    // Zones being added when the ports went: the work runs, finds them
-    // detached, and lets them go.
-    _zone_growth: sys::workqueue::QueueRegistration,
+    // Zones being added, or batches ending, when the ports went: the work
+    // runs, finds them detached, and lets them go.
+    _zone_queues: zone::Queues,
     _hooks: sys::netns::PernetRegistration<hooks::NetHooks>,
     _rcu: sys::rcu::Barrier,
 }
@@ -123,7 +123,7 @@ impl kernel::Module for Vassist {
         // Built in reverse teardown order; an error drops what was built.
         let rcu = sys::rcu::Barrier::new();
         let hooks = hooks::register()?;
-        let zone_growth = zone::register()?;
+        let zone_queues = zone::register()?;
         let ports = port::register()?;
         let family = FAMILY.register()?;
         let notifier = Notifier::register()?;
@@ -134,7 +134,7 @@ impl kernel::Module for Vassist {
             _notifier: notifier,
             _family: family,
             _ports: ports,
-            _zone_growth: zone_growth,
+            _zone_queues: zone_queues,
             _hooks: hooks,
             _rcu: rcu,
         })

@@ -16,6 +16,11 @@ static const struct netlink_range_validation vassist_a_zone_params_zone_size_ran
 	.max	= 67108864ULL,
 };
 
+static const struct netlink_range_validation vassist_a_zone_params_coalesce_usecs_range = {
+	.min	= 1ULL,
+	.max	= 1000000ULL,
+};
+
 static const struct netlink_range_validation vassist_a_ack_offload_params_buf_size_range = {
 	.min	= 4096ULL,
 	.max	= 1073741824ULL,
@@ -49,10 +54,12 @@ const struct nla_policy vassist_ack_offload_params_nl_policy[VASSIST_A_ACK_OFFLO
 	[VASSIST_A_ACK_OFFLOAD_PARAMS_WINDOW_GROWTH] = NLA_POLICY_MAX(NLA_U32, 1),
 };
 
-const struct nla_policy vassist_zone_params_nl_policy[VASSIST_A_ZONE_PARAMS_RING + 1] = {
+const struct nla_policy vassist_zone_params_nl_policy[VASSIST_A_ZONE_PARAMS_COALESCE_USECS + 1] = {
 	[VASSIST_A_ZONE_PARAMS_ZONE_SIZE] = NLA_POLICY_FULL_RANGE(NLA_U32, &vassist_a_zone_params_zone_size_range),
 	[VASSIST_A_ZONE_PARAMS_ZONES_MAX] = NLA_POLICY_RANGE(NLA_U32, 1, 64),
 	[VASSIST_A_ZONE_PARAMS_RING] = NLA_POLICY_RANGE(NLA_U32, 64, 16384),
+	[VASSIST_A_ZONE_PARAMS_NOTIFY] = NLA_POLICY_MAX(NLA_U32, 2),
+	[VASSIST_A_ZONE_PARAMS_COALESCE_USECS] = NLA_POLICY_FULL_RANGE(NLA_U32, &vassist_a_zone_params_coalesce_usecs_range),
 };
 
 /* VASSIST_CMD_PORT_ADD - do */

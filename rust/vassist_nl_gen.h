@@ -13,7 +13,7 @@
 
 /* Common nested types */
 extern const struct nla_policy vassist_ack_offload_params_nl_policy[VASSIST_A_ACK_OFFLOAD_PARAMS_WINDOW_GROWTH + 1];
-extern const struct nla_policy vassist_zone_params_nl_policy[VASSIST_A_ZONE_PARAMS_RING + 1];
+extern const struct nla_policy vassist_zone_params_nl_policy[VASSIST_A_ZONE_PARAMS_COALESCE_USECS + 1];
 
 int vassist_nl_port_add_doit(struct sk_buff *skb, struct genl_info *info);
 int vassist_nl_port_del_doit(struct sk_buff *skb, struct genl_info *info);

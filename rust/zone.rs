@@ -18,6 +18,7 @@
 //! see it.
 
 use crate::error::VaError;
+use crate::policy::evi::{self, Action, Event, RingEngine};
 use crate::policy::zone::abi::{self, Desc, Info, Layout};
 use crate::policy::zone::{
     bufs_for, tx_frame, Addr, BufId, Buffers, Consumer, Geometry, Owner, Producer, TxFrame, Usage,
@@ -27,6 +28,7 @@ use crate::port;
 use crate::sys::bhlock::{new_bh_spinlock, BhSpinLock};
 use crate::sys::errno::{enotconn, eopnotsupp};
 use crate::sys::eventfd::{EventFd, EventFdWatch, Kicked};
+use crate::sys::hrtimer::{HrTimer, HrTimerHandler};
 use crate::sys::miscdev::{File, MiscFile, UserArg};
 use crate::sys::netdev::{NetDevice, NetDeviceRef, NetRef};
 use crate::sys::netfilter::Verdict;
@@ -42,6 +44,7 @@ use kernel::c_str;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
+use kernel::time::Ktime;
 use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 use kernel::ThisModule;
 
@@ -71,8 +74,11 @@ pub(crate) struct Stats {
     /// (addresses, ring indices).
     pub(crate) returned: u64,
     pub(crate) bad_desc: u64,
-    /// Eventfd signals.
+    /// Receive eventfd signals: the EVI/EoC engine's (counted in `evi`),
+    /// every frame's, and those for completions and the port's end.
     pub(crate) notifications: u64,
+    /// The EVI/EoC engine's decisions.
+    pub(crate) evi: evi::Stats,
     /// Zones that could not be added (no memory).
     pub(crate) grow_failed: u64,
     /// Frames the consumer sent into the bridge, their bytes, and the
@@ -118,6 +124,15 @@ struct Inner {
     comp: Producer,
     /// The bound consumer's receive eventfd.
     consumer: Option<EventFd>,
+    /// How received frames are notified, and the EVI/EoC engine's state.
+    notify: Notify,
+    evi: RingEngine,
+    /// The coalescing timer and its time, once notify was timer (kept
+    /// until the port stops being a zone port).
+    timer: Option<HrTimer<Zones>>,
+    coalesce_ns: u64,
+    /// The end-of-batch work is queued.
+    eoc_queued: bool,
     /// Its transmit kick, if it sends.
     kick: Option<Pin<KBox<EventFdWatch<Zones>>>>,
     /// The port's device, which sent frames are received on, until the
@@ -150,11 +165,16 @@ pub(crate) struct Zones {
     /// Sends what the consumer posted, in process context.
     #[pin]
     transmit: Work<Zones, 1>,
+    /// Ends a host batch (EoC): in softirq context, after the receive
+    /// softirq that placed frames is done.
+    #[pin]
+    end_of_batch: Work<Zones, 2>,
 }
 
 impl_has_work! {
     impl HasWork<Self, 0> for Zones { self.grow }
     impl HasWork<Self, 1> for Zones { self.transmit }
+    impl HasWork<Self, 2> for Zones { self.end_of_batch }
 }
 
 impl WorkItem<0> for Zones {
@@ -173,6 +193,14 @@ impl WorkItem<1> for Zones {
     }
 }
 
+impl WorkItem<2> for Zones {
+    type Pointer = Arc<Zones>;
+
+    fn run(this: Arc<Zones>) {
+        this.end_batch();
+    }
+}
+
 impl Kicked for Zones {
     fn kicked(this: &Arc<Self>) {
         this.kicks.fetch_add(1, Ordering::Relaxed);
@@ -184,9 +212,49 @@ impl Kicked for Zones {
 /// rmmod waits for the work.
 static WORK: ModuleQueue = ModuleQueue::new();
 
-/// The zones' queue, while the module is loaded.
-pub(crate) fn register() -> Result<QueueRegistration> {
-    WORK.register(c_str!("vassist_zones"))
+/// Where host batches end: a softirq queue of the module's own.
+static BATCH_END: ModuleQueue = ModuleQueue::new();
+
+/// The zones' queues, while the module is loaded.
+pub(crate) struct Queues {
+    _work: QueueRegistration,
+    _batch_end: QueueRegistration,
+}
+
+pub(crate) fn register() -> Result<Queues> {
+    Ok(Queues {
+        _work: WORK.register(c_str!("vassist_zones"), false)?,
+        _batch_end: BATCH_END.register(c_str!("vassist_zones_eoc"), true)?,
+    })
+}
+
+/// How a zone port notifies its consumer of received frames.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Notify {
+    /// VNET/P+'s optimistic interrupts: an early one (EVI) as a frame
+    /// arrives for a waiting consumer, and at the end of the host's batch
+    /// (EoC) one by receive density (`policy::evi`).
+    EviEoc,
+    /// Every frame placed: the latency baseline.
+    EveryFrame,
+    /// A fixed-timer coalescer (virtio's NOTF_COAL, ethtool's rx-usecs):
+    /// the first frame starts a timer; at its end a waiting consumer is
+    /// notified. For comparison.
+    Timer,
+}
+
+impl HrTimerHandler for Zones {
+    fn expired(&self) {
+        let mut inner = self.inner.lock();
+        if inner.notify == Notify::Timer && inner.bound && !inner.detached {
+            self.wake_waiting(&mut inner);
+        }
+    }
+}
+
+/// The monotonic clock, in nanoseconds, for the engine.
+fn clock() -> u64 {
+    Ktime::ktime_get().to_ns() as u64
 }
 
 /// A sent frame's buffers, given back when the stack is done with them.
@@ -254,6 +322,11 @@ impl Zones {
                         tx: Consumer::new(geometry.ring(), 0),
                         comp: Producer::new(geometry.ring(), 0),
                         consumer: None,
+                        notify: Notify::EviEoc,
+                        evi: RingEngine::new(evi::Config::default()),
+                        timer: None,
+                        coalesce_ns: 0,
+                        eoc_queued: false,
                         kick: None,
                         dev: Some(dev),
                         bound: false,
@@ -266,6 +339,7 @@ impl Zones {
                 kicks: AtomicU64::new(0),
                 grow <- new_work!("vassist_zones_grow"),
                 transmit <- new_work!("vassist_zones_transmit"),
+                end_of_batch <- new_work!("vassist_zones_eoc"),
             }),
             GFP_KERNEL,
         )
@@ -283,6 +357,7 @@ impl Zones {
         }
         let mut stats = inner.stats;
         stats.kicks = self.kicks.load(Ordering::Relaxed);
+        stats.evi = *inner.evi.stats();
         (stats, inner.bufs.usage(), inner.bound)
     }
 
@@ -295,10 +370,11 @@ impl Zones {
                 false
             } else {
                 this.take_returns(&mut inner);
+                this.arrived(&mut inner, net_len);
                 let placed = this.post(&mut inner, &skb, net_len);
                 this.grow_if_low(&mut inner);
                 match placed {
-                    Ok(()) => this.notify(&mut inner),
+                    Ok(()) => this.placed(&mut inner),
                     Err(why) => inner.stats.dropped(why),
                 }
                 placed.is_ok()
@@ -570,7 +646,7 @@ impl Zones {
             p.store(prod, Ordering::Release);
         }
         inner.stats.completions += k as u64;
-        self.notify(inner);
+        self.wake_waiting(inner);
     }
 
     /// Lends up to `n` free buffers to the consumer (ALLOC), as many as
@@ -755,12 +831,86 @@ impl Zones {
         drop(unused);
     }
 
+    /// A frame for the consumer is about to be placed: an early
+    /// notification (EVI) if it waits, so that its wake-up overlaps the
+    /// copy.
+    fn arrived(&self, inner: &mut Inner, net_len: u32) {
+        if inner.notify == Notify::EviEoc {
+            let bytes = net_len.saturating_add(ETH_HLEN);
+            self.decide(inner, Event::Arrival { bytes });
+        }
+    }
+
+    /// A frame was placed and published: notified now (every frame), or
+    /// at the end of the batch if the engine says so (EoC).
+    fn placed(self: &Arc<Zones>, inner: &mut Inner) {
+        // Pairs with the consumer's barrier between asking to be woken
+        // and reading the producer index once more: either it sees the
+        // frame, or this sees it waiting and the EoC notifies.
+        fence(Ordering::SeqCst);
+        match inner.notify {
+            Notify::EveryFrame => self.signal(inner),
+            Notify::Timer => {
+                if let Some(t) = &inner.timer {
+                    t.arm(inner.coalesce_ns);
+                }
+            }
+            Notify::EviEoc => {
+                let (waiting, cons) = self.consumer_state();
+                if inner.evi.placed(clock, waiting, cons) && !inner.eoc_queued {
+                    inner.eoc_queued = BATCH_END.enqueue::<_, 2>(self.clone());
+                }
+            }
+        }
+    }
+
+    /// The end of a host batch that placed frames (EoC).
+    fn end_batch(&self) {
+        let mut inner = self.inner.lock();
+        inner.eoc_queued = false;
+        if inner.bound && !inner.detached {
+            self.decide(&mut inner, Event::EndOfBatch);
+        }
+    }
+
+    /// Feeds the host's event `ev` to the EVI/EoC engine with what the
+    /// ring shows of the consumer, and notifies it if the engine says so.
+    fn decide(&self, inner: &mut Inner, ev: Event) {
+        let (waiting, cons) = self.consumer_state();
+        if inner.evi.on(clock, waiting, cons, ev) == Action::Notify {
+            self.signal(inner);
+            inner.evi.notified(cons);
+        }
+    }
+
+    /// Whether the consumer waits (`WAITING`), and its receive index.
+    fn consumer_state(&self) -> (bool, u32) {
+        let flags = self.index(self.layout.rx_head, abi::HEAD_FLAGS);
+        let cons = self.index(self.layout.rx_head, abi::HEAD_CONSUMER);
+        (
+            flags.is_some_and(|f| f.load(Ordering::Relaxed) & abi::RING_WAITING != 0),
+            cons.map_or(0, |c| c.load(Ordering::Relaxed)),
+        )
+    }
+
+    /// Notifies the consumer: a waiting one wakes; a running one finds the
+    /// eventfd set when it next waits.
+    fn signal(&self, inner: &mut Inner) {
+        if let Some(flags) = self.index(self.layout.rx_head, abi::HEAD_FLAGS) {
+            flags.fetch_and(!abi::RING_WAITING, Ordering::Relaxed);
+        }
+        if let Some(e) = &inner.consumer {
+            e.signal();
+            inner.stats.notifications += 1;
+        }
+    }
+
     /// Signals the consumer if it said it is about to sleep, and clears
-    /// the flag: one signal per sleep, however many frames follow before
-    /// it runs. The barrier pairs with the consumer's between setting the
-    /// flag and reading the producer index once more: one of the two sees
-    /// the other.
-    fn notify(&self, inner: &mut Inner) {
+    /// the flag: one signal per sleep, however many completions follow
+    /// before it runs. The barrier pairs with the consumer's between
+    /// setting the flag and reading the producer index once more: one of
+    /// the two sees the other.
+    fn wake_waiting(&self, inner: &mut Inner) {
         fence(Ordering::SeqCst);
         let Some(flags) = self.index(self.layout.rx_head, abi::HEAD_FLAGS) else {
             return;
@@ -840,6 +990,7 @@ impl Zones {
             f.store(abi::RING_NEED_KICK, Ordering::Relaxed);
         }
         inner.consumer = Some(eventfd);
+        inner.evi.rebind(0);
         core::mem::swap(&mut inner.kick, &mut kick);
         inner.bound = true;
         Ok(())
@@ -872,9 +1023,35 @@ impl Zones {
                 e.signal();
                 inner.stats.notifications += 1;
             }
-            (inner.kick.take(), inner.dev.take())
+            (inner.kick.take(), inner.dev.take(), inner.timer.take())
         };
+        // Dropped outside the lock: cancelling the timer waits for its
+        // handler, which takes the lock.
         drop(gone);
+    }
+
+    /// Notifies received frames as `params` say; the coalescing timer is
+    /// made the first time it is needed (and then kept: a change back
+    /// cannot fail).
+    fn set_notify(self: &Arc<Zones>, params: &Params) -> Result {
+        // Made outside the lock: it allocates.
+        let has_timer = self.inner.lock().timer.is_some();
+        let timer = match (params.notify, has_timer) {
+            (Notify::Timer, false) => Some(HrTimer::new(self.clone())?),
+            _ => None,
+        };
+        let mut inner = self.inner.lock();
+        inner.notify = params.notify;
+        inner.coalesce_ns = u64::from(params.coalesce_us) * 1000;
+        let unused = if inner.timer.is_none() && !inner.detached {
+            inner.timer = timer;
+            None
+        } else {
+            timer
+        };
+        drop(inner);
+        drop(unused);
+        Ok(())
     }
 
     fn info(&self) -> Info {
@@ -906,17 +1083,38 @@ impl Zones {
     }
 }
 
-/// A port's zone state: its geometry, and its zones while it is a zone
+/// A zone port's parameters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Params {
+    /// Zones and rings: fixed while the port is a zone port.
+    pub(crate) geometry: Geometry,
+    /// How received frames are notified, and the timer of `Timer`: they
+    /// change at once.
+    pub(crate) notify: Notify,
+    pub(crate) coalesce_us: u32,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            geometry: Geometry::default(),
+            notify: Notify::EviEoc,
+            coalesce_us: 50,
+        }
+    }
+}
+
+/// A port's zone state: its parameters, and its zones while it is a zone
 /// port.
 pub(crate) struct ZonePort {
-    geometry: RtnlCell<Geometry>,
+    params: RtnlCell<Params>,
     zones: RcuBox<Arc<Zones>>,
 }
 
 impl Default for ZonePort {
     fn default() -> Self {
         ZonePort {
-            geometry: RtnlCell::new(Geometry::default()),
+            params: RtnlCell::new(Params::default()),
             zones: RcuBox::new(),
         }
     }
@@ -932,8 +1130,8 @@ impl ZonePort {
         self.zones.is_set()
     }
 
-    pub(crate) fn geometry(&self, rtnl: &Rtnl) -> Geometry {
-        *self.geometry.get(rtnl)
+    pub(crate) fn params(&self, rtnl: &Rtnl) -> Params {
+        *self.params.get(rtnl)
     }
 
     /// The state and counters, while it is a zone port.
@@ -941,38 +1139,48 @@ impl ZonePort {
         self.zones.get_locked(rtnl).map(|z| z.stats())
     }
 
-    /// Makes the port a zone port (with `geometry`, if given), or stops it
+    /// Makes the port a zone port (with `params`, if given), or stops it
     /// being one; the geometry cannot change while it is one. Returns what
     /// undoes the change.
     pub(crate) fn configure(
         &self,
         on: bool,
-        geometry: Option<Geometry>,
+        params: Option<Params>,
         dev: &NetDevice,
         rtnl: &mut Rtnl,
     ) -> Result<Undo, VaError> {
-        let old = *self.geometry.get(rtnl);
+        let old = *self.params.get(rtnl);
         let was_on = self.is_on();
-        if let Some(g) = geometry.filter(|g| *g != old) {
-            if was_on {
+        let no_memory = |e| VaError::new(e, c_str!("no memory for the zone and rings"));
+        if let Some(p) = params.filter(|p| *p != old) {
+            if was_on && p.geometry != old.geometry {
                 return Err(VaError::new(
                     EBUSY,
-                    c_str!("zone parameters cannot change while zone is on"),
+                    c_str!("zone geometry cannot change while zone is on"),
                 ));
             }
-            *self.geometry.get_mut(rtnl) = g;
+            if let Some(z) = self.zones.get_locked(rtnl) {
+                z.set_notify(&p).map_err(no_memory)?;
+            }
+            *self.params.get_mut(rtnl) = p;
         }
         let undo = Undo {
-            geometry: old,
+            params: old,
             stop: on && !was_on,
         };
         match (on, was_on) {
             (true, false) => {
-                let zones = Zones::new(*self.geometry.get(rtnl), dev);
-                let set = zones.and_then(|z| self.zones.set(z, rtnl).map_err(|_| ENOMEM));
+                let p = *self.params.get(rtnl);
+                let set = Zones::new(p.geometry, dev).and_then(|z| {
+                    let set = z.set_notify(&p).and_then(|()| {
+                        self.zones.set(z.clone(), rtnl).map_err(|_| ENOMEM)
+                    });
+                    // A timer made holds the zones: let go of it.
+                    set.inspect_err(|_| z.detach())
+                });
                 if let Err(e) = set {
-                    *self.geometry.get_mut(rtnl) = old;
-                    return Err(VaError::new(e, c_str!("no memory for the zone and rings")));
+                    *self.params.get_mut(rtnl) = old;
+                    return Err(no_memory(e));
                 }
             }
             (false, true) => self.stop(rtnl),
@@ -987,7 +1195,11 @@ impl ZonePort {
         if undo.stop {
             self.stop(rtnl);
         }
-        *self.geometry.get_mut(rtnl) = undo.geometry;
+        if let Some(z) = self.zones.get_locked(rtnl) {
+            // Back to what it was: any timer it needs exists already.
+            let _ = z.set_notify(&undo.params);
+        }
+        *self.params.get_mut(rtnl) = undo.params;
     }
 
     /// Stops it being a zone port: its consumer is woken and told.
@@ -998,7 +1210,7 @@ impl ZonePort {
 
 /// What undoes a [`ZonePort::configure`].
 pub(crate) struct Undo {
-    geometry: Geometry,
+    params: Params,
     stop: bool,
 }
 

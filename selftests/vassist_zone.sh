@@ -40,6 +40,12 @@ t_zone_parameters() {
 	vctl zone show dev tap0 | grep -q "zone-size 1048576 zones 1/2 ring 256"
 	expect_fail "zone-size must be a power of two" vctl port set dev tap0 zone off zone-size 3M
 	expect_fail "cannot change while zone is on" vctl port set dev tap0 zone-size 2M
+	# How frames are notified changes at once.
+	vctl port set dev tap0 notify timer coalesce-usecs 200 > /dev/null
+	vctl zone show dev tap0 | grep -q "notify timer (coalesce-usecs 200)"
+	expect_fail "out of range" vctl port set dev tap0 coalesce-usecs 0
+	expect_fail "takes evi-eoc|every-frame|timer" vctl port set dev tap0 notify never
+	vctl port set dev tap0 notify evi-eoc > /dev/null
 	vctl port set dev tap0 zone-size 1M > /dev/null
 	expect_fail "ack offload on a zone port" vctl port set dev tap0 snoop on
 	vctl port set dev tap0 zone off > /dev/null
@@ -154,6 +160,55 @@ t_consumer_killed_mid_transfer() {
 	# Another consumer takes over.
 	tapguest_start --zone
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((1 << 20)) 5202
+}
+
+# EVI/EoC: a consumer that sleeps whenever its ring is empty gets every
+# frame without waiting for a timeout, whatever the traffic's shape: lone
+# frames, short and long bursts, from two senders on two CPUs at once.
+t_no_wakeup_lost() {
+	local mac=02:00:00:00:00:99 n=0 f
+	topo_build
+	vctl port add dev tap0 zone on > /dev/null
+	bridge -n "$HOST" fdb add $mac dev tap0 master static
+	tapguest_start
+	ip netns exec "$HOST" zoneprobe count --dev tap0 --frames 12800 --timeout-ms 3000 \
+		> "$TMPD/count" 2>&1 &
+	local c=$!
+	slowwait 5 zone_bound
+	send() { in_remote rxbench send --dev eth0 --dst-mac $mac --size "$1" --frames "$2" \
+		--burst "$3" --gap-us "$4" > /dev/null; }
+	for f in "60 800 1 300" "1514 1600 4 900" "60 3200 64 4000"; do
+		# shellcheck disable=SC2086 # the four numbers
+		send $f &
+		local s=$!
+		# shellcheck disable=SC2086
+		send $f
+		wait $s
+		n=$((n + $(echo $f | cut -d' ' -f2) * 2))
+	done
+	wait $c || { cat "$TMPD/count"; fail "zoneprobe count"; }
+	cat "$TMPD/count"
+	vctl zone show dev tap0
+	local placed
+	placed=$(zone_stat frames)
+	check_ge "frames placed of $n sent" "$placed" $((n - $(zone_stat ring-full) - $(zone_stat no-buffer)))
+	grep -q "frames $placed lost-wakeups 0 " "$TMPD/count" || fail "a frame waited for a timeout"
+	check_ge evi-sent "$(zone_stat evi-sent)" 100
+	check_le "notifications, at most one per frame" "$(zone_stat notifications)" "$placed"
+}
+
+# Each way of notifying, switched while a consumer is bound, carries TCP.
+t_notify_modes_carry_traffic() {
+	local mode notes port=5201
+	zone_up
+	for mode in every-frame timer evi-eoc; do
+		vctl port set dev tap0 notify $mode coalesce-usecs 100 > /dev/null
+		notes=$(zone_stat notifications)
+		transfer "$REMOTE" "$GUEST" $GUEST_IP $((1 << 20)) $port
+		check_ge "notifications with $mode" "$(zone_stat notifications)" $((notes + 10))
+		port=$((port + 1))
+	done
+	vctl zone show dev tap0
 }
 
 t_consumer_that_never_gives_back() {
@@ -294,7 +349,8 @@ t_rmmod_while_bound() {
 run_tests "$@" t_zone_parameters t_no_consumer_drops_counted t_tcp_through_zone_port \
 	t_guest_to_guest_through_zone_ports \
 	t_scheduled_consumer_gets_every_byte t_lossy_link_through_zone_port \
-	t_consumer_killed_mid_transfer t_consumer_that_never_gives_back \
+	t_consumer_killed_mid_transfer t_no_wakeup_lost t_notify_modes_carry_traffic \
+	t_consumer_that_never_gives_back \
 	t_malicious_consumer_rejected t_malicious_sender_rejected \
 	t_sent_frames_outlive_their_sender t_bind_errors t_device_removed_while_bound \
 	t_rmmod_while_bound

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Reports bench/zone-port/rx-vm.sh's lines (round size mode sent received
-busy_ns notifications receiver_ns): instructions per frame by receive
-path, split between the kernel and the receiving process, medians over
-rounds, and the summary line."""
+"""Reports bench/zone-port/rx-vm.sh's lines: of rx.txt (round size mode
+sent received busy_ns notifications receiver_ns), instructions per frame
+by receive path, split between the kernel and the receiving process; of
+notify.txt (round kind notify sent received placed notifications p50_ns
+p90_ns), each way of notifying's first-frame latency and notifications per
+frame; medians over rounds, and the summary line."""
 import statistics
 import sys
 from collections import defaultdict
@@ -93,13 +95,42 @@ if 64 in summary:
     print("# read() per frame costs on hardware (mode switches with mitigations, cache")
     print("# and TLB effects), where no KVM host was at hand to measure: /dev/kvm here")
     print("# cannot boot a normal kernel.")
+
+notify = defaultdict(list)
+for line in open(sys.argv[2]):
+    f = line.split()
+    r, kind, mode = f[:3]
+    sent, got, placed, notes, p50, p90 = (int(x) for x in f[3:9])
+    notify[(kind, mode)].append((sent, got, placed, notes, p50, p90))
+NOTIFIES = ["evi-eoc", "every-frame", "timer"]
+print()
+print("# Notifying the zone consumer, each way in turn on the same traffic (64-byte")
+print("# frames): first-frame latency of lone frames 2 ms apart, from sending to the")
+print("# consumer taking each (ns = instructions here), and notifications per frame")
+print("# placed at saturation (256-frame bursts 100 us apart, the CPU busy throughout).")
+print("# timer: a 50 us coalescer (virtio NOTF_COAL, ethtool rx-usecs). Medians of rounds.")
+print(f"{'notify':12} {'p50 ns':>9} {'p90 ns':>9} {'notif/frame lone':>17} "
+      f"{'notif/frame sat':>16} {'lost sat':>9}")
+med = {}
+for mode in NOTIFIES:
+    lat = notify.get(("latency", mode))
+    sat = notify.get(("saturation", mode))
+    if not lat or not sat:
+        continue
+    p50 = statistics.median(x[4] for x in lat)
+    p90 = statistics.median(x[5] for x in lat)
+    lone = statistics.median(x[3] / max(x[2], 1) for x in lat)
+    nsat = statistics.median(x[3] / max(x[2], 1) for x in sat)
+    lost = sum(x[0] - min(x[1], x[0]) for x in sat)
+    med[mode] = (p50, nsat)
+    print(f"{mode:12} {p50:>9,.0f} {p90:>9,.0f} {lone:>17.3f} {nsat:>16.3f} {lost:>9}")
 print()
 print("# Not measured yet: AF_XDP (a tap's frames toward the guest do not pass")
 print("# XDP: generic XDP runs on a device's receive, and tap0 transmits them;")
-print("# it needs a veth port), first-frame latency against notify-every-frame and a")
-print("# timer coalescer, and guest-to-guest copies (cut-through): n/a below.")
-if 64 in summary:
-    tap, pkt, notes = summary[64]
+print("# it needs a veth port), and guest-to-guest copies (cut-through): n/a below.")
+if 64 in summary and "evi-eoc" in med and "every-frame" in med:
+    tap, pkt, _ = summary[64]
+    ratio = med["evi-eoc"][0] / med["every-frame"][0]
     print(f"zone-port: rx 64B {tap:.2f}x tap-read, {pkt:.2f}x best-of(af_packet,af_xdp=n/a), "
-          f"notifications/frame {notes:.2f}, first-frame p50 n/a every-frame, "
-          f"guest-to-guest copies n/a")
+          f"notifications/frame {med['evi-eoc'][1]:.2f}, first-frame p50 {ratio:.2f}x "
+          f"every-frame, guest-to-guest copies n/a")

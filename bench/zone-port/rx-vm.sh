@@ -54,6 +54,36 @@ run() {
 	[ $mode != base ] || got=0 own=0
 	echo "$round $size $mode $sent $got $busy $notes $own" | tee -a "$out/rx.txt"
 }
+# Notification, each way in turn on the same traffic (zone port, 64-byte
+# frames, stamped with their sending time); lines go to $1/notify.txt:
+#   round kind notify sent received placed notifications p50_ns p90_ns
+#   latency     lone frames 2 ms apart: from sending to the consumer taking
+#               each one (a consumer asleep when each comes)
+#   saturation  256-frame bursts 100 us apart: the CPU busy throughout,
+#               the consumer behind; notifications per frame placed
+notify_run() {
+	local round=$1 kind=$2 mode=$3 sent got notes placed lat args
+	vctl port set dev tap0 zone off > /dev/null
+	vctl port set dev tap0 zone on notify "$mode" coalesce-usecs 50 > /dev/null
+	ip netns exec "$HOST" rxbench recv --dev tap0 --mode zone --latency > "$TMPD/recv" 2>&1 &
+	local r=$!
+	slowwait 5 grep -q ready "$TMPD/recv"
+	sleep 0.5
+	case $kind in
+	latency) args="--frames 1000 --burst 1 --gap-us 2000" ;;
+	saturation) args="--frames $frames --burst 256 --gap-us 100" ;;
+	esac
+	# shellcheck disable=SC2086 # the options
+	sent=$(ip netns exec "$REMOTE" rxbench send --dev eth0 --dst-mac $mac --size 64 --stamp \
+		$args | sed -n 's/.*sent \([0-9]*\) .*/\1/p')
+	notes=$(zone_stat notifications)
+	placed=$(zone_stat frames)
+	kill $r
+	wait $r || true
+	got=$(sed -n 's/.*frames \([0-9]*\) .*/\1/p' "$TMPD/recv")
+	lat=$(sed -n 's/.*latency_p50_ns \([0-9]*\) p90_ns \([0-9]*\).*/\1 \2/p' "$TMPD/recv")
+	echo "$round $kind $mode $sent $got $placed $notes $lat" | tee -a "$out/notify.txt"
+}
 modes=(base tap packet zone)
 : > "$out/rx.txt"
 # One run unmeasured first: caches and allocators cold after boot.
@@ -63,6 +93,15 @@ for i in $(seq 0 $((rounds - 1))); do
 		for j in 0 1 2 3; do
 			k=$(( (i % 2 ? 3 - j : j) + i / 2 ))
 			run "$i" $size "${modes[k % 4]}"
+		done
+	done
+done
+notifies=(evi-eoc every-frame timer)
+: > "$out/notify.txt"
+for i in $(seq 0 $((rounds - 1))); do
+	for kind in latency saturation; do
+		for j in 0 1 2; do
+			notify_run "$i" $kind "${notifies[(i + j) % 3]}"
 		done
 	done
 done

@@ -15,12 +15,13 @@
 //! - Arrival: EVI if the consumer is unmasked and has no notification
 //!   pending; if masked, the EVI is discarded (implicit coalescing) and
 //!   remembered as failed.
-//! - EoC: a failed EVI, or a packet placed while the consumer was unmasked
-//!   with no notification pending (the EVI came too early, or none was
-//!   sent), always notifies: delivery may wait for the unmask. Otherwise the
-//!   receive density RD (bytes per second since the last notification)
-//!   decides: RD < alpha "too cold" and RD > beta "too hot" do nothing;
-//!   in between notify.
+//! - EoC: with a notification pending, nothing: the consumer has yet to
+//!   look at the ring, and will see all of it. Otherwise a failed EVI, or
+//!   a packet placed while the consumer was unmasked with no notification
+//!   pending (the EVI came too early, or none was sent), always notifies:
+//!   delivery may wait for the unmask. Otherwise the receive density RD
+//!   (bytes per second since the last notification) decides: RD < alpha
+//!   "too cold" and RD > beta "too hot" do nothing; in between notify.
 //!
 //! Because every placed packet is either seen by a masked consumer or
 //! covered by a pending notification or makes the next EoC notify, no
@@ -93,6 +94,8 @@ pub struct Stats {
     pub eoc_cold: u64,
     /// EoCs discarded as too hot.
     pub eoc_hot: u64,
+    /// EoCs with a notification pending.
+    pub eoc_pending: u64,
     /// Host batches (EoC events).
     pub batches: u64,
 }
@@ -144,6 +147,12 @@ impl Engine {
 
     /// Feeds one event at time `now_ns` (monotonic) and says what to do.
     pub fn on(&mut self, now_ns: u64, ev: Event) -> Action {
+        self.on_at(|| now_ns, ev)
+    }
+
+    /// [`Engine::on`] with the time read only if the answer needs it (a
+    /// notification, an EoC's density): a clock read per packet costs.
+    pub fn on_at(&mut self, now: impl FnOnce() -> u64, ev: Event) -> Action {
         match ev {
             Event::Arrival { bytes } => {
                 let action = if self.masked {
@@ -155,7 +164,7 @@ impl Engine {
                     Action::None
                 } else {
                     self.stats.evi_sent += 1;
-                    self.notify(now_ns)
+                    self.notify(now())
                 };
                 self.bytes_since_notify = self.bytes_since_notify.saturating_add(u64::from(bytes));
                 action
@@ -185,6 +194,11 @@ impl Engine {
             }
             Event::EndOfBatch => {
                 self.stats.batches += 1;
+                if self.pending {
+                    self.stats.eoc_pending += 1;
+                    return Action::None;
+                }
+                let now_ns = now();
                 if self.evi_failed || self.uncovered {
                     self.stats.eoc_sent += 1;
                     return self.notify(now_ns);
@@ -222,7 +236,86 @@ impl Engine {
         if dt == 0 {
             return Some(u64::MAX);
         }
-        let rd = u128::from(self.bytes_since_notify) * 1_000_000_000 / u128::from(dt);
-        Some(u64::try_from(rd).unwrap_or(u64::MAX))
+        // In u64 (the kernel has no 128-bit division): over 18 GB since
+        // the last notification, per whole second.
+        const NS_PER_S: u64 = 1_000_000_000;
+        Some(match self.bytes_since_notify.checked_mul(NS_PER_S) {
+            Some(b) => b / dt,
+            None => self.bytes_since_notify / (dt / NS_PER_S).max(1),
+        })
+    }
+}
+
+/// The engine over a shared ring whose consumer asks to be woken by
+/// setting a `WAITING` flag (then reads the producer index once more
+/// before it sleeps) and clears it when it runs; the host clears it as it
+/// notifies. The host sees the consumer only through that flag and the
+/// consumer's index, read at the host's own events: this turns them into
+/// the engine's consumer events.
+#[derive(Clone, Debug, Default)]
+pub struct RingEngine {
+    engine: Engine,
+    /// The consumer's index when it was last notified.
+    notified_at: u32,
+}
+
+impl RingEngine {
+    pub fn new(cfg: Config) -> Self {
+        RingEngine {
+            engine: Engine::new(cfg),
+            notified_at: 0,
+        }
+    }
+
+    pub fn stats(&self) -> &Stats {
+        self.engine.stats()
+    }
+
+    /// A new consumer, its index at `cons`.
+    pub fn rebind(&mut self, cons: u32) {
+        self.notified_at = cons;
+        self.engine.pending = false;
+    }
+
+    /// What the ring shows of the consumer: it acted on the last
+    /// notification if it moved its index or asked to be woken again
+    /// since (the host cleared the flag as it notified), and until then
+    /// it has not started (unmasked); after, it waits (unmasked) while the
+    /// flag is set, and runs (masked) otherwise. Then the host's own event;
+    /// `Notify` means: clear the flag, signal, and call
+    /// [`RingEngine::notified`].
+    pub fn on(&mut self, now: impl FnOnce() -> u64, waiting: bool, cons: u32, ev: Event) -> Action {
+        let mut masked = !waiting;
+        if self.engine.pending {
+            let moved = cons != self.notified_at;
+            if waiting || moved {
+                let found = u32::from(moved);
+                // (Events that read no time.)
+                self.engine.on(0, Event::ConsumerStarted { found });
+            } else {
+                masked = false;
+            }
+        }
+        let state = if masked {
+            Event::Masked
+        } else {
+            Event::Unmasked
+        };
+        self.engine.on(0, state);
+        self.engine.on_at(now, ev)
+    }
+
+    /// A packet was placed and published, and then (after a full barrier)
+    /// the ring read: whether the end of the host's batch must be seen
+    /// (EoC). Not while a notification is pending: the consumer has yet
+    /// to look at the ring, which holds the packet already.
+    pub fn placed(&mut self, now: impl FnOnce() -> u64, waiting: bool, cons: u32) -> bool {
+        self.on(now, waiting, cons, Event::Placed);
+        !self.engine.pending
+    }
+
+    /// The host notified the consumer, whose index was `cons`.
+    pub fn notified(&mut self, cons: u32) {
+        self.notified_at = cons;
     }
 }

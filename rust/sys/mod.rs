@@ -16,6 +16,7 @@ pub(crate) mod bhlock;
 pub(crate) mod errno;
 pub(crate) mod eventfd;
 pub(crate) mod genl;
+pub(crate) mod hrtimer;
 pub(crate) mod miscdev;
 pub(crate) mod netdev;
 pub(crate) mod netfilter;

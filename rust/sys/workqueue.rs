@@ -28,10 +28,16 @@ impl ModuleQueue {
         }
     }
 
-    /// Makes the queue (unbound: its work allocates and may sleep).
-    pub(crate) fn register(&'static self, name: &'static CStr) -> Result<QueueRegistration> {
+    /// Makes the queue: unbound (its work may sleep), or, with `bh`, run
+    /// in softirq context on the CPU that queued it, after the softirq
+    /// work in progress there (a network receive batch, say) is done.
+    pub(crate) fn register(
+        &'static self,
+        name: &'static CStr,
+        bh: bool,
+    ) -> Result<QueueRegistration> {
         // SAFETY: `name` is NUL-terminated and static.
-        let q = unsafe { bindings::vassist_alloc_workqueue(name.as_char_ptr()) };
+        let q = unsafe { bindings::vassist_alloc_workqueue(name.as_char_ptr(), bh) };
         if q.is_null() {
             return Err(ENOMEM);
         }

@@ -26,6 +26,27 @@ enum vassist_features {
 };
 
 /**
+ * enum vassist_zone_notify - How a zone port notifies its consumer of received
+ *   frames.
+ * @VASSIST_ZONE_NOTIFY_EVI_EOC: Optimistic interrupts (VNET/P+): an early one
+ *   (EVI) as a frame arrives for a consumer that waits, and one at the end of
+ *   the host's receive batch (EoC), unless one is pending still, when an EVI
+ *   failed, a frame was placed that no notification covers, or by receive
+ *   density (between 50 and 100 MB/s since the last notification).
+ * @VASSIST_ZONE_NOTIFY_EVERY_FRAME: One per frame placed (the latency
+ *   baseline).
+ * @VASSIST_ZONE_NOTIFY_TIMER: A fixed-timer coalescer (as virtio's NOTF_COAL
+ *   or ethtool's rx-usecs): the first frame placed starts a timer of
+ *   coalesce-usecs; when it expires, a consumer that waits is notified. For
+ *   comparison.
+ */
+enum vassist_zone_notify {
+	VASSIST_ZONE_NOTIFY_EVI_EOC,
+	VASSIST_ZONE_NOTIFY_EVERY_FRAME,
+	VASSIST_ZONE_NOTIFY_TIMER,
+};
+
+/**
  * enum vassist_detach_reason - Why a port stopped being attached.
  * @VASSIST_DETACH_REASON_USER: port-del request.
  * @VASSIST_DETACH_REASON_UNREGISTERED: The port device was unregistered.
@@ -99,6 +120,8 @@ enum {
 	VASSIST_A_ZONE_PARAMS_ZONE_SIZE = 1,
 	VASSIST_A_ZONE_PARAMS_ZONES_MAX,
 	VASSIST_A_ZONE_PARAMS_RING,
+	VASSIST_A_ZONE_PARAMS_NOTIFY,
+	VASSIST_A_ZONE_PARAMS_COALESCE_USECS,
 
 	__VASSIST_A_ZONE_PARAMS_MAX,
 	VASSIST_A_ZONE_PARAMS_MAX = (__VASSIST_A_ZONE_PARAMS_MAX - 1)
@@ -126,6 +149,15 @@ enum {
 	VASSIST_A_ZONE_STATS_TX_DROPPED,
 	VASSIST_A_ZONE_STATS_COMPLETIONS,
 	VASSIST_A_ZONE_STATS_KICKS,
+	VASSIST_A_ZONE_STATS_EVI_SENT,
+	VASSIST_A_ZONE_STATS_EVI_FAILED,
+	VASSIST_A_ZONE_STATS_EVI_COALESCED,
+	VASSIST_A_ZONE_STATS_PREMATURE,
+	VASSIST_A_ZONE_STATS_EOC_SENT,
+	VASSIST_A_ZONE_STATS_EOC_COLD,
+	VASSIST_A_ZONE_STATS_EOC_HOT,
+	VASSIST_A_ZONE_STATS_EOC_PENDING,
+	VASSIST_A_ZONE_STATS_BATCHES,
 
 	__VASSIST_A_ZONE_STATS_MAX,
 	VASSIST_A_ZONE_STATS_MAX = (__VASSIST_A_ZONE_STATS_MAX - 1)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-use vassist_policy::evi::{Action, Config, Engine, Event};
+use vassist_policy::evi::{Action, Config, Engine, Event, RingEngine};
 
 const MS: u64 = 1_000_000;
 
@@ -214,4 +214,156 @@ fn no_lost_wakeup_in_any_interleaving() {
         );
         assert_eq!(w.consumer, Consumer::Idle);
     }
+}
+
+/// A consumer of a zone port's receive ring, step by step: it takes what
+/// the ring holds; with nothing left it sets `WAITING`, reads the
+/// producer index once more, and sleeps on the eventfd; woken, or
+/// finding more, it clears the flag and drains the eventfd.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum RingConsumer {
+    Running,
+    Armed,
+    Sleeping,
+}
+
+/// The host's side as `rust/zone.rs` runs it, the consumer's as
+/// `tools/vassist-zone` does, in any interleaving of their steps (each
+/// step one access to the shared flag, index or eventfd; both sides'
+/// barriers make the interleavings sequentially consistent).
+struct Ring {
+    e: RingEngine,
+    now: u64,
+    prod: u32,
+    cons: u32,
+    waiting: bool,
+    eventfd: u64,
+    consumer: RingConsumer,
+}
+
+impl Ring {
+    fn host(&mut self, ev: Event) {
+        self.now += 1;
+        if self.e.on(|| self.now, self.waiting, self.cons, ev) == Action::Notify {
+            self.waiting = false;
+            self.eventfd += 1;
+            self.e.notified(self.cons);
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.waiting = false;
+        self.eventfd = 0;
+        self.consumer = RingConsumer::Running;
+    }
+
+    fn consumer_step(&mut self) {
+        match self.consumer {
+            RingConsumer::Running if self.cons != self.prod => self.cons += 1,
+            RingConsumer::Running => {
+                self.waiting = true;
+                self.consumer = RingConsumer::Armed;
+            }
+            RingConsumer::Armed if self.cons != self.prod => self.disarm(),
+            RingConsumer::Armed => self.consumer = RingConsumer::Sleeping,
+            RingConsumer::Sleeping if self.eventfd > 0 => self.disarm(),
+            RingConsumer::Sleeping => {}
+        }
+    }
+}
+
+#[test]
+fn ring_protocol_loses_no_wakeup() {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut rnd = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    for _ in 0..5000 {
+        let cfg = Config {
+            alpha: rnd(1 << 20),
+            beta: rnd(1 << 30),
+        };
+        let mut r = Ring {
+            e: RingEngine::new(cfg),
+            now: 0,
+            prod: 0,
+            cons: 0,
+            waiting: false,
+            eventfd: 0,
+            consumer: RingConsumer::Running,
+        };
+        // Each frame: arrival (EVI), publication, the look after the
+        // barrier (Placed); between frames, the batch may end (EoC).
+        let mut stage = 0;
+        let mut eoc_due = false;
+        let mut frames = rnd(40);
+        while frames > 0 || stage != 0 {
+            r.now += rnd(50_000);
+            if rnd(2) == 0 {
+                r.consumer_step();
+                continue;
+            }
+            match stage {
+                0 if eoc_due && rnd(3) == 0 => {
+                    eoc_due = false;
+                    r.host(Event::EndOfBatch);
+                }
+                0 => {
+                    frames -= 1;
+                    let bytes = 60 + rnd(9000) as u32;
+                    r.host(Event::Arrival { bytes });
+                    stage = 1;
+                }
+                1 => {
+                    r.prod += 1;
+                    stage = 2;
+                }
+                _ => {
+                    r.now += 1;
+                    eoc_due |= r.e.placed(|| r.now, r.waiting, r.cons);
+                    stage = 0;
+                }
+            }
+        }
+        if eoc_due {
+            r.host(Event::EndOfBatch);
+        }
+        for _ in 0..1000 {
+            r.consumer_step();
+        }
+        assert_eq!(r.consumer, RingConsumer::Sleeping);
+        assert_eq!(r.cons, r.prod, "a frame was left without a wake-up");
+    }
+}
+
+#[test]
+fn a_burst_to_a_sleeping_consumer_costs_one_notification() {
+    let mut r = Ring {
+        e: RingEngine::new(Config::default()),
+        now: 0,
+        prod: 0,
+        cons: 0,
+        waiting: true,
+        eventfd: 0,
+        consumer: RingConsumer::Sleeping,
+    };
+    let mut eoc_due = false;
+    for _ in 0..10 {
+        r.host(Event::Arrival { bytes: 1500 });
+        r.prod += 1;
+        r.now += 1;
+        eoc_due |= r.e.placed(|| r.now, r.waiting, r.cons);
+    }
+    assert!(
+        !eoc_due,
+        "no batch end to see while the consumer has not run"
+    );
+    r.host(Event::EndOfBatch);
+    assert_eq!(r.eventfd, 1);
+    let st = *r.e.stats();
+    assert_eq!((st.evi_sent, st.evi_coalesced, st.evi_failed), (1, 9, 0));
+    assert_eq!((st.eoc_sent, st.eoc_pending), (0, 1));
 }

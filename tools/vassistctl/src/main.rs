@@ -193,8 +193,14 @@ fn parse_port_args(args: &[String], features_allowed: bool) -> Result<PortArgs, 
             }
             k if features_allowed && ZONE_PARAMS.attrs.iter().any(|a| a.name == k) => {
                 let v = value()?;
-                let n = parse_size(v).ok_or_else(|| format!("bad {k} '{v}'"))?;
-                out.zone.push((ZONE_PARAMS.attr(k).name, n));
+                let attr = ZONE_PARAMS.attr(k);
+                let n = match attr.enumeration {
+                    Some(e) => e
+                        .value(v)
+                        .ok_or_else(|| format!("'{k}' takes {}, not '{v}'", e.entries.join("|")))?,
+                    None => parse_size(v).ok_or_else(|| format!("bad {k} '{v}'"))?,
+                };
+                out.zone.push((attr.name, n));
             }
             k if features_allowed && PARAMS.attrs.iter().any(|a| a.name == k) => {
                 let v = value()?;
@@ -375,11 +381,13 @@ fn print_zone(p: &Value) {
     let g = |k: &str| p["zone"][k].as_u64().unwrap_or(0);
     let z = |k: &str| p["zone-stats"][k].as_u64().unwrap_or(0);
     println!(
-        "    zone: zone-size {} zones {}/{} ring {} consumer {}",
+        "    zone: zone-size {} zones {}/{} ring {} notify {} (coalesce-usecs {}) consumer {}",
         g("zone-size"),
         z("zones"),
         g("zones-max"),
         g("ring"),
+        p["zone"]["notify"].as_str().unwrap_or("?"),
+        g("coalesce-usecs"),
         if p["zone-stats"]["consumer"] == json!(true) {
             "bound"
         } else {
@@ -404,6 +412,19 @@ fn print_zone(p: &Value) {
         z("unsupported"),
         z("bad-desc"),
         z("grow-failed")
+    );
+    println!(
+        "    notifications: evi {} evi-failed {} evi-coalesced {} premature {}; eoc {} \
+         cold {} hot {} pending {} of {} batches",
+        z("evi-sent"),
+        z("evi-failed"),
+        z("evi-coalesced"),
+        z("premature"),
+        z("eoc-sent"),
+        z("eoc-cold"),
+        z("eoc-hot"),
+        z("eoc-pending"),
+        z("batches")
     );
     println!(
         "    sent: frames {} bytes {} copied {} dropped {} buffers-sent {} completions {} kicks {}",
@@ -597,9 +618,16 @@ mod tests {
         assert_eq!(p.params, vec![("max-flows", 16), ("idle-timeout", 500)]);
         let p = parse_port_args(&args("dev tap0 snoop off"), true).unwrap();
         assert_eq!((p.value, p.mask), (0, 1));
-        let p = parse_port_args(&args("dev tap0 zone on zone-size 4M ring 512"), true).unwrap();
+        let p = parse_port_args(
+            &args("dev tap0 zone on zone-size 4M ring 512 notify every-frame"),
+            true,
+        )
+        .unwrap();
         assert_eq!((p.value, p.mask), (2, 2));
-        assert_eq!(p.zone, vec![("zone-size", 4 << 20), ("ring", 512)]);
+        assert_eq!(
+            p.zone,
+            vec![("zone-size", 4 << 20), ("ring", 512), ("notify", 1)]
+        );
     }
 
     #[test]
@@ -613,6 +641,7 @@ mod tests {
         assert!(parse_port_args(&args("dev tap0 max-flows 9"), false).is_err());
         assert!(parse_port_args(&args("dev tap0 zone-size 5X"), true).is_err());
         assert!(parse_port_args(&args("dev tap0 zone-size 8G"), true).is_err());
+        assert!(parse_port_args(&args("dev tap0 notify never"), true).is_err());
     }
 
     #[test]

@@ -28,6 +28,12 @@ impl Enum {
             .collect()
     }
 
+    /// The value of the entry `name` (an enum).
+    pub fn value(&self, name: &str) -> Option<u32> {
+        let i = self.entries.iter().position(|e| *e == name)?;
+        u32::try_from(self.start + i as i64).ok()
+    }
+
     /// The bit of the flag `name`.
     pub fn bit(&self, name: &str) -> Option<u32> {
         let i = self.entries.iter().position(|e| *e == name)?;

@@ -3,9 +3,10 @@
 //! rxbench: both ends of the zone-port receive benchmark.
 //!
 //! `rxbench send --dev D --dst-mac M --frames N --size S --burst B
-//! --gap-us G`: sends N frames of S bytes to M out of D (an `AF_PACKET`
-//! socket, bypassing the qdisc), B at a time with G µs of sleep between
-//! bursts, then sleeps 200 ms for the receiver to finish. It runs as a
+//! --gap-us G [--stamp]`: sends N frames of S bytes to M out of D (an
+//! `AF_PACKET` socket, bypassing the qdisc), B at a time with G µs of sleep
+//! between bursts, then sleeps 200 ms for the receiver to finish. With
+//! `--stamp` each frame carries the monotonic time it was sent. It runs as a
 //! real-time task: a burst arrives whole while the receiver waits (as
 //! frames from a NIC's poll do), whatever CPU they share. It prints the
 //! CPU time all tasks ran meanwhile, and the time that passed: under an
@@ -21,7 +22,9 @@
 //!   frames also reach the tap, whose queue fills and drops them).
 //!
 //! Every frame is read whole (its bytes summed), as a consumer that hands
-//! it on would. SIGTERM stops it; it then prints what it took.
+//! it on would. SIGTERM stops it; it then prints what it took. With
+//! `--latency` it also prints the median and 90th percentile of the time
+//! from each stamped frame's sending to its taking.
 
 use clap::{Parser, ValueEnum};
 use std::ffi::CString;
@@ -46,6 +49,8 @@ enum Cli {
         dev: String,
         #[arg(long, value_enum)]
         mode: Mode,
+        #[arg(long)]
+        latency: bool,
     },
     Send {
         #[arg(long)]
@@ -60,6 +65,8 @@ enum Cli {
         burst: u64,
         #[arg(long, default_value_t = 3000)]
         gap_us: u64,
+        #[arg(long)]
+        stamp: bool,
     },
 }
 
@@ -69,18 +76,43 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
-/// Frames and bytes taken, and a sum of the bytes (so none is skipped).
+/// Frames and bytes taken, and a sum of the bytes (so none is skipped);
+/// with `latency`, how long each stamped frame took to come.
 #[derive(Default)]
 struct Taken {
     frames: u64,
     bytes: u64,
     sum: u64,
+    latency: Option<Vec<u64>>,
+}
+
+/// Where a stamped frame carries its sending time: after the Ethernet
+/// header.
+const STAMP_AT: usize = 14;
+
+/// The monotonic clock, in ns (the same in every namespace).
+fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes the time into `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 impl Taken {
     fn frame<'a>(&mut self, parts: impl IntoIterator<Item = &'a [u8]>) {
         self.frames += 1;
+        let mut first = true;
         for p in parts {
+            if let (true, Some(l), Some(s)) =
+                (first, self.latency.as_mut(), p.get(STAMP_AT..STAMP_AT + 8))
+            {
+                let sent = u64::from_le_bytes(s.try_into().expect("8 bytes"));
+                l.push(now_ns().saturating_sub(sent));
+            }
+            first = false;
             self.bytes += p.len() as u64;
             self.sum = p
                 .iter()
@@ -267,7 +299,23 @@ fn own_cpu_ns() -> u64 {
 
 const PACKET_QDISC_BYPASS: libc::c_int = 20;
 
-fn send(dev: &str, dst: &str, frames: u64, size: u16, burst: u64, gap: Duration) -> io::Result<()> {
+/// How `rxbench send` sends.
+struct Sending {
+    frames: u64,
+    size: u16,
+    burst: u64,
+    gap: Duration,
+    stamp: bool,
+}
+
+fn send(dev: &str, dst: &str, how: Sending) -> io::Result<()> {
+    let Sending {
+        frames,
+        size,
+        burst,
+        gap,
+        stamp,
+    } = how;
     let mac: Vec<u8> = dst
         .split(':')
         .filter_map(|h| u8::from_str_radix(h, 16).ok())
@@ -307,6 +355,9 @@ fn send(dev: &str, dst: &str, frames: u64, size: u16, burst: u64, gap: Duration)
     let mut sent = 0;
     while sent < frames {
         for _ in 0..burst.min(frames - sent) {
+            if stamp {
+                frame[STAMP_AT..STAMP_AT + 8].copy_from_slice(&now_ns().to_le_bytes());
+            }
             // SAFETY: `frame` and `sll` are valid for their sizes.
             let n = unsafe {
                 libc::sendto(
@@ -336,8 +387,8 @@ fn send(dev: &str, dst: &str, frames: u64, size: u16, burst: u64, gap: Duration)
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let (dev, mode) = match cli {
-        Cli::Recv { dev, mode } => (dev, mode),
+    let (dev, mode, latency) = match cli {
+        Cli::Recv { dev, mode, latency } => (dev, mode, latency),
         Cli::Send {
             dev,
             dst_mac,
@@ -345,15 +396,16 @@ fn main() -> std::process::ExitCode {
             size,
             burst,
             gap_us,
+            stamp,
         } => {
-            return match send(
-                &dev,
-                &dst_mac,
+            let how = Sending {
                 frames,
                 size,
                 burst,
-                Duration::from_micros(gap_us),
-            ) {
+                gap: Duration::from_micros(gap_us),
+                stamp,
+            };
+            return match send(&dev, &dst_mac, how) {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("rxbench: {e}");
@@ -378,7 +430,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let mut t = Taken::default();
+    let mut t = Taken {
+        latency: latency.then(Vec::new),
+        ..Taken::default()
+    };
     let cpu0 = own_cpu_ns();
     println!("rxbench: ready");
     let r = match mode {
@@ -400,5 +455,10 @@ fn main() -> std::process::ExitCode {
         t.sum,
         own_cpu_ns() - cpu0
     );
+    if let Some(mut l) = t.latency {
+        l.sort_unstable();
+        let pct = |p: usize| l.get(l.len() * p / 100).copied().unwrap_or(0);
+        println!("rxbench: latency_p50_ns {} p90_ns {}", pct(50), pct(90));
+    }
     std::process::ExitCode::SUCCESS
 }

@@ -11,6 +11,11 @@
 //!   not have, offsets inside buffers, buffers it does not hold, double
 //!   returns, producer indices out of range. Prints what it wrote.
 //! - `hoard --dev D --frames N`: takes N frames and never gives them back.
+//! - `count --dev D --frames N --timeout-ms T`: takes frames as they come
+//!   until N or until a wait of T ms ends with none; sleeps on the
+//!   eventfd whenever the ring is empty. A wait that ends by its timeout
+//!   with a frame in the ring is a lost wake-up. Prints "frames F
+//!   lost-wakeups L wakeups W".
 //! - `evil-tx --dev D --rounds N`: binds to send, and posts on the
 //!   transmit ring, each round: frames naming a zone the port does not
 //!   have, an offset inside a buffer, one buffer twice, lengths of 0 and
@@ -59,6 +64,14 @@ enum Cmd {
         #[arg(long)]
         frames: u32,
     },
+    Count {
+        #[arg(long)]
+        dev: String,
+        #[arg(long)]
+        frames: u64,
+        #[arg(long)]
+        timeout_ms: i32,
+    },
     EvilTx {
         #[arg(long)]
         dev: String,
@@ -103,6 +116,49 @@ fn next(port: &mut ZonePort) -> io::Result<vassist_zone::Frame> {
         Some(f) => Ok(f.into_frame()),
         None => Err(io::Error::new(io::ErrorKind::TimedOut, "no frame")),
     }
+}
+
+/// Takes a frame if the ring has one, and gives it back.
+fn take(port: &mut ZonePort) -> io::Result<bool> {
+    let Some(f) = port.recv()? else {
+        return Ok(false);
+    };
+    let f = f.into_frame();
+    port.give_back(f);
+    Ok(true)
+}
+
+fn count(port: &mut ZonePort, frames: u64, timeout_ms: i32) -> io::Result<()> {
+    let (mut got, mut lost, mut wakeups) = (0u64, 0u64, 0u64);
+    while got < frames {
+        if take(port)? {
+            got += 1;
+            continue;
+        }
+        if port.arm() {
+            let mut pfd = libc::pollfd {
+                fd: port.notify_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+            port.disarm();
+            if n == 0 {
+                if !take(port)? {
+                    break;
+                }
+                got += 1;
+                lost += 1;
+                continue;
+            }
+            wakeups += 1;
+        } else {
+            port.disarm();
+        }
+    }
+    println!("zoneprobe: frames {got} lost-wakeups {lost} wakeups {wakeups}");
+    Ok(())
 }
 
 fn evil(port: &mut ZonePort, frames: u32) -> io::Result<()> {
@@ -288,6 +344,15 @@ fn run(cli: Cli) -> io::Result<()> {
             let mut port = ZonePort::bind_tx(ifindex(&dev)?)?;
             println!("zoneprobe: bound");
             evil_tx(&mut port, rounds)?;
+        }
+        Cmd::Count {
+            dev,
+            frames,
+            timeout_ms,
+        } => {
+            let mut port = ZonePort::bind(ifindex(&dev)?)?;
+            println!("zoneprobe: bound");
+            count(&mut port, frames, timeout_ms)?;
         }
         Cmd::Hoard { dev, frames } => {
             let mut port = ZonePort::bind(ifindex(&dev)?)?;
