@@ -124,13 +124,33 @@ for mode in NOTIFIES:
     lost = sum(x[0] - min(x[1], x[0]) for x in sat)
     med[mode] = (p50, nsat)
     print(f"{mode:12} {p50:>9,.0f} {p90:>9,.0f} {lone:>17.3f} {nsat:>16.3f} {lost:>9}")
+copies = "n/a"
+if len(sys.argv) > 3:
+    g2g = {}
+    for line in open(sys.argv[3]):
+        f = line.split()
+        g2g[f[0]] = f[1:]
+    if "zone" in g2g:
+        sent, copied, placed, ms = (int(x) for x in g2g["zone"])
+        print()
+        print("# Guest to guest: two tapguest guests on two zone ports of one bridge, a")
+        print("# verified 8 MiB TCP transfer; bytes each port copied, counted by the ports:")
+        print(f"#   sent from the first port's zones   {sent:>12,} bytes")
+        print(f"#   copied there (headers, into skbs)  {copied:>12,} ({copied / sent:.3f} per byte)")
+        print(f"#   placed in the second port's zones  {placed:>12,} ({placed / sent:.3f} per byte)")
+        print(f"# copies per byte sent: {(copied + placed) / sent:.2f}: the payload once (placed),")
+        print("# the headers twice (tap to tap: every byte twice, a write's copy into the")
+        print("# skb and a read's out of it)")
+        if "tap" in g2g:
+            print(f"# transfer time (instructions): zone ports {ms:,} ms, taps {int(g2g['tap'][3]):,} ms")
+        copies = f"{placed / sent:.0f}"
 print()
 print("# Not measured yet: AF_XDP (a tap's frames toward the guest do not pass")
 print("# XDP: generic XDP runs on a device's receive, and tap0 transmits them;")
-print("# it needs a veth port), and guest-to-guest copies (cut-through): n/a below.")
+print("# it needs a veth port, and the benchmark kernel has no BPF syscall): n/a below.")
 if 64 in summary and "evi-eoc" in med and "every-frame" in med:
     tap, pkt, _ = summary[64]
     ratio = med["evi-eoc"][0] / med["every-frame"][0]
     print(f"zone-port: rx 64B {tap:.2f}x tap-read, {pkt:.2f}x best-of(af_packet,af_xdp=n/a), "
           f"notifications/frame {med['evi-eoc'][1]:.2f}, first-frame p50 {ratio:.2f}x "
-          f"every-frame, guest-to-guest copies n/a")
+          f"every-frame, guest-to-guest copies {copies}")
