@@ -7,8 +7,8 @@
 //! beforehand (device lookup, a flow table) made before it is taken.
 
 use crate::defs::{
-    self, ack_offload as ao, cmd, detach_reason, flow_mode, group, pipe_state, stats,
-    zone_notify, zone_params as zp, zone_stats as zs,
+    self, ack_offload as ao, cmd, detach_reason, flow_mode, group, pipe_state, stats, zone_notify,
+    zone_params as zp, zone_stats as zs,
 };
 use crate::error::VaError;
 use crate::flows::Entry;

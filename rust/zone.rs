@@ -1172,9 +1172,9 @@ impl ZonePort {
             (true, false) => {
                 let p = *self.params.get(rtnl);
                 let set = Zones::new(p.geometry, dev).and_then(|z| {
-                    let set = z.set_notify(&p).and_then(|()| {
-                        self.zones.set(z.clone(), rtnl).map_err(|_| ENOMEM)
-                    });
+                    let set = z
+                        .set_notify(&p)
+                        .and_then(|()| self.zones.set(z.clone(), rtnl).map_err(|_| ENOMEM));
                     // A timer made holds the zones: let go of it.
                     set.inspect_err(|_| z.detach())
                 });

@@ -147,6 +147,8 @@ port_stat() { port_stat_of tap0 "$1"; }
 # port_stat_of DEV NAME: one counter of a port (jq: polled, and python
 # takes seconds to start in the test VM).
 port_stat_of() { vctl -j port show dev "$1" | jq -r ".[0].stats[\"$2\"]"; }
+# zone_stat_of DEV NAME: one zone counter of a zone port (0 when off).
+zone_stat_of() { vctl -j port show dev "$1" | jq -r ".[0][\"zone-stats\"][\"$2\"] // 0"; }
 # check_acked_early SENT MIN [DEV]: the host acked at least MIN of the SENT
 # bytes to the guest early. Bytes, not acks: an ack covers one frame, 1 to
 # 44 segments as the sender's TSO and GRO made it. A transfer is acked
@@ -192,6 +194,28 @@ topo_build() {
 		addr add $GUEST_IP/24 dev eth0
 		addr add $GUEST_IP6/64 dev eth0 nodad
 	EOF
+}
+
+# guest2_build: a second guest namespace, $GUEST2 (10.0.0.3), on tap1 of
+# the bridge. tapguest2_start [tapguest options...]: its tapguest
+# ($TAPGUEST2_PID, the caller's to stop).
+guest2_build() {
+	setup_ns GUEST2
+	ip -n "$HOST" -batch - <<-EOF
+		tuntap add tap1 mode tap
+		link set tap1 master br0 up
+	EOF
+	ip -n "$GUEST2" -batch - <<-EOF
+		tuntap add eth0 mode tap
+		link set eth0 up
+		addr add 10.0.0.3/24 dev eth0
+	EOF
+}
+tapguest2_start() {
+	ip netns exec "$HOST" tapguest --host-tap tap1 --guest-netns "$GUEST2" --guest-tap eth0 "$@" \
+		> "$TMPD/tapguest2.log" 2>&1 &
+	TAPGUEST2_PID=$!
+	slowwait 5 grep -q ready "$TMPD/tapguest2.log"
 }
 
 # bridge_up: br0 in $HOST with the remote end on vrem0.

@@ -7,7 +7,6 @@
 . "$(dirname "$0")/lib.sh"
 
 zone_stat() { zone_stat_of tap0 "$1"; }
-zone_stat_of() { vctl -j port show dev "$1" | jq -r ".[0][\"zone-stats\"][\"$2\"] // 0"; }
 zone_stat_at_least() { [ "$(zone_stat "$1")" -ge "$2" ] 2> /dev/null; }
 zone_stat_is() { [ "$(zone_stat "$1")" = "$2" ]; }
 zone_bound() { [ "$(vctl -j port show dev tap0 | jq '.[0]["zone-stats"].consumer // false')" = true ]; }
@@ -100,27 +99,15 @@ t_tcp_through_zone_port() {
 # its zones and placed once in the other's: one copy of the payload.
 t_guest_to_guest_through_zone_ports() {
 	zone_up
-	setup_ns GUEST2
-	ip -n "$HOST" -batch - <<-EOF
-		tuntap add tap1 mode tap
-		link set tap1 master br0 up
-	EOF
-	ip -n "$GUEST2" -batch - <<-EOF
-		tuntap add eth0 mode tap
-		link set eth0 up
-		addr add 10.0.0.3/24 dev eth0
-	EOF
+	guest2_build
 	vctl port add dev tap1 zone on > /dev/null
-	ip netns exec "$HOST" tapguest --host-tap tap1 --guest-netns "$GUEST2" --guest-tap eth0 \
-		--zone > "$TMPD/tapguest2.log" 2>&1 &
-	local g2=$!
-	slowwait 5 grep -q ready "$TMPD/tapguest2.log"
+	tapguest2_start --zone
 	transfer "$GUEST" "$GUEST2" 10.0.0.3 $((8 << 20))
 	vctl zone show
 	local sent copied placed
 	sent=$(zone_stat tx-bytes) copied=$(zone_stat tx-copied-bytes) placed=$(zone_stat_of tap1 bytes)
-	kill $g2
-	wait $g2 || true
+	kill $TAPGUEST2_PID
+	wait $TAPGUEST2_PID || true
 	# tap0's guest sent the data: its headers copied, the rest referenced;
 	# tap1's zones got every byte of it once.
 	check_ge "sent from tap0's zones" "$sent" $((8 << 20))

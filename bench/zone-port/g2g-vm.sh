@@ -13,21 +13,11 @@
 out=$1 bytes=$((8 << 20))
 . "$(dirname "$0")/../../selftests/lib.sh"
 set -e
-zone_stat_of() { vctl -j port show dev "$1" | jq -r ".[0][\"zone-stats\"][\"$2\"] // 0"; }
 : > "$out/g2g.txt"
 mod_load
 for kind in zone tap; do
 	topo_build
-	setup_ns GUEST2
-	ip -n "$HOST" -batch - <<-EOT
-		tuntap add tap1 mode tap
-		link set tap1 master br0 up
-	EOT
-	ip -n "$GUEST2" -batch - <<-EOT
-		tuntap add eth0 mode tap
-		link set eth0 up
-		addr add 10.0.0.3/24 dev eth0
-	EOT
+	guest2_build
 	zone=()
 	if [ $kind = zone ]; then
 		vctl port add dev tap0 zone on > /dev/null
@@ -35,10 +25,7 @@ for kind in zone tap; do
 		zone=(--zone)
 	fi
 	tapguest_start "${zone[@]}"
-	ip netns exec "$HOST" tapguest --host-tap tap1 --guest-netns "$GUEST2" --guest-tap eth0 \
-		"${zone[@]}" > "$TMPD/tapguest2.log" 2>&1 &
-	g2=$!
-	slowwait 5 grep -q ready "$TMPD/tapguest2.log"
+	tapguest2_start "${zone[@]}"
 	ms=$(transfer "$GUEST" "$GUEST2" 10.0.0.3 $bytes | sed -n 's/.* in \([0-9.]*\) s .*/\1/p' |
 		awk '{ printf "%d", $1 * 1000 }')
 	if [ $kind = zone ]; then
@@ -47,7 +34,7 @@ for kind in zone tap; do
 	else
 		echo "tap - - - $ms" | tee -a "$out/g2g.txt"
 	fi
-	kill $g2
-	wait $g2 || true
+	kill $TAPGUEST2_PID
+	wait $TAPGUEST2_PID || true
 	topo_down
 done

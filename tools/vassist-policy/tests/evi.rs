@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
+mod common;
+
+use common::xorshift;
 use vassist_policy::evi::{Action, Config, Engine, Event, RingEngine};
 
 const MS: u64 = 1_000_000;
@@ -91,6 +94,14 @@ fn eoc_with_no_bytes_is_cold() {
     assert_eq!(e.stats().batches, 1);
 }
 
+/// Thresholds anywhere from nothing to 1 GB/s.
+fn random_config(rnd: &mut impl FnMut(u64) -> u64) -> Config {
+    Config {
+        alpha: rnd(1 << 20),
+        beta: rnd(1 << 30),
+    }
+}
+
 /// A consumer as virtio/NAPI drivers behave, and a host that identifies,
 /// places and batches packets, driven in random orders.
 struct World {
@@ -156,18 +167,9 @@ impl World {
 
 #[test]
 fn no_lost_wakeup_in_any_interleaving() {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut rnd = move |n: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    };
+    let mut rnd = xorshift(0x9e37_79b9_7f4a_7c15);
     for _ in 0..3000 {
-        let cfg = Config {
-            alpha: rnd(1 << 20),
-            beta: rnd(1 << 30),
-        };
+        let cfg = random_config(&mut rnd);
         let mut w = World {
             e: Engine::new(cfg),
             now: 0,
@@ -274,18 +276,9 @@ impl Ring {
 
 #[test]
 fn ring_protocol_loses_no_wakeup() {
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut rnd = move |n: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    };
+    let mut rnd = xorshift(0x2545_f491_4f6c_dd1d);
     for _ in 0..5000 {
-        let cfg = Config {
-            alpha: rnd(1 << 20),
-            beta: rnd(1 << 30),
-        };
+        let cfg = random_config(&mut rnd);
         let mut r = Ring {
             e: RingEngine::new(cfg),
             now: 0,

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
+mod common;
+
+use common::xorshift;
 use vassist_policy::frame::{self, ETH_P_IP, ETH_P_IPV6};
 use vassist_policy::snoop::{
     apply_rewrite, tun_ring_limit, Flow, FlowKey, FromGuest, Mode, Offline, Params, Resend,
@@ -779,17 +782,6 @@ fn flow_key_is_the_same_both_ways() {
     assert_ne!(FlowKey::to_guest(&s).hash(7), FlowKey::to_guest(&r).hash(7));
     assert_ne!(FlowKey::to_guest(&s).hash(7), FlowKey::to_guest(&s).hash(8));
     assert_eq!(FlowKey::to_guest(&s).hash(7) & 1, 1);
-}
-
-/// A small deterministic generator for the random interleavings:
-/// `rnd(n)` is in `0..n`.
-fn xorshift(mut x: u64) -> impl FnMut(u64) -> u64 {
-    move |n| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    }
 }
 
 /// A segment with just the fields the flow rules read.
