@@ -13,6 +13,9 @@
 #   tap     read() from the tap, a frame per call
 #   packet  AF_PACKET TPACKET_V3 ring on the tap
 #   zone    vassist zone port, read in place
+#   xdp     AF_XDP socket (copy mode, generic XDP) on the peer of a veth
+#           port, vxdp0, which the fdb entry points at for the run (a
+#           tap's frames toward the guest never pass XDP)
 # The CPU time all tasks ran over the run, divided by the frames,
 # is the cost per frame; minus base, the cost of receiving. Each mode once
 # per round, in an order that turns every round. Lines go to $1/rx.txt:
@@ -28,11 +31,14 @@ bridge_up
 ip -n "$HOST" -batch - <<-EOT
 	tuntap add tap0 mode tap
 	link set tap0 master br0 up
+	link add vxdp0 type veth peer name vxdp1
+	link set vxdp0 master br0 up
+	link set vxdp1 up
 EOT
 bridge -n "$HOST" fdb add $mac dev tap0 master static
 mod_load
 vctl port add dev tap0 > /dev/null
-zone_stat() { vctl -j port show dev tap0 | jq -r ".[0][\"zone-stats\"][\"$1\"] // 0"; }
+zone_stat() { zone_stat_of tap0 "$1"; }
 run() {
 	local round=$1 size=$2 mode=$3 recv=$3 sent busy got notes own
 	# Zone turned on afresh: its counters start at zero.
@@ -41,7 +47,10 @@ run() {
 	base) vctl port set dev tap0 zone on > /dev/null; recv=tap ;;
 	zone) vctl port set dev tap0 zone on > /dev/null ;;
 	esac
-	ip netns exec "$HOST" rxbench recv --dev tap0 --mode $recv > "$TMPD/recv" 2>&1 &
+	local dev=tap0
+	[ $mode != xdp ] || dev=vxdp1
+	bridge -n "$HOST" fdb replace $mac dev ${dev/vxdp1/vxdp0} master static
+	ip netns exec "$HOST" rxbench recv --dev $dev --mode $recv > "$TMPD/recv" 2>&1 &
 	local r=$!
 	slowwait 5 grep -q ready "$TMPD/recv"
 	sleep 0.5
@@ -84,20 +93,22 @@ notify_run() {
 	lat=$(sed -n 's/.*latency_p50_ns \([0-9]*\) p90_ns \([0-9]*\).*/\1 \2/p' "$TMPD/recv")
 	echo "$round $kind $mode $sent $got $placed $notes $lat" | tee -a "$out/notify.txt"
 }
-modes=(base tap packet zone)
+modes=(base tap packet zone xdp)
+n=${#modes[@]}
 : > "$out/rx.txt"
 # One run unmeasured first: caches and allocators cold after boot.
 run warm 64 zone > /dev/null
 for i in $(seq 0 $((rounds - 1))); do
 	for size in 64 1514; do
-		for j in 0 1 2 3; do
-			k=$(( (i % 2 ? 3 - j : j) + i / 2 ))
-			run "$i" $size "${modes[k % 4]}"
+		for j in $(seq 0 $((n - 1))); do
+			k=$(( (i % 2 ? n - 1 - j : j) + i / 2 ))
+			run "$i" $size "${modes[k % n]}"
 		done
 	done
 done
 notifies=(evi-eoc every-frame timer)
 : > "$out/notify.txt"
+bridge -n "$HOST" fdb replace $mac dev tap0 master static
 for i in $(seq 0 $((rounds - 1))); do
 	for kind in latency saturation; do
 		for j in 0 1 2; do

@@ -2,6 +2,8 @@
 
 //! Shared pieces of the vassist test tools.
 
+pub mod xsk;
+
 use std::ffi::CString;
 use std::io;
 

@@ -19,7 +19,10 @@
 //!   VMM without vhost, reads);
 //! - `zone`: from the port's zones, in place (vassist `zone on`);
 //! - `packet`: from an `AF_PACKET` `TPACKET_V3` ring bound to the tap (the
-//!   frames also reach the tap, whose queue fills and drops them).
+//!   frames also reach the tap, whose queue fills and drops them);
+//! - `xdp`: from an `AF_XDP` socket in copy mode, fed by a generic XDP
+//!   program, on DEV, then the peer of a veth port (frames the bridge sends
+//!   out of a tap never pass XDP: a tap's XDP sees what its guest sends).
 //!
 //! Every frame is read whole (its bytes summed), as a consumer that hands
 //! it on would. SIGTERM stops it; it then prints what it took. With
@@ -31,6 +34,7 @@ use std::ffi::CString;
 use std::io;
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
+use testkit::xsk::Xsk;
 use testkit::{cvt, open_tap, VNET_LEN};
 use vassist_zone::ZonePort;
 
@@ -39,6 +43,7 @@ enum Mode {
     Tap,
     Zone,
     Packet,
+    Xdp,
 }
 
 #[derive(Parser)]
@@ -141,6 +146,30 @@ fn by_read(tap: libc::c_int, t: &mut Taken) {
             t.frame([&buf[VNET_LEN..n as usize]]);
         } else if n < 0 {
             wait(tap);
+        }
+    }
+}
+
+/// What the receiver holds open: the port's tap (as a VMM does), or the
+/// AF_XDP socket on a veth port's peer.
+enum Host {
+    Tap(libc::c_int),
+    Xdp(Xsk),
+}
+
+fn ifindex(dev: &str) -> io::Result<u32> {
+    let name = CString::new(dev).map_err(|_| io::ErrorKind::InvalidInput)?;
+    // SAFETY: `name` is NUL-terminated.
+    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
+        0 => Err(io::Error::last_os_error()),
+        i => Ok(i),
+    }
+}
+
+fn by_xdp(mut xsk: Xsk, t: &mut Taken) {
+    while !STOP.load(Ordering::Relaxed) {
+        if xsk.drain(|f| t.frame([f])) == 0 {
+            wait(xsk.fd());
         }
     }
 }
@@ -423,8 +452,12 @@ fn main() -> std::process::ExitCode {
             )
         };
     }
-    let tap = match open_tap(&dev, true) {
-        Ok(fd) => fd,
+    let opened = match mode {
+        Mode::Xdp => ifindex(&dev).and_then(Xsk::bind).map(Host::Xdp),
+        _ => open_tap(&dev, true).map(Host::Tap),
+    };
+    let host = match opened {
+        Ok(h) => h,
         Err(e) => {
             eprintln!("rxbench: {e}");
             return std::process::ExitCode::FAILURE;
@@ -436,13 +469,18 @@ fn main() -> std::process::ExitCode {
     };
     let cpu0 = own_cpu_ns();
     println!("rxbench: ready");
-    let r = match mode {
-        Mode::Tap => {
+    // The tap is held open in every mode but xdp, read in tap mode only.
+    let r = match (host, mode) {
+        (Host::Xdp(xsk), _) => {
+            by_xdp(xsk, &mut t);
+            Ok(())
+        }
+        (Host::Tap(_), Mode::Zone) => by_zone(&dev, &mut t),
+        (Host::Tap(_), Mode::Packet) => by_packet(&dev, &mut t),
+        (Host::Tap(tap), _) => {
             by_read(tap, &mut t);
             Ok(())
         }
-        Mode::Zone => by_zone(&dev, &mut t),
-        Mode::Packet => by_packet(&dev, &mut t),
     };
     if let Err(e) = r {
         eprintln!("rxbench: {e}");
