@@ -395,13 +395,15 @@ fn print_zone(p: &Value) {
         }
     );
     println!(
-        "    frames {} bytes {} buffers free {} consumer {} returned {} notifications {}",
+        "    frames {} bytes {} buffers free {} consumer {} returned {} notifications {} \
+         ({:.3} per frame)",
         z("frames"),
         z("bytes"),
         z("buffers-free"),
         z("buffers-consumer"),
         z("returned"),
-        z("notifications")
+        z("notifications"),
+        z("notifications") as f64 / z("frames").max(1) as f64
     );
     println!(
         "    dropped: no-consumer {} no-buffer {} ring-full {} unsupported {}; bad-desc {} \
