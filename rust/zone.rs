@@ -899,6 +899,11 @@ impl Zones {
         if let Some(flags) = self.index(self.layout.rx_head, abi::HEAD_FLAGS) {
             flags.fetch_and(!abi::RING_WAITING, Ordering::Relaxed);
         }
+        Self::signal_eventfd(inner);
+    }
+
+    /// Signals the bound consumer's receive eventfd, counted.
+    fn signal_eventfd(inner: &mut Inner) {
         if let Some(e) = &inner.consumer {
             e.signal();
             inner.stats.notifications += 1;
@@ -919,9 +924,8 @@ impl Zones {
             return;
         }
         let was = flags.fetch_and(!abi::RING_WAITING, Ordering::Relaxed);
-        if let (true, Some(e)) = (was & abi::RING_WAITING != 0, &inner.consumer) {
-            e.signal();
-            inner.stats.notifications += 1;
+        if was & abi::RING_WAITING != 0 {
+            Self::signal_eventfd(inner);
         }
     }
 
@@ -1019,10 +1023,7 @@ impl Zones {
             if let Some(s) = self.index(self.layout.rx_head, abi::HEAD_STATUS) {
                 s.store(abi::RING_DETACHED, Ordering::Release);
             }
-            if let Some(e) = &inner.consumer {
-                e.signal();
-                inner.stats.notifications += 1;
-            }
+            Self::signal_eventfd(&mut inner);
             (inner.kick.take(), inner.dev.take(), inner.timer.take())
         };
         // Dropped outside the lock: cancelling the timer waits for its
