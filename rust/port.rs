@@ -10,7 +10,7 @@ use crate::sys::errno::eopnotsupp;
 use crate::sys::netdev::{Net, NetDevice, NetDeviceRef, NetdevEvent};
 use crate::sys::netns::{Pernet, PernetData, PernetRegistration};
 use crate::sys::percpu::PerCpuCounters;
-use crate::sys::rcu::{Guard, RcuBox};
+use crate::sys::rcu::{self, Guard, RcuBox};
 use crate::sys::rtnl::{Rtnl, RtnlGuard};
 use crate::sys::time;
 use crate::sys::timer::{Timer, TimerHandler};
@@ -440,15 +440,18 @@ pub(crate) fn detach(port: &Port, guest_gone: bool, rtnl: &mut Rtnl) -> Result<(
 /// that ends their flows: until nothing is held, or nothing was acked
 /// for [`snoop::DRAIN_STALL_MS`], or [`snoop::DRAIN_MAX_MS`] passed.
 pub(crate) fn drain(ports: &[Arc<Port>], rtnl: &mut RtnlGuard) {
-    let mut held = false;
+    let mut running = false;
     for p in ports {
-        held |= p.snoop.drain(rtnl.held());
+        running |= p.snoop.drain(rtnl.held());
     }
-    if !held {
+    if !running {
         return;
     }
     let held = || ports.iter().map(|p| p.snoop.held_bytes()).sum::<u64>();
     rtnl.unlocked(|| {
+        // A hook that saw offload before it drained may still ack early
+        // and hold what it acked.
+        rcu::synchronize_net();
         let start = time::now_ms();
         let (mut last, mut progress) = (held(), start);
         while last != 0

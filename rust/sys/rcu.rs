@@ -56,8 +56,8 @@ impl Guard {
 /// expedited under RTNL, as the networking core waits. Sleeps.
 pub(crate) fn synchronize_net() {
     // SAFETY: called from process context (every caller drops a
-    // registration under RTNL or in a namespace's teardown), where sleeping
-    // is allowed.
+    // registration under RTNL or in a namespace's teardown, or waits for a
+    // drain with RTNL let go), where sleeping is allowed.
     unsafe { bindings::synchronize_net() }
 }
 
