@@ -159,7 +159,7 @@ t_no_wakeup_lost() {
 	bridge -n "$HOST" fdb add $mac dev tap0 master static
 	tapguest_start
 	ip netns exec "$HOST" zoneprobe count --dev tap0 --frames 12800 --timeout-ms 3000 \
-		> "$TMPD/count" 2>&1 &
+		--until "$TMPD/sent" > "$TMPD/count" 2>&1 &
 	local c=$!
 	slowwait 5 zone_bound
 	send() { in_remote rxbench send --dev eth0 --dst-mac $mac --size "$1" --frames "$2" \
@@ -173,6 +173,7 @@ t_no_wakeup_lost() {
 		wait $s
 		n=$((n + $(echo $f | cut -d' ' -f2) * 2))
 	done
+	touch "$TMPD/sent"
 	wait $c || { cat "$TMPD/count"; fail "zoneprobe count"; }
 	cat "$TMPD/count"
 	vctl zone show dev tap0

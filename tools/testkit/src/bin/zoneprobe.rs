@@ -11,11 +11,12 @@
 //!   not have, offsets inside buffers, buffers it does not hold, double
 //!   returns, producer indices out of range. Prints what it wrote.
 //! - `hoard --dev D --frames N`: takes N frames and never gives them back.
-//! - `count --dev D --frames N --timeout-ms T`: takes frames as they come
-//!   until N or until a wait of T ms ends with none; sleeps on the
-//!   eventfd whenever the ring is empty. A wait that ends by its timeout
-//!   with a frame in the ring is a lost wake-up. Prints "frames F
-//!   lost-wakeups L wakeups W".
+//! - `count --dev D --frames N --timeout-ms T [--until PATH]`: takes
+//!   frames as they come until N, or until a wait of T ms ends with none
+//!   (once PATH exists: the senders are done, however late they started);
+//!   sleeps on the eventfd whenever the ring is empty. A wait that ends by
+//!   its timeout with a frame in the ring is a lost wake-up. Prints
+//!   "frames F lost-wakeups L wakeups W".
 //! - `evil-tx --dev D --rounds N`: binds to send, and posts on the
 //!   transmit ring, each round: frames naming a zone the port does not
 //!   have, an offset inside a buffer, one buffer twice, lengths of 0 and
@@ -71,6 +72,8 @@ enum Cmd {
         frames: u64,
         #[arg(long)]
         timeout_ms: i32,
+        #[arg(long)]
+        until: Option<std::path::PathBuf>,
     },
     EvilTx {
         #[arg(long)]
@@ -128,7 +131,12 @@ fn take(port: &mut ZonePort) -> io::Result<bool> {
     Ok(true)
 }
 
-fn count(port: &mut ZonePort, frames: u64, timeout_ms: i32) -> io::Result<()> {
+fn count(
+    port: &mut ZonePort,
+    frames: u64,
+    timeout_ms: i32,
+    until: Option<&std::path::Path>,
+) -> io::Result<()> {
     let (mut got, mut lost, mut wakeups) = (0u64, 0u64, 0u64);
     while got < frames {
         if take(port)? {
@@ -146,7 +154,10 @@ fn count(port: &mut ZonePort, frames: u64, timeout_ms: i32) -> io::Result<()> {
             port.disarm();
             if n == 0 {
                 if !take(port)? {
-                    break;
+                    if until.is_none_or(|p| p.exists()) {
+                        break;
+                    }
+                    continue;
                 }
                 got += 1;
                 lost += 1;
@@ -349,10 +360,11 @@ fn run(cli: Cli) -> io::Result<()> {
             dev,
             frames,
             timeout_ms,
+            until,
         } => {
             let mut port = ZonePort::bind(ifindex(&dev)?)?;
             println!("zoneprobe: bound");
-            count(&mut port, frames, timeout_ms)?;
+            count(&mut port, frames, timeout_ms, until.as_deref())?;
         }
         Cmd::Hoard { dev, frames } => {
             let mut port = ZonePort::bind(ifindex(&dev)?)?;
