@@ -323,7 +323,11 @@ impl Zones {
                         comp: Producer::new(geometry.ring(), 0),
                         consumer: None,
                         notify: Notify::EviEoc,
-                        evi: RingEngine::new(evi::Config::default()),
+                        // The host reads WAITING after each placement.
+                        evi: RingEngine::new(evi::Config {
+                            rechecks: true,
+                            ..evi::Config::default()
+                        }),
                         timer: None,
                         coalesce_ns: 0,
                         eoc_queued: false,

@@ -26,6 +26,13 @@
 //! Because every placed packet is either seen by a masked consumer or
 //! covered by a pending notification or makes the next EoC notify, no
 //! packet is left without a later notification once the consumer unmasks.
+//!
+//! The failed-EVI rule guards a packet placed as the consumer unmasks,
+//! which the host took for masked. A host that sees the consumer's state
+//! exactly after placing ([`Config::rechecks`], as over a shared ring
+//! read after a barrier) knows such a packet as placed while unmasked:
+//! the failed EVI alone then says nothing, and a busy consumer is not sent
+//! an EoC per batch that it does not need.
 
 /// Thresholds of the EoC decision, in bytes per second.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +41,10 @@ pub struct Config {
     pub alpha: u64,
     /// Above: "too hot", EVIs are driving the transfer.
     pub beta: u64,
+    /// The host sees after each placement whether the consumer was
+    /// unmasked (a consumer that unmasks re-checks the ring): a failed
+    /// EVI does not make the EoC notify.
+    pub rechecks: bool,
 }
 
 impl Default for Config {
@@ -47,6 +58,7 @@ impl Default for Config {
         Config {
             alpha: 50_000_000,
             beta: 100_000_000,
+            rechecks: false,
         }
     }
 }
@@ -199,7 +211,7 @@ impl Engine {
                     return Action::None;
                 }
                 let now_ns = now();
-                if self.evi_failed || self.uncovered {
+                if (self.evi_failed && !self.cfg.rechecks) || self.uncovered {
                     self.stats.eoc_sent += 1;
                     return self.notify(now_ns);
                 }

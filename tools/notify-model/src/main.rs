@@ -410,7 +410,11 @@ fn evi(out: &PathBuf) -> Result<String, String> {
     let mut runs = Vec::new();
     for alpha in [100_000u64, 1_000_000, 10_000_000, 50_000_000] {
         for beta in [100_000_000u64, 400_000_000, 1_000_000_000, 4_000_000_000] {
-            let cfg = Config { alpha, beta };
+            let cfg = Config {
+                alpha,
+                beta,
+                rechecks: false,
+            };
             let (npp, p50, p99) = aggregate(&shapes, Policy::EviEoc(cfg));
             let _ = writeln!(
                 grid,
@@ -431,6 +435,12 @@ fn evi(out: &PathBuf) -> Result<String, String> {
         .min_by(|a, b| a.1.total_cmp(&b.1).then(a.2.cmp(&b.2)))
         .copied();
     let (cfg, _, _) = best.expect("a setting");
+    // The same thresholds for a host that sees the consumer unmask (a
+    // zone port's ring): no EoC for a failed EVI alone.
+    let seen = Config {
+        rechecks: true,
+        ..cfg
+    };
     let mut md =
         String::from("# EVI/EoC against notify-every-packet and a 50 us coalescing timer\n\n");
     let _ = writeln!(
@@ -449,6 +459,7 @@ fn evi(out: &PathBuf) -> Result<String, String> {
             ("every packet", Policy::EveryPacket),
             ("timer 50 us", Policy::Timer(50_000)),
             ("EVI/EoC", Policy::EviEoc(cfg)),
+            ("EVI/EoC, unmask seen", Policy::EviEoc(seen)),
         ] {
             let o = evi_sim::run(s, pol);
             let st = o.stats;
@@ -479,14 +490,17 @@ fn evi(out: &PathBuf) -> Result<String, String> {
         }
     }
     let (e_npp, e_p50, _) = aggregate(&shapes, Policy::EviEoc(cfg));
+    let (s_npp, s_p50, _) = aggregate(&shapes, Policy::EviEoc(seen));
     let (a_npp, a_p50, _) = aggregate(&shapes, Policy::EveryPacket);
     let (t_npp, _, _) = aggregate(&shapes, Policy::Timer(50_000));
     let line = format!(
-        "evi-eoc: notifications/packet {:.2} (every-packet {:.2}, timer {:.2}), added latency p50 {}us",
+        "evi-eoc: notifications/packet {:.2} (every-packet {:.2}, timer {:.2}), added latency p50 {}us; unmask seen {:.2}, p50 {}us",
         e_npp,
         a_npp,
         t_npp,
-        (e_p50 as f64 / 1e3).round()
+        (e_p50 as f64 / 1e3).round(),
+        s_npp,
+        (s_p50 as f64 / 1e3).round()
     );
     let _ = writeln!(
         md,

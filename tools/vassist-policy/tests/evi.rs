@@ -11,6 +11,7 @@ fn engine() -> Engine {
     Engine::new(Config {
         alpha: 1_000_000,
         beta: 100_000_000,
+        rechecks: false,
     })
 }
 
@@ -34,6 +35,20 @@ fn masked_evi_is_discarded_and_eoc_then_always_notifies() {
     // Even though 64 bytes over a second is "too cold".
     assert_eq!(e.on(1000 * MS, Event::EndOfBatch), Action::Notify);
     assert_eq!(e.stats().eoc_sent, 1);
+}
+
+#[test]
+fn masked_evi_says_nothing_when_the_host_sees_the_unmask() {
+    let mut e = Engine::new(Config {
+        rechecks: true,
+        ..Config::default()
+    });
+    e.on(0, Event::Masked);
+    assert_eq!(e.on(0, Event::Arrival { bytes: 64 }), Action::None);
+    e.on(1, Event::Placed);
+    // Placed while masked: the consumer's re-check finds it.
+    assert_eq!(e.on(1000 * MS, Event::EndOfBatch), Action::None);
+    assert_eq!((e.stats().evi_failed, e.stats().eoc_cold), (1, 1));
 }
 
 fn after_successful_evi(bytes: u32, eoc_at: u64) -> (Engine, Action) {
@@ -99,6 +114,7 @@ fn random_config(rnd: &mut impl FnMut(u64) -> u64) -> Config {
     Config {
         alpha: rnd(1 << 20),
         beta: rnd(1 << 30),
+        rechecks: rnd(2) == 0,
     }
 }
 
@@ -359,4 +375,41 @@ fn a_burst_to_a_sleeping_consumer_costs_one_notification() {
     let st = *r.e.stats();
     assert_eq!((st.evi_sent, st.evi_coalesced, st.evi_failed), (1, 9, 0));
     assert_eq!((st.eoc_sent, st.eoc_pending), (0, 1));
+}
+
+#[test]
+fn a_busy_ring_consumer_is_not_notified_per_batch() {
+    let notifications = |rechecks| {
+        let mut r = Ring {
+            e: RingEngine::new(Config {
+                rechecks,
+                ..Config::default()
+            }),
+            now: 0,
+            prod: 0,
+            cons: 0,
+            waiting: false,
+            eventfd: 0,
+            consumer: RingConsumer::Running,
+        };
+        // Sparse batches (cold) of two frames each, every 100 us, to a
+        // consumer that keeps up but never runs out long enough to sleep.
+        for _ in 0..100 {
+            let mut eoc_due = false;
+            for _ in 0..2 {
+                r.host(Event::Arrival { bytes: 1500 });
+                r.prod += 1;
+                r.now += 1;
+                eoc_due |= r.e.placed(|| r.now, r.waiting, r.cons);
+            }
+            r.now += 100_000;
+            if eoc_due {
+                r.host(Event::EndOfBatch);
+            }
+            r.cons = r.prod;
+        }
+        r.e.stats().notifications()
+    };
+    assert_eq!(notifications(false), 100);
+    assert_eq!(notifications(true), 0);
 }
