@@ -269,6 +269,27 @@ impl Ring {
         }
     }
 
+    fn new(cfg: Config, consumer: RingConsumer) -> Ring {
+        Ring {
+            e: RingEngine::new(cfg),
+            now: 0,
+            prod: 0,
+            cons: 0,
+            waiting: consumer == RingConsumer::Sleeping,
+            eventfd: 0,
+            consumer,
+        }
+    }
+
+    /// A frame as the host places it in one go: arrival, publication, the
+    /// look after the barrier. Whether the batch's end must be seen.
+    fn frame(&mut self, bytes: u32) -> bool {
+        self.host(Event::Arrival { bytes });
+        self.prod += 1;
+        self.now += 1;
+        self.e.placed(|| self.now, self.waiting, self.cons)
+    }
+
     fn disarm(&mut self) {
         self.waiting = false;
         self.eventfd = 0;
@@ -294,16 +315,7 @@ impl Ring {
 fn ring_protocol_loses_no_wakeup() {
     let mut rnd = xorshift(0x2545_f491_4f6c_dd1d);
     for _ in 0..5000 {
-        let cfg = random_config(&mut rnd);
-        let mut r = Ring {
-            e: RingEngine::new(cfg),
-            now: 0,
-            prod: 0,
-            cons: 0,
-            waiting: false,
-            eventfd: 0,
-            consumer: RingConsumer::Running,
-        };
+        let mut r = Ring::new(random_config(&mut rnd), RingConsumer::Running);
         // Each frame: arrival (EVI), publication, the look after the
         // barrier (Placed); between frames, the batch may end (EoC).
         let mut stage = 0;
@@ -350,21 +362,10 @@ fn ring_protocol_loses_no_wakeup() {
 
 #[test]
 fn a_burst_to_a_sleeping_consumer_costs_one_notification() {
-    let mut r = Ring {
-        e: RingEngine::new(Config::default()),
-        now: 0,
-        prod: 0,
-        cons: 0,
-        waiting: true,
-        eventfd: 0,
-        consumer: RingConsumer::Sleeping,
-    };
+    let mut r = Ring::new(Config::default(), RingConsumer::Sleeping);
     let mut eoc_due = false;
     for _ in 0..10 {
-        r.host(Event::Arrival { bytes: 1500 });
-        r.prod += 1;
-        r.now += 1;
-        eoc_due |= r.e.placed(|| r.now, r.waiting, r.cons);
+        eoc_due |= r.frame(1500);
     }
     assert!(
         !eoc_due,
@@ -380,28 +381,15 @@ fn a_burst_to_a_sleeping_consumer_costs_one_notification() {
 #[test]
 fn a_busy_ring_consumer_is_not_notified_per_batch() {
     let notifications = |rechecks| {
-        let mut r = Ring {
-            e: RingEngine::new(Config {
-                rechecks,
-                ..Config::default()
-            }),
-            now: 0,
-            prod: 0,
-            cons: 0,
-            waiting: false,
-            eventfd: 0,
-            consumer: RingConsumer::Running,
+        let cfg = Config {
+            rechecks,
+            ..Config::default()
         };
+        let mut r = Ring::new(cfg, RingConsumer::Running);
         // Sparse batches (cold) of two frames each, every 100 us, to a
         // consumer that keeps up but never runs out long enough to sleep.
         for _ in 0..100 {
-            let mut eoc_due = false;
-            for _ in 0..2 {
-                r.host(Event::Arrival { bytes: 1500 });
-                r.prod += 1;
-                r.now += 1;
-                eoc_due |= r.e.placed(|| r.now, r.waiting, r.cons);
-            }
+            let eoc_due = r.frame(1500) | r.frame(1500);
             r.now += 100_000;
             if eoc_due {
                 r.host(Event::EndOfBatch);
