@@ -142,7 +142,7 @@ fn offload_to_guest<'a>(
         return Verdict::Drop(skb.into_inner());
     }
     match seg {
-        Some(seg) => snoop::to_guest(&port.snoop, engine, &port.tap, skb, seg, entries, dev, rcu),
+        Some(seg) => snoop::to_guest(&port.snoop, engine, &port.tap, skb, seg, dev, rcu),
         None => Verdict::Accept(skb.into_inner()),
     }
 }

@@ -9,10 +9,7 @@
 //! what it sends is sent after the lock is released.
 //!
 //! Each segment acked early is kept (a clone of its frame) in its flow's
-//! delivery buffer until the guest's own ACK covers it. With window growth,
-//! one past the guest's window edge is kept instead of handed to the tap
-//! (the frame itself: parked) and handed, in order, as the guest's ACKs
-//! open its window. The holes the
+//! delivery buffer until the guest's own ACK covers it. The holes the
 //! guest's duplicate ACKs and SACK blocks show are sent to it again; when
 //! it goes quiet below the host's ack point with its ring drained, the
 //! port's timer ([`tick`]) sends it everything held again, with backoff.
@@ -133,8 +130,6 @@ pub(crate) struct Stats {
     pub(crate) offline_flags: AtomicU64,
     pub(crate) offline_buffer_full: AtomicU64,
     pub(crate) resends: AtomicU64,
-    pub(crate) parked: AtomicU64,
-    pub(crate) released: AtomicU64,
     pub(crate) bad_checksums: AtomicU64,
     pub(crate) flows_reset: AtomicU64,
     pub(crate) flows_created: AtomicU64,
@@ -356,16 +351,12 @@ pub(crate) fn admit(snoop: &Snoop, tap: &Tap, entries: u32, dev: &NetDevice) -> 
 /// Whether the tap's ring, with every frame handed to it so far, stays
 /// within what it can hold minus ring-margin.
 fn ring_room(tap: &Tap, snoop: &Snoop, dev: &NetDevice) -> bool {
-    tap.ring.room(ring_limit(snoop, dev), || dev.ring_out())
-}
-
-/// The early-ack limit: entries the tap's ring holds, minus ring-margin.
-fn ring_limit(snoop: &Snoop, dev: &NetDevice) -> u64 {
-    tun_ring_limit(
+    let limit = tun_ring_limit(
         dev.tx_queue_len(),
         PTR_RING_CACHE_BATCH,
         snoop.config.ring_margin.load(Relaxed),
-    )
+    );
+    tap.ring.room(limit, || dev.ring_out())
 }
 
 /// Where an early ack goes and what it says.
@@ -387,9 +378,6 @@ enum Plan<'r> {
     /// tap does not take it, the flow goes back to `before` (it is marked
     /// busy meanwhile).
     Deliver(Ack<'r>, Flow, HeldSkb),
-    /// It is acked and kept, not handed (the flow is marked busy until it
-    /// is held).
-    Park(Ack<'r>),
 }
 
 /// Whether an early ack may follow: the ring's room and the port's
@@ -405,15 +393,13 @@ fn room(snoop: &Snoop, engine: &Engine, ring: bool) -> Room {
 }
 
 /// A TCP segment the bridge sends out of `dev` toward the guest, already
-/// counted in the tap's ring gauge as `entries`.
-#[allow(clippy::too_many_arguments)]
+/// counted in the tap's ring gauge.
 pub(crate) fn to_guest<'a>(
     snoop: &Snoop,
     engine: &Engine,
     tap: &Tap,
     skb: Egress<'a>,
     seg: Segment,
-    entries: u32,
     dev: &NetDevice,
     rcu: &Guard,
 ) -> Verdict<'a> {
@@ -483,28 +469,6 @@ pub(crate) fn to_guest<'a>(
             });
             Verdict::Stolen(sent)
         }
-        Plan::Park(ack) => {
-            // Not for the ring now: its entries are taken back.
-            tap.ring.withdraw(entries);
-            let (held, sent) = skb.keep();
-            let acked = send_ack(snoop, &seg, &ack, rcu);
-            bump(&snoop.stats.parked);
-            if acked {
-                snoop
-                    .stats
-                    .early_acked_bytes
-                    .fetch_add(seg.payload.into(), Relaxed);
-            }
-            engine.flows.with(&key, now, idle, held, |e, held| {
-                e.busy = false;
-                if acked {
-                    e.early_acks += 1;
-                }
-                e.hold(held, seg.seq, seg.end_seq(), &engine.flows);
-                ((), Keep::Yes)
-            });
-            Verdict::Stolen(sent)
-        }
     }
 }
 
@@ -569,13 +533,9 @@ fn judge_to_guest<'r>(
     }
     let before = e.flow;
     let (decision, ev) = e.flow.to_guest(seg, room, p);
-    let (spec, park) = match decision {
-        ToGuest::PassAndAck(spec) => (spec, false),
-        ToGuest::ParkAndAck(spec) => (spec, true),
-        ToGuest::Pass => {
-            snoop.count_offline(ev.offline);
-            return (Plan::Pass, snoop.keep(ev.remove));
-        }
+    let ToGuest::PassAndAck(spec) = decision else {
+        snoop.count_offline(ev.offline);
+        return (Plan::Pass, snoop.keep(ev.remove));
     };
     // An ack is due: only now is the way back looked up.
     let Some((out, guest_mac, sender_mac)) = ack_route(skb.skb(), dev, rcu)
@@ -596,19 +556,15 @@ fn judge_to_guest<'r>(
         e.early_acks += 1;
         return (Plan::Reack(ack), keep);
     }
-    e.busy = true;
-    if park {
-        return (Plan::Park(ack), keep);
-    }
     // New bytes: acked only once the tap took them, and only if they can
     // be kept until the guest acks them.
     let Some(held) = skb.hold() else {
-        e.busy = false;
         e.flow = before;
         let (_, ev) = e.flow.to_guest(seg, Room::HeldFull, p);
         snoop.count_offline(ev.offline);
         return (Plan::Pass, snoop.keep(ev.remove));
     };
+    e.busy = true;
     (Plan::Deliver(ack, before, held), keep)
 }
 
@@ -643,90 +599,8 @@ fn follow_only<'a>(
     Verdict::Accept(skb.into_inner())
 }
 
-/// Copies of what a flow's delivery buffer sends to the guest, made under
-/// its lock, sent after it by [`ToSend::send`].
-#[derive(Default)]
-struct ToSend {
-    /// Segments handed before that the guest lacks.
-    resends: HeldSkbs,
-    /// Parked segments its window has room for now.
-    released: HeldSkbs,
-}
-
-impl ToSend {
-    /// Takes what `what` asks to re-send, then the parked segments the
-    /// guest's window has room for, in order, as far as `room` goes.
-    fn take(&mut self, e: &mut Entry, what: Resend, room: &mut RingRoom<'_>) {
-        take_resends(e, what, &mut self.resends);
-        take_released(e, room, &mut self.released);
-    }
-
-    /// Sends them, re-sends first (each counted; see [`send_resends`]).
-    fn send(self, snoop: &Snoop, tap: &Tap, dev: &NetDevice, rcu: &Guard) {
-        send_resends(snoop, tap, dev, self.resends, &snoop.stats.resends, rcu);
-        send_resends(snoop, tap, dev, self.released, &snoop.stats.released, rcu);
-    }
-}
-
-/// The entries of a tap's ring below the early-ack limit (ring-margin
-/// below its capacity) that segments released from delivery buffers may
-/// take: the device's counters are read at the first release.
-struct RingRoom<'a> {
-    tap: &'a Tap,
-    snoop: &'a Snoop,
-    dev: &'a NetDevice,
-    left: Option<u64>,
-}
-
-impl<'a> RingRoom<'a> {
-    fn new(tap: &'a Tap, snoop: &'a Snoop, dev: &'a NetDevice) -> Self {
-        RingRoom {
-            tap,
-            snoop,
-            dev,
-            left: None,
-        }
-    }
-
-    fn left(&mut self) -> &mut u64 {
-        let RingRoom {
-            tap, snoop, dev, ..
-        } = *self;
-        self.left.get_or_insert_with(|| {
-            ring_limit(snoop, dev).saturating_sub(tap.ring.refresh(dev.ring_out()))
-        })
-    }
-}
-
-/// Copies of the parked segments of a flow that its guest's window has
-/// room for (in order from where the handed bytes end), as far as `room`
-/// goes; noted as handed.
-fn take_released(e: &mut Entry, room: &mut RingRoom<'_>, out: &mut HeldSkbs) {
-    let Some((from, edge)) = e.flow.releasable() else {
-        return;
-    };
-    let left = room.left();
-    let mut to = None;
-    for (frame, _, end) in e.held_frames().filter(|&(_, seq, _)| !before(seq, from)) {
-        let entries = u64::from(ring_entries(frame.segments(), || frame.needs_gso()));
-        if before(edge, end) || entries > *left {
-            break;
-        }
-        // Out of memory: the rest waits for the next ACK or tick.
-        let Some(copy) = frame.clone_ref() else {
-            break;
-        };
-        out.push_back(copy, [0; 2]);
-        *left -= entries;
-        to = Some(end);
-    }
-    if let Some(end) = to {
-        e.flow.handed(end);
-    }
-}
-
-/// Copies of what a flow's delivery buffer re-sends (of the segments
-/// handed to the guest; parked ones wait), into `out`.
+/// Copies of what a flow's delivery buffer re-sends, made under its lock
+/// (into `out`), sent after it by [`send_resends`].
 fn take_resends(e: &mut Entry, what: Resend, out: &mut HeldSkbs) {
     let (n, holes) = match what {
         Resend::Nothing => return,
@@ -739,15 +613,12 @@ fn take_resends(e: &mut Entry, what: Resend, out: &mut HeldSkbs) {
             sacks,
         } => (usize::MAX, Some((from, to, sacked, usize::from(sacks)))),
     };
-    let sent_to = e.flow.sent_to();
-    // A frame handed to the guest with bytes in from..to that no SACK
-    // block holds whole.
+    // A frame with bytes in from..to that no SACK block holds whole.
     let within = |&(_, seq, end): &(_, u32, u32)| {
-        !before(sent_to, end)
-            && holes.map_or(true, |(from, to, sacked, sacks)| {
-                let inside = |&(l, r): &(u32, u32)| !before(seq, l) && !before(r, end);
-                before(from, end) && before(seq, to) && !sacked.iter().take(sacks).any(inside)
-            })
+        holes.map_or(true, |(from, to, sacked, sacks)| {
+            let inside = |&(l, r): &(u32, u32)| !before(seq, l) && !before(r, end);
+            before(from, end) && before(seq, to) && !sacked.iter().take(sacks).any(inside)
+        })
     };
     let mut copied = 0;
     for (frame, _, _) in e.held_frames().filter(within).take(n) {
@@ -761,17 +632,10 @@ fn take_resends(e: &mut Entry, what: Resend, out: &mut HeldSkbs) {
     e.resends += copied;
 }
 
-/// Sends `frames` from the delivery buffer to the guest, each counted into
-/// the tap's ring gauge and, sent, into `sent`; what the ring cannot take
-/// is dropped (ring-drops) and waits for the next re-send.
-fn send_resends(
-    snoop: &Snoop,
-    tap: &Tap,
-    dev: &NetDevice,
-    mut frames: HeldSkbs,
-    sent: &AtomicU64,
-    rcu: &Guard,
-) {
+/// Sends the re-sends in `frames` to the guest, each counted into the
+/// tap's ring gauge; what the ring cannot take is dropped (ring-drops) and
+/// waits for the next re-send.
+fn send_resends(snoop: &Snoop, tap: &Tap, dev: &NetDevice, mut frames: HeldSkbs, rcu: &Guard) {
     while let Some(skb) = frames.pop_front() {
         // Re-sends keep to the early-ack limit (ring-margin below the
         // ring's capacity): they never crowd new frames out of the ring
@@ -787,7 +651,7 @@ fn send_resends(
             return;
         }
         if skb.transmit(rcu) {
-            bump(sent);
+            bump(&snoop.stats.resends);
         }
     }
 }
@@ -806,20 +670,21 @@ pub(crate) fn tick(snoop: &Snoop, engine: &Engine, tap: &Tap, dev: &NetDevice, r
     }
     let (now, idle) = (time::now_ms(), snoop.idle_ms());
     let drained = tap.ring.refresh(dev.ring_out()) == 0;
-    let mut sends = ToSend::default();
-    let mut room = RingRoom::new(tap, snoop, dev);
+    let mut frames = HeldSkbs::new();
     let mut stale = false;
     engine.flows.for_each_from(0, now, idle, |e| {
         stale |= e.held_bytes() != 0 && e.idle(now, idle);
-        let what = match drained {
-            false => Resend::Nothing,
-            true if engine.draining() => e.flow.drain_tick(),
-            true => e.flow.tick(),
-        };
-        sends.take(e, what, &mut room);
+        if drained {
+            let what = if engine.draining() {
+                e.flow.drain_tick()
+            } else {
+                e.flow.tick()
+            };
+            take_resends(e, what, &mut frames);
+        }
         true
     });
-    sends.send(snoop, tap, dev, rcu);
+    send_resends(snoop, tap, dev, frames, rcu);
     if stale {
         reset_held(snoop, engine, dev, true, rcu, |e| e.idle(now, idle));
     }
@@ -838,11 +703,10 @@ pub(crate) fn from_guest<'a>(
     let key = FlowKey::from_guest(&seg);
     let (now, idle, p) = (time::now_ms(), snoop.idle_ms(), snoop.params());
     let skb = match engine.flows.with(&key, now, idle, skb, |e, skb| {
-        let mut room = RingRoom::new(tap, snoop, dev);
-        judge_from_guest(snoop, engine, e, &seg, skb, &mut room, &p)
+        judge_from_guest(snoop, engine, e, &seg, skb, &p)
     }) {
-        Found::Flow((v, sends)) => {
-            sends.send(snoop, tap, dev, rcu);
+        Found::Flow((v, resends)) => {
+            send_resends(snoop, tap, dev, resends, rcu);
             return v;
         }
         Found::Expired(skb) => {
@@ -878,21 +742,20 @@ fn judge_from_guest<'a>(
     e: &mut Entry,
     seg: &Segment,
     mut skb: SkBuff<'a>,
-    room: &mut RingRoom<'_>,
     p: &Params,
-) -> ((Verdict<'a>, ToSend), Keep) {
-    let mut sends = ToSend::default();
+) -> ((Verdict<'a>, HeldSkbs), Keep) {
+    let mut resends = HeldSkbs::new();
     // A segment toward the guest is being delivered: the flow's state
     // stays as it was until that is known; this one passes as it is.
     if e.busy {
-        return ((Verdict::Accept(skb), sends), Keep::Yes);
+        return ((Verdict::Accept(skb), resends), Keep::Yes);
     }
     let (decision, ev) = e.flow.from_guest(seg, p);
     e.release(&engine.flows);
     if e.guest_mac.is_none() {
         e.guest_mac = guest_mac(&skb);
     }
-    sends.take(e, ev.resend, room);
+    take_resends(e, ev.resend, &mut resends);
     if ev.window_capped {
         bump(&snoop.stats.windows_capped);
     }
@@ -919,7 +782,7 @@ fn judge_from_guest<'a>(
             Verdict::Accept(skb)
         }
     };
-    ((verdict, sends), keep)
+    ((verdict, resends), keep)
 }
 
 /// The frames that reset one flow, built under its lock.

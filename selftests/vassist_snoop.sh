@@ -161,10 +161,9 @@ t_frames_lost_after_the_ring_are_resent() {
 
 # Window growth behind a guest of the paper's scheduling (60% busy, a 30 ms
 # slice of every 90) whose backend also loses 1% of what it takes: the
-# sender is invited past the guest's window, what comes past it is parked
-# and handed in order as the guest opens its window, what the backend
-# loses is re-sent from the delivery buffer; every transfer verifies and
-# the buffer ends empty.
+# sender is invited past the guest's window, what the guest drops there
+# is re-sent from the delivery buffer; every transfer verifies and the
+# buffer ends empty.
 t_window_growth_scheduled_lossy_guest() {
 	guest_up --vms 3 --slice-ms 30 --load 60 --lose-permille 10
 	snoop_on window-growth 1
@@ -175,8 +174,6 @@ t_window_growth_scheduled_lossy_guest() {
 	done
 	vctl port show dev tap0
 	check_acked_early 4694304 524288
-	check_ge parked "$(port_stat parked)" 1
-	check_ge released "$(port_stat released)" 1
 	slowwait 5 stat_at_most held-bytes 0 || fail "held-bytes $(port_stat held-bytes) after the transfers"
 }
 

@@ -17,10 +17,7 @@
 //! can still be lost on the way in (a reader that stops and purges its
 //! queue, a ring the device drops from): the guest's ACKs then stall below
 //! the host's point, and the host re-sends from the buffer to the guest,
-//! never to the sender. Early acks stay inside the guest's own window,
-//! unless the window grows (the paper's rule): a segment past the guest's
-//! edge is then acked and parked, not handed to the guest (which would drop
-//! it), and handed in order as the guest's ACKs open its window.
+//! never to the sender. Early acks stay inside the guest's own window.
 //! The sender never sees the ack point move back: the host's acks and the
 //! guest ACKs it lets through never go below the highest ack the host
 //! already sent.
@@ -35,8 +32,8 @@ pub struct Params {
     /// what a flow's delivery buffer holds.
     pub buf_size: u32,
     /// The window offered to the sender grows past the guest's own edge
-    /// (the paper's rule, section III-C): bytes beyond it are parked in
-    /// the delivery buffer until the guest's window opens.
+    /// (the paper's rule, section III-C): bytes beyond it that the guest
+    /// drops are re-sent from the delivery buffer when its window opens.
     pub grow: bool,
 }
 
@@ -168,10 +165,6 @@ pub enum ToGuest {
     Pass,
     /// Forward it and acknowledge it now.
     PassAndAck(AckSpec),
-    /// Keep it (parked: past the guest's window, or behind parked bytes)
-    /// and acknowledge it now; it is handed to the guest when
-    /// [`Flow::releasable`] says so.
-    ParkAndAck(AckSpec),
 }
 
 /// Decision for a segment from the guest.
@@ -195,9 +188,6 @@ pub struct Flow {
     /// Highest ack the sender has seen: the host's early acks and the
     /// guest's ACKs that were let through.
     acked: u32,
-    /// End of what was handed toward the guest, in order; from it to
-    /// `acked`, parked bytes.
-    sent_to: u32,
     /// VM_SEQ.
     vm_ack: u32,
     /// Right edge of the guest's own advertised window (never shrinks).
@@ -300,7 +290,6 @@ impl Flow {
         Flow {
             next_seq: seg.ack,
             acked: seg.ack,
-            sent_to: seg.ack,
             vm_ack: seg.ack,
             vm_right: seg.ack.wrapping_add(u32::from(seg.window)),
             told_right: seg.ack.wrapping_add(u32::from(seg.window)),
@@ -370,36 +359,6 @@ impl Flow {
         self.vm_ack
     }
 
-    /// Where the held bytes that were handed to the guest end: the held
-    /// segments from it on are parked. Re-sends stop here.
-    pub fn sent_to(&self) -> u32 {
-        self.sent_to
-    }
-
-    /// Bytes handed to the guest that it has not acked.
-    fn outstanding(&self) -> u32 {
-        if before(self.vm_ack, self.sent_to) {
-            self.sent_to.wrapping_sub(self.vm_ack)
-        } else {
-            0
-        }
-    }
-
-    /// Parked bytes the guest's window has room for now: `(from, edge)`,
-    /// the held segments from `from` (in order) that end by `edge` are to
-    /// be handed to it, each noted with [`Flow::handed`].
-    pub fn releasable(&self) -> Option<(u32, u32)> {
-        let edge = seq_min(self.acked, self.vm_right);
-        before(self.sent_to, edge).then_some((self.sent_to, edge))
-    }
-
-    /// A parked segment ending at `end` was handed to the guest.
-    pub fn handed(&mut self, end: u32) {
-        if before(self.sent_to, end) && !before(self.acked, end) {
-            self.sent_to = end;
-        }
-    }
-
     /// The resets that end the flow when bytes acked early cannot reach
     /// the guest: (to the sender, to the guest), each at the sequence
     /// number its receiver expects as far as the host saw (the sender's
@@ -422,7 +381,7 @@ impl Flow {
     /// A tick of the port's re-send timer: all held bytes are re-sent
     /// when the guest's ack has not moved for a while.
     pub fn tick(&mut self) -> Resend {
-        let (held, acked) = (self.outstanding(), self.sent_to);
+        let (held, acked) = (self.held(), self.acked);
         let d = &mut self.delivery;
         if held == 0 {
             *d = Delivery {
@@ -453,9 +412,8 @@ impl Flow {
     /// hole starts a recovery; while recovering, an ACK shows the holes
     /// not re-sent yet; one at the point where it began ends it.
     fn guest_acked(&mut self, seg: &Segment, before_ack: u32, pure: bool) -> Resend {
-        // Only what was handed can be re-sent; parked bytes wait.
-        let held = self.outstanding() != 0;
-        let (vm_ack, acked) = (self.vm_ack, self.sent_to);
+        let held = self.held() != 0;
+        let (vm_ack, acked) = (self.vm_ack, self.acked);
         let d = &mut self.delivery;
         // A D-SACK (a first block below the ack, RFC 2883) answers a
         // duplicate the guest got, often one re-sent here: not a hole.
@@ -554,7 +512,6 @@ impl Flow {
                 };
                 self.next_seq = seg.seq.wrapping_add(1);
                 self.acked = self.next_seq;
-                self.sent_to = self.next_seq;
                 self.vm_ack = self.next_seq;
                 self.vm_right = self.next_seq.wrapping_add(syn.window);
                 self.told_right = self.vm_right;
@@ -618,24 +575,13 @@ impl Flow {
             }
             Room::Free => {}
         }
-        // Past the guest's edge it would be dropped; behind parked bytes,
-        // it would come before them.
-        let park = before(self.vm_right, end) || self.sent_to != self.acked;
         self.mode = Mode::Active;
         self.next_seq = end;
         self.acked = end;
-        if !park {
-            self.sent_to = end;
-        }
         if self.wscale.is_some() {
             self.rcv_win = self.rcv_win.saturating_add(2 * self.mss).min(p.buf_size);
         }
-        let spec = self.ack_spec(end, seg, p.grow);
-        if park {
-            (ToGuest::ParkAndAck(spec), ev)
-        } else {
-            (ToGuest::PassAndAck(spec), ev)
-        }
+        (ToGuest::PassAndAck(self.ack_spec(end, seg, p.grow)), ev)
     }
 
     fn ts_or(&self, seg: &Segment) -> Ts {
@@ -711,14 +657,10 @@ impl Flow {
             // segment brings the flow back online.
             self.next_seq = seq_max(self.next_seq, seg.ack);
         }
-        // What the guest has, it was handed (a segment that passed while
-        // bytes were parked, had they been parked).
-        self.sent_to = seq_max(self.sent_to, seq_min(self.vm_ack, self.acked));
         if !before(seg.ack, self.acked) {
             // Acks nothing the sender has not heard of yet, or exactly the
             // host's point (RFC 793 window update): let it through.
             self.acked = seg.ack;
-            self.sent_to = seg.ack;
             return (self.capped(seg, None, win, p, &mut ev), ev);
         }
         // An ack behind the host's: raised, with the window shrunk by as
@@ -801,12 +743,6 @@ impl RingGauge {
         self.handed.fetch_add(u64::from(entries), Relaxed);
     }
 
-    /// Takes back `entries` handed but not sent to the device (the frame
-    /// was kept instead).
-    pub fn withdraw(&self, entries: u32) {
-        self.handed.fetch_sub(u64::from(entries), Relaxed);
-    }
-
     /// Hands `entries` to the device if, with them, what the ring and its
     /// reader hold stays within `capacity`; otherwise takes them back and
     /// says no (the frame is to be dropped before the device). A vhost-net
@@ -819,7 +755,7 @@ impl RingGauge {
         if self.room(capacity, counters) {
             return true;
         }
-        self.withdraw(entries);
+        self.handed.fetch_sub(u64::from(entries), Relaxed);
         false
     }
 

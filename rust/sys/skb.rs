@@ -504,12 +504,6 @@ pub(crate) struct HeldSkbs {
 // SAFETY: it owns its frames (type invariant), which are Send.
 unsafe impl Send for HeldSkbs {}
 
-impl Default for HeldSkbs {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl HeldSkbs {
     pub(crate) const fn new() -> Self {
         // INVARIANT: empty.

@@ -247,36 +247,14 @@ fn with_growth_the_window_passes_the_guest_edge_and_so_do_early_acks() {
     // RCV_WIN 64256 + 2 * MSS 1460, past the guest's edge 1001 + 64256.
     assert_eq!(a.window, ((64256 + 2 * 1460) >> 7) as u16);
     // Segments up to the edge the sender was told are acked early, past
-    // the guest's own; those past it are parked, not handed.
-    let edge = 1001 + 64256;
+    // the guest's own.
     let mut seq = 1001 + 1448;
-    while seq < edge + 1448 {
+    while seq < 1001 + 64256 + 1448 {
         let (v, _) = f.to_guest(&data(seq, 1448), Room::Free, &p);
-        if seq + 1448 <= edge {
-            assert!(matches!(v, ToGuest::PassAndAck(_)), "{seq}: {v:?}");
-        } else {
-            assert!(matches!(v, ToGuest::ParkAndAck(_)), "{seq}: {v:?}");
-        }
+        assert!(matches!(v, ToGuest::PassAndAck(_)), "{seq}: {v:?}");
         seq += 1448;
     }
-    assert!(f.view().acked > edge);
-    let first_parked = 1001 + (64256 / 1448) * 1448;
-    assert_eq!(f.sent_to(), first_parked);
-    assert!(
-        f.releasable()
-            .is_none_or(|(_, edge)| edge < first_parked + 1448),
-        "the first parked segment does not fit the guest's window"
-    );
-    // The guest takes what it was handed and opens its window: the parked
-    // bytes up to its new edge go, in order.
-    f.from_guest(&guest_ack(first_parked, 64256 >> 7), &p);
-    let (from, to) = f.releasable().expect("room now");
-    assert_eq!((from, to), (first_parked, f.view().acked));
-    f.handed(first_parked + 1448);
-    assert_eq!(f.sent_to(), first_parked + 1448);
-    // Behind parked bytes, the next in-order segment is parked too.
-    let (v, _) = f.to_guest(&data(seq, 1448), Room::Free, &p);
-    assert!(matches!(v, ToGuest::ParkAndAck(_)), "{v:?}");
+    assert!(f.view().acked > 1001 + 64256);
     // Without growth the guest's edge stops them.
     let mut g = server_flow();
     let mut seq = 1001;
@@ -1071,7 +1049,7 @@ fn resets_go_to_both_ends_at_their_expected_sequence() {
 fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
     use std::collections::VecDeque;
     let mut rnd = xorshift(0xdead_beef);
-    let (mut resent_heads, mut resent_all, mut resent_holes, mut parks) = (0, 0, 0, 0);
+    let (mut resent_heads, mut resent_all, mut resent_holes) = (0, 0, 0);
     for _ in 0..400 {
         let (p, guest_buf, isn, mut f) = random_case(&mut rnd, true);
         let cap = 2 + rnd(16) as usize;
@@ -1094,12 +1072,8 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
             );
             let lossy = round < rounds;
             round += 1;
-            // What the guest would see sent to it now: re-sends of what
-            // was handed (never parked bytes)...
-            let resend = |what: Resend,
-                          sent_to: u32,
-                          ring: &mut VecDeque<(u32, u32)>,
-                          held: &VecDeque<(u32, u32)>| {
+            // What the guest would see sent to it now.
+            let resend = |what: Resend, ring: &mut VecDeque<(u32, u32)>, held: &VecDeque<_>| {
                 let (n, from, to, sacked) = match what {
                     Resend::Nothing => (0, 0, 0, vec![]),
                     Resend::Head => (1, 0, u32::MAX, vec![]),
@@ -1120,29 +1094,12 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
                             && tcp::before(s, to)
                             && !sacked.iter().any(|b| inside(&b)))
                 };
-                let handed = |&&(s, l): &&(u32, u32)| before_or_eq(s.wrapping_add(l), sent_to);
-                for &h in held.iter().filter(handed).filter(within).take(n) {
+                for &h in held.iter().filter(within).take(n) {
                     if ring.len() < cap {
                         ring.push_back(h);
                     }
                 }
             };
-            // ... and parked bytes its window has room for, in order, as
-            // far as the ring has room.
-            let release =
-                |f: &mut Flow, ring: &mut VecDeque<(u32, u32)>, held: &VecDeque<(u32, u32)>| {
-                    let Some((from, edge)) = f.releasable() else {
-                        return;
-                    };
-                    for &(s, l) in held.iter().filter(|&&(s, _)| before_or_eq(from, s)) {
-                        let end = s.wrapping_add(l);
-                        if tcp::before(edge, end) || ring.len() >= cap {
-                            return;
-                        }
-                        ring.push_back((s, l));
-                        f.handed(end);
-                    }
-                };
             match rnd(if lossy { 8 } else { 6 }) {
                 // The sender: new data in its window, or (its own timeout)
                 // a retransmission from its unacknowledged point.
@@ -1173,15 +1130,13 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
                     };
                     let before_acked = f.view().acked;
                     let (v, _) = f.to_guest(&seg(start, 9, ACK, 100, len), room, &p);
-                    let parked = matches!(v, ToGuest::ParkAndAck(_));
-                    if ring.len() < cap && !parked {
+                    if ring.len() < cap {
                         ring.push_back((start, len));
                     }
-                    if let ToGuest::PassAndAck(a) | ToGuest::ParkAndAck(a) = v {
+                    if let ToGuest::PassAndAck(a) = v {
                         if tcp::before(before_acked, a.ack) {
                             held.push_back((start, len));
                         }
-                        parks += usize::from(parked);
                         host_acked = tcp::seq_max(host_acked, a.ack);
                         snd_una = tcp::seq_max(snd_una, a.ack);
                         snd_wnd = u32::from(a.window) << 2;
@@ -1264,8 +1219,7 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
                         }
                         resent_heads += usize::from(ev.resend == Resend::Head);
                         resent_holes += usize::from(matches!(ev.resend, Resend::Holes { .. }));
-                        resend(ev.resend, f.sent_to(), &mut ring, &held);
-                        release(&mut f, &mut ring, &held);
+                        resend(ev.resend, &mut ring, &held);
                         let seen = match v {
                             FromGuest::Drop => None,
                             FromGuest::Pass => Some((ack, win)),
@@ -1283,8 +1237,7 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
                 4 | 5 => {
                     let r = f.tick();
                     resent_all += usize::from(r == Resend::All);
-                    resend(r, f.sent_to(), &mut ring, &held);
-                    release(&mut f, &mut ring, &held);
+                    resend(r, &mut ring, &held);
                 }
                 // Losses on the way in.
                 6 => {
@@ -1302,5 +1255,5 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
         );
         assert_eq!(f.held(), 0);
     }
-    assert!(resent_heads > 0 && resent_all > 0 && resent_holes > 0 && parks > 0);
+    assert!(resent_heads > 0 && resent_all > 0 && resent_holes > 0);
 }

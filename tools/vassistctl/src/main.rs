@@ -368,12 +368,10 @@ fn print_port(p: &Value) {
             .map_or(String::new(), |r| format!(" ring-estimate {r}"))
     );
     println!(
-        "    ring-drops {} held-bytes {} resends {} parked {} released {} bad-checksums {}",
+        "    ring-drops {} held-bytes {} resends {} bad-checksums {}",
         s("ring-drops"),
         s("held-bytes"),
         s("resends"),
-        s("parked"),
-        s("released"),
         s("bad-checksums")
     );
 }
