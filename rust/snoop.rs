@@ -76,7 +76,7 @@ pub(crate) const DEFAULT_MAX_FLOWS: u32 = 1024;
 impl Default for Config {
     fn default() -> Self {
         Config {
-            buf_size: AtomicU32::new(1024 * 1024),
+            buf_size: AtomicU32::new(4 * 1024 * 1024),
             ring_margin: AtomicU32::new(16),
             max_flows: AtomicU32::new(DEFAULT_MAX_FLOWS),
             idle_timeout_ms: AtomicU32::new(120_000),

@@ -152,7 +152,7 @@ zone_stat_of() { vctl -j port show dev "$1" | jq -r ".[0][\"zone-stats\"][\"$2\"
 # check_acked_early SENT MIN [DEV]: the host acked at least MIN of the SENT
 # bytes to the guest early. Bytes, not acks: an ack covers one frame, 1 to
 # 44 segments as the sender's TSO and GRO made it. A transfer is acked
-# early from its start until the flow's buffer holds buf-size (1 MB by
+# early from its start until the flow's buffer holds buf-size (4 MB by
 # default, 256 KB in vassist_snoop.sh) or a segment comes out of order
 # (loss, or two CPUs racing on one flow); then only once the guest has
 # acked all the sender sent, which a long transfer to a busy guest may
@@ -187,7 +187,8 @@ topo_build() {
 		tuntap add tap0 mode tap
 		link set tap0 master br0 up
 	EOF
-	ip netns exec "$GUEST" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+	ip netns exec "$GUEST" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+		net.ipv4.tcp_no_metrics_save=1
 	ip -n "$GUEST" -batch - <<-EOF
 		tuntap add eth0 mode tap
 		link set eth0 up
@@ -232,7 +233,11 @@ bridge_up() {
 		link add vrem0 type veth peer name eth0 netns $REMOTE
 		link set vrem0 master br0 up
 	EOF
-	ip netns exec "$REMOTE" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+	# Each connection starts afresh: nothing (ssthresh above all) carried
+	# over from the last one to the same address, which would make
+	# transfers with and without offload, run in turn, depend on each other.
+	ip netns exec "$REMOTE" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+		net.ipv4.tcp_no_metrics_save=1
 	ip -n "$REMOTE" -batch - <<-EOF
 		link set eth0 up
 		addr add $REMOTE_IP/24 dev eth0

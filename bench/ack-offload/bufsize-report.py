@@ -7,17 +7,17 @@ import statistics
 import sys
 
 
-def main(run):
+def main(run, size):
     times, lost = {}, 0
     for line in open(f"{run}/bufsize.jsonl"):
         r = json.loads(line)
-        if r["t_end"] is None or r["bytes"] != 1_000_000:
+        if r["t_end"] is None or r["bytes"] != size:
             lost += 1
             continue
         times.setdefault(r["mode"], []).append((r["t_end"] - r["t0"]) * 1000)
     port = json.load(open(f"{run}/bufsize.port.json"))[0]["stats"]
     base = statistics.median(times["off"])
-    print(f"N=3, 1 MB transfers, a block of 5 per mode in turn; {lost} incomplete or wrong;"
+    print(f"N=3, {size / 1e6:g} MB transfers, a block of 5 per mode in turn; {lost} incomplete or wrong;"
           f" re-sends {port.get('resends', 0)}")
     for mode, t in times.items():
         t.sort()
@@ -27,4 +27,4 @@ def main(run):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000)
