@@ -39,6 +39,16 @@ pub fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
+/// The index of network device `dev` in the current namespace.
+pub fn ifindex(dev: &str) -> io::Result<u32> {
+    let name = CString::new(dev).map_err(|_| io::ErrorKind::InvalidInput)?;
+    // SAFETY: `name` is NUL-terminated.
+    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
+        0 => Err(io::Error::last_os_error()),
+        i => Ok(i),
+    }
+}
+
 /// Opens /dev/net/tun attached to tap `name` in the current namespace,
 /// frames with a virtio-net header in front if `vnet`.
 pub fn open_tap(name: &str, vnet: bool) -> io::Result<libc::c_int> {

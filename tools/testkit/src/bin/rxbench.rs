@@ -30,12 +30,11 @@
 //! from each stamped frame's sending to its taking.
 
 use clap::{Parser, ValueEnum};
-use std::ffi::CString;
 use std::io;
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 use testkit::xsk::Xsk;
-use testkit::{cvt, open_tap, VNET_LEN};
+use testkit::{cvt, ifindex, open_tap, VNET_LEN};
 use vassist_zone::ZonePort;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -157,15 +156,6 @@ enum Host {
     Xdp(Xsk),
 }
 
-fn ifindex(dev: &str) -> io::Result<u32> {
-    let name = CString::new(dev).map_err(|_| io::ErrorKind::InvalidInput)?;
-    // SAFETY: `name` is NUL-terminated.
-    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
-        0 => Err(io::Error::last_os_error()),
-        i => Ok(i),
-    }
-}
-
 fn by_xdp(mut xsk: Xsk, t: &mut Taken) {
     while !STOP.load(Ordering::Relaxed) {
         if xsk.drain(|f| t.frame([f])) == 0 {
@@ -175,9 +165,7 @@ fn by_xdp(mut xsk: Xsk, t: &mut Taken) {
 }
 
 fn by_zone(dev: &str, t: &mut Taken) -> io::Result<()> {
-    let name = CString::new(dev).unwrap();
-    // SAFETY: `name` is NUL-terminated.
-    let mut port = ZonePort::bind(unsafe { libc::if_nametoindex(name.as_ptr()) })?;
+    let mut port = ZonePort::bind(ifindex(dev)?)?;
     while !STOP.load(Ordering::Relaxed) {
         while let Some(f) = port.recv()? {
             t.frame(f.parts());
@@ -246,13 +234,11 @@ fn by_packet(dev: &str, t: &mut Taken) -> io::Result<()> {
     if ring == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }
-    let name = CString::new(dev).unwrap();
     // SAFETY: a zeroed sockaddr_ll is valid.
     let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     sll.sll_family = libc::AF_PACKET as u16;
     sll.sll_protocol = all;
-    // SAFETY: `name` is NUL-terminated.
-    sll.sll_ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) } as i32;
+    sll.sll_ifindex = ifindex(dev)? as i32;
     // SAFETY: `sll` is a sockaddr_ll of its size.
     cvt(unsafe {
         libc::bind(
@@ -369,12 +355,10 @@ fn send(dev: &str, dst: &str, how: Sending) -> io::Result<()> {
             4,
         )
     })?;
-    let name = CString::new(dev).unwrap();
     // SAFETY: a zeroed sockaddr_ll is valid.
     let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     sll.sll_family = libc::AF_PACKET as u16;
-    // SAFETY: `name` is NUL-terminated.
-    sll.sll_ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) } as i32;
+    sll.sll_ifindex = ifindex(dev)? as i32;
     sll.sll_halen = 6;
     let param = libc::sched_param { sched_priority: 10 };
     // SAFETY: sets this thread's policy from a valid parameter.

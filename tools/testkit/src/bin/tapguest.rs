@@ -32,7 +32,7 @@ use std::io;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use testkit::{cvt, open_tap, VNET_LEN};
+use testkit::{cvt, ifindex, open_tap, VNET_LEN};
 use vassist_zone::ZonePort;
 
 #[derive(Parser)]
@@ -277,9 +277,7 @@ fn run(cli: &Cli) -> io::Result<(u64, u64, u64)> {
     let duty = duty(cli);
     let host_tap = open_tap(&cli.host_tap, false)?;
     let mut host = if cli.zone {
-        let name = CString::new(cli.host_tap.as_str()).unwrap();
-        // SAFETY: `name` is NUL-terminated.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        let ifindex = ifindex(&cli.host_tap)?;
         Host::Zone(Box::new(ZonePort::bind_tx(ifindex).map_err(|e| {
             io::Error::new(e.kind(), format!("bind zone port {}: {e}", cli.host_tap))
         })?))

@@ -31,6 +31,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::time::Duration;
+use testkit::ifindex;
 use vassist_policy::zone::abi::{self, Desc};
 use vassist_policy::zone::Addr;
 use vassist_zone::ZonePort;
@@ -81,15 +82,6 @@ enum Cmd {
         #[arg(long)]
         rounds: u32,
     },
-}
-
-fn ifindex(dev: &str) -> io::Result<u32> {
-    let name = CString::new(dev).unwrap();
-    // SAFETY: `name` is NUL-terminated.
-    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
-        0 => Err(io::Error::last_os_error()),
-        i => Ok(i),
-    }
 }
 
 /// Opens the device as user nobody (65534) with no capabilities.
