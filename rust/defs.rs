@@ -31,6 +31,7 @@ pub(crate) mod cmd {
         PIPE_SET = VASSIST_CMD_PIPE_SET,
         PIPE_DEL = VASSIST_CMD_PIPE_DEL,
         PIPE_GET = VASSIST_CMD_PIPE_GET,
+        PIPE_DEL_NTF = VASSIST_CMD_PIPE_DEL_NTF,
     );
 }
 
@@ -82,6 +83,16 @@ pub(crate) mod pipe_state {
     );
 }
 
+/// The `pipe-del-reason` enum.
+pub(crate) mod pipe_del_reason {
+    use super::b;
+    consts!(u32;
+        USER = vassist_pipe_del_reason_VASSIST_PIPE_DEL_REASON_USER,
+        OWNER_GONE = vassist_pipe_del_reason_VASSIST_PIPE_DEL_REASON_OWNER_GONE,
+        SHADOW_GONE = vassist_pipe_del_reason_VASSIST_PIPE_DEL_REASON_SHADOW_GONE,
+    );
+}
+
 pub(crate) mod pipe {
     use super::b;
     consts!(u32;
@@ -103,6 +114,9 @@ pub(crate) mod pipe {
         SHADOW_DROPPED = VASSIST_A_PIPE_SHADOW_DROPPED,
         HOLD_DROPPED = VASSIST_A_PIPE_HOLD_DROPPED,
         HELD = VASSIST_A_PIPE_HELD,
+        SOCKET_OWNER = VASSIST_A_PIPE_SOCKET_OWNER,
+        DEL_REASON = VASSIST_A_PIPE_DEL_REASON,
+        RESET = VASSIST_A_PIPE_RESET,
     );
 }
 

@@ -365,6 +365,7 @@ void vassist_hrtimer_arm(struct hrtimer *t, u64 ns)
 
 /* generic netlink */
 struct net *vassist_genl_info_net(const struct genl_info *info) { return genl_info_net(info); }
+u32 vassist_genl_info_portid(const struct genl_info *info) { return info->snd_portid; }
 const struct genl_family *vassist_genl_info_family(const struct genl_info *info)
 {
 	return info->family;

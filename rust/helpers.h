@@ -33,6 +33,7 @@
 #include <net/net_namespace.h>
 #include <net/netns/generic.h>
 #include <net/netlink.h>
+#include <linux/netlink.h>
 #include <linux/capability.h>
 #include <linux/eventfd.h>
 #include <linux/fs.h>
@@ -174,6 +175,7 @@ void vassist_hrtimer_arm(struct hrtimer *t, u64 ns);
 struct net *vassist_genl_info_net(const struct genl_info *info);
 const struct genl_family *vassist_genl_info_family(const struct genl_info *info);
 u8 vassist_genl_info_cmd(const struct genl_info *info);
+u32 vassist_genl_info_portid(const struct genl_info *info);
 void vassist_genl_set_err(struct genl_info *info, const char *msg, const struct nlattr *bad);
 void vassist_genl_set_attr_missing(struct genl_info *info, unsigned int type);
 const struct genl_dumpit_info *vassist_genl_dumpit_info(struct netlink_callback *cb);

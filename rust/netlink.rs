@@ -7,8 +7,8 @@
 //! beforehand (device lookup, a flow table) made before it is taken.
 
 use crate::defs::{
-    self, ack_offload as ao, cmd, detach_reason, flow_mode, group, pipe_state, stats, zone_notify,
-    zone_params as zp, zone_stats as zs,
+    self, ack_offload as ao, cmd, detach_reason, flow_mode, group, pipe_del_reason, pipe_state,
+    stats, zone_notify, zone_params as zp, zone_stats as zs,
 };
 use crate::error::VaError;
 use crate::flows::Entry;
@@ -651,10 +651,11 @@ fn pipe_add(req: &Request<'_>) -> Result<(), VaError> {
         )
         .at(SHADOW_IFINDEX));
     }
-    port.pipes.add(&shadow, key, macs, state, rtnl)?;
+    let owner = req.attr(SOCKET_OWNER).map(|_| req.portid());
+    port.pipes.add(&shadow, key, macs, state, owner, rtnl)?;
     // Its frames are seen from now on; a failure leaves no pipe.
     if let Err(e) = hooks::watch_shadow(&port, rtnl) {
-        let _ = port.pipes.del(&key, rtnl);
+        let _ = port.pipes.del(&key, port.dev(), rtnl);
         hooks::release_unused(dev.net(), rtnl);
         return Err(e.into());
     }
@@ -675,8 +676,10 @@ fn pipe_del(req: &Request<'_>) -> Result<(), VaError> {
     let dev = request_pipe_port(req)?;
     let mut guard = rtnl::lock();
     let rtnl = guard.held();
-    attached(&dev, rtnl)?.pipes.del(&key, rtnl)?;
+    let port = attached(&dev, rtnl)?;
+    port.pipes.del(&key, port.dev(), rtnl)?;
     hooks::release_unused(dev.net(), rtnl);
+    notify_pipe_gone(req.sender(), &port, &key, PipeGone::User, false);
     Ok(())
 }
 
@@ -751,7 +754,49 @@ fn fill_pipe(m: &mut Msg, ifindex: u32, shadow: u32, p: &Pipe) -> Result<(), Msg
     m.put_uint(GUEST_DROPPED, s.guest_dropped)?;
     m.put_uint(SHADOW_DROPPED, s.shadow_dropped)?;
     m.put_uint(HOLD_DROPPED, s.hold_dropped)?;
-    m.put_u32(HELD, s.held)
+    m.put_u32(HELD, s.held)?;
+    if p.owner.is_some() {
+        m.put_flag(SOCKET_OWNER)?;
+    }
+    Ok(())
+}
+
+/// Why a pipe went (other than with its port).
+pub(crate) enum PipeGone {
+    User,
+    OwnerGone,
+    ShadowGone,
+}
+
+/// Tells the port's namespace that the pipe `key` went, why, and whether
+/// the connection was reset.
+pub(crate) fn notify_pipe_gone(
+    to: Sender<'_>,
+    port: &Port,
+    key: &FlowKey,
+    why: PipeGone,
+    reset: bool,
+) {
+    use defs::pipe::*;
+    let why = match why {
+        PipeGone::User => pipe_del_reason::USER,
+        PipeGone::OwnerGone => pipe_del_reason::OWNER_GONE,
+        PipeGone::ShadowGone => pipe_del_reason::SHADOW_GONE,
+    };
+    let alen = if key.v6 { 16 } else { 4 };
+    let fill = |m: &mut Msg| {
+        m.put_u32(IFINDEX, port.dev().ifindex())?;
+        m.put_bytes(GUEST_ADDR, &key.guest[..alen])?;
+        m.put_u16(GUEST_PORT, key.guest_port)?;
+        m.put_bytes(PEER_ADDR, &key.peer[..alen])?;
+        m.put_u16(PEER_PORT, key.peer_port)?;
+        m.put_u32(DEL_REASON, why)?;
+        if reset {
+            m.put_flag(RESET)?;
+        }
+        Ok(())
+    };
+    to.notify(port.dev().net(), group::MGMT, cmd::PIPE_DEL_NTF, fill);
 }
 
 /// Tells the port's namespace that it was detached, and why.

@@ -11,17 +11,30 @@
 //! connection, and what each frame meets, is `policy::pipe`'s.
 
 use crate::error::VaError;
-use crate::policy::pipe::{unicast_mac, FlowKey, FromSide, Release, State, ToGuest};
+use crate::policy::pipe::{
+    unicast_mac, AckSpec, Ends, FlowKey, FromSide, Release, Removal, State, ToGuest,
+};
+use crate::policy::snoop::{build_reset, ACK_FRAME_MAX};
 use crate::policy::tcp::Segment;
 use crate::sys::bhlock::{new_bh_spinlock, BhSpinLock};
 use crate::sys::netdev::{NetDevice, NetDeviceRef};
 use crate::sys::netfilter::Verdict;
 use crate::sys::rcu::{self, Guard, RcuBox};
 use crate::sys::rtnl::Rtnl;
-use crate::sys::skb::{Egress, HeldSkbs, SkBuff};
+use crate::sys::skb::{self, Egress, HeldSkbs, SkBuff};
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use kernel::c_str;
 use kernel::prelude::*;
 use kernel::sync::Arc;
+
+/// Pipes with an owner socket, in all namespaces: a netlink socket's
+/// closing looks for its pipes (under RTNL) only while there are some.
+static OWNED: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether any pipe has an owner socket.
+pub(crate) fn any_owned() -> bool {
+    OWNED.load(Relaxed) != 0
+}
 
 /// A pipe's counters (the spec's pipe attributes).
 #[derive(Clone, Copy, Default)]
@@ -52,12 +65,17 @@ struct Inner {
     macs: Option<Macs>,
     held: HeldSkbs,
     stats: Stats,
+    ends: Ends,
+    /// The device the peer's frames came in by: its resets leave by it.
+    peer_iif: u32,
 }
 
 /// One piped connection.
 #[pin_data]
 pub(crate) struct Pipe {
     pub(crate) key: FlowKey,
+    /// The netlink socket (port id) whose closing removes the pipe.
+    pub(crate) owner: Option<u32>,
     /// Taken by the packet path for each frame of the connection, and by a
     /// change of owner, which sends the held frames under it: a frame that
     /// meets the new owner leaves after them.
@@ -86,6 +104,12 @@ impl Pipe {
             .change(to)
             .map_err(|_| VaError::new(EINVAL, c_str!("the pipe is in that state already")))?;
         g.state = to;
+        if to == State::Host {
+            g.ends.host_took_it();
+        }
+        if to == State::Gone && self.owner.is_some() {
+            OWNED.fetch_sub(1, Relaxed);
+        }
         if release == Release::Keep {
             return Ok(());
         }
@@ -103,6 +127,42 @@ impl Pipe {
             }
         }
         Ok(())
+    }
+
+    /// Ends the pipe (unpublished: no new frame finds it), gone for
+    /// `why`: its held frames go to the guest, and a connection cut off
+    /// from both its sides is reset at both ends: toward the guest by
+    /// `port` unless `!guest` (its device is going away), toward the peer
+    /// by the device its frames came in by. Whether it was reset.
+    fn end(&self, why: Removal, shadow: &NetDevice, port: &NetDevice, guest: bool) -> bool {
+        let (resets, macs, iif) = {
+            let g = self.inner.lock();
+            (g.ends.resets(g.state, why), g.macs, g.peer_iif)
+        };
+        // Cannot fail: a pipe ends once, after it is unpublished.
+        let _ = self.change(State::Gone, shadow);
+        let (Some(macs), (Some(_), _) | (_, Some(_))) = (macs, resets) else {
+            return false;
+        };
+        let rcu = rcu::read_lock();
+        let send = |spec: Option<AckSpec>, toward_guest: bool, out: Option<&NetDevice>| {
+            let (Some(spec), Some(out)) = (spec, out) else {
+                return;
+            };
+            let mut frame = [0u8; ACK_FRAME_MAX];
+            let len = build_reset(
+                &self.key,
+                macs.guest,
+                macs.peer,
+                toward_guest,
+                &spec,
+                &mut frame,
+            );
+            skb::xmit_frame(out, &frame[..len], &rcu);
+        };
+        send(resets.0, false, port.sibling(iif, &rcu));
+        send(resets.1, true, guest.then_some(port));
+        true
     }
 }
 
@@ -146,6 +206,8 @@ impl PortPipes {
             return Err(skb);
         };
         let mut g = pipe.inner.lock();
+        g.ends.peer_sent(seg);
+        g.peer_iif = skb.skb().iif();
         match g.state.to_guest(g.stats.held as usize) {
             ToGuest::Pass => Err(skb),
             ToGuest::Hold => {
@@ -193,6 +255,7 @@ impl PortPipes {
         let drop = g.state.guest_sends() == FromSide::Drop;
         if drop {
             g.stats.guest_dropped += 1;
+            g.ends.guest_sent(seg);
             if g.macs.is_none() {
                 g.macs = eth().and_then(|h| macs_of(&h));
             }
@@ -229,6 +292,9 @@ impl PortPipes {
         };
         g.stats.from_shadow[0] += 1;
         g.stats.from_shadow[1] += u64::from(len);
+        if let Some(seg) = seg {
+            g.ends.shadow_sent(seg);
+        }
         drop(g);
         Verdict::Stolen(skb.inject_as(port, &macs.peer, &macs.guest, rcu))
     }
@@ -252,13 +318,14 @@ impl PortPipes {
 
     /// Pipes the connection `key` through `shadow`, owned by `state`, its
     /// frames from the shadow with `macs` (learnt later if `None`: then it
-    /// starts in hold).
+    /// starts in hold); removed when the netlink socket `owner` closes.
     pub(crate) fn add(
         &self,
         shadow: &NetDevice,
         key: FlowKey,
         macs: Option<Macs>,
         state: State,
+        owner: Option<u32>,
         rtnl: &mut Rtnl,
     ) -> Result<(), VaError> {
         if state == State::Host && macs.is_none() {
@@ -279,15 +346,22 @@ impl PortPipes {
                 ));
             }
         }
+        let mut ends = Ends::default();
+        if state == State::Host {
+            ends.host_took_it();
+        }
         let pipe = Arc::pin_init(
             pin_init!(Pipe {
                 key,
+                owner,
                 inner <- new_bh_spinlock!(
                     Inner {
                         state,
                         macs,
                         held: HeldSkbs::new(),
                         stats: Stats::default(),
+                        ends,
+                        peer_iif: 0,
                     },
                     "vassist_pipe"
                 ),
@@ -301,7 +375,11 @@ impl PortPipes {
         }
         pipes.push(pipe, GFP_KERNEL)?;
         let shadow = shadow.hold();
-        Ok(self.table.set(Table { shadow, pipes }, rtnl)?)
+        self.table.set(Table { shadow, pipes }, rtnl)?;
+        if owner.is_some() {
+            OWNED.fetch_add(1, Relaxed);
+        }
+        Ok(())
     }
 
     /// Changes who owns the connection `key`.
@@ -310,39 +388,94 @@ impl PortPipes {
         t.find(key).ok_or(not_piped())?.change(state, &t.shadow)
     }
 
-    /// Gives the connection `key` back to the guest.
-    pub(crate) fn del(&self, key: &FlowKey, rtnl: &mut Rtnl) -> Result<(), VaError> {
-        let t = self.table.get_locked(rtnl).ok_or(not_piped())?;
-        let pipe = t.find(key).ok_or(not_piped())?.clone();
-        if t.pipes.len() == 1 {
-            self.stop(rtnl);
-            return Ok(());
+    /// Gives the connection `key` back to the guest (`port`'s).
+    pub(crate) fn del(
+        &self,
+        key: &FlowKey,
+        port: &NetDevice,
+        rtnl: &mut Rtnl,
+    ) -> Result<(), VaError> {
+        match self.remove(|p| p.key == *key, Removal::Request, port, rtnl, |_, _| {})? {
+            0 => Err(not_piped()),
+            _ => Ok(()),
         }
-        let mut pipes = KVec::with_capacity(t.pipes.len() - 1, GFP_KERNEL)?;
-        for p in t.pipes.iter().filter(|p| !Arc::ptr_eq(p, &pipe)) {
-            pipes.push(p.clone(), GFP_KERNEL)?;
+    }
+
+    /// Removes the pipes the netlink socket `owner` added with itself as
+    /// their owner (it closed); `gone` is told of each, and whether it was
+    /// reset.
+    pub(crate) fn owner_gone(
+        &self,
+        owner: u32,
+        port: &NetDevice,
+        rtnl: &mut Rtnl,
+        gone: impl FnMut(&FlowKey, bool),
+    ) -> Result<(), VaError> {
+        let which = |p: &Pipe| p.owner == Some(owner);
+        self.remove(which, Removal::OwnerGone, port, rtnl, gone)
+            .map(drop)
+    }
+
+    /// Removes the pipes `which` picks (see [`Pipe::end`]); `gone` is told
+    /// of each. How many went.
+    fn remove(
+        &self,
+        which: impl Fn(&Pipe) -> bool,
+        why: Removal,
+        port: &NetDevice,
+        rtnl: &mut Rtnl,
+        mut gone: impl FnMut(&FlowKey, bool),
+    ) -> Result<usize, VaError> {
+        let Some(t) = self.table.get_locked(rtnl) else {
+            return Ok(0);
+        };
+        let n = t.pipes.iter().filter(|p| which(p)).count();
+        if n == t.pipes.len() {
+            self.stop(why, port, true, rtnl, gone);
+            return Ok(n);
+        }
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut ended = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut kept = KVec::with_capacity(t.pipes.len() - n, GFP_KERNEL)?;
+        for p in t.pipes.iter() {
+            if which(p) {
+                ended.push(p.clone(), GFP_KERNEL)?;
+            } else {
+                kept.push(p.clone(), GFP_KERNEL)?;
+            }
         }
         let shadow = t.shadow.hold();
-        // Unpublished first: a frame that still finds it meets `Gone` and
+        // Unpublished first: a frame that still finds one meets `Gone` and
         // passes, after the held ones.
         self.table.set(
             Table {
                 shadow: shadow.hold(),
-                pipes,
+                pipes: kept,
             },
             rtnl,
         )?;
-        // Cannot fail: only this path and `stop` end a pipe, under RTNL,
-        // after unpublishing it.
-        pipe.change(State::Gone, &shadow)
+        for p in ended.iter() {
+            gone(&p.key, p.end(why, &shadow, port, true));
+        }
+        Ok(n)
     }
 
-    /// Gives every connection back to the guest (the port is detached, or
-    /// its shadow device went away).
-    pub(crate) fn stop(&self, rtnl: &mut Rtnl) {
+    /// Gives every connection back to `port`'s guest, gone for `why` (the
+    /// port is detached, or its shadow device went away): see
+    /// [`Pipe::end`]; `gone` is told of each.
+    pub(crate) fn stop(
+        &self,
+        why: Removal,
+        port: &NetDevice,
+        guest: bool,
+        rtnl: &mut Rtnl,
+        mut gone: impl FnMut(&FlowKey, bool),
+    ) {
         self.table.clear_then(rtnl, |t| {
             for p in t.pipes.iter() {
-                let _ = p.change(State::Gone, &t.shadow);
+                gone(&p.key, p.end(why, &t.shadow, port, guest));
             }
         });
     }

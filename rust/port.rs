@@ -5,6 +5,7 @@
 
 use crate::error::VaError;
 use crate::pipe::PortPipes;
+use crate::policy::pipe::{FlowKey, Removal};
 use crate::snoop::{self, Prepared, Settings, Snoop};
 use crate::sys::errno::eopnotsupp;
 use crate::sys::netdev::{Net, NetDevice, NetDeviceRef, NetdevEvent};
@@ -256,7 +257,8 @@ impl NetPorts {
         for p in old.iter().flat_map(|t| t.ports.iter()) {
             p.snoop.stop(p.dev(), true, rtnl);
             p.zone.stop(rtnl);
-            p.pipes.stop(rtnl);
+            p.pipes
+                .stop(Removal::Device, p.dev(), true, rtnl, |_, _| {});
         }
     }
 
@@ -431,7 +433,8 @@ pub(crate) fn detach(port: &Port, guest_gone: bool, rtnl: &mut Rtnl) -> Result<(
     nets.republish(|p| !p.dev().is(dev), None, rtnl)?;
     port.snoop.stop(dev, !guest_gone, rtnl);
     port.zone.stop(rtnl);
-    port.pipes.stop(rtnl);
+    port.pipes
+        .stop(Removal::Device, dev, !guest_gone, rtnl, |_, _| {});
     Ok(())
 }
 
@@ -499,8 +502,13 @@ pub(crate) fn netdev_event(
 }
 
 /// A device unregistered: the ports whose pipes it was the shadow device
-/// of give their connections back to their guests. Whether there was one.
-pub(crate) fn shadow_gone(dev: &NetDevice, rtnl: &mut Rtnl) -> bool {
+/// of give their connections back to their guests; `gone` is told of each
+/// pipe, and whether it was reset. Whether there was one.
+pub(crate) fn shadow_gone(
+    dev: &NetDevice,
+    rtnl: &mut Rtnl,
+    mut gone: impl FnMut(&Port, &FlowKey, bool),
+) -> bool {
     let Some(nets) = NetPorts::of(dev.net()) else {
         return false;
     };
@@ -516,11 +524,43 @@ pub(crate) fn shadow_gone(dev: &NetDevice, rtnl: &mut Rtnl) -> bool {
         .flat_map(|t| t.ports.iter())
     {
         if p.pipes.shadow(rtnl).is_some_and(|s| s.is(dev)) {
-            p.pipes.stop(rtnl);
+            p.pipes
+                .stop(Removal::Device, p.dev(), true, rtnl, |k, r| gone(p, k, r));
             found = true;
         }
     }
     found
+}
+
+/// The netlink socket `owner` of `net` closed: the pipes it owned go;
+/// `gone` is told of each, and whether it was reset. Fails only for
+/// memory: then the pipes stay until their port, shadow device or a
+/// pipe-del ends them.
+pub(crate) fn owner_gone(
+    net: &Net,
+    owner: u32,
+    rtnl: &mut Rtnl,
+    mut gone: impl FnMut(&Port, &FlowKey, bool),
+) -> Result<(), VaError> {
+    let Some(nets) = NetPorts::of(net) else {
+        return Ok(());
+    };
+    // Their references, as removing a pipe may sleep (no RCU section).
+    let mut ports = KVec::new();
+    for p in nets
+        .ports
+        .table
+        .get_locked(rtnl)
+        .iter()
+        .flat_map(|t| t.ports.iter())
+    {
+        ports.push(p.clone(), GFP_KERNEL)?;
+    }
+    for p in ports.iter() {
+        p.pipes
+            .owner_gone(owner, p.dev(), rtnl, |k, r| gone(p, k, r))?;
+    }
+    Ok(())
 }
 
 /// The per-namespace port tables, registered while the module is loaded:

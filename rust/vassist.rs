@@ -35,9 +35,10 @@ mod sys;
 mod tap;
 mod zone;
 
-use sys::genl::genl_family;
-use sys::netdev::{NetDevice, NetdevEvent, NetdevNotifier, Notifier};
-use sys::rtnl::Rtnl;
+use netlink::PipeGone;
+use sys::genl::{genl_family, ReleaseNotifier, SocketRelease};
+use sys::netdev::{Net, NetDevice, NetdevEvent, NetdevNotifier, Notifier};
+use sys::rtnl::{self, Rtnl};
 
 module! {
     type: Vassist,
@@ -78,6 +79,7 @@ struct Vassist {
     // A namespace dismantled runs its subsystems' pre_exit in the same
     // order: last registered first.
     _notifier: Notifier<Vassist>,
+    _sockets: ReleaseNotifier<Vassist>,
     _family: sys::genl::Registration<netlink::Netlink>,
     _ports: sys::netns::PernetRegistration<port::NetPorts>,
     // Zones being added, or batches ending, when the ports went: the work
@@ -112,9 +114,31 @@ impl NetdevNotifier for Vassist {
         }
         // A shadow device going away takes its pipes (and the hook holding
         // it) along.
-        if unregister && port::shadow_gone(dev, rtnl) {
+        let gone = |port: &port::Port, key: &_, reset| {
+            let to = FAMILY.sender();
+            netlink::notify_pipe_gone(to, port, key, PipeGone::ShadowGone, reset);
+        };
+        if unregister && port::shadow_gone(dev, rtnl, gone) {
             hooks::release_unused(dev.net(), rtnl);
         }
+    }
+}
+
+impl SocketRelease for Vassist {
+    fn released(net: &Net, portid: u32) {
+        // Most sockets closing own no pipe: RTNL only when one may.
+        if !pipe::any_owned() {
+            return;
+        }
+        let mut guard = rtnl::lock();
+        let rtnl = guard.held();
+        let gone = |port: &port::Port, key: &_, reset| {
+            let to = FAMILY.sender();
+            netlink::notify_pipe_gone(to, port, key, PipeGone::OwnerGone, reset);
+        };
+        // Fails only for memory; the pipes then stay (port::owner_gone).
+        let _ = port::owner_gone(net, portid, rtnl, gone);
+        hooks::release_unused(net, rtnl);
     }
 }
 
@@ -126,12 +150,14 @@ impl kernel::Module for Vassist {
         let zone_queues = zone::register()?;
         let ports = port::register()?;
         let family = FAMILY.register()?;
+        let sockets = ReleaseNotifier::register()?;
         let notifier = Notifier::register()?;
         let zone_dev = sys::miscdev::Registration::register(c_str!("vassist-zone"), module)?;
         pr_info!("loaded\n");
         Ok(Vassist {
             _zone_dev: zone_dev,
             _notifier: notifier,
+            _sockets: sockets,
             _family: family,
             _ports: ports,
             _zone_queues: zone_queues,

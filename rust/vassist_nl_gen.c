@@ -99,7 +99,7 @@ static const struct nla_policy vassist_flow_get_nl_policy[VASSIST_A_FLOW_IFINDEX
 };
 
 /* VASSIST_CMD_PIPE_ADD - do */
-static const struct nla_policy vassist_pipe_add_nl_policy[VASSIST_A_PIPE_STATE + 1] = {
+static const struct nla_policy vassist_pipe_add_nl_policy[VASSIST_A_PIPE_SOCKET_OWNER + 1] = {
 	[VASSIST_A_PIPE_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
 	[VASSIST_A_PIPE_IFNAME] = { .type = NLA_NUL_STRING, .len = 15, },
 	[VASSIST_A_PIPE_SHADOW_IFINDEX] = NLA_POLICY_MIN(NLA_U32, 1),
@@ -110,6 +110,7 @@ static const struct nla_policy vassist_pipe_add_nl_policy[VASSIST_A_PIPE_STATE +
 	[VASSIST_A_PIPE_GUEST_MAC] = NLA_POLICY_EXACT_LEN(6),
 	[VASSIST_A_PIPE_PEER_MAC] = NLA_POLICY_EXACT_LEN(6),
 	[VASSIST_A_PIPE_STATE] = NLA_POLICY_MAX(NLA_U32, 1),
+	[VASSIST_A_PIPE_SOCKET_OWNER] = { .type = NLA_FLAG, },
 };
 
 /* VASSIST_CMD_PIPE_SET - do */
@@ -184,7 +185,7 @@ static const struct genl_split_ops vassist_nl_ops[] = {
 		.cmd		= VASSIST_CMD_PIPE_ADD,
 		.doit		= vassist_nl_pipe_add_doit,
 		.policy		= vassist_pipe_add_nl_policy,
-		.maxattr	= VASSIST_A_PIPE_STATE,
+		.maxattr	= VASSIST_A_PIPE_SOCKET_OWNER,
 		.flags		= GENL_ADMIN_PERM | GENL_CMD_CAP_DO,
 	},
 	{

@@ -132,22 +132,26 @@ t_agent_refuses_bad_requests() {
 
 # A response through the guest's proxy, moved by the host until the backend
 # ends (256 MB); the client reads 1 MB, then waits for $TMPD/go, then resets
-# (its log says "client failed" if its stream broke first).
+# (its log says "client failed" if its stream broke first), or is given
+# other vproxy client options after $1.
 # Returns once both pipes are the host's; the proxy expects its call to
 # fail as $1 (vproxy proxy --fails).
 host_pipes() { pipes | jq '[.[] | select(.state == "host")] | length'; }
 failing_response() {
+	local fails=$1 client=(--reset-after $((1 << 20)) --go "$TMPD/go")
+	shift
+	[ $# = 0 ] || client=("$@")
 	rm -f "$TMPD/go"
 	in_remote vproxy backend --listen "$REMOTE_IP:5401" --bytes $((256 << 20)) \
 		> "$TMPD/backend.log" 2>&1 &
 	BACKEND_PID=$!
 	in_guest env VPIPE_HOST_CID=1 vproxy proxy --listen "$GUEST_IP:5400" \
-		--backend "$REMOTE_IP:5401" --bytes 0 --fails "$1" > "$TMPD/proxy.log" 2>&1 &
+		--backend "$REMOTE_IP:5401" --bytes 0 --fails "$fails" > "$TMPD/proxy.log" 2>&1 &
 	PROXY_PID=$!
 	slowwait 10 both_listening || { cat "$TMPD"/*.log; fail "proxy or backend did not listen"; }
 	{
-		if ! in_remote vproxy client --connect "$GUEST_IP:5400" --bytes 0 \
-			--reset-after $((1 << 20)) --go "$TMPD/go"; then
+		if ! in_remote vproxy client --connect "$GUEST_IP:5400" --bytes $((256 << 20)) \
+			"${client[@]}"; then
 			echo "client failed"
 		fi
 	} > "$TMPD/client.log" 2>&1 &
@@ -180,24 +184,76 @@ t_peer_reset_mid_pipe() {
 	piped_again
 }
 
-# The agent is killed while the host moves the response: the proxy's call
-# fails as lost (its frozen sockets may be behind their peers, so they stay
-# frozen), the client's stream ends (short, or reset), never with a wrong
-# byte; the next agent removes the pipes the killed one left.
+# The agent is killed while the host moves the response: its netlink
+# sockets owned the pipes, so they go with it and vassist resets both
+# connections at both ends: the client's stream ends in a reset (never a
+# clean close or a wrong byte), the proxy's call fails as lost; no agent
+# after it has anything to clean up.
 t_agent_killed_mid_pipe() {
 	proxy_up
-	failing_response lost
+	failing_response lost --until-reset
 	kill -KILL $AGENT_PID
 	wait $AGENT_PID 2> /dev/null || true
-	wait $PROXY_PID || { cat "$TMPD"/*.log; fail "proxy"; }
-	touch "$TMPD/go"
-	wait $CLIENT_PID
-	cat "$TMPD/client.log" "$TMPD/proxy.log"
-	! grep -q differs "$TMPD/client.log" || fail "the client read a wrong byte"
-	check_eq "pipes the killed agent left" "$(pipes | jq length)" 2
+	reset_everywhere
 	agent_up
-	grep -q "removed 2 pipes left on tap0" "$TMPD/vassistd.log" || fail "$(cat "$TMPD/vassistd.log")"
 	piped_again
+}
+
+# reset_everywhere: after the pipes went under a moving response, the
+# client saw a reset, the proxy's call failed as lost, no pipe is left.
+reset_everywhere() {
+	wait $CLIENT_PID
+	wait $PROXY_PID || { cat "$TMPD"/*.log; fail "proxy"; }
+	cat "$TMPD/client.log" "$TMPD/proxy.log"
+	! grep -q "client failed" "$TMPD/client.log" || fail "the client's stream did not end in a reset"
+	check_eq pipes-left "$(vctl -j pipe show | jq length)" 0
+}
+
+# The port is detached while the host moves the response: the connections
+# are reset at both ends, and the agent, told, answers the guest at once.
+t_port_detached_mid_pipe() {
+	proxy_up
+	failing_response lost --until-reset
+	vctl port del dev tap0
+	reset_everywhere
+	grep -q "port was detached" "$TMPD/proxy.log" || fail "the agent did not say why"
+	vctl port add dev tap0 > /dev/null
+	piped_again
+}
+
+# rmmod while the host moves the response: the same resets; the agent
+# learns nothing (the family goes first), and its pipe ends on the stall
+# time instead.
+t_rmmod_mid_pipe() {
+	AGENT_OPTS='"stall-ms": 2000,' proxy_up
+	failing_response lost --until-reset
+	rmmod vassist
+	insmod "$KO"
+	vctl port add dev tap0 > /dev/null
+	reset_everywhere
+	piped_again
+}
+
+# A pipe added with socket-owner goes when the socket that added it
+# closes (here at once: vassistctl ends), told as owner-gone.
+t_pipe_owner_socket_closes() {
+	topo_up
+	vctl port add dev tap0 > /dev/null
+	shadow_up
+	ip netns exec "$HOST" vassistctl -j monitor > "$TMPD/monitor" 2>&1 &
+	local mon=$!
+	slowwait 5 grep -q monitoring "$TMPD/monitor"
+	vctl pipe add dev tap0 guest $GUEST_IP:5301 peer $REMOTE_IP:4001 shadow vph0 \
+		guest-mac "$GUEST_MAC" peer-mac "$PEER_MAC" state host socket-owner
+	slowwait 5 grep -q pipe-del-ntf "$TMPD/monitor" || { cat "$TMPD/monitor"; fail "no notification"; }
+	kill $mon
+	grep pipe-del-ntf "$TMPD/monitor"
+	check_eq reason "$(grep pipe-del-ntf "$TMPD/monitor" | jq -r .msg[\"del-reason\"])" owner-gone
+	check_eq pipes-left "$(pipes | jq length)" 0
+	# Without it the pipe stays.
+	vctl pipe add dev tap0 guest $GUEST_IP:5301 peer $REMOTE_IP:4001 shadow vph0 \
+		guest-mac "$GUEST_MAC" peer-mac "$PEER_MAC" state host
+	check_eq pipes "$(pipes | jq length)" 1
 }
 
 t_connection_to_host_and_back() {
@@ -285,5 +341,6 @@ t_port_detached_and_rmmod_with_pipes() {
 run_tests "$@" t_pipe_request_errors t_connection_to_host_and_back \
 	t_connection_to_host_and_back_ipv6 t_proxy_response_piped_by_host \
 	t_proxy_refused_copies_in_guest t_agent_refuses_bad_requests t_peer_reset_mid_pipe \
-	t_agent_killed_mid_pipe t_shadow_device_removed \
+	t_agent_killed_mid_pipe t_port_detached_mid_pipe t_rmmod_mid_pipe \
+	t_pipe_owner_socket_closes t_shadow_device_removed \
 	t_port_detached_and_rmmod_with_pipes

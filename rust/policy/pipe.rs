@@ -12,7 +12,8 @@
 //! state is being dumped. A pipe that is gone passes frames as if it never
 //! was (a reader may still see it for a moment).
 
-pub use super::snoop::FlowKey;
+pub use super::snoop::{AckSpec, FlowKey};
+use super::tcp::{seq_max, Segment, ACK};
 
 /// Frames toward the guest a pipe holds while it is handed over: a
 /// window's worth of a fast sender for the few milliseconds a hand-over
@@ -107,6 +108,105 @@ pub enum Release {
     Keep,
     ToShadow,
     ToGuest,
+}
+
+/// Why a pipe goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// Given back by its owner (pipe-del, a hand-back): the shadow socket
+    /// was frozen and dumped first, or never had the connection.
+    Request,
+    /// With its port or its shadow device: the owner (alive) answers the
+    /// guest; a shadow socket that has the connection now is cut off.
+    Device,
+    /// Its owner's netlink socket closed: nobody will answer the guest.
+    OwnerGone,
+}
+
+/// Where a piped connection's two byte streams stand, as far as the
+/// frames the pipe saw tell: enough to reset both ends when the pipe goes
+/// while the host has the connection. Then the shadow socket is cut off
+/// and the guest's frozen socket is behind its peer: neither end would
+/// hear from the other again, and a reset ends both cleanly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ends {
+    /// The next byte of the guest's stream the peer expects: past the
+    /// highest the shadow sent, or the peer's highest ack.
+    peer_rcv: Option<u32>,
+    /// Past the highest byte of its stream the peer sent.
+    peer_snd: Option<u32>,
+    /// The guest's next expected byte: the ack of its last frame (the
+    /// window probe it sends as it freezes).
+    guest_rcv: Option<u32>,
+    /// Past the highest byte the guest sent.
+    guest_snd: Option<u32>,
+    /// The host has had the connection.
+    host_had_it: bool,
+}
+
+fn later(at: &mut Option<u32>, seq: u32) {
+    *at = Some(at.map_or(seq, |a| seq_max(a, seq)));
+}
+
+impl Ends {
+    /// A frame toward the guest, from the peer.
+    pub fn peer_sent(&mut self, seg: &Segment) {
+        later(&mut self.peer_snd, seg.end_seq());
+        if seg.has(ACK) {
+            later(&mut self.peer_rcv, seg.ack);
+        }
+    }
+
+    /// A frame the shadow socket sent toward the peer (it owns the
+    /// connection).
+    pub fn shadow_sent(&mut self, seg: &Segment) {
+        later(&mut self.peer_rcv, seg.end_seq());
+    }
+
+    /// A frame the guest sent (dropped: it does not own the connection).
+    pub fn guest_sent(&mut self, seg: &Segment) {
+        later(&mut self.guest_snd, seg.end_seq());
+        if seg.has(ACK) {
+            self.guest_rcv = Some(seg.ack);
+        }
+    }
+
+    /// The host took the connection.
+    pub fn host_took_it(&mut self) {
+        self.host_had_it = true;
+    }
+
+    /// The resets a pipe in `state` that goes for `why` sends: (to the
+    /// peer, to the guest), each `None` when it sends none or that end's
+    /// place is not known. Only a connection the host had, when nobody
+    /// else will end it: cut off from its shadow socket (`Host` going
+    /// with its device), or its owner gone before it gave the guest the
+    /// state back. A RST is taken at exactly the next sequence number its
+    /// receiver expects (or, with SACK, the right edge of what it holds):
+    /// the highest the pipe saw, which is that once the frames in flight
+    /// before it arrive.
+    pub fn resets(&self, state: State, why: Removal) -> (Option<AckSpec>, Option<AckSpec>) {
+        let cut_off = match why {
+            Removal::Request => false,
+            Removal::Device => state == State::Host,
+            Removal::OwnerGone => self.host_had_it && state != State::Gone,
+        };
+        if !cut_off {
+            return (None, None);
+        }
+        let reset = |seq: Option<u32>, ack: Option<u32>| {
+            seq.map(|seq| AckSpec {
+                seq,
+                ack: ack.unwrap_or(0),
+                window: 0,
+                ts: None,
+            })
+        };
+        (
+            reset(self.peer_rcv, self.peer_snd),
+            reset(self.guest_rcv, self.guest_snd),
+        )
+    }
 }
 
 /// Whether `mac` may be a pipe's guest or next-hop address: unicast and

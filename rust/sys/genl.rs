@@ -10,6 +10,7 @@ use super::netdev::Net;
 use crate::bindings;
 use core::marker::PhantomData;
 use core::mem::{align_of, size_of};
+use core::pin::Pin;
 use core::ptr::NonNull;
 use kernel::ffi;
 use kernel::prelude::*;
@@ -288,6 +289,12 @@ impl<'a> Request<'a> {
     /// Attribute `id`, if the request has it (and the op's policy does).
     pub(crate) fn attr(&self, id: u32) -> Option<&'a Attr> {
         self.attrs.get(id)
+    }
+
+    /// The netlink port id of the socket that sent the request.
+    pub(crate) fn portid(&self) -> u32 {
+        // SAFETY: `info` is valid (type invariant).
+        unsafe { bindings::vassist_genl_info_portid(self.info.as_ptr()) }
     }
 
     /// Records in the extack that attribute `id` is missing (as
@@ -710,3 +717,82 @@ macro_rules! genl_family {
     };
 }
 pub(crate) use genl_family;
+
+/// What a user of [`ReleaseNotifier`] implements.
+pub(crate) trait SocketRelease {
+    /// The generic netlink socket `portid` of `net` closed (process
+    /// context, no lock held).
+    fn released(net: &Net, portid: u32);
+}
+
+/// A registered netlink notifier telling `T` of generic netlink sockets
+/// that close; unregistered on drop.
+///
+/// # Invariants
+///
+/// `block` is registered with the netlink chain, calling
+/// `notifier_call::<T>`, from creation to drop.
+pub(crate) struct ReleaseNotifier<T: SocketRelease> {
+    block: Pin<KBox<Opaque<bindings::notifier_block>>>,
+    _p: PhantomData<T>,
+}
+
+// SAFETY: the block is only read by the notifier chain and unregistered on
+// drop, from any task.
+unsafe impl<T: SocketRelease> Send for ReleaseNotifier<T> {}
+// SAFETY: `ReleaseNotifier` has no methods that use the block through
+// `&self`.
+unsafe impl<T: SocketRelease> Sync for ReleaseNotifier<T> {}
+
+impl<T: SocketRelease> ReleaseNotifier<T> {
+    pub(crate) fn register() -> Result<Self> {
+        let block = KBox::pin(
+            Opaque::new(bindings::notifier_block {
+                notifier_call: Some(Self::notifier_call),
+                next: core::ptr::null_mut(),
+                priority: 0,
+            }),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: the block is pinned on the heap and lives until `drop`
+        // unregisters it.
+        kernel::error::to_result(unsafe { bindings::netlink_register_notifier(block.get()) })?;
+        // INVARIANT: registered just now.
+        Ok(ReleaseNotifier {
+            block,
+            _p: PhantomData,
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the netlink notifier chain (a blocking chain: process
+    /// context) with a `netlink_notify` for NETLINK_URELEASE.
+    unsafe extern "C" fn notifier_call(
+        _nb: *mut bindings::notifier_block,
+        event: ffi::c_ulong,
+        info: *mut ffi::c_void,
+    ) -> ffi::c_int {
+        if event != bindings::NETLINK_URELEASE as ffi::c_ulong {
+            return bindings::NOTIFY_DONE as ffi::c_int;
+        }
+        // SAFETY: for NETLINK_URELEASE `info` is a `netlink_notify` that
+        // lives for the call.
+        let n = unsafe { &*info.cast::<bindings::netlink_notify>() };
+        if n.protocol != bindings::NETLINK_GENERIC as ffi::c_int {
+            return bindings::NOTIFY_DONE as ffi::c_int;
+        }
+        // SAFETY: the closing socket holds its namespace for the call.
+        let net = unsafe { Net::from_raw(n.net) };
+        T::released(net, n.portid);
+        bindings::NOTIFY_DONE as ffi::c_int
+    }
+}
+
+impl<T: SocketRelease> Drop for ReleaseNotifier<T> {
+    fn drop(&mut self) {
+        // SAFETY: registered since `register` (type invariant); the chain's
+        // lock waits for calls in flight.
+        unsafe { bindings::netlink_unregister_notifier(self.block.get()) };
+    }
+}

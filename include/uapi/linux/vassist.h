@@ -100,6 +100,20 @@ enum vassist_pipe_state {
 	VASSIST_PIPE_STATE_HOST,
 };
 
+/**
+ * enum vassist_pipe_del_reason - Why a pipe went, other than with its port
+ *   (port-del-ntf says that).
+ * @VASSIST_PIPE_DEL_REASON_USER: pipe-del request.
+ * @VASSIST_PIPE_DEL_REASON_OWNER_GONE: The netlink socket that added it with
+ *   socket-owner closed.
+ * @VASSIST_PIPE_DEL_REASON_SHADOW_GONE: Its shadow device was unregistered.
+ */
+enum vassist_pipe_del_reason {
+	VASSIST_PIPE_DEL_REASON_USER,
+	VASSIST_PIPE_DEL_REASON_OWNER_GONE,
+	VASSIST_PIPE_DEL_REASON_SHADOW_GONE,
+};
+
 enum {
 	VASSIST_A_PORT_IFINDEX = 1,
 	VASSIST_A_PORT_IFNAME,
@@ -254,6 +268,9 @@ enum {
 	VASSIST_A_PIPE_SHADOW_DROPPED,
 	VASSIST_A_PIPE_HOLD_DROPPED,
 	VASSIST_A_PIPE_HELD,
+	VASSIST_A_PIPE_SOCKET_OWNER,
+	VASSIST_A_PIPE_DEL_REASON,
+	VASSIST_A_PIPE_RESET,
 
 	__VASSIST_A_PIPE_MAX,
 	VASSIST_A_PIPE_MAX = (__VASSIST_A_PIPE_MAX - 1)
@@ -272,6 +289,7 @@ enum {
 	VASSIST_CMD_PIPE_SET,
 	VASSIST_CMD_PIPE_DEL,
 	VASSIST_CMD_PIPE_GET,
+	VASSIST_CMD_PIPE_DEL_NTF,
 
 	__VASSIST_CMD_MAX,
 	VASSIST_CMD_MAX = (__VASSIST_CMD_MAX - 1)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 use proptest::prelude::*;
-use vassist_policy::pipe::{self, FromSide, Release, State, ToGuest, HOLD_MAX};
+use vassist_policy::pipe::{self, Ends, FromSide, Release, Removal, State, ToGuest, HOLD_MAX};
+use vassist_policy::tcp::{Addrs, Options, Segment, ACK};
 
 #[test]
 fn key_needs_one_family_and_ports() {
@@ -127,5 +128,86 @@ proptest! {
         if let (Some(&last_shadow), Some(&first_guest)) = (shadow.last(), guest.first()) {
             prop_assert!(first_guest > last_shadow);
         }
+    }
+}
+
+/// A segment with just the fields the reset rules read.
+fn seg(seq: u32, ack: u32, flags: u8, payload: u32) -> Segment {
+    Segment {
+        addrs: Addrs {
+            v6: false,
+            src: [0; 16],
+            dst: [0; 16],
+        },
+        sport: 1,
+        dport: 2,
+        seq,
+        ack,
+        flags,
+        window: 0,
+        check: 0,
+        tcp_offset: 20,
+        header_len: 20,
+        payload,
+        opts: Options::default(),
+    }
+}
+
+#[test]
+fn only_a_connection_cut_off_is_reset() {
+    let mut e = Ends::default();
+    e.peer_sent(&seg(5000, 100, ACK, 10));
+    e.guest_sent(&seg(100, 5000, ACK, 0));
+    // Never the host's: whoever goes, the guest's frozen socket is current.
+    for why in [Removal::Request, Removal::Device, Removal::OwnerGone] {
+        assert_eq!(e.resets(State::Hold, why), (None, None));
+    }
+    e.host_took_it();
+    e.shadow_sent(&seg(100, 5010, ACK, 1000));
+    let (peer, guest) = e.resets(State::Host, Removal::Device);
+    assert_eq!(peer.map(|r| (r.seq, r.ack)), Some((1100, 5010)));
+    assert_eq!(guest.map(|r| (r.seq, r.ack)), Some((5000, 100)));
+    // Handed back or being handed back by a living owner: not reset.
+    assert_eq!(e.resets(State::Host, Removal::Request), (None, None));
+    assert_eq!(e.resets(State::Hold, Removal::Device), (None, None));
+    // Its owner gone in the hand-back: nobody gives the guest its state.
+    assert!(e.resets(State::Hold, Removal::OwnerGone).0.is_some());
+    assert_eq!(e.resets(State::Gone, Removal::OwnerGone), (None, None));
+}
+
+#[test]
+fn an_end_not_seen_is_not_reset() {
+    let mut e = Ends::default();
+    e.host_took_it();
+    assert_eq!(e.resets(State::Host, Removal::Device), (None, None));
+    // The peer's acks alone place its end.
+    e.peer_sent(&seg(7, 42, ACK, 0));
+    let (peer, guest) = e.resets(State::Host, Removal::OwnerGone);
+    assert_eq!(peer.map(|r| r.seq), Some(42));
+    assert_eq!(guest, None);
+}
+
+proptest! {
+    /// The shadow sends in order (some segments lost or not yet acked),
+    /// the peer acks some of it, across sequence wrap: the reset to the
+    /// peer is at the end of the highest byte sent, which the peer expects
+    /// once what is in flight arrives (or holds as its highest SACK edge).
+    #[test]
+    fn the_peer_reset_is_past_all_the_shadow_sent(
+        isn in any::<u32>(),
+        sends in prop::collection::vec((1u32..3000, any::<bool>()), 1..200),
+    ) {
+        let mut e = Ends::default();
+        e.host_took_it();
+        let mut next = isn;
+        for (len, acked) in sends {
+            e.shadow_sent(&seg(next, 1, ACK, len));
+            next = next.wrapping_add(len);
+            if acked {
+                e.peer_sent(&seg(1, next.wrapping_sub(len / 2), ACK, 0));
+            }
+        }
+        let (peer, _) = e.resets(State::Host, Removal::Device);
+        prop_assert_eq!(peer.map(|r| r.seq), Some(next));
     }
 }

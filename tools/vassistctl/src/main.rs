@@ -70,7 +70,7 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum PipeCmd {
-    /// Pipe a connection: `dev NAME shadow NAME guest ADDR:PORT peer ADDR:PORT guest-mac MAC peer-mac MAC [state hold|host]`.
+    /// Pipe a connection: `dev NAME shadow NAME guest ADDR:PORT peer ADDR:PORT guest-mac MAC peer-mac MAC [state hold|host] [socket-owner]`.
     Add {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -570,16 +570,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 .ok_or("the family has no multicast group")?;
             for m in ctl.monitor(mgmt)? {
                 let m = m?;
-                let name = match m.cmd() {
-                    cmd::PORT_ADD_NTF => "port-add-ntf",
-                    cmd::PORT_CHANGE_NTF => "port-change-ntf",
-                    cmd::PORT_DEL_NTF => "port-del-ntf",
+                let (name, set) = match m.cmd() {
+                    cmd::PORT_ADD_NTF => ("port-add-ntf", &PORT),
+                    cmd::PORT_CHANGE_NTF => ("port-change-ntf", &PORT),
+                    cmd::PORT_DEL_NTF => ("port-del-ntf", &PORT),
+                    cmd::PIPE_DEL_NTF => ("pipe-del-ntf", &PIPE),
                     _ => continue,
                 };
-                println!(
-                    "{}",
-                    json!({ "name": name, "msg": m.json(&PORT, addr_str) })
-                );
+                println!("{}", json!({ "name": name, "msg": m.json(set, addr_str) }));
             }
         }
     }

@@ -62,6 +62,11 @@ impl Attrs {
         self.attrs.push(attr(a.value, v.to_ne_bytes().to_vec()));
     }
 
+    pub fn flag(&mut self, name: &str) {
+        let a = self.set.attr(name);
+        self.attrs.push(attr(a.value, Vec::new()));
+    }
+
     pub fn bytes(&mut self, name: &str, b: &[u8]) {
         let a = self.set.attr(name);
         self.attrs.push(attr(a.value, b.to_vec()));

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! pipe add  dev IFNAME | ifindex N  shadow IFNAME  guest ADDR:PORT peer ADDR:PORT
-//!           guest-mac MAC peer-mac MAC  [state hold|host]
+//!           guest-mac MAC peer-mac MAC  [state hold|host]  [socket-owner]
 //! pipe set  dev IFNAME | ifindex N  guest ADDR:PORT peer ADDR:PORT  state hold|host
 //! pipe del  dev IFNAME | ifindex N  guest ADDR:PORT peer ADDR:PORT
 //! pipe show [dev IFNAME | ifindex N]
@@ -28,6 +28,8 @@ pub struct PipeArgs {
     pub guest_mac: Option<[u8; 6]>,
     pub peer_mac: Option<[u8; 6]>,
     pub state: Option<String>,
+    /// The pipe goes when the socket that added it closes.
+    pub socket_owner: bool,
 }
 
 fn parse_mac(s: &str) -> Option<[u8; 6]> {
@@ -43,6 +45,10 @@ pub fn parse(args: &[String]) -> Result<PipeArgs, String> {
     let mut out = PipeArgs::default();
     let mut it = args.iter();
     while let Some(key) = it.next() {
+        if key == "socket-owner" {
+            out.socket_owner = true;
+            continue;
+        }
         let v = it.next().ok_or_else(|| format!("'{key}' needs a value"))?;
         let endpoint = || {
             v.parse::<SocketAddr>()
@@ -126,6 +132,9 @@ impl PipeArgs {
             let v = e.entries.iter().position(|n| n == s).expect("spec state");
             a.u32("state", (e.start + v as i64) as u32);
         }
+        if self.socket_owner {
+            a.flag("socket-owner");
+        }
         Ok(a)
     }
 }
@@ -155,6 +164,9 @@ pub fn print(p: &Value) {
         s("state"),
         p["shadow-ifindex"],
     );
+    if p["socket-owner"].as_bool() == Some(true) {
+        println!("    owned by its socket");
+    }
     println!(
         "    guest-mac {} peer-mac {} held {}",
         s("guest-mac"),

@@ -9,15 +9,16 @@
 //! connections (state host), moves the bytes in the host kernel with
 //! splice, freezes and dumps them, and gives the guest their state back;
 //! when the guest has restored them, the diverts go. Whatever happens to
-//! the guest's stream, the diverts it made go with it. At its start it
-//! removes the diverts an agent before it left (one killed mid-pipe).
+//! the guest's stream, the diverts it made go with it; each stream's
+//! netlink socket owns its diverts, so they go with the agent too (killed
+//! mid-pipe: vassist resets the connections it had).
 //!
 //! ```text
 //! vassistd --config FILE
 //! ```
 //! The configuration (JSON):
 //! ```text
-//! { "port": 5253, "max-sessions": 16, "request-timeout-ms": 30000,
+//! { "port": 5253, "max-sessions": 16, "request-timeout-ms": 30000, "stall-ms": 30000,
 //!   "guests": [ { "cid": 3, "port": "tap0", "shadow": "vph0",
 //!                 "netns": "/run/netns/shadow-tap0",
 //!                 "addrs": ["10.0.0.2", "fd00::2"], "mac": "52:54:00:00:00:02" } ] }
@@ -28,8 +29,11 @@
 //! `max-sessions`: requests a guest may have open at once (each its own
 //! stream); more are refused. `request-timeout-ms`: how long a request may
 //! be in coming; a stream that is slower ends, and its diverts go.
+//! `stall-ms`: how long a pipe's source may send nothing, or its
+//! destination take nothing, before the pipe ends early.
 
 mod session;
+mod watch;
 
 use clap::Parser;
 use serde::Deserialize;
@@ -40,6 +44,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 use vsock::{VsockListener, VMADDR_CID_ANY};
+use watch::Watch;
 
 #[derive(Parser)]
 #[command(version, about = "The vPipe host agent")]
@@ -75,6 +80,7 @@ pub struct Guest {
 pub struct Limits {
     pub max_sessions: usize,
     pub request_timeout: Duration,
+    pub stall: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,6 +92,8 @@ struct Config {
     max_sessions: usize,
     #[serde(default = "default_request_timeout_ms")]
     request_timeout_ms: u64,
+    #[serde(default = "default_request_timeout_ms")]
+    stall_ms: u64,
     guests: Vec<Guest>,
 }
 
@@ -105,23 +113,19 @@ fn run(cli: Cli) -> Result<(), String> {
     let text = std::fs::read(&cli.config).map_err(|e| format!("{}: {e}", cli.config.display()))?;
     let config: Config =
         serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", cli.config.display()))?;
-    if config.max_sessions == 0 || config.request_timeout_ms == 0 {
+    if config.max_sessions == 0 || config.request_timeout_ms == 0 || config.stall_ms == 0 {
         return Err(format!(
-            "{}: max-sessions and request-timeout-ms must be positive",
+            "{}: max-sessions, request-timeout-ms and stall-ms must be positive",
             cli.config.display()
         ));
     }
     let limits = Limits {
         max_sessions: config.max_sessions,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
+        stall: Duration::from_millis(config.stall_ms),
     };
-    for g in &config.guests {
-        match session::clear_pipes(g) {
-            Ok(0) => {}
-            Ok(n) => println!("vassistd: removed {n} pipes left on {}", g.port),
-            Err(e) => eprintln!("vassistd: pipes left on {}: {e}", g.port),
-        }
-    }
+    let watch = Arc::new(Watch::default());
+    watch.start();
     let guests = Arc::new(config.guests);
     let listener = VsockListener::bind_with_cid_port(VMADDR_CID_ANY, config.port)
         .map_err(|e| format!("vsock port {}: {e}", config.port))?;
@@ -134,8 +138,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 continue;
             }
         };
-        let guests = guests.clone();
-        std::thread::spawn(move || session::serve(stream, &guests, limits));
+        let (guests, watch) = (guests.clone(), watch.clone());
+        std::thread::spawn(move || session::serve(stream, &guests, limits, &watch));
     }
     Ok(())
 }

@@ -3,11 +3,11 @@
 //! One guest's request, over its vsock stream: prepare (divert), pipe,
 //! release; the diverts it made go when the stream does.
 
+use crate::watch::{is_pipe, Watch};
 use crate::{Guest, Limits};
 use serde_json::Value;
 use std::fs::File;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
@@ -22,11 +22,9 @@ use vsock::VsockStream;
 
 /// How long the guest's window probes may take to show the host its MACs.
 const MACS_WAIT: Duration = Duration::from_secs(1);
-/// A source that sends nothing for this long ends the pipe early.
-const STALL: Duration = Duration::from_secs(30);
 
 /// Serves one guest's stream until it ends.
-pub fn serve(mut stream: VsockStream, guests: &[Guest], limits: Limits) {
+pub fn serve(mut stream: VsockStream, guests: &[Guest], limits: Limits, watch: &Watch) {
     let cid = stream.peer_addr().map_or(u32::MAX, |a| a.cid());
     let Some(guest) = guests.iter().find(|g| g.cid == cid) else {
         let reason = format!("CID {cid} is not a guest of this host");
@@ -48,6 +46,8 @@ pub fn serve(mut stream: VsockStream, guests: &[Guest], limits: Limits) {
     let mut session = match Ctl::open() {
         Ok(ctl) => Session {
             guest,
+            watch,
+            stall: limits.stall,
             ctl,
             conns: None,
             piped: false,
@@ -101,6 +101,10 @@ impl Drop for Open<'_> {
 
 struct Session<'g> {
     guest: &'g Guest,
+    watch: &'g Watch,
+    stall: Duration,
+    /// Its netlink socket, which owns the pipes it adds: if the agent
+    /// dies, they go, and the connections it had are reset.
     ctl: Ctl,
     /// The connections diverted, once prepared.
     conns: Option<[Endpoints; 2]>,
@@ -157,6 +161,7 @@ impl Session<'_> {
         for (i, c) in conns.iter().enumerate() {
             let mut a = self.args(c);
             a.shadow = Some(self.guest.shadow.clone());
+            a.socket_owner = true;
             if let Err(e) = self.call(cmd::PIPE_ADD, &a, "add") {
                 if i == 1 {
                     let _ = self.call(cmd::PIPE_DEL, &self.args(&conns[0]), "del");
@@ -189,12 +194,7 @@ impl Session<'_> {
     fn macs_known(&self, conns: &[Endpoints; 2]) -> Result<bool, String> {
         let pipes = pipes_of(&self.ctl, &self.guest.port)?;
         for c in conns {
-            let p = pipes.iter().find(|p| {
-                p["guest-addr"] == c.local.ip().to_string()
-                    && p["guest-port"] == c.local.port()
-                    && p["peer-addr"] == c.peer.ip().to_string()
-                    && p["peer-port"] == c.peer.port()
-            });
+            let p = pipes.iter().find(|p| is_pipe(p, c));
             let Some(mac) = p.and_then(|p| p["guest-mac"].as_str()) else {
                 return Ok(false);
             };
@@ -238,6 +238,22 @@ impl Session<'_> {
             Ok(s) => s,
             Err(e) => return refused(format!("shadow sockets: {e}")),
         };
+        let port = match ifindex(&self.guest.port) {
+            Ok(i) => i,
+            Err(e) => return refused(e),
+        };
+        let raw = [socks[0].as_raw_fd(), socks[1].as_raw_fd()];
+        // Closed out of repair mode (the agent died), they reset their
+        // peers: a FIN would end a stream short as if it were whole.
+        let abort = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        for fd in raw {
+            let _ = repair::setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, &abort);
+        }
+        // Dropped before the sockets close.
+        let watched = self.watch.add(port, conns, raw);
         if let Err(e) = self.set_state(&conns, "host") {
             let _ = self.set_state(&conns, "hold");
             return refused(format!("taking the connections: {e}"));
@@ -250,10 +266,19 @@ impl Session<'_> {
             .zip(&states)
             .try_for_each(|(sock, s)| repair::resume(sock.as_raw_fd(), s, true));
         if resumed.is_ok() {
-            set_rcvtimeo(&socks[0], STALL);
+            // A source that sends nothing, or a destination that takes
+            // nothing, for this long ends the pipe early (a peer gone
+            // silent, or vassist unloaded under it).
+            set_timeout(&socks[0], libc::SO_RCVTIMEO, self.stall);
+            set_timeout(&socks[1], libc::SO_SNDTIMEO, self.stall);
             spliced = Some(splice_all(socks[0].as_raw_fd(), socks[1].as_raw_fd(), len));
         }
         let spliced_us = start.elapsed().as_micros() as u64;
+        if let Some(why) = watched.cut() {
+            return Response::Lost {
+                reason: format!("{why}: vassist reset the connections at both ends"),
+            };
+        }
         if let Err(e) = self.set_state(&conns, "hold") {
             return Response::Lost {
                 reason: format!("holding the connections: {e}"),
@@ -292,33 +317,6 @@ fn pipes_of(ctl: &Ctl, port: &str) -> Result<Vec<Value>, String> {
         .collect())
 }
 
-/// Removes the pipes on the guest's port, which only the agent makes: at
-/// its start, what an agent before it left (killed while it had
-/// connections, whose shadow sockets' ends have gone out). Returns how many.
-pub fn clear_pipes(guest: &Guest) -> Result<usize, String> {
-    let ctl = Ctl::open()?;
-    let pipes = pipes_of(&ctl, &guest.port)?;
-    for p in &pipes {
-        let end = |addr: &str, port: &str| -> Result<SocketAddr, String> {
-            let ip: IpAddr = p[addr]
-                .as_str()
-                .unwrap_or("")
-                .parse()
-                .map_err(|e| format!("{e}"))?;
-            let port = p[port].as_u64().and_then(|v| u16::try_from(v).ok());
-            Ok(SocketAddr::new(ip, port.ok_or("no port")?))
-        };
-        let args = PipeArgs {
-            dev: Some(guest.port.clone()),
-            guest: Some(end("guest-addr", "guest-port")?),
-            peer: Some(end("peer-addr", "peer-port")?),
-            ..PipeArgs::default()
-        };
-        ctl.call(cmd::PIPE_DEL, false, args.request("del")?)?;
-    }
-    Ok(pipes.len())
-}
-
 impl Drop for Session<'_> {
     fn drop(&mut self) {
         self.release();
@@ -342,12 +340,12 @@ fn ifindex(name: &str) -> Result<u32, String> {
     }
 }
 
-fn set_rcvtimeo(sock: &OwnedFd, d: Duration) {
+fn set_timeout(sock: &OwnedFd, opt: libc::c_int, d: Duration) {
     let tv = libc::timeval {
         tv_sec: d.as_secs() as libc::time_t,
-        tv_usec: 0,
+        tv_usec: d.subsec_micros() as libc::suseconds_t,
     };
-    let _ = repair::setsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv);
+    let _ = repair::setsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, opt, &tv);
 }
 
 /// Runs `f` on a thread in the network namespace at `path`: the sockets

@@ -21,7 +21,10 @@
 //! response, waits for FILE, and resets its connection. `proxy --fails
 //! peer-reset` expects the move to fail with that reset, `--fails lost`
 //! with the connections lost (the host's agent went away while it had
-//! them); either closes both connections.
+//! them); either closes both connections. With `client --until-reset`,
+//! the client reads the response until its stream breaks, which must be a
+//! reset (the host's pipe ended under it), never a clean close or a wrong
+//! byte.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{self, Read};
@@ -87,6 +90,9 @@ enum Cmd {
         /// ...once this file exists.
         #[arg(long)]
         go: Option<std::path::PathBuf>,
+        /// Read until the connection is reset.
+        #[arg(long, conflicts_with = "reset_after")]
+        until_reset: bool,
     },
 }
 
@@ -203,6 +209,20 @@ fn client_reset(to: SocketAddr, n: u64, go: &std::path::Path) -> Result<(), Stri
     Ok(())
 }
 
+/// Reads the response until its stream is reset.
+fn client_until_reset(to: SocketAddr, n: u64) -> Result<(), String> {
+    let mut s = connect_retrying(to, TIMEOUT)?;
+    match read_checked(&mut s, DOWN, 0, n) {
+        Ok(()) => Err(format!("all {n} bytes came, then no reset")),
+        // ECONNRESET, as read_checked words it.
+        Err(e) if e.contains("os error 104") => {
+            println!("reset: {e}");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn client(to: SocketAddr, z: Sizes) -> Result<(), String> {
     let mut s = connect_retrying(to, TIMEOUT)?;
     let start = Instant::now();
@@ -232,6 +252,12 @@ fn main() -> ExitCode {
             go: Some(go),
             ..
         } => client_reset(connect, n, &go),
+        Cmd::Client {
+            connect,
+            until_reset: true,
+            sizes,
+            ..
+        } => client_until_reset(connect, sizes.bytes),
         Cmd::Client { connect, sizes, .. } => client(connect, sizes),
     };
     match r {
