@@ -59,48 +59,78 @@ handoff_round() {
 	check_eq pipes-left "$(pipes | jq length)" 0
 }
 
-# proxy_round GUEST_ADDR REMOTE_ADDR BYTES [proxy options]: a remote client
+# proxy_round GUEST_ADDR REMOTE_ADDR BYTES [UPLOAD]: a remote client
 # through the guest's proxy to a remote backend; the proxy has the
-# response (BYTES) moved by vpipe_socket_to_socket, then relays more bytes
-# both ways over the same connections. Prints the proxy's report.
+# response (BYTES) moved by vpipe_socket_to_socket, then the client's
+# upload (UPLOAD, 64 KB by default) the other way, then relays the
+# backend's trailer itself over the same connections. Prints the proxy's
+# report.
 both_listening() { grep -q listening "$TMPD/proxy.log" && grep -q listening "$TMPD/backend.log"; }
 proxy_round() {
-	local gaddr=$1 raddr=$2 n=$3 bpid ppid
-	shift 3
+	local gaddr=$1 raddr=$2 n=$3 up=${4:-65536} bpid ppid
 	[[ $gaddr == *:* ]] && { gaddr="[$gaddr]"; raddr="[$raddr]"; }
-	in_remote vproxy backend --listen "$raddr:5401" --bytes "$n" > "$TMPD/backend.log" 2>&1 &
+	in_remote vproxy backend --listen "$raddr:5401" --bytes "$n" --upload "$up" \
+		> "$TMPD/backend.log" 2>&1 &
 	bpid=$!
 	in_guest env VPIPE_HOST_CID=1 vproxy proxy --listen "$gaddr:5400" \
-		--backend "$raddr:5401" --bytes "$n" "$@" > "$TMPD/proxy.log" 2>&1 &
+		--backend "$raddr:5401" --bytes "$n" --upload "$up" --pipe-upload \
+		> "$TMPD/proxy.log" 2>&1 &
 	ppid=$!
 	slowwait 10 both_listening ||
 		{ cat "$TMPD"/*.log; fail "proxy or backend did not listen"; }
-	in_remote vproxy client --connect "$gaddr:5400" --bytes "$n" > "$TMPD/client.log" 2>&1 ||
-		{ cat "$TMPD"/*.log; fail "client"; }
+	in_remote vproxy client --connect "$gaddr:5400" --bytes "$n" --upload "$up" \
+		> "$TMPD/client.log" 2>&1 || { cat "$TMPD"/*.log; fail "client"; }
 	wait $ppid || { cat "$TMPD"/*.log; fail "proxy"; }
 	wait $bpid || { cat "$TMPD"/*.log; fail "backend"; }
-	grep moved "$TMPD/proxy.log"
+	grep -E "moved|uploaded" "$TMPD/proxy.log"
 	check_eq pipes-left "$(pipes | jq length)" 0
 }
 
 proxy_up() {
-	topo_up
+	topo_up ${TAPGUEST_OPTS:-}
 	vctl port add dev tap0 > /dev/null
 	shadow_up
 	agent_up "$@"
 }
 
-t_proxy_response_piped_by_host() {
+# by_host N UP: the last round moved N bytes down and UP up by the host.
+by_host() {
+	cat "$TMPD/round"
+	grep -q "moved $1 by host" "$TMPD/round" || fail "$1 bytes down: not by the host"
+	grep -q "uploaded $2 by host" "$TMPD/round" || fail "$2 bytes up: not by the host"
+}
+
+# 1 B to 100 MB each way, every byte checked by the other end, the
+# connections used again after each hand-back.
+t_proxy_piped_by_host() {
 	proxy_up
 	local n
-	for n in 1 $((4 << 20)) $((32 << 20)); do
-		proxy_round $GUEST_IP $REMOTE_IP $n > "$TMPD/round"
-		cat "$TMPD/round"
-		grep -q "moved $n by host" "$TMPD/round" || fail "$n bytes: not by the host"
+	for n in 1 $((4 << 20)) $((100 << 20)); do
+		proxy_round $GUEST_IP $REMOTE_IP $n $n > "$TMPD/round"
+		by_host $n $n
 	done
-	proxy_round $GUEST_IP6 $REMOTE_IP6 $((4 << 20)) > "$TMPD/round"
-	cat "$TMPD/round"
-	grep -q "by host" "$TMPD/round" || fail "IPv6: not by the host"
+	proxy_round $GUEST_IP6 $REMOTE_IP6 $((4 << 20)) $((1 << 20)) > "$TMPD/round"
+	by_host $((4 << 20)) $((1 << 20))
+}
+
+# Loss, reordering and delay on the remote's link both ways: what the
+# shadow sockets send and receive, and the hand-offs around them.
+t_proxy_piped_through_loss_and_reorder() {
+	proxy_up
+	in_remote tc qdisc add dev eth0 root netem loss 1% reorder 10% 50% delay 1ms
+	tc -n "$HOST" qdisc add dev vrem0 root netem loss 1% reorder 10% 50% delay 1ms
+	proxy_round $GUEST_IP $REMOTE_IP $((4 << 20)) $((4 << 20)) > "$TMPD/round"
+	by_host $((4 << 20)) $((4 << 20))
+	proxy_round $GUEST_IP6 $REMOTE_IP6 $((1 << 20)) $((1 << 20)) > "$TMPD/round"
+	by_host $((1 << 20)) $((1 << 20))
+}
+
+# The guest scheduled as a vCPU sharing its core with 2 busy VMs (the
+# benchmark's guest): its probes and frames reach the host a turn late.
+t_proxy_piped_scheduled_guest() {
+	TAPGUEST_OPTS="--vms 3" proxy_up
+	proxy_round $GUEST_IP $REMOTE_IP $((4 << 20)) $((1 << 20)) > "$TMPD/round"
+	by_host $((4 << 20)) $((1 << 20))
 }
 
 t_proxy_refused_copies_in_guest() {
@@ -339,7 +369,8 @@ t_port_detached_and_rmmod_with_pipes() {
 }
 
 run_tests "$@" t_pipe_request_errors t_connection_to_host_and_back \
-	t_connection_to_host_and_back_ipv6 t_proxy_response_piped_by_host \
+	t_connection_to_host_and_back_ipv6 t_proxy_piped_by_host \
+	t_proxy_piped_through_loss_and_reorder t_proxy_piped_scheduled_guest \
 	t_proxy_refused_copies_in_guest t_agent_refuses_bad_requests t_peer_reset_mid_pipe \
 	t_agent_killed_mid_pipe t_port_detached_mid_pipe t_rmmod_mid_pipe \
 	t_pipe_owner_socket_closes t_shadow_device_removed \

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0
 """Sends the vPipe host agent what a broken or hostile guest might: messages
-too long, cut short or not JSON, requests out of order, connections not the
+too long, cut short or not JSON, queued bytes claimed and not sent, requests out of order, connections not the
 guest's, states TCP cannot have, silence, streams dropped, one connection
 asked for twice, more streams than the agent takes. Each must be refused with
 a reason (the stream then ends, or waits for the guest's release where the
@@ -12,6 +12,7 @@ not handled so.
 usage: vpipe_bad_guest.py GUEST_IP PEER_IP REQUEST_TIMEOUT_S MAX_SESSIONS
 (run where vassistctl sees the guest's port, tap0)"""
 import json
+import random
 import socket
 import struct
 import subprocess
@@ -113,7 +114,7 @@ CONNS = [conn(5301, 4001), conn(5302, 4002)]
 
 def state(c, **change):
     st = {"local": c["local"], "peer": c["peer"], "snd_seq": 1, "rcv_seq": 1,
-          "sent": [], "unsent": [], "received": [],
+          "sent": 0, "unsent": 0, "received": 0,
           "window": {"snd_wl1": 1, "snd_wnd": 65535, "max_window": 65535,
                      "rcv_wnd": 65535, "rcv_wup": 1},
           "mss": 1448, "wscale": [7, 7], "sack": True, "timestamps": True,
@@ -181,6 +182,33 @@ def one_connection_twice():
     return reason
 
 
+def fuzzed(rounds=150, seed=13):
+    """Valid requests with bytes flipped, cut short or followed by junk,
+    each on a stream the guest then half-closes: whatever the agent makes
+    of them, it answers or ends the stream, and goes on."""
+    rnd = random.Random(seed)
+    pipe = {"op": "pipe", "states": [state(CONNS[0], received=3), state(CONNS[1], sent=2)],
+            "len": 0}
+    valid = [frame(json.dumps({"op": "prepare", "conns": CONNS}).encode()),
+             frame(json.dumps(pipe).encode()) + b"abcde",
+             frame(b'{"op": "release"}')]
+    for _ in range(rounds):
+        b = bytearray(b"".join(valid[:rnd.randint(1, 3)]))
+        for _ in range(rnd.randint(0, 6)):
+            b[rnd.randrange(len(b))] ^= 1 << rnd.randrange(8)
+        if rnd.random() < 0.3:
+            del b[rnd.randrange(len(b) + 1):]
+        if rnd.random() < 0.3:
+            b += bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 64)))
+        s = stream()
+        s.sendall(bytes(b))
+        s.shutdown(socket.SHUT_WR)
+        while recv(s) is not None:
+            pass
+        s.close()
+    return f"{rounds} streams, seed {seed}"
+
+
 def too_many_streams():
     held = [stream() for _ in range(MAX_SESSIONS)]
     time.sleep(0.5)
@@ -220,7 +248,15 @@ case("MSS 0", request({"op": "pipe", "states": [state(CONNS[0], mss=0), state(CO
 case("window scale 15",
      request({"op": "pipe", "states": [state(CONNS[0]), state(CONNS[1], wscale=[7, 15])],
               "len": 0}, "scale 15", opening=prepared))
+case("queues claimed over the message limit",
+     request({"op": "pipe", "states": [state(CONNS[0], sent=40 << 20),
+                                       state(CONNS[1], received=40 << 20)], "len": 0},
+             "message too long", refused_and_closed, opening=prepared))
+case("queue bytes cut short, then silence",
+     request({"op": "pipe", "states": [state(CONNS[0], received=1000), state(CONNS[1])],
+              "len": 0}, "no request within", refused_and_closed, opening=prepared))
 case("silence after prepare", silent_after_prepare)
+case("mutated messages (fuzzed)", fuzzed)
 case("stream dropped after prepare", dropped_after_prepare)
 case("one connection from two streams", one_connection_twice)
 case("more streams than the agent takes", too_many_streams)

@@ -4,18 +4,24 @@ summary line."""
 import statistics
 import sys
 
+PHASES = ("prepare", "freeze", "take", "transfer", "give", "thaw")
 runs = {}
 handoffs = []
+# Per phase, then the states' bytes each way.
+phases = [[] for _ in range(len(PHASES) + 2)]
 for line in open(sys.argv[1]):
     f = line.split()
-    if len(f) != 6:
+    if len(f) < 6:
         continue
-    rnd, size, mode, us, cpu_ms, handoff = f
+    rnd, size, mode, us, cpu_ms, handoff = f[:6]
     if rnd == "warm":
         continue
     runs.setdefault((int(size), mode), []).append((int(us), int(cpu_ms)))
     if handoff != "-":
         handoffs.append(int(handoff))
+        # Older runs' lines have the total only.
+        for i, v in enumerate(f[6:6 + len(phases)]):
+            phases[i].append(int(v))
 
 def mb(n):
     return f"{n >> 20}MB"
@@ -43,6 +49,11 @@ if handoffs:
     handoffs.sort()
     print(f"handoff (both ways): p50 {statistics.median(handoffs):.0f} us, "
           f"min {handoffs[0]} us, max {handoffs[-1]} us, {len(handoffs)} runs")
+if all(phases):
+    parts = ", ".join(f"{n} {statistics.median(p):.0f}" for n, p in zip(PHASES, phases))
+    print(f"handoff p50 by phase (us): {parts}; "
+          f"states p50 {statistics.median(phases[-2]):.0f} bytes to the host, "
+          f"{statistics.median(phases[-1]):.0f} back")
 big, small = 100 << 20, 1 << 20
 if big in ratio and ratio[big] < 3:
     print(f"target: 100MB >= 3x in-guest splice: not reached ({ratio[big]:.2f}x); "

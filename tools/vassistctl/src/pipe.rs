@@ -200,9 +200,10 @@ mod tests {
     fn parses_a_pipe() {
         let p = parse(&args(
             "dev tap0 shadow vph0 guest 10.0.0.2:80 peer [fd00::1]:4000 \
-             guest-mac 52:54:00:00:00:01 peer-mac 02:00:00:00:00:0a state host",
+             guest-mac 52:54:00:00:00:01 peer-mac 02:00:00:00:00:0a state host socket-owner",
         ))
         .unwrap();
+        assert!(p.socket_owner);
         assert_eq!(p.dev.as_deref(), Some("tap0"));
         assert_eq!(p.guest, Some("10.0.0.2:80".parse().unwrap()));
         assert_eq!(p.peer, Some("[fd00::1]:4000".parse().unwrap()));

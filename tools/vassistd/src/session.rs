@@ -22,13 +22,18 @@ use vsock::VsockStream;
 
 /// How long the guest's window probes may take to show the host its MACs.
 const MACS_WAIT: Duration = Duration::from_secs(1);
+/// How long the host waits for the destination's peer to acknowledge the
+/// bytes moved before it hands the connection back, and for how long that
+/// may make no progress.
+const DRAIN_MAX: Duration = Duration::from_secs(2);
+const DRAIN_STALL: Duration = Duration::from_millis(100);
 
 /// Serves one guest's stream until it ends.
 pub fn serve(mut stream: VsockStream, guests: &[Guest], limits: Limits, watch: &Watch) {
     let cid = stream.peer_addr().map_or(u32::MAX, |a| a.cid());
     let Some(guest) = guests.iter().find(|g| g.cid == cid) else {
         let reason = format!("CID {cid} is not a guest of this host");
-        let _ = protocol::send(&mut stream, &Response::Refused { reason });
+        let _ = protocol::send(&mut stream, &mut Response::Refused { reason });
         return;
     };
     let Some(_open) = Open::new(guest, limits.max_sessions) else {
@@ -36,11 +41,11 @@ pub fn serve(mut stream: VsockStream, guests: &[Guest], limits: Limits, watch: &
             "this guest has {} requests open already",
             limits.max_sessions
         );
-        let _ = protocol::send(&mut stream, &Response::Refused { reason });
+        let _ = protocol::send(&mut stream, &mut Response::Refused { reason });
         return;
     };
     if let Err(e) = stream.set_read_timeout(Some(limits.request_timeout)) {
-        let _ = protocol::send(&mut stream, &refused(format!("vsock: {e}")));
+        let _ = protocol::send(&mut stream, &mut refused(format!("vsock: {e}")));
         return;
     }
     let mut session = match Ctl::open() {
@@ -53,7 +58,7 @@ pub fn serve(mut stream: VsockStream, guests: &[Guest], limits: Limits, watch: &
             piped: false,
         },
         Err(reason) => {
-            let _ = protocol::send(&mut stream, &Response::Refused { reason });
+            let _ = protocol::send(&mut stream, &mut Response::Refused { reason });
             return;
         }
     };
@@ -69,12 +74,12 @@ pub fn serve(mut stream: VsockStream, guests: &[Guest], limits: Limits, watch: &
                     ),
                     _ => return,
                 };
-                let _ = protocol::send(&mut stream, &Response::Refused { reason });
+                let _ = protocol::send(&mut stream, &mut Response::Refused { reason });
                 return;
             }
         };
-        let (resp, done) = session.handle(req);
-        if protocol::send(&mut stream, &resp).is_err() || done {
+        let (mut resp, done) = session.handle(req);
+        if protocol::send(&mut stream, &mut resp).is_err() || done {
             return;
         }
     }
@@ -221,11 +226,11 @@ impl Session<'_> {
                 return refused(format!("the state of {}: {e}", s.peer));
             }
         }
-        let start = Instant::now();
+        let taking = Instant::now();
         loop {
             match self.macs_known(&conns) {
                 Ok(true) => break,
-                Ok(false) if start.elapsed() < MACS_WAIT => {
+                Ok(false) if taking.elapsed() < MACS_WAIT => {
                     std::thread::sleep(Duration::from_millis(5))
                 }
                 Ok(false) => return refused("no frame of the connections came from the guest"),
@@ -260,11 +265,12 @@ impl Session<'_> {
         }
         // The host owns them now: whatever happens, they are handed back.
         let mut spliced = None;
-        let start = Instant::now();
         let resumed = socks
             .iter()
             .zip(&states)
             .try_for_each(|(sock, s)| repair::resume(sock.as_raw_fd(), s, true));
+        let take_us = taking.elapsed().as_micros() as u64;
+        let start = Instant::now();
         if resumed.is_ok() {
             // A source that sends nothing, or a destination that takes
             // nothing, for this long ends the pipe early (a peer gone
@@ -272,6 +278,7 @@ impl Session<'_> {
             set_timeout(&socks[0], libc::SO_RCVTIMEO, self.stall);
             set_timeout(&socks[1], libc::SO_SNDTIMEO, self.stall);
             spliced = Some(splice_all(socks[0].as_raw_fd(), socks[1].as_raw_fd(), len));
+            drain(&socks[1]);
         }
         let spliced_us = start.elapsed().as_micros() as u64;
         if let Some(why) = watched.cut() {
@@ -285,11 +292,14 @@ impl Session<'_> {
             };
         }
         let frozen = (freeze_open(&socks[0]), freeze_open(&socks[1]));
+        let give_us = (start.elapsed().as_micros() as u64).saturating_sub(spliced_us);
         match frozen {
             (Ok(a), Ok(b)) => Response::Piped {
                 moved: spliced.as_ref().map_or(0, |s| s.moved),
                 eof: spliced.as_ref().is_some_and(|s| s.eof),
                 spliced_us,
+                take_us,
+                give_us,
                 states: Box::new([a, b]),
                 // A source that stalled (the receive timeout) just ends
                 // the pipe early.
@@ -320,6 +330,24 @@ fn pipes_of(ctl: &Ctl, port: &str) -> Result<Vec<Value>, String> {
 impl Drop for Session<'_> {
     fn drop(&mut self) {
         self.release();
+    }
+}
+
+/// Waits (bounded) until the peer has acknowledged what `sock` sent:
+/// bytes handed back unacknowledged would be sent again by the guest, at
+/// its pace, after the hand-off.
+fn drain(sock: &OwnedFd) {
+    let start = Instant::now();
+    let mut last = (usize::MAX, start);
+    while let Ok(n) = repair::outq(sock.as_raw_fd()) {
+        let now = Instant::now();
+        if n == 0 || now - start > DRAIN_MAX || now - last.1 > DRAIN_STALL {
+            return;
+        }
+        if n < last.0 {
+            last = (n, now);
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 

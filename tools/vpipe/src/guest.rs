@@ -9,6 +9,7 @@ use crate::protocol::{self, Endpoints, Request, Response, DEFAULT_PORT};
 use crate::repair::{self, TcpState};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Instant;
 use vsock::VsockStream;
 
 /// The host's CID as a VM sees it (VMADDR_CID_HOST).
@@ -32,13 +33,35 @@ enum Failed {
     After(io::Error),
 }
 
+/// Where the hand-off's time went, both ways, in microseconds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Handoff {
+    /// The call's time, less the host's moving the bytes.
+    pub total: u64,
+    /// Asking the host to divert the connections.
+    pub prepare: u64,
+    /// Probing, freezing and dumping the guest's sockets.
+    pub freeze: u64,
+    /// The host's taking them (see `Response::Piped`).
+    pub take: u64,
+    /// The host's giving them back.
+    pub give: u64,
+    /// The rest of the pipe request's round trip: the states' encoding,
+    /// their crossing, their decoding (both ways).
+    pub transfer: u64,
+    /// Restoring the sockets in the guest, ending the diverts, resuming.
+    pub thaw: u64,
+    /// The bytes of the request that carried the states, and of the
+    /// answer that brought them back.
+    pub state_bytes: [u64; 2],
+}
+
 /// What [`socket_to_socket`] did.
 #[derive(Debug)]
 pub struct Moved {
     pub bytes: u64,
-    /// When the host moved them: the microseconds the hand-off took both
-    /// ways (the call's time, less the host's moving the bytes).
-    pub handoff_us: Option<u64>,
+    /// When the host moved them: where the hand-off's time went.
+    pub handoff: Option<Handoff>,
     /// Why the guest copied the bytes itself, if the host did not.
     pub copied_because: Option<io::Error>,
 }
@@ -47,16 +70,15 @@ pub struct Moved {
 /// both connected TCP sockets. The connections stay usable under the same
 /// descriptors whichever way the bytes went.
 pub fn socket_to_socket(in_fd: RawFd, out_fd: RawFd, len: u64) -> io::Result<Moved> {
-    let start = std::time::Instant::now();
     match by_host(in_fd, out_fd, len) {
-        Ok((bytes, spliced_us)) => Ok(Moved {
+        Ok((bytes, handoff)) => Ok(Moved {
             bytes,
-            handoff_us: Some((start.elapsed().as_micros() as u64).saturating_sub(spliced_us)),
+            handoff: Some(handoff),
             copied_because: None,
         }),
         Err(Failed::Before(why)) => Ok(Moved {
             bytes: copy(in_fd, out_fd, len)?,
-            handoff_us: None,
+            handoff: None,
             copied_because: Some(why),
         }),
         Err(Failed::After(e)) => Err(e),
@@ -64,54 +86,78 @@ pub fn socket_to_socket(in_fd: RawFd, out_fd: RawFd, len: u64) -> io::Result<Mov
 }
 
 /// The agent's answer to one request.
-fn ask(s: &mut VsockStream, req: &Request) -> io::Result<Response> {
-    protocol::send(s, req)?;
+fn ask(s: &mut VsockStream, mut req: Request) -> io::Result<Response> {
+    protocol::send(s, &mut req)?;
     protocol::recv(s)
+}
+
+/// Microseconds since `t`, and `t` moved to now.
+fn lap(t: &mut Instant) -> u64 {
+    let now = Instant::now();
+    let us = now.duration_since(*t).as_micros() as u64;
+    *t = now;
+    us
 }
 
 fn refused(reason: String) -> io::Error {
     io::Error::new(io::ErrorKind::ConnectionRefused, reason)
 }
 
-/// The bytes the host moved, and the microseconds that took it.
-fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<(u64, u64), Failed> {
+/// The bytes the host moved, and where the hand-off's time went.
+fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<(u64, Handoff), Failed> {
     let fds = [in_fd, out_fd];
+    let start = Instant::now();
+    let mut t = start;
+    let mut h = Handoff::default();
     let (Ok(c0), Ok(c1)) = (endpoints(in_fd), endpoints(out_fd)) else {
         return Err(Failed::Before(io::Error::from(io::ErrorKind::InvalidInput)));
     };
     let cid = env_u32("VPIPE_HOST_CID", HOST_CID);
     let port = env_u32("VPIPE_PORT", DEFAULT_PORT);
     let mut s = VsockStream::connect_with_cid_port(cid, port).map_err(Failed::Before)?;
-    match ask(&mut s, &Request::Prepare { conns: [c0, c1] }).map_err(Failed::Before)? {
+    match ask(&mut s, Request::Prepare { conns: [c0, c1] }).map_err(Failed::Before)? {
         Response::Ok => {}
         Response::Refused { reason } => return Err(Failed::Before(refused(reason))),
         _ => return Err(Failed::Before(io::ErrorKind::InvalidData.into())),
     }
+    h.prepare = lap(&mut t);
     // From here the host drops the guest's frames of both: each socket's
     // window probe shows it their MACs, then both are frozen and dumped.
     let states = match freeze_both(fds) {
         Ok(states) => states,
         Err(e) => {
-            let _ = ask(&mut s, &Request::Release);
+            let _ = ask(&mut s, Request::Release);
             return Err(Failed::Before(e));
         }
     };
     let reuse = states.each_ref().map(|s| s.reuse);
-    let answer = ask(
-        &mut s,
-        &Request::Pipe {
-            states: Box::new(states),
-            len,
-        },
-    );
+    h.freeze = lap(&mut t);
+    let mut req = Request::Pipe {
+        states: Box::new(states),
+        len,
+    };
+    let answer = protocol::send(&mut s, &mut req).and_then(|n| {
+        h.state_bytes[0] = n;
+        let (answer, back) = protocol::recv_counted(&mut s)?;
+        h.state_bytes[1] = back;
+        Ok(answer)
+    });
+    let pipe_us = lap(&mut t);
     let (moved, eof, spliced_us, states, errno) = match answer {
         Ok(Response::Piped {
             moved,
             eof,
             spliced_us,
+            take_us,
+            give_us,
             states,
             errno,
-        }) => (moved, eof, spliced_us, states, errno),
+        }) => {
+            h.take = take_us;
+            h.give = give_us;
+            h.transfer = pipe_us.saturating_sub(take_us + spliced_us + give_us);
+            (moved, eof, spliced_us, states, errno)
+        }
         Ok(Response::Lost { reason }) => {
             return Err(Failed::After(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
@@ -123,7 +169,7 @@ fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<(u64, u64), Failed> 
             for (fd, r) in fds.iter().zip(reuse) {
                 let _ = repair::thaw(*fd, true, r);
             }
-            let _ = ask(&mut s, &Request::Release);
+            let _ = ask(&mut s, Request::Release);
             return Err(Failed::Before(refused(reason)));
         }
         other => {
@@ -148,7 +194,7 @@ fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<(u64, u64), Failed> 
             repair::replace(*fd, state).map_err(Failed::After)?;
         }
     }
-    match ask(&mut s, &Request::Release).map_err(Failed::After)? {
+    match ask(&mut s, Request::Release).map_err(Failed::After)? {
         Response::Ok => {}
         _ => return Err(Failed::After(io::ErrorKind::InvalidData.into())),
     }
@@ -171,7 +217,9 @@ fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<(u64, u64), Failed> 
     if let Some(errno) = errno {
         return Err(Failed::After(io::Error::from_raw_os_error(errno)));
     }
-    Ok((moved, spliced_us))
+    h.thaw = lap(&mut t);
+    h.total = (start.elapsed().as_micros() as u64).saturating_sub(spliced_us);
+    Ok((moved, h))
 }
 
 fn endpoints(fd: RawFd) -> io::Result<Endpoints> {

@@ -58,6 +58,61 @@ pub struct Window {
     pub rcv_wup: u32,
 }
 
+/// A socket queue's bytes. Serialized as its length only: a message that
+/// carries states sends their queues' bytes after it, unencoded
+/// ([`crate::protocol`]), as a dump of a busy socket holds megabytes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Queue {
+    bytes: Vec<u8>,
+    /// The length a message gave, until its bytes are read.
+    len: u64,
+}
+
+impl Queue {
+    /// The length a message gave for it (its bytes' before they came).
+    pub fn claimed(&self) -> u64 {
+        self.len
+    }
+
+    /// Its bytes, read from a message.
+    pub fn set(&mut self, bytes: Vec<u8>) {
+        self.len = bytes.len() as u64;
+        self.bytes = bytes;
+    }
+}
+
+impl From<Vec<u8>> for Queue {
+    fn from(bytes: Vec<u8>) -> Queue {
+        Queue {
+            len: bytes.len() as u64,
+            bytes,
+        }
+    }
+}
+
+impl std::ops::Deref for Queue {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Serialize for Queue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.bytes.len() as u64)
+    }
+}
+
+impl<'de> Deserialize<'de> for Queue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Queue, D::Error> {
+        Ok(Queue {
+            bytes: Vec::new(),
+            len: u64::deserialize(d)?,
+        })
+    }
+}
+
 /// A connection's state, as [`freeze`] dumps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TcpState {
@@ -68,11 +123,11 @@ pub struct TcpState {
     /// The next sequence number expected (rcv_nxt).
     pub rcv_seq: u32,
     /// Sent, not yet acknowledged: from snd_una on.
-    pub sent: Vec<u8>,
+    pub sent: Queue,
     /// Queued, never sent: after `sent`.
-    pub unsent: Vec<u8>,
+    pub unsent: Queue,
     /// Received, not yet read by the application.
-    pub received: Vec<u8>,
+    pub received: Queue,
     pub window: Window,
     pub mss: u32,
     /// (send, receive) window scale, when negotiated.
@@ -90,6 +145,11 @@ pub struct TcpState {
 }
 
 impl TcpState {
+    /// Its queues, in the order a message carries their bytes.
+    pub fn queues_mut(&mut self) -> [&mut Queue; 3] {
+        [&mut self.received, &mut self.sent, &mut self.unsent]
+    }
+
     /// Whether a state (from a peer that may be broken or hostile) says
     /// what a TCP connection can be; why not.
     pub fn check(&self) -> Result<(), String> {
@@ -266,6 +326,11 @@ fn tcp_info_options(fd: RawFd) -> io::Result<(u8, u8)> {
     Ok((info[5], info[6]))
 }
 
+/// Bytes the socket holds to send: not yet acknowledged, or not sent.
+pub fn outq(fd: RawFd) -> io::Result<usize> {
+    ioctl_int(fd, SIOCOUTQ)
+}
+
 /// Whether the connection at `fd` is closed (its peer reset it, or it
 /// timed out): there is nothing left to dump.
 pub fn closed(fd: RawFd) -> io::Result<bool> {
@@ -326,9 +391,9 @@ fn dump(fd: RawFd) -> io::Result<TcpState> {
             peer,
             snd_seq,
             rcv_seq,
-            sent,
-            unsent,
-            received,
+            sent: sent.into(),
+            unsent: unsent.into(),
+            received: received.into(),
             window,
             mss,
             wscale: (opts & TCPI_OPT_WSCALE != 0).then_some((scales & 0xf, scales >> 4)),
@@ -518,9 +583,9 @@ mod tests {
             peer: "10.0.0.1:4000".parse().unwrap(),
             snd_seq: 1,
             rcv_seq: 2,
-            sent: vec![],
-            unsent: vec![],
-            received: vec![],
+            sent: Queue::default(),
+            unsent: Queue::default(),
+            received: Queue::default(),
             window: Window::default(),
             mss: 1448,
             wscale: Some((7, 7)),

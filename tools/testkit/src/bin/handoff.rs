@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use testkit::{connect_retrying, expect_close, read_checked, write_pattern};
+use vpipe::protocol;
 use vpipe::repair::{self, TcpState};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -92,17 +93,18 @@ fn wait_for(dir: &Path, name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A state in a file, as the protocol carries it.
 fn save(dir: &Path, name: &str, s: &TcpState) -> Result<(), String> {
     let tmp = dir.join(format!("{name}.tmp"));
-    let text = serde_json::to_vec(s).map_err(|e| e.to_string())?;
-    std::fs::write(&tmp, text).map_err(|e| format!("{name}: {e}"))?;
+    let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{name}: {e}"))?;
+    protocol::send(&mut f, &mut s.clone()).map_err(|e| format!("{name}: {e}"))?;
     std::fs::rename(&tmp, dir.join(name)).map_err(|e| format!("{name}: {e}"))
 }
 
 fn load(dir: &Path, name: &str) -> Result<TcpState, String> {
     wait_for(dir, name)?;
-    let text = std::fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
-    serde_json::from_slice(&text).map_err(|e| format!("{name}: {e}"))
+    let mut f = std::fs::File::open(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
+    protocol::recv(&mut f).map_err(|e| format!("{name}: {e}"))
 }
 
 fn describe(s: &TcpState) -> String {

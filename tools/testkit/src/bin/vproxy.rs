@@ -9,8 +9,9 @@
 //!   guest: accepts the client, connects to the backend, moves the
 //!   response with `vpipe_socket_to_socket` (the host pipes it, or the
 //!   library copies it; `--local` copies in the guest), then relays the
-//!   upload and the trailer itself over the same connections, and closes:
-//!   they keep working after the hand-back.
+//!   upload (moved the same way with `--pipe-upload`) and the trailer
+//!   itself over the same connections, and closes: they keep working after
+//!   the hand-back.
 //! - `vproxy client --connect ADDR:PORT ...` reads the response, sends the
 //!   upload, reads the trailer and the close.
 //!
@@ -76,6 +77,9 @@ enum Cmd {
         /// How the move is expected to fail.
         #[arg(long)]
         fails: Option<Fails>,
+        /// Move the client's upload the same way (else relayed).
+        #[arg(long)]
+        pipe_upload: bool,
         #[command(flatten)]
         sizes: Sizes,
     },
@@ -148,11 +152,55 @@ fn failing(client: TcpStream, back: TcpStream, how: Fails) -> Result<(), String>
     }
 }
 
+/// Moves `n` bytes from `from` to `to` (by the host, or copied in the
+/// guest with `local`) and prints how, as `what`.
+fn move_bytes(
+    what: &str,
+    from: &TcpStream,
+    to: &TcpStream,
+    n: u64,
+    local: bool,
+) -> Result<(), String> {
+    let start = Instant::now();
+    let (bytes, how) = if local {
+        let n = vpipe::guest::copy(from.as_raw_fd(), to.as_raw_fd(), n)
+            .map_err(|e| format!("copy: {e}"))?;
+        (n, "by guest (--local)".to_string())
+    } else {
+        let m = vpipe::guest::socket_to_socket(from.as_raw_fd(), to.as_raw_fd(), n)
+            .map_err(|e| format!("vpipe: {e}"))?;
+        let how = match (m.copied_because, m.handoff) {
+            (Some(why), _) => format!("by guest ({why})"),
+            (None, Some(h)) => format!(
+                "by host (handoff {} us = prepare {} + freeze {} + take {} + transfer {} \
+                 + give {} + thaw {} us, states {} + {} bytes)",
+                h.total,
+                h.prepare,
+                h.freeze,
+                h.take,
+                h.transfer,
+                h.give,
+                h.thaw,
+                h.state_bytes[0],
+                h.state_bytes[1]
+            ),
+            (None, None) => "by host".to_string(),
+        };
+        (m.bytes, how)
+    };
+    println!("{what} {bytes} {how} in {} us", start.elapsed().as_micros());
+    if bytes != n {
+        return Err(format!("{what} {bytes} of {n}"));
+    }
+    Ok(())
+}
+
 fn proxy(
     listen: SocketAddr,
     to: SocketAddr,
     local: bool,
     fails: Option<Fails>,
+    pipe_upload: bool,
     z: Sizes,
 ) -> Result<(), String> {
     let mut client = accept_one(listen)?;
@@ -160,25 +208,12 @@ fn proxy(
     if let Some(how) = fails {
         return failing(client, back, how);
     }
-    let start = Instant::now();
-    let (bytes, how) = if local {
-        let n = vpipe::guest::copy(back.as_raw_fd(), client.as_raw_fd(), z.bytes)
-            .map_err(|e| format!("copy: {e}"))?;
-        (n, "by guest (--local)".to_string())
+    move_bytes("moved", &back, &client, z.bytes, local)?;
+    if pipe_upload && z.upload > 0 {
+        move_bytes("uploaded", &client, &back, z.upload, local)?;
     } else {
-        let m = vpipe::guest::socket_to_socket(back.as_raw_fd(), client.as_raw_fd(), z.bytes)
-            .map_err(|e| format!("vpipe: {e}"))?;
-        let how = match m.copied_because {
-            None => format!("by host (handoff {} us)", m.handoff_us.unwrap_or(0)),
-            Some(why) => format!("by guest ({why})"),
-        };
-        (m.bytes, how)
-    };
-    println!("moved {bytes} {how} in {} us", start.elapsed().as_micros());
-    if bytes != z.bytes {
-        return Err(format!("moved {bytes} of {}", z.bytes));
+        relay(&mut client, &mut back, z.upload)?;
     }
-    relay(&mut client, &mut back, z.upload)?;
     relay(&mut back, &mut client, z.trailer)?;
     expect_close(&mut back)?;
     client
@@ -244,8 +279,9 @@ fn main() -> ExitCode {
             backend: to,
             local,
             fails,
+            pipe_upload,
             sizes,
-        } => proxy(listen, to, local, fails, sizes),
+        } => proxy(listen, to, local, fails, pipe_upload, sizes),
         Cmd::Client {
             connect,
             reset_after: Some(n),
