@@ -72,7 +72,7 @@ proxy_round() {
 	in_remote vproxy backend --listen "$raddr:5401" --bytes "$n" --upload "$up" \
 		> "$TMPD/backend.log" 2>&1 &
 	bpid=$!
-	in_guest env VPIPE_HOST_CID=1 vproxy proxy --listen "$gaddr:5400" \
+	in_guest ${PROXY_AS:-} env VPIPE_HOST_CID=1 vproxy proxy --listen "$gaddr:5400" \
 		--backend "$raddr:5401" --bytes "$n" --upload "$up" --pipe-upload \
 		> "$TMPD/proxy.log" 2>&1 &
 	ppid=$!
@@ -123,6 +123,30 @@ t_proxy_piped_through_loss_and_reorder() {
 	by_host $((4 << 20)) $((4 << 20))
 	proxy_round $GUEST_IP6 $REMOTE_IP6 $((1 << 20)) $((1 << 20)) > "$TMPD/round"
 	by_host $((1 << 20)) $((1 << 20))
+}
+
+# A server without CAP_NET_ADMIN: without a helper the library copies the
+# bytes itself; with the guest's repair helper the host moves them; the
+# helper grants no more than the caller owns (vpipe_repair_bad.py).
+t_proxy_piped_unprivileged() {
+	proxy_up
+	local sock=/run/vpipe-repair-$$.sock nobody="setpriv --reuid=65534 --regid=65534 --clear-groups"
+	in_guest vpipe-repair --socket "$sock" --mode 666 > "$TMPD/repair.log" 2>&1 &
+	local helper=$!
+	slowwait 5 grep -q listening "$TMPD/repair.log" || { cat "$TMPD/repair.log"; fail "no helper"; }
+	PROXY_AS=$nobody proxy_round $GUEST_IP $REMOTE_IP $((1 << 20)) > "$TMPD/round"
+	cat "$TMPD/round"
+	grep -q "moved $((1 << 20)) by guest (Operation not permitted" "$TMPD/round" ||
+		fail "without the helper: not copied by the guest"
+	PROXY_AS="$nobody env VPIPE_REPAIR_SOCKET=$sock" \
+		proxy_round $GUEST_IP $REMOTE_IP $((4 << 20)) $((1 << 20)) > "$TMPD/round"
+	by_host $((4 << 20)) $((1 << 20))
+	in_guest $nobody /usr/bin/python3 "$VASSIST_ROOT/selftests/vpipe_repair_bad.py" "$sock"
+	PROXY_AS="$nobody env VPIPE_REPAIR_SOCKET=$sock" \
+		proxy_round $GUEST_IP6 $REMOTE_IP6 $((1 << 20)) > "$TMPD/round"
+	by_host $((1 << 20)) 65536
+	kill $helper
+	rm -f "$sock"
 }
 
 # The guest scheduled as a vCPU sharing its core with 2 busy VMs (the
@@ -371,6 +395,7 @@ t_port_detached_and_rmmod_with_pipes() {
 run_tests "$@" t_pipe_request_errors t_connection_to_host_and_back \
 	t_connection_to_host_and_back_ipv6 t_proxy_piped_by_host \
 	t_proxy_piped_through_loss_and_reorder t_proxy_piped_scheduled_guest \
+	t_proxy_piped_unprivileged \
 	t_proxy_refused_copies_in_guest t_agent_refuses_bad_requests t_peer_reset_mid_pipe \
 	t_agent_killed_mid_pipe t_port_detached_mid_pipe t_rmmod_mid_pipe \
 	t_pipe_owner_socket_closes t_shadow_device_removed \

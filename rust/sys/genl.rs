@@ -10,7 +10,6 @@ use super::netdev::Net;
 use crate::bindings;
 use core::marker::PhantomData;
 use core::mem::{align_of, size_of};
-use core::pin::Pin;
 use core::ptr::NonNull;
 use kernel::ffi;
 use kernel::prelude::*;
@@ -18,6 +17,7 @@ use kernel::str::CStr;
 use kernel::types::Opaque;
 
 use super::errno::eopnotsupp;
+use super::notifier::Block;
 
 fn emsgsize() -> Error {
     Error::from_errno(-(bindings::EMSGSIZE as i32))
@@ -733,29 +733,15 @@ pub(crate) trait SocketRelease {
 /// `block` is registered with the netlink chain, calling
 /// `notifier_call::<T>`, from creation to drop.
 pub(crate) struct ReleaseNotifier<T: SocketRelease> {
-    block: Pin<KBox<Opaque<bindings::notifier_block>>>,
-    _p: PhantomData<T>,
+    block: Block,
+    _p: PhantomData<fn() -> T>,
 }
-
-// SAFETY: the block is only read by the notifier chain and unregistered on
-// drop, from any task.
-unsafe impl<T: SocketRelease> Send for ReleaseNotifier<T> {}
-// SAFETY: `ReleaseNotifier` has no methods that use the block through
-// `&self`.
-unsafe impl<T: SocketRelease> Sync for ReleaseNotifier<T> {}
 
 impl<T: SocketRelease> ReleaseNotifier<T> {
     pub(crate) fn register() -> Result<Self> {
-        let block = KBox::pin(
-            Opaque::new(bindings::notifier_block {
-                notifier_call: Some(Self::notifier_call),
-                next: core::ptr::null_mut(),
-                priority: 0,
-            }),
-            GFP_KERNEL,
-        )?;
-        // SAFETY: the block is pinned on the heap and lives until `drop`
-        // unregisters it.
+        let block = Block::new(Self::notifier_call)?;
+        // SAFETY: the block stays put and lives until `drop` unregisters
+        // it.
         kernel::error::to_result(unsafe { bindings::netlink_register_notifier(block.get()) })?;
         // INVARIANT: registered just now.
         Ok(ReleaseNotifier {

@@ -21,6 +21,7 @@ pub(crate) mod miscdev;
 pub(crate) mod netdev;
 pub(crate) mod netfilter;
 pub(crate) mod netns;
+mod notifier;
 pub(crate) mod percpu;
 pub(crate) mod pinned;
 pub(crate) mod rcu;

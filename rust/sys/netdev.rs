@@ -4,6 +4,7 @@
 //! bridge and qdisc facts the packet path relies on, and the netdevice
 //! notifier.
 
+use super::notifier::Block;
 use super::rcu::Guard;
 use super::rtnl::Rtnl;
 use crate::bindings;
@@ -430,28 +431,15 @@ pub(crate) trait NetdevNotifier {
 /// `block` is registered with the netdevice chain, calling
 /// `notifier_call::<T>`, from creation to drop.
 pub(crate) struct Notifier<T: NetdevNotifier> {
-    block: Pin<KBox<Opaque<bindings::notifier_block>>>,
-    _p: PhantomData<T>,
+    block: Block,
+    _p: PhantomData<fn() -> T>,
 }
-
-// SAFETY: the block is only read by the notifier chain (which serialises on
-// RTNL) and unregistered on drop, from any task.
-unsafe impl<T: NetdevNotifier> Send for Notifier<T> {}
-// SAFETY: `Notifier` has no methods that use the block through `&self`.
-unsafe impl<T: NetdevNotifier> Sync for Notifier<T> {}
 
 impl<T: NetdevNotifier> Notifier<T> {
     pub(crate) fn register() -> Result<Self> {
-        let block = KBox::pin(
-            Opaque::new(bindings::notifier_block {
-                notifier_call: Some(Self::notifier_call),
-                next: core::ptr::null_mut(),
-                priority: 0,
-            }),
-            GFP_KERNEL,
-        )?;
-        // SAFETY: the block is pinned on the heap and lives until `drop`
-        // unregisters it.
+        let block = Block::new(Self::notifier_call)?;
+        // SAFETY: the block stays put and lives until `drop` unregisters
+        // it.
         kernel::error::to_result(unsafe { bindings::register_netdevice_notifier(block.get()) })?;
         // INVARIANT: registered just now.
         Ok(Notifier {

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
+mod common;
+
+use common::seg;
 use proptest::prelude::*;
 use vassist_policy::pipe::{self, Ends, FromSide, Release, Removal, State, ToGuest, HOLD_MAX};
-use vassist_policy::tcp::{Addrs, Options, Segment, ACK};
+use vassist_policy::tcp::ACK;
 
 #[test]
 fn key_needs_one_family_and_ports() {
@@ -131,39 +134,17 @@ proptest! {
     }
 }
 
-/// A segment with just the fields the reset rules read.
-fn seg(seq: u32, ack: u32, flags: u8, payload: u32) -> Segment {
-    Segment {
-        addrs: Addrs {
-            v6: false,
-            src: [0; 16],
-            dst: [0; 16],
-        },
-        sport: 1,
-        dport: 2,
-        seq,
-        ack,
-        flags,
-        window: 0,
-        check: 0,
-        tcp_offset: 20,
-        header_len: 20,
-        payload,
-        opts: Options::default(),
-    }
-}
-
 #[test]
 fn only_a_connection_cut_off_is_reset() {
     let mut e = Ends::default();
-    e.peer_sent(&seg(5000, 100, ACK, 10));
-    e.guest_sent(&seg(100, 5000, ACK, 0));
+    e.peer_sent(&seg(5000, 100, ACK, 0, 10));
+    e.guest_sent(&seg(100, 5000, ACK, 0, 0));
     // Never the host's: whoever goes, the guest's frozen socket is current.
     for why in [Removal::Request, Removal::Device, Removal::OwnerGone] {
         assert_eq!(e.resets(State::Hold, why), (None, None));
     }
     e.host_took_it();
-    e.shadow_sent(&seg(100, 5010, ACK, 1000));
+    e.shadow_sent(&seg(100, 5010, ACK, 0, 1000));
     let (peer, guest) = e.resets(State::Host, Removal::Device);
     assert_eq!(peer.map(|r| (r.seq, r.ack)), Some((1100, 5010)));
     assert_eq!(guest.map(|r| (r.seq, r.ack)), Some((5000, 100)));
@@ -181,7 +162,7 @@ fn an_end_not_seen_is_not_reset() {
     e.host_took_it();
     assert_eq!(e.resets(State::Host, Removal::Device), (None, None));
     // The peer's acks alone place its end.
-    e.peer_sent(&seg(7, 42, ACK, 0));
+    e.peer_sent(&seg(7, 42, ACK, 0, 0));
     let (peer, guest) = e.resets(State::Host, Removal::OwnerGone);
     assert_eq!(peer.map(|r| r.seq), Some(42));
     assert_eq!(guest, None);
@@ -201,10 +182,10 @@ proptest! {
         e.host_took_it();
         let mut next = isn;
         for (len, acked) in sends {
-            e.shadow_sent(&seg(next, 1, ACK, len));
+            e.shadow_sent(&seg(next, 1, ACK, 0, len));
             next = next.wrapping_add(len);
             if acked {
-                e.peer_sent(&seg(1, next.wrapping_sub(len / 2), ACK, 0));
+                e.peer_sent(&seg(1, next.wrapping_sub(len / 2), ACK, 0, 0));
             }
         }
         let (peer, _) = e.resets(State::Host, Removal::Device);

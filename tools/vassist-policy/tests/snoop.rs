@@ -2,13 +2,13 @@
 
 mod common;
 
-use common::xorshift;
+use common::{seg, xorshift};
 use vassist_policy::frame::{self, ETH_P_IP, ETH_P_IPV6};
 use vassist_policy::snoop::{
     apply_rewrite, tun_ring_limit, Flow, FlowKey, FromGuest, Mode, Offline, Params, Resend,
     RingGauge, Room, ToGuest,
 };
-use vassist_policy::tcp::{self, Addrs, Options, Segment, ACK, FIN, RST, SYN};
+use vassist_policy::tcp::{self, Segment, ACK, FIN, RST, SYN};
 
 /// Locates the TCP header and parses the segment, as the packet path does.
 fn tcp_parse(ethertype: u16, hdr: &[u8]) -> Option<tcp::Segment> {
@@ -782,28 +782,6 @@ fn flow_key_is_the_same_both_ways() {
     assert_ne!(FlowKey::to_guest(&s).hash(7), FlowKey::to_guest(&r).hash(7));
     assert_ne!(FlowKey::to_guest(&s).hash(7), FlowKey::to_guest(&s).hash(8));
     assert_eq!(FlowKey::to_guest(&s).hash(7) & 1, 1);
-}
-
-/// A segment with just the fields the flow rules read.
-fn seg(seq: u32, ack: u32, flags: u8, window: u16, payload: u32) -> Segment {
-    Segment {
-        addrs: Addrs {
-            v6: false,
-            src: [0; 16],
-            dst: [0; 16],
-        },
-        sport: 1,
-        dport: 2,
-        seq,
-        ack,
-        flags,
-        window,
-        check: 0,
-        tcp_offset: 20,
-        header_len: 20,
-        payload,
-        opts: Options::default(),
-    }
 }
 
 /// A random case: the port's parameters (window growth if `grow` allows

@@ -18,7 +18,10 @@ extern "C" {
  * connected TCP socket @in_fd to @out_fd. The host does it when its agent
  * takes the connections (the host's CID and port: VPIPE_HOST_CID, default
  * 2, and VPIPE_PORT, default 5253); otherwise, or if the agent refuses,
- * this call copies the bytes itself. Both connections stay usable under
+ * this call copies the bytes itself. Freezing a connection (TCP_REPAIR)
+ * needs CAP_NET_ADMIN; a process without it has the guest's repair helper
+ * (vpipe-repair, listening at the path VPIPE_REPAIR_SOCKET names) do
+ * those calls, or copies. Both connections stay usable under
  * the same descriptors; when @in_fd's stream ended, reads of it return 0.
  * Returns the bytes moved, or a negative errno: a connection was lost, or
  * one failed on the way (-ECONNRESET, -EPIPE: its peer reset it), as a

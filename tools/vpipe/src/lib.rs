@@ -7,8 +7,11 @@
 //! shadow sockets, and the connections come back, updated, under the same
 //! descriptors ([`guest`], with a C ABI for C and C++ servers). On any
 //! failure before the host took over, the guest's sockets stay as they
-//! were and the library copies the bytes itself.
+//! were and the library copies the bytes itself. A server without
+//! CAP_NET_ADMIN has the repair calls that need it done by a root helper
+//! in the guest ([`helper`], the `vpipe-repair` binary).
 
 pub mod guest;
+pub mod helper;
 pub mod protocol;
 pub mod repair;

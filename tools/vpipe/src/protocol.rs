@@ -183,7 +183,6 @@ fn read_exactly(r: &mut impl Read, n: u64) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repair::Window;
 
     fn frame(json: &[u8]) -> Vec<u8> {
         let mut b = (json.len() as u32).to_be_bytes().to_vec();
@@ -192,24 +191,11 @@ mod tests {
     }
 
     fn state(received: &[u8], sent: &[u8], unsent: &[u8]) -> TcpState {
-        TcpState {
-            local: "10.0.0.2:80".parse().unwrap(),
-            peer: "10.0.0.1:4000".parse().unwrap(),
-            snd_seq: 1,
-            rcv_seq: 2,
-            sent: sent.to_vec().into(),
-            unsent: unsent.to_vec().into(),
-            received: received.to_vec().into(),
-            window: Window::default(),
-            mss: 1448,
-            wscale: Some((7, 7)),
-            sack: true,
-            timestamps: true,
-            tsval: 0,
-            sndbuf: 0,
-            rcvbuf: 0,
-            reuse: false,
-        }
+        let mut s = crate::repair::tests::state();
+        s.received = received.to_vec().into();
+        s.sent = sent.to_vec().into();
+        s.unsent = unsent.to_vec().into();
+        s
     }
 
     #[test]

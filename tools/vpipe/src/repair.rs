@@ -7,21 +7,24 @@
 //! sent). What repair mode cannot carry (congestion window, RTT estimates,
 //! the SACK scoreboard) starts afresh in the new socket.
 
+use crate::helper::{self, Cmd};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-const TCP_REPAIR: libc::c_int = 19;
+pub const TCP_REPAIR: libc::c_int = 19;
 const TCP_REPAIR_QUEUE: libc::c_int = 20;
 const TCP_QUEUE_SEQ: libc::c_int = 21;
 const TCP_REPAIR_OPTIONS: libc::c_int = 22;
 const TCP_TIMESTAMP: libc::c_int = 24;
 const TCP_REPAIR_WINDOW: libc::c_int = 29;
-const TCP_REPAIR_ON: libc::c_int = 1;
-const TCP_REPAIR_OFF: libc::c_int = 0;
-const TCP_REPAIR_OFF_NO_WP: libc::c_int = -1;
+pub const TCP_REPAIR_ON: libc::c_int = 1;
+pub const TCP_REPAIR_OFF: libc::c_int = 0;
+pub const TCP_REPAIR_OFF_NO_WP: libc::c_int = -1;
+pub const TCP_ESTABLISHED: u8 = 1;
+pub const TCP_CLOSE: u8 = 7;
 const TCP_RECV_QUEUE: libc::c_int = 1;
 const TCP_SEND_QUEUE: libc::c_int = 2;
 const TCPOPT_MAXSEG: u32 = 2;
@@ -40,7 +43,7 @@ const CHUNK: usize = 64 * 1024;
 const DUMP_TRIES: usize = 8;
 /// The most of a dumped buffer size a restore takes over (beyond what the
 /// queues need): a state from elsewhere cannot make a socket hold more.
-const BUF_MAX: u32 = 16 << 20;
+pub const BUF_MAX: u32 = 16 << 20;
 /// TCP's limits on what a state may say (RFC 7323's largest shift; an MSS
 /// of a 68-byte IPv4 MTU up to the field's width).
 const WSCALE_MAX: u8 = 14;
@@ -197,7 +200,7 @@ pub fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) ->
     .map(drop)
 }
 
-fn getsockopt<T: Default>(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<T> {
+pub fn getsockopt<T: Default>(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<T> {
     let mut v = T::default();
     let mut len = size_of::<T>() as libc::socklen_t;
     // SAFETY: `v` has room for `len` bytes; the kernel writes at most that.
@@ -212,8 +215,65 @@ fn ioctl_int(fd: RawFd, req: libc::c_ulong) -> io::Result<usize> {
     Ok(v as usize)
 }
 
-fn tcp_opt(fd: RawFd, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
+/// `tcpi_state` of TCP_INFO (TCP_ESTABLISHED, TCP_CLOSE, ...).
+pub fn tcp_state(fd: RawFd) -> io::Result<u8> {
+    let info: [u8; 1] = getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO)?;
+    Ok(info[0])
+}
+
+pub fn tcp_opt(fd: RawFd, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
     setsockopt(fd, libc::IPPROTO_TCP, name, &v)
+}
+
+fn denied(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EPERM)
+}
+
+/// Repair mode on for an established connection: by the helper when the
+/// caller lacks the capability.
+fn repair_on(fd: RawFd) -> io::Result<()> {
+    match tcp_opt(fd, TCP_REPAIR, TCP_REPAIR_ON) {
+        Err(e) if denied(&e) => helper::call(Cmd::Freeze, fd, &[], e),
+        r => r,
+    }
+}
+
+/// Repair mode off, with a window probe or without.
+fn repair_off(fd: RawFd, probe: bool) -> io::Result<()> {
+    let (off, cmd) = if probe {
+        (TCP_REPAIR_OFF, Cmd::Thaw)
+    } else {
+        (TCP_REPAIR_OFF_NO_WP, Cmd::ThawQuiet)
+    };
+    match tcp_opt(fd, TCP_REPAIR, off) {
+        Err(e) if denied(&e) => helper::call(cmd, fd, &[], e),
+        r => r,
+    }
+}
+
+/// A fresh socket into repair mode, bound to `local`.
+fn repair_bind(fd: RawFd, local: &SocketAddr) -> io::Result<()> {
+    match tcp_opt(fd, TCP_REPAIR, TCP_REPAIR_ON) {
+        Err(e) if denied(&e) => helper::call(Cmd::Bind, fd, &helper::bind_arg(local), e),
+        Err(e) => Err(e),
+        Ok(()) => bind(fd, local),
+    }
+}
+
+pub fn bind(fd: RawFd, a: &SocketAddr) -> io::Result<()> {
+    let (ss, len) = to_storage(a);
+    // SAFETY: `ss` holds an address of `len` bytes.
+    cvt(unsafe { libc::bind(fd, (&ss as *const libc::sockaddr_storage).cast(), len) }).map(drop)
+}
+
+/// Buffer sizes beyond `wmem_max`/`rmem_max`, for a socket in repair
+/// mode.
+fn force_bufs(fd: RawFd, snd: u32, rcv: u32) -> io::Result<()> {
+    let set = |name, v: u32| setsockopt(fd, libc::SOL_SOCKET, name, &(v as libc::c_int));
+    match set(libc::SO_SNDBUFFORCE, snd).and_then(|_| set(libc::SO_RCVBUFFORCE, rcv)) {
+        Err(e) if denied(&e) => helper::call(Cmd::Bufs, fd, &helper::bufs_arg(snd, rcv), e),
+        r => r,
+    }
 }
 
 fn select_queue(fd: RawFd, q: libc::c_int) -> io::Result<()> {
@@ -316,6 +376,11 @@ fn to_storage(a: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
 }
 
 /// The connection's (local, peer) addresses.
+/// The socket's local address.
+pub fn local_addr(fd: RawFd) -> io::Result<SocketAddr> {
+    sockaddr(fd, false)
+}
+
 pub fn endpoints(fd: RawFd) -> io::Result<(SocketAddr, SocketAddr)> {
     Ok((sockaddr(fd, false)?, sockaddr(fd, true)?))
 }
@@ -334,9 +399,7 @@ pub fn outq(fd: RawFd) -> io::Result<usize> {
 /// Whether the connection at `fd` is closed (its peer reset it, or it
 /// timed out): there is nothing left to dump.
 pub fn closed(fd: RawFd) -> io::Result<bool> {
-    const TCP_CLOSE: u8 = 7;
-    let info: [u8; 1] = getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO)?;
-    Ok(info[0] == TCP_CLOSE)
+    Ok(tcp_state(fd)? == TCP_CLOSE)
 }
 
 /// Puts `fd` into repair mode and dumps its connection's state; the
@@ -346,7 +409,7 @@ pub fn closed(fd: RawFd) -> io::Result<bool> {
 /// may still arrive.
 pub fn freeze(fd: RawFd) -> io::Result<TcpState> {
     let reuse = getsockopt::<libc::c_int>(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR)? != 0;
-    tcp_opt(fd, TCP_REPAIR, TCP_REPAIR_ON)?;
+    repair_on(fd)?;
     let mut state = dump(fd).inspect_err(|_| {
         let _ = thaw(fd, false, reuse);
     })?;
@@ -417,7 +480,7 @@ fn dump(fd: RawFd) -> io::Result<TcpState> {
 /// one.
 pub fn probe(fd: RawFd) -> io::Result<()> {
     let reuse = getsockopt::<libc::c_int>(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR)? != 0;
-    tcp_opt(fd, TCP_REPAIR, TCP_REPAIR_ON)?;
+    repair_on(fd)?;
     thaw(fd, true, reuse)
 }
 
@@ -425,12 +488,7 @@ pub fn probe(fd: RawFd) -> io::Result<()> {
 /// with `probe`, it sends a window probe (an ACK) so the peer learns its
 /// window at once.
 pub fn thaw(fd: RawFd, probe: bool, reuse: bool) -> io::Result<()> {
-    let off = if probe {
-        TCP_REPAIR_OFF
-    } else {
-        TCP_REPAIR_OFF_NO_WP
-    };
-    tcp_opt(fd, TCP_REPAIR, off)?;
+    repair_off(fd, probe)?;
     setsockopt(
         fd,
         libc::SOL_SOCKET,
@@ -476,8 +534,9 @@ pub fn restore(s: &TcpState) -> io::Result<OwnedFd> {
     let sock = unsafe { OwnedFd::from_raw_fd(raw) };
     let fd = sock.as_raw_fd();
     // Repair mode also lets it bind beside the listener it was accepted
-    // from (SK_FORCE_REUSE, which SO_REUSEADDR would undo).
-    tcp_opt(fd, TCP_REPAIR, TCP_REPAIR_ON)?;
+    // from (SK_FORCE_REUSE, which SO_REUSEADDR would undo); bound while
+    // closed, before its sequence numbers are set.
+    repair_bind(fd, &s.local)?;
     // Room for the queues first: a send queue over the buffer would block
     // the restore (repair mode sends nothing to make room). The sizes are
     // the old socket's, or what the queues need, whichever is more; like
@@ -487,10 +546,11 @@ pub fn restore(s: &TcpState) -> io::Result<OwnedFd> {
             .min(BUF_MAX)
             .max(queued.saturating_mul(2) as u32 + 65536)
     };
-    let sndbuf = room(s.sent.len(), s.sndbuf) as libc::c_int;
-    let rcvbuf = room(s.received.len(), s.rcvbuf) as libc::c_int;
-    setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &sndbuf)?;
-    setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &rcvbuf)?;
+    force_bufs(
+        fd,
+        room(s.sent.len(), s.sndbuf),
+        room(s.received.len(), s.rcvbuf),
+    )?;
     let outq = (s.sent.len() + s.unsent.len()) as u32;
     select_queue(fd, TCP_SEND_QUEUE)?;
     tcp_opt(
@@ -508,11 +568,9 @@ pub fn restore(s: &TcpState) -> io::Result<OwnedFd> {
     if s.timestamps {
         tcp_opt(fd, TCP_TIMESTAMP, s.tsval as libc::c_int)?;
     }
-    let (local, llen) = to_storage(&s.local);
-    // SAFETY: `local` holds an address of `llen` bytes.
-    cvt(unsafe { libc::bind(fd, (&local as *const libc::sockaddr_storage).cast(), llen) })?;
     let (peer, plen) = to_storage(&s.peer);
-    // SAFETY: as above; in repair mode connect sends no SYN.
+    // SAFETY: `peer` holds an address of `plen` bytes; in repair mode
+    // connect sends no SYN.
     cvt(unsafe { libc::connect(fd, (&peer as *const libc::sockaddr_storage).cast(), plen) })?;
     let mut opts: Vec<[u32; 2]> = vec![[TCPOPT_MAXSEG, s.mss]];
     if let Some((snd, rcv)) = s.wscale {
@@ -574,10 +632,11 @@ pub fn replace(fd: RawFd, s: &TcpState) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn state() -> TcpState {
+    /// A state TCP can have, with empty queues.
+    pub(crate) fn state() -> TcpState {
         TcpState {
             local: "10.0.0.2:80".parse().unwrap(),
             peer: "10.0.0.1:4000".parse().unwrap(),
