@@ -1,14 +1,16 @@
 # SPDX-License-Identifier: GPL-2.0
 """The vPipe benchmark's figures from run-vm.sh's lines, ending with the
 summary line."""
+import math
 import statistics
 import sys
 
 PHASES = ("prepare", "freeze", "take", "transfer", "give", "thaw")
 runs = {}
 handoffs = []
-# Per phase, then the states' bytes each way.
-phases = [[] for _ in range(len(PHASES) + 2)]
+# Per phase, then the states' bytes each way, then the congestion state a
+# restore starts afresh (cwnd at the hand-off and at the hand-back, srtt).
+phases = [[] for _ in range(len(PHASES) + 5)]
 for line in open(sys.argv[1]):
     f = line.split()
     if len(f) < 6:
@@ -49,11 +51,19 @@ if handoffs:
     handoffs.sort()
     print(f"handoff (both ways): p50 {statistics.median(handoffs):.0f} us, "
           f"min {handoffs[0]} us, max {handoffs[-1]} us, {len(handoffs)} runs")
-if all(phases):
+if all(phases[:-3]):
     parts = ", ".join(f"{n} {statistics.median(p):.0f}" for n, p in zip(PHASES, phases))
     print(f"handoff p50 by phase (us): {parts}; "
-          f"states p50 {statistics.median(phases[-2]):.0f} bytes to the host, "
-          f"{statistics.median(phases[-1]):.0f} back")
+          f"states p50 {statistics.median(phases[-5]):.0f} bytes to the host, "
+          f"{statistics.median(phases[-4]):.0f} back")
+if all(phases[-3:]):
+    cwnd0, cwnd1, srtt = (statistics.median(p) for p in phases[-3:])
+    # Slow start doubles from the initial window (10) each round trip.
+    rtts = max(0, math.ceil(math.log2(max(cwnd1, 1) / 10)))
+    print(f"restarted by TCP_REPAIR (p50): the client connection's cwnd {cwnd0:.0f} "
+          f"segments at the hand-off, {cwnd1:.0f} at the hand-back, srtt {srtt:.0f} us; "
+          f"regrowing from 10 takes {rtts} round trips, {rtts * srtt / 1000:.1f} ms "
+          f"for a sender that needs the full window at once")
 big, small = 100 << 20, 1 << 20
 if big in ratio and ratio[big] < 3:
     print(f"target: 100MB >= 3x in-guest splice: not reached ({ratio[big]:.2f}x); "

@@ -10,13 +10,15 @@
 #   splice  the proxy splices the response in the guest (vproxy --local)
 #   vpipe   vpipe_socket_to_socket: the host's agent pipes it
 # Lines go to $1/vpipe.txt:
-#   round size mode response_us cpu_ms handoff_us [phases_us... state_bytes back_bytes]
+#   round size mode response_us cpu_ms handoff_us [phases_us... state_bytes back_bytes
+#   cwnd_handoff cwnd_handback srtt_us]
 # (response_us: the client's time for the response; cpu_ms: all CPUs'
 # busy time over the run, from /proc/stat; handoff_us: vpipe's hand-off
 # both ways, the call's time less the host's moving the bytes; then where
 # it went: prepare freeze take transfer give thaw, and the bytes of the
 # request that carried the states and of the answer that brought them
-# back).
+# back; the client connection's congestion window at the hand-off and at
+# the hand-back, and its smoothed RTT then, which a restore starts afresh).
 out=$1 rounds=${BENCH_ROUNDS:-3}
 . "$(dirname "$0")/../../selftests/lib.sh"
 set -e
@@ -43,12 +45,12 @@ run() {
 	c1=$(cpu_ms)
 	wait $p && wait $b || { cat "$TMPD"/*.log; exit 1; }
 	rus=$(sed -n 's/^response [0-9]* bytes in \([0-9]*\) us/\1/p' "$TMPD/client.log")
-	hus=$(sed -n 's/.*by host (handoff \([0-9]*\) us = prepare \([0-9]*\) + freeze \([0-9]*\) + take \([0-9]*\) + transfer \([0-9]*\) + give \([0-9]*\) + thaw \([0-9]*\) us, states \([0-9]*\) + \([0-9]*\) bytes).*/\1 \2 \3 \4 \5 \6 \7 \8 \9/p' \
-		"$TMPD/proxy.log")
+	hus=$(sed -n 's/.*by host (handoff \(.*\)) in [0-9]* us$/\1/p' "$TMPD/proxy.log" | head -1 |
+		grep -o '[0-9]\+' | tr '\n' ' ')
 	if [ "$mode" = vpipe ] && [ -z "$hus" ]; then
 		cat "$TMPD/proxy.log"; exit 1
 	fi
-	echo "$round $size $mode $rus $((c1 - c0)) ${hus:--}" | tee -a "$out/vpipe.txt"
+	echo "$round $size $mode $rus $((c1 - c0)) ${hus:--}" | sed "s/ *$//" | tee -a "$out/vpipe.txt"
 }
 : > "$out/vpipe.txt"
 # One run unmeasured first: caches and allocators cold after boot.

@@ -6,7 +6,7 @@
 //! from `VPIPE_HOST_CID` (default 2, the host of a VM) and `VPIPE_PORT`.
 
 use crate::protocol::{self, Endpoints, Request, Response, DEFAULT_PORT};
-use crate::repair::{self, TcpState};
+use crate::repair::{self, Congestion, TcpState};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Instant;
@@ -54,6 +54,10 @@ pub struct Handoff {
     /// The bytes of the request that carried the states, and of the
     /// answer that brought them back.
     pub state_bytes: [u64; 2],
+    /// The destination connection's congestion state, which a restore
+    /// starts afresh: the guest's at the hand-off, the host's at the
+    /// hand-back.
+    pub restarted: [Congestion; 2],
 }
 
 /// What [`socket_to_socket`] did.
@@ -131,6 +135,7 @@ fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<(u64, Handoff), Fail
         }
     };
     let reuse = states.each_ref().map(|s| s.reuse);
+    h.restarted[0] = states[1].congestion;
     h.freeze = lap(&mut t);
     let mut req = Request::Pipe {
         states: Box::new(states),
@@ -155,6 +160,9 @@ fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<(u64, Handoff), Fail
         }) => {
             h.take = take_us;
             h.give = give_us;
+            if let Some(s) = &states[1] {
+                h.restarted[1] = s.congestion;
+            }
             h.transfer = pipe_us.saturating_sub(take_us + spliced_us + give_us);
             (moved, eof, spliced_us, states, errno)
         }

@@ -116,6 +116,16 @@ impl<'de> Deserialize<'de> for Queue {
     }
 }
 
+/// What a restore cannot carry, as the dump saw it (TCP_INFO): the new
+/// socket starts at the initial window and without an RTT estimate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Congestion {
+    /// The congestion window, in segments.
+    pub cwnd: u32,
+    /// The smoothed RTT, in microseconds.
+    pub srtt_us: u32,
+}
+
 /// A connection's state, as [`freeze`] dumps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TcpState {
@@ -145,6 +155,9 @@ pub struct TcpState {
     pub rcvbuf: u32,
     /// SO_REUSEADDR, which repair mode overrides and clears on leaving.
     pub reuse: bool,
+    /// Lost in the move: for the record.
+    #[serde(default)]
+    pub congestion: Congestion,
 }
 
 impl TcpState {
@@ -449,6 +462,9 @@ fn dump(fd: RawFd) -> io::Result<TcpState> {
         let tsval = getsockopt::<u32>(fd, libc::IPPROTO_TCP, TCP_TIMESTAMP)?;
         let sndbuf = getsockopt::<u32>(fd, libc::SOL_SOCKET, libc::SO_SNDBUF)?;
         let rcvbuf = getsockopt::<u32>(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)?;
+        // struct tcp_info as words: tcpi_rtt is the 18th, tcpi_snd_cwnd
+        // the 21st.
+        let info: [u32; 21] = getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO)?;
         return Ok(TcpState {
             local,
             peer,
@@ -466,6 +482,10 @@ fn dump(fd: RawFd) -> io::Result<TcpState> {
             sndbuf,
             rcvbuf,
             reuse: false,
+            congestion: Congestion {
+                cwnd: info[20],
+                srtt_us: info[17],
+            },
         });
     }
     Err(io::Error::new(
@@ -654,6 +674,7 @@ pub(crate) mod tests {
             sndbuf: 0,
             rcvbuf: 0,
             reuse: false,
+            congestion: Congestion::default(),
         }
     }
 

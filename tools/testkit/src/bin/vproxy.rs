@@ -173,7 +173,8 @@ fn move_bytes(
             (Some(why), _) => format!("by guest ({why})"),
             (None, Some(h)) => format!(
                 "by host (handoff {} us = prepare {} + freeze {} + take {} + transfer {} \
-                 + give {} + thaw {} us, states {} + {} bytes)",
+                 + give {} + thaw {} us, states {} + {} bytes, \
+                 cwnd {} then {} segments, srtt {} us)",
                 h.total,
                 h.prepare,
                 h.freeze,
@@ -182,7 +183,10 @@ fn move_bytes(
                 h.give,
                 h.thaw,
                 h.state_bytes[0],
-                h.state_bytes[1]
+                h.state_bytes[1],
+                h.restarted[0].cwnd,
+                h.restarted[1].cwnd,
+                h.restarted[1].srtt_us
             ),
             (None, None) => "by host".to_string(),
         };
