@@ -250,12 +250,8 @@ impl Session<'_> {
         let raw = [socks[0].as_raw_fd(), socks[1].as_raw_fd()];
         // Closed out of repair mode (the agent died), they reset their
         // peers: a FIN would end a stream short as if it were whole.
-        let abort = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
         for fd in raw {
-            let _ = repair::setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, &abort);
+            let _ = repair::reset_on_close(fd);
         }
         // Dropped before the sockets close.
         let watched = self.watch.add(port, conns, raw);

@@ -404,6 +404,16 @@ fn tcp_info_options(fd: RawFd) -> io::Result<(u8, u8)> {
     Ok((info[5], info[6]))
 }
 
+/// Makes closing `fd` (out of repair mode) reset the connection: a zero
+/// linger.
+pub fn reset_on_close(fd: RawFd) -> io::Result<()> {
+    let lg = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, &lg)
+}
+
 /// Bytes the socket holds to send: not yet acknowledged, or not sent.
 pub fn outq(fd: RawFd) -> io::Result<usize> {
     ioctl_int(fd, SIOCOUTQ)

@@ -237,13 +237,7 @@ fn client_reset(to: SocketAddr, n: u64, go: &std::path::Path) -> Result<(), Stri
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    // Closing with a zero linger sends RST.
-    let lg = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    vpipe::repair::setsockopt(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_LINGER, &lg)
-        .map_err(|e| format!("SO_LINGER: {e}"))?;
+    vpipe::repair::reset_on_close(s.as_raw_fd()).map_err(|e| format!("SO_LINGER: {e}"))?;
     println!("reset after {n} bytes");
     Ok(())
 }
