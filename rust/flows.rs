@@ -13,7 +13,7 @@
 //! that the guest has not acked yet; the table counts their bytes.
 
 use crate::policy::snoop::{Flow, FlowKey};
-use crate::policy::tcp::before;
+use crate::policy::tcp::{before, seq_max};
 use crate::sys::bhlock::{new_bh_spinlock, BhSpinLock};
 use crate::sys::pinned::PinnedSlice;
 use crate::sys::skb::{HeldFrame, HeldSkb, HeldSkbs};
@@ -67,12 +67,20 @@ impl Entry {
     }
 
     /// Keeps the frame of the segment `seq..end`, acked early, until the
-    /// guest acks it; `table` counts the bytes.
-    pub(crate) fn hold(&mut self, skb: HeldSkb, seq: u32, end: u32, table: &FlowTable) {
+    /// guest acks it; `table` counts the bytes. Says whether every byte
+    /// from the guest's ack to `end` is now held: a gap would be bytes
+    /// acked early that nothing can re-send.
+    pub(crate) fn hold(&mut self, skb: HeldSkb, seq: u32, end: u32, table: &FlowTable) -> bool {
+        let from = self.flow.held_from();
+        let covered = self
+            .held
+            .back_tag()
+            .map_or(from, |[_, last]| seq_max(last, from));
         let bytes = end.wrapping_sub(seq);
         self.held.push_back(skb, [seq, end]);
         self.held_bytes = self.held_bytes.saturating_add(bytes);
         table.held.fetch_add(u64::from(bytes), Ordering::Relaxed);
+        !before(covered, seq)
     }
 
     /// Lets go of the held frames the guest has acked in full.
@@ -87,6 +95,17 @@ impl Entry {
             self.held_bytes = self.held_bytes.saturating_sub(bytes);
             table.held.fetch_sub(u64::from(bytes), Ordering::Relaxed);
         }
+    }
+
+    /// Whether bytes from the guest's ack on were acked early yet the
+    /// held frames start above them: what nothing can re-send.
+    pub(crate) fn head_gap(&self) -> bool {
+        let from = self.flow.held_from();
+        self.flow.held() != 0
+            && self
+                .held
+                .front_tag()
+                .map_or(true, |[seq, _]| before(from, seq))
     }
 
     /// Lets go of every held frame: the flow was reset.

@@ -298,7 +298,7 @@ fn fill_port(msg: &mut Msg, port: &Port, rtnl: &Rtnl) -> Result<(), MsgFull> {
 
 fn fill_snoop_stats(m: &mut Msg, s: &Stats) -> Result<(), MsgFull> {
     use stats::*;
-    let all: [(u32, &AtomicU64); 20] = [
+    let all: [(u32, &AtomicU64); 21] = [
         (EARLY_ACKS, &s.early_acks),
         (EARLY_ACK_ERRORS, &s.early_ack_errors),
         (ACK_INELIGIBLE, &s.ack_ineligible),
@@ -319,6 +319,7 @@ fn fill_snoop_stats(m: &mut Msg, s: &Stats) -> Result<(), MsgFull> {
         (BAD_CHECKSUMS, &s.bad_checksums),
         (FLOWS_RESET, &s.flows_reset),
         (EARLY_ACKED_BYTES, &s.early_acked_bytes),
+        (HELD_GAPS, &s.held_gaps),
     ];
     for (attr, c) in all {
         m.put_uint(attr, c.load(Relaxed))?;

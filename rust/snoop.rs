@@ -131,6 +131,9 @@ pub(crate) struct Stats {
     pub(crate) offline_buffer_full: AtomicU64,
     pub(crate) resends: AtomicU64,
     pub(crate) bad_checksums: AtomicU64,
+    /// Segments acked early with bytes below them neither held nor acked
+    /// by the guest (must stay 0; such a flow is reset).
+    pub(crate) held_gaps: AtomicU64,
     pub(crate) flows_reset: AtomicU64,
     pub(crate) flows_created: AtomicU64,
     pub(crate) flows_ended: AtomicU64,
@@ -458,7 +461,9 @@ pub(crate) fn to_guest<'a>(
                     e.early_acks += 1;
                 }
                 if sent.delivered {
-                    e.hold(held, seg.seq, seg.end_seq(), &engine.flows);
+                    if !e.hold(held, seg.seq, seg.end_seq(), &engine.flows) {
+                        bump(&snoop.stats.held_gaps);
+                    }
                     return ((), Keep::Yes);
                 }
                 // The tap did not take it: nothing of it was acked.
@@ -671,7 +676,7 @@ pub(crate) fn tick(snoop: &Snoop, engine: &Engine, tap: &Tap, dev: &NetDevice, r
     let (now, idle) = (time::now_ms(), snoop.idle_ms());
     let drained = tap.ring.refresh(dev.ring_out()) == 0;
     let mut frames = HeldSkbs::new();
-    let mut stale = false;
+    let (mut stale, mut gap) = (false, false);
     engine.flows.for_each_from(0, now, idle, |e| {
         stale |= e.held_bytes() != 0 && e.idle(now, idle);
         if drained {
@@ -680,13 +685,17 @@ pub(crate) fn tick(snoop: &Snoop, engine: &Engine, tap: &Tap, dev: &NetDevice, r
             } else {
                 e.flow.tick()
             };
+            // Quiet below a byte nothing holds: only a reset ends it.
+            gap |= what != Resend::Nothing && e.head_gap();
             take_resends(e, what, &mut frames);
         }
         true
     });
     send_resends(snoop, tap, dev, frames, rcu);
-    if stale {
-        reset_held(snoop, engine, dev, true, rcu, |e| e.idle(now, idle));
+    if stale || gap {
+        reset_held(snoop, engine, dev, true, rcu, |e| {
+            e.idle(now, idle) || e.head_gap()
+        });
     }
 }
 

@@ -163,7 +163,8 @@ check_acked_early() {
 	got=$(port_stat_of "$dev" early-acked-bytes)
 	echo "$dev acked early: $got of $1 bytes ($((got * 100 / $1))%)," \
 		"$(port_stat_of "$dev" early-acks) acks"
-	check_ge "$dev early-acked-bytes" "$got" "$2"
+	check_ge "$dev early-acked-bytes" "$got" "$2" &&
+		check_eq "$dev held-gaps" "$(port_stat_of "$dev" held-gaps)" 0
 }
 # stat_at_least NAME MIN, stat_at_most NAME MAX, flows_at_least MIN:
 # conditions to slowwait for.

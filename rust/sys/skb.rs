@@ -518,6 +518,13 @@ impl HeldSkbs {
         self.head.as_deref().map(tag_of)
     }
 
+    /// The owner's words of the last frame.
+    pub(crate) fn back_tag(&self) -> Option<[u32; 2]> {
+        // SAFETY: `tail` is null or the chain's last frame (type
+        // invariant), owned by the chain, which `&self` keeps unchanged.
+        NonNull::new(self.tail).map(|p| tag_of(unsafe { HeldFrame::from_raw(p) }))
+    }
+
     pub(crate) fn push_back(&mut self, skb: HeldSkb, tag: [u32; 2]) {
         let p = skb.ptr.as_ptr();
         // SAFETY: `p` is ours (HeldSkb's invariant); its control buffer is

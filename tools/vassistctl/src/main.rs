@@ -368,11 +368,12 @@ fn print_port(p: &Value) {
             .map_or(String::new(), |r| format!(" ring-estimate {r}"))
     );
     println!(
-        "    ring-drops {} held-bytes {} resends {} bad-checksums {}",
+        "    ring-drops {} held-bytes {} resends {} bad-checksums {} held-gaps {}",
         s("ring-drops"),
         s("held-bytes"),
         s("resends"),
-        s("bad-checksums")
+        s("bad-checksums"),
+        s("held-gaps")
     );
 }
 
