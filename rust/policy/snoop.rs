@@ -145,6 +145,10 @@ struct Delivery {
     /// Where this recovery's re-sends end: holes below it were re-sent
     /// already (the timer re-sends them if they are lost again).
     resent_to: u32,
+    /// This recovery began with bytes acked past the guest's window edge
+    /// (growth invited them): it dropped all of them, so what fits its
+    /// window is re-sent, not one segment per ACK.
+    overshoot: bool,
 }
 
 /// What to send back to the sender for the guest.
@@ -198,6 +202,13 @@ pub struct Flow {
     told_right: u32,
     /// RCV_WIN (bytes).
     rcv_win: u32,
+    /// The largest window the guest advertised (bytes): room its receive
+    /// buffer has shown.
+    vm_wmax: u32,
+    /// Growth invited bytes past the guest's edge that it then dropped:
+    /// from then on the sender is invited no further than the guest's
+    /// ack plus the largest window it advertised.
+    grow_capped: bool,
     /// Next sequence number of the guest (the seq of the host's acks).
     guest_seq: u32,
     /// The sender's latest ack: where it expects the guest's next byte
@@ -294,6 +305,8 @@ impl Flow {
             vm_right: seg.ack.wrapping_add(u32::from(seg.window)),
             told_right: seg.ack.wrapping_add(u32::from(seg.window)),
             rcv_win: u32::from(seg.window).min(p.buf_size),
+            vm_wmax: u32::from(seg.window),
+            grow_capped: false,
             guest_seq: seg.end_seq(),
             peer_ack: seg.seq,
             wscale: None,
@@ -379,9 +392,16 @@ impl Flow {
     }
 
     /// A tick of the port's re-send timer: all held bytes are re-sent
-    /// when the guest's ack has not moved for a while.
+    /// when the guest's ack has not moved for a while; after growth
+    /// invited bytes past the guest's window edge, only those that fit
+    /// it (it would drop the rest again).
     pub fn tick(&mut self) -> Resend {
         let (held, acked) = (self.held(), self.acked);
+        let (from, edge) = (self.vm_ack, self.vm_right);
+        let overshoot = before(edge, acked);
+        if overshoot && held != 0 {
+            self.grow_capped = true;
+        }
         let d = &mut self.delivery;
         if held == 0 {
             *d = Delivery {
@@ -397,6 +417,16 @@ impl Flow {
         d.ticks = 0;
         d.backoff = (d.backoff + 1).min(RESEND_BACKOFF_MAX);
         d.recover = Some(acked);
+        d.overshoot = overshoot;
+        if overshoot && before(from, edge) {
+            d.resent_to = edge;
+            return Resend::Holes {
+                from,
+                to: edge,
+                sacked: [(0, 0); 4],
+                sacks: 0,
+            };
+        }
         d.resent_to = acked;
         Resend::All
     }
@@ -413,7 +443,7 @@ impl Flow {
     /// not re-sent yet; one at the point where it began ends it.
     fn guest_acked(&mut self, seg: &Segment, before_ack: u32, pure: bool) -> Resend {
         let held = self.held() != 0;
-        let (vm_ack, acked) = (self.vm_ack, self.acked);
+        let (vm_ack, acked, edge) = (self.vm_ack, self.acked, self.vm_right);
         let d = &mut self.delivery;
         // A D-SACK (a first block below the ack, RFC 2883) answers a
         // duplicate the guest got, often one re-sent here: not a hole.
@@ -439,6 +469,9 @@ impl Flow {
                     return Resend::Nothing;
                 }
             }
+        } else if d.recover.is_some() && d.overshoot {
+            // Refilling after an overshoot: an ACK that opens the window
+            // (the guest's application read) re-sends what it opened to.
         } else {
             if !dup {
                 return Resend::Nothing;
@@ -452,10 +485,14 @@ impl Flow {
             d.ticks = 0;
             d.recover = Some(d.recover.unwrap_or(acked));
             d.resent_to = vm_ack;
+            d.overshoot = before(edge, acked);
+            self.grow_capped |= d.overshoot;
         }
+        let d = &mut self.delivery;
         // What the guest lacks below data it has (its SACK blocks), not
-        // re-sent yet; without blocks, the segment at its ack, once the
-        // last re-send got in (NewReno's partial ack).
+        // re-sent yet; without blocks, what fits its window after an
+        // overshoot, else the segment at its ack once the last re-send got
+        // in (NewReno's partial ack).
         let top = blocks
             .iter()
             .map(|b| b.1)
@@ -476,6 +513,19 @@ impl Flow {
                     to,
                     sacked: seg.opts.sack,
                     sacks: seg.opts.sacks,
+                }
+            }
+            None if d.overshoot => {
+                let to = seq_min(edge, acked);
+                if !before(from, to) {
+                    return Resend::Nothing;
+                }
+                d.resent_to = to;
+                Resend::Holes {
+                    from,
+                    to,
+                    sacked: [(0, 0); 4],
+                    sacks: 0,
                 }
             }
             None if !before(vm_ack, d.resent_to) => {
@@ -516,6 +566,7 @@ impl Flow {
                 self.vm_right = self.next_seq.wrapping_add(syn.window);
                 self.told_right = self.vm_right;
                 self.rcv_win = syn.window.min(p.buf_size);
+                self.vm_wmax = syn.window;
                 self.mss = seg.opts.mss.map_or(syn.mss, |m| u32::from(m).min(syn.mss));
             }
             return (ToGuest::Pass, ev);
@@ -593,11 +644,17 @@ impl Flow {
 
     fn ack_spec(&mut self, ack: u32, seg: &Segment, grow: bool) -> AckSpec {
         // Without growth the sender is never invited past the guest's own
-        // window edge.
-        let to_edge = if grow {
+        // window edge; with it, once the guest dropped what it was invited
+        // past it, no further than the room its buffer has shown.
+        let edge = if grow && self.grow_capped {
+            seq_max(self.vm_right, self.vm_ack.wrapping_add(self.vm_wmax))
+        } else {
+            self.vm_right
+        };
+        let to_edge = if grow && !self.grow_capped {
             u32::MAX
-        } else if before(ack, self.vm_right) {
-            self.vm_right.wrapping_sub(ack)
+        } else if before(ack, edge) {
+            edge.wrapping_sub(ack)
         } else {
             0
         };
@@ -643,9 +700,10 @@ impl Flow {
         let win = self.decode(seg.window);
         let before_ack = self.vm_ack;
         self.vm_ack = seq_max(self.vm_ack, seg.ack);
+        self.vm_right = seq_max(self.vm_right, seg.ack.wrapping_add(win));
+        self.vm_wmax = self.vm_wmax.max(win);
         let pure = seg.payload == 0 && !seg.has(SYN | FIN | URG);
         ev.resend = self.guest_acked(seg, before_ack, pure);
-        self.vm_right = seq_max(self.vm_right, seg.ack.wrapping_add(win));
         // Unknown scale: echo what the guest says, uncapped (unreadable).
         self.rcv_win = if self.wscale.is_some() {
             win.min(p.buf_size)

@@ -6,7 +6,7 @@ use common::{seg, xorshift};
 use vassist_policy::frame::{self, ETH_P_IP, ETH_P_IPV6};
 use vassist_policy::snoop::{
     apply_rewrite, tun_ring_limit, Flow, FlowKey, FromGuest, Mode, Offline, Params, Resend,
-    RingGauge, Room, ToGuest,
+    RingGauge, Room, ToGuest, RESEND_DUPACKS, RESEND_TICKS,
 };
 use vassist_policy::tcp::{self, Segment, ACK, FIN, RST, SYN};
 
@@ -266,6 +266,97 @@ fn with_growth_the_window_passes_the_guest_edge_and_so_do_early_acks() {
         seq += 1448;
     }
     assert!(acked <= 1001 + 64256, "{acked}");
+}
+
+#[test]
+fn growth_past_what_the_guest_holds_is_capped_and_refilled_by_its_window() {
+    let p = Params { grow: true, ..P };
+    let mut f = server_flow();
+    // Growth invites the sender far past the guest's edge 1001 + 64256.
+    let mut seq = 1001;
+    while seq < 1001 + 3 * 64256 {
+        f.to_guest(&data(seq, 1448), Room::Free, &p);
+        seq += 1448;
+    }
+    let acked = f.view().acked;
+    assert!(acked > 1001 + 2 * 64256, "{acked}");
+    // The guest took its window (it had room for 64256 more, as it
+    // says) and dropped the rest: its ACKs repeat, with the window its
+    // buffer has.
+    let ack = 1001 + 64256;
+    for _ in 0..RESEND_DUPACKS {
+        f.from_guest(&guest_ack(ack, 502), &p);
+    }
+    let (_, ev) = f.from_guest(&guest_ack(ack, 502), &p);
+    // What fits its window is re-sent at once, not one segment a turn.
+    assert_eq!(
+        ev.resend,
+        Resend::Holes {
+            from: ack,
+            to: ack + 502 * 128,
+            sacked: [(0, 0); 4],
+            sacks: 0
+        }
+    );
+    // Each ACK of it opens the window further: the rest follows.
+    let (_, ev) = f.from_guest(&guest_ack(ack + 20 * 1448, 502), &p);
+    assert_eq!(
+        ev.resend,
+        Resend::Holes {
+            from: ack + 502 * 128,
+            to: ack + 20 * 1448 + 502 * 128,
+            sacked: [(0, 0); 4],
+            sacks: 0
+        }
+    );
+    // A window update (its application read) re-sends what it opened to.
+    let (_, ev) = f.from_guest(&guest_ack(ack + 20 * 1448, 600), &p);
+    assert_eq!(
+        ev.resend,
+        Resend::Holes {
+            from: ack + 20 * 1448 + 502 * 128,
+            to: ack + 20 * 1448 + 600 * 128,
+            sacked: [(0, 0); 4],
+            sacks: 0
+        }
+    );
+    let (_, ev) = f.from_guest(&guest_ack(ack + 20 * 1448, 600), &p);
+    assert_eq!(ev.resend, Resend::Nothing, "nothing more opened");
+    // From now on the sender is invited no further than the guest's ack
+    // plus the largest window it advertised.
+    let (v, _) = f.to_guest(&data(1001, 1448), Room::Free, &p);
+    let ToGuest::PassAndAck(a) = v else {
+        panic!("{v:?}")
+    };
+    assert_eq!(a.ack, acked);
+    let edge = ack + 20 * 1448 + 600 * 128;
+    assert_eq!(a.window, 0, "acked {acked} is past the edge {edge}");
+    f.from_guest(&guest_ack(acked, 502), &p);
+    // (Segments up to the edge it was told before are still acked.)
+    let mut seq = acked;
+    while let (ToGuest::PassAndAck(a), _) = f.to_guest(&data(seq, 1448), Room::Free, &p) {
+        let right = a.ack + (u32::from(a.window) << 7);
+        assert!(a.window == 0 || right <= acked + 600 * 128, "{right}");
+        seq += 1448;
+    }
+    assert!(seq > acked + 502 * 128, "past the guest's own edge: {seq}");
+    // A quiet guest past an overshoot gets what fits its window.
+    let mut g = server_flow();
+    let mut seq = 1001;
+    while seq < 1001 + 3 * 64256 {
+        g.to_guest(&data(seq, 1448), Room::Free, &p);
+        seq += 1448;
+    }
+    let resends: Vec<_> = (0..RESEND_TICKS).map(|_| g.tick()).collect();
+    assert_eq!(
+        resends.last(),
+        Some(&Resend::Holes {
+            from: 1001,
+            to: 1001 + 64256,
+            sacked: [(0, 0); 4],
+            sacks: 0
+        })
+    );
 }
 
 #[test]
