@@ -501,38 +501,24 @@ impl Flow {
                 Some(t.map_or(e, |t| seq_max(t, e)))
             });
         let from = seq_max(vm_ack, d.resent_to);
-        match top {
-            Some(t) => {
-                let to = seq_min(t, acked);
-                if !before(from, to) {
-                    return Resend::Nothing;
-                }
-                d.resent_to = to;
-                Resend::Holes {
-                    from,
-                    to,
-                    sacked: seg.opts.sack,
-                    sacks: seg.opts.sacks,
-                }
-            }
-            None if d.overshoot => {
-                let to = seq_min(edge, acked);
-                if !before(from, to) {
-                    return Resend::Nothing;
-                }
-                d.resent_to = to;
-                Resend::Holes {
-                    from,
-                    to,
-                    sacked: [(0, 0); 4],
-                    sacks: 0,
-                }
-            }
+        let (to, sacked, sacks) = match top {
+            Some(t) => (seq_min(t, acked), seg.opts.sack, seg.opts.sacks),
+            None if d.overshoot => (seq_min(edge, acked), [(0, 0); 4], 0),
             None if !before(vm_ack, d.resent_to) => {
                 d.resent_to = vm_ack.wrapping_add(1);
-                Resend::Head
+                return Resend::Head;
             }
-            None => Resend::Nothing,
+            None => return Resend::Nothing,
+        };
+        if !before(from, to) {
+            return Resend::Nothing;
+        }
+        d.resent_to = to;
+        Resend::Holes {
+            from,
+            to,
+            sacked,
+            sacks,
         }
     }
 
