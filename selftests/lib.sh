@@ -101,6 +101,12 @@ port_diag() {
 		vctl port show dev "$d"
 		vctl flow show dev "$d"
 	done 2>&1 | sed 's/^/  /'
+	# A KVM guest's own account (a crash, a killed agent) is in its console.
+	local g
+	for g in "${KVM_GUESTS[@]}"; do
+		echo "guest $g's console, last lines:"
+		tail -n 15 "${GUEST_DIR:-/tmp/vassist-guests}/$g/console" 2>&1 | sed 's/^/  /'
+	done
 }
 
 # --- checks ----------------------------------------------------------------
