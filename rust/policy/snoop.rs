@@ -399,9 +399,6 @@ impl Flow {
         let (held, acked) = (self.held(), self.acked);
         let (from, edge) = (self.vm_ack, self.vm_right);
         let overshoot = before(edge, acked);
-        if overshoot && held != 0 {
-            self.grow_capped = true;
-        }
         let d = &mut self.delivery;
         if held == 0 {
             *d = Delivery {
@@ -418,6 +415,8 @@ impl Flow {
         d.backoff = (d.backoff + 1).min(RESEND_BACKOFF_MAX);
         d.recover = Some(acked);
         d.overshoot = overshoot;
+        self.grow_capped |= overshoot;
+        let d = &mut self.delivery;
         if overshoot && before(from, edge) {
             d.resent_to = edge;
             return Resend::Holes {
