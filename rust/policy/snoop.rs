@@ -106,6 +106,18 @@ pub enum Resend {
     All,
 }
 
+impl Resend {
+    /// The held segments with bytes in `from..to`, no SACK block known.
+    pub const fn range(from: u32, to: u32) -> Resend {
+        Resend::Holes {
+            from,
+            to,
+            sacked: [(0, 0); 4],
+            sacks: 0,
+        }
+    }
+}
+
 /// Duplicate ACKs of the guest, below the host's ack point, that make the
 /// host re-send the segment at the guest's ack (the guest had later
 /// segments, so one went missing on the way in). Two, not TCP's three:
@@ -419,12 +431,7 @@ impl Flow {
         let d = &mut self.delivery;
         if overshoot && before(from, edge) {
             d.resent_to = edge;
-            return Resend::Holes {
-                from,
-                to: edge,
-                sacked: [(0, 0); 4],
-                sacks: 0,
-            };
+            return Resend::range(from, edge);
         }
         d.resent_to = acked;
         Resend::All

@@ -268,16 +268,6 @@ fn with_growth_the_window_passes_the_guest_edge_and_so_do_early_acks() {
     assert!(acked <= 1001 + 64256, "{acked}");
 }
 
-/// A re-send of the held segments with bytes in `from..to` (no SACK).
-fn refill(from: u32, to: u32) -> Resend {
-    Resend::Holes {
-        from,
-        to,
-        sacked: [(0, 0); 4],
-        sacks: 0,
-    }
-}
-
 #[test]
 fn growth_past_what_the_guest_holds_is_capped_and_refilled_by_its_window() {
     let p = Params { grow: true, ..P };
@@ -299,18 +289,18 @@ fn growth_past_what_the_guest_holds_is_capped_and_refilled_by_its_window() {
     }
     let (_, ev) = f.from_guest(&guest_ack(ack, 502), &p);
     // What fits its window is re-sent at once, not one segment a turn.
-    assert_eq!(ev.resend, refill(ack, ack + 502 * 128));
+    assert_eq!(ev.resend, Resend::range(ack, ack + 502 * 128));
     // Each ACK of it opens the window further: the rest follows.
     let (_, ev) = f.from_guest(&guest_ack(ack + 20 * 1448, 502), &p);
     assert_eq!(
         ev.resend,
-        refill(ack + 502 * 128, ack + 20 * 1448 + 502 * 128)
+        Resend::range(ack + 502 * 128, ack + 20 * 1448 + 502 * 128)
     );
     // A window update (its application read) re-sends what it opened to.
     let (_, ev) = f.from_guest(&guest_ack(ack + 20 * 1448, 600), &p);
     assert_eq!(
         ev.resend,
-        refill(ack + 20 * 1448 + 502 * 128, ack + 20 * 1448 + 600 * 128)
+        Resend::range(ack + 20 * 1448 + 502 * 128, ack + 20 * 1448 + 600 * 128)
     );
     let (_, ev) = f.from_guest(&guest_ack(ack + 20 * 1448, 600), &p);
     assert_eq!(ev.resend, Resend::Nothing, "nothing more opened");
@@ -340,7 +330,7 @@ fn growth_past_what_the_guest_holds_is_capped_and_refilled_by_its_window() {
         seq += 1448;
     }
     let resends: Vec<_> = (0..RESEND_TICKS).map(|_| g.tick()).collect();
-    assert_eq!(resends.last(), Some(&refill(1001, 1001 + 64256)));
+    assert_eq!(resends.last(), Some(&Resend::range(1001, 1001 + 64256)));
 }
 
 #[test]
