@@ -16,7 +16,7 @@ use crate::policy::snoop::{Flow, FlowKey};
 use crate::policy::tcp::{before, seq_max};
 use crate::sys::bhlock::{new_bh_spinlock, BhSpinLock};
 use crate::sys::pinned::PinnedSlice;
-use crate::sys::skb::{HeldFrame, HeldSkb, HeldSkbs};
+use crate::sys::skb::{Frame, HeldSkb, HeldSkbs};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 
@@ -118,7 +118,7 @@ impl Entry {
     }
 
     /// Every held frame with its sequence range, oldest first.
-    pub(crate) fn held_frames(&self) -> impl Iterator<Item = (&HeldFrame, u32, u32)> {
+    pub(crate) fn held_frames(&self) -> impl Iterator<Item = (&Frame, u32, u32)> {
         self.held.iter().map(|(f, [seq, end])| (f, seq, end))
     }
 

@@ -11,7 +11,7 @@ use crate::policy::frame::{self, TcpAt};
 use crate::policy::snoop::ring_entries;
 use crate::policy::tcp::{self, Segment};
 use crate::port::{self, DirStats, Port, Ports};
-use crate::snoop::{self, Engine};
+use crate::snoop::{self, Engine, GuestQueue};
 use crate::sys::netdev::{Net, NetDevice};
 use crate::sys::netfilter::{BridgeHook, BridgeHooks, DeviceIngress, IngressHook, Verdict};
 use crate::sys::netns::{Pernet, PernetData, PernetRegistration};
@@ -41,7 +41,8 @@ impl DeviceIngress for Port {
         }
         match offloaded(self, tcp, rcu) {
             Some((engine, seg)) => {
-                snoop::from_guest(&self.snoop, engine, &self.tap, skb, seg, self.dev(), rcu)
+                let queue = self.guest_queue(rcu);
+                snoop::from_guest(&self.snoop, engine, queue, skb, seg, self.dev(), rcu)
             }
             None => Verdict::Accept(skb),
         }
@@ -111,7 +112,13 @@ fn to_port<'a>(port: &Port, skb: Egress<'a>, dev: &NetDevice, rcu: &Guard) -> Ve
     let tcp = count(&port.to_guest, &f);
     if let Some(zones) = port.zone.get(rcu) {
         let len = f.len;
-        return Zones::place(zones, skb, len);
+        return match offloaded(port, tcp, rcu) {
+            Some((engine, seg)) => {
+                let queue = GuestQueue::Zones(zones);
+                snoop::to_guest(&port.snoop, engine, queue, skb, seg, dev, rcu)
+            }
+            None => Zones::place(zones, skb, len),
+        };
     }
     // Every frame fills the ring, offloaded or not, counted from attach as
     // the entries the tap will queue.
@@ -142,7 +149,10 @@ fn offload_to_guest<'a>(
         return Verdict::Drop(skb.into_inner());
     }
     match seg {
-        Some(seg) => snoop::to_guest(&port.snoop, engine, &port.tap, skb, seg, dev, rcu),
+        Some(seg) => {
+            let queue = GuestQueue::Tap(&port.tap);
+            snoop::to_guest(&port.snoop, engine, queue, skb, seg, dev, rcu)
+        }
         None => Verdict::Accept(skb.into_inner()),
     }
 }

@@ -6,8 +6,7 @@
 use crate::error::VaError;
 use crate::pipe::PortPipes;
 use crate::policy::pipe::{FlowKey, Removal};
-use crate::snoop::{self, Prepared, Settings, Snoop};
-use crate::sys::errno::eopnotsupp;
+use crate::snoop::{self, GuestQueue, Prepared, Settings, Snoop};
 use crate::sys::netdev::{Net, NetDevice, NetDeviceRef, NetdevEvent};
 use crate::sys::netns::{Pernet, PernetData, PernetRegistration};
 use crate::sys::percpu::PerCpuCounters;
@@ -83,6 +82,12 @@ impl Port {
         self.features.load(Relaxed)
     }
 
+    /// Where the port's frames toward its guest go, as ack offload sees
+    /// them: its zones, if it is a zone port, else the device's queue.
+    pub(crate) fn guest_queue<'a>(&'a self, rcu: &'a Guard) -> GuestQueue<'a> {
+        GuestQueue::new(&self.tap, self.zone.get(rcu))
+    }
+
     /// Applies the zone `params` and ack offload `settings`, each on or
     /// off as `features` says (with the flow table `prepared`, if any); on
     /// an error nothing of it stays.
@@ -96,14 +101,6 @@ impl Port {
     ) -> Result<(), VaError> {
         let on = features & ACK_OFFLOAD != 0;
         let zone = features & ZONE != 0;
-        if on && zone {
-            // Its ring-room rule reads the tap's ring, which a zone port
-            // bypasses.
-            return Err(VaError::new(
-                eopnotsupp(),
-                c_str!("ack offload on a zone port is not supported yet"),
-            ));
-        }
         if on && self.pipes.is_on() {
             // Bytes acked early and not yet delivered would be in no dump
             // of the guest's socket.
@@ -113,8 +110,10 @@ impl Port {
             ));
         }
         let undo = self.zone.configure(zone, params, self.dev(), rtnl)?;
+        let zones = self.zone.get_held(rtnl);
+        let queue = GuestQueue::new(&self.tap, zones.as_ref());
         self.snoop
-            .configure(on, settings, prepared, self.dev(), rtnl)
+            .configure(on, settings, prepared, self.dev(), queue, rtnl)
             .inspect_err(|_| self.zone.undo(undo, rtnl))
     }
 }
@@ -175,7 +174,13 @@ impl TimerHandler for Ports {
         for port in self.table.get(&rcu).iter().flat_map(|t| t.ports.iter()) {
             if let Some(engine) = port.snoop.engine(&rcu) {
                 running = true;
-                snoop::tick(&port.snoop, engine, &port.tap, port.dev(), &rcu);
+                snoop::tick(
+                    &port.snoop,
+                    engine,
+                    port.guest_queue(&rcu),
+                    port.dev(),
+                    &rcu,
+                );
             }
         }
         running.then_some(snoop::TICK_MS)
@@ -255,7 +260,9 @@ impl NetPorts {
         let old = self.ports.table.get(&rcu);
         self.unpublish(rtnl);
         for p in old.iter().flat_map(|t| t.ports.iter()) {
-            p.snoop.stop(p.dev(), true, rtnl);
+            let zones = p.zone.get_held(rtnl);
+            let queue = GuestQueue::new(&p.tap, zones.as_ref());
+            p.snoop.stop(p.dev(), Some(queue), rtnl);
             p.zone.stop(rtnl);
             p.pipes
                 .stop(Removal::Device, p.dev(), true, rtnl, |_, _| {});
@@ -431,7 +438,9 @@ pub(crate) fn detach(port: &Port, guest_gone: bool, rtnl: &mut Rtnl) -> Result<(
     let dev = port.dev();
     let nets = NetPorts::of(dev.net()).ok_or(VaError::from(ENODEV))?;
     nets.republish(|p| !p.dev().is(dev), None, rtnl)?;
-    port.snoop.stop(dev, !guest_gone, rtnl);
+    let zones = port.zone.get_held(rtnl);
+    let queue = GuestQueue::new(&port.tap, zones.as_ref());
+    port.snoop.stop(dev, (!guest_gone).then_some(queue), rtnl);
     port.zone.stop(rtnl);
     port.pipes
         .stop(Removal::Device, dev, !guest_gone, rtnl, |_, _| {});

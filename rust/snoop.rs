@@ -21,10 +21,12 @@
 //! that still holds bytes when its table goes is reset, both ends, rather
 //! than left with acked bytes its guest never got.
 //!
-//! Early acks go only to taps whose frames reach the ring as sent
-//! ([`crate::tap`]); other devices (veth, physical ports) hand frames on to
-//! places whose room vassist cannot see: no early acks there, though guest
-//! ACKs are still tracked.
+//! Early acks go only where vassist sees the guest's queue
+//! ([`GuestQueue`]): taps whose frames reach the ring as sent
+//! ([`crate::tap`]), and zone ports, whose zones vassist fills itself;
+//! other devices (veth, physical ports) hand frames on to places whose
+//! room vassist cannot see: no early acks there, though guest ACKs are
+//! still tracked.
 
 use crate::error::VaError;
 use crate::flows::{Entry, FlowTable, Found, InsertError, Keep};
@@ -37,11 +39,13 @@ use crate::sys::netdev::NetDevice;
 use crate::sys::netfilter::Verdict;
 use crate::sys::rcu::{Guard, RcuBox};
 use crate::sys::rtnl::Rtnl;
-use crate::sys::skb::{self, Egress, HeldSkb, HeldSkbs, SkBuff, PTR_RING_CACHE_BATCH};
+use crate::sys::skb::{self, Egress, HeldSkb, HeldSkbs, PlainPath, SkBuff, PTR_RING_CACHE_BATCH};
 use crate::sys::time;
 use crate::tap::Tap;
+use crate::zone::Zones;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
 pub(crate) use crate::policy::snoop::TICK_MS;
 
@@ -226,21 +230,23 @@ impl Snoop {
     /// Applies `settings` and turns offload on or off: started, or
     /// restarted with an empty table when max-flows changes, with the table
     /// `prepared` (made again here if it does not match). A table that
-    /// goes resets its flows that still hold bytes ([`Snoop::stop`]). On
-    /// an error nothing of the change stays.
+    /// goes resets its flows that still hold bytes ([`Snoop::stop`]),
+    /// toward the guest by `queue`. On an error nothing of the change
+    /// stays.
     pub(crate) fn configure(
         &self,
         on: bool,
         settings: &Settings,
         prepared: Option<Prepared>,
         dev: &NetDevice,
+        queue: GuestQueue<'_>,
         rtnl: &mut Rtnl,
     ) -> Result<(), VaError> {
         let running = self.engine_locked(rtnl).is_some();
         let start = self.needs_table(on, settings, running);
         let previous = settings.apply(&self.config);
         if !on {
-            self.stop(dev, true, rtnl);
+            self.stop(dev, Some(queue), rtnl);
             return Ok(());
         }
         // Turned on again while it was stopping.
@@ -256,7 +262,7 @@ impl Snoop {
         // The table replaced resets its flows that hold bytes.
         let retired = |old: &Engine| {
             let rcu = crate::sys::rcu::read_lock();
-            reset_held(self, old, dev, true, &rcu, |_| true);
+            reset_held(self, old, dev, Some(queue), &rcu, |_| true);
         };
         let result =
             table.and_then(|flows| Ok(self.engine.set_then(Engine::new(flows), rtnl, retired)?));
@@ -267,11 +273,11 @@ impl Snoop {
     }
 
     /// Stops offload: flows that still hold bytes are reset (toward the
-    /// guest too if `guest_reachable`), and the table goes.
-    pub(crate) fn stop(&self, dev: &NetDevice, guest_reachable: bool, rtnl: &mut Rtnl) {
+    /// guest too, by `guest`, if it can be reached), and the table goes.
+    pub(crate) fn stop(&self, dev: &NetDevice, guest: Option<GuestQueue<'_>>, rtnl: &mut Rtnl) {
         self.engine.clear_then(rtnl, |old| {
             let rcu = crate::sys::rcu::read_lock();
-            reset_held(self, old, dev, guest_reachable, &rcu, |_| true);
+            reset_held(self, old, dev, guest, &rcu, |_| true);
         });
     }
 
@@ -352,14 +358,126 @@ pub(crate) fn admit(snoop: &Snoop, tap: &Tap, entries: u32, dev: &NetDevice) -> 
 }
 
 /// Whether the tap's ring, with every frame handed to it so far, stays
-/// within what it can hold minus ring-margin.
-fn ring_room(tap: &Tap, snoop: &Snoop, dev: &NetDevice) -> bool {
-    let limit = tun_ring_limit(
-        dev.tx_queue_len(),
-        PTR_RING_CACHE_BATCH,
-        snoop.config.ring_margin.load(Relaxed),
-    );
+/// within what it can hold minus `margin`.
+fn ring_room(tap: &Tap, margin: u32, dev: &NetDevice) -> bool {
+    let limit = tun_ring_limit(dev.tx_queue_len(), PTR_RING_CACHE_BATCH, margin);
     tap.ring.room(limit, || dev.ring_out())
+}
+
+/// Where a port's frames toward its guest go, as ack offload sees them:
+/// how full that is, whether the guest took all of it, how a frame gets
+/// there.
+#[derive(Clone, Copy)]
+pub(crate) enum GuestQueue<'r> {
+    /// The port device's queue: a tap's ring, which the guest's backend
+    /// reads.
+    Tap(&'r Tap),
+    /// A zone port's zones, which its consumer maps.
+    Zones(&'r Arc<Zones>),
+}
+
+/// How a segment to be acked early reaches the guest's queue, found
+/// before its flow's lock is taken.
+enum Handoff<'r> {
+    /// Transmitted to the tap, on a plain path.
+    Tap(PlainPath),
+    /// Copied into the zones.
+    Zones(&'r Arc<Zones>),
+}
+
+impl<'r> GuestQueue<'r> {
+    /// The zones if the port is a zone port, else the tap's ring.
+    pub(crate) fn new(tap: &'r Tap, zones: Option<&'r Arc<Zones>>) -> Self {
+        zones.map_or(GuestQueue::Tap(tap), GuestQueue::Zones)
+    }
+
+    /// Whether the queue, with every frame handed to it so far, keeps
+    /// ring-margin entries to spare: early acks (and re-sends) may go on.
+    fn room(self, snoop: &Snoop, dev: &NetDevice) -> bool {
+        let margin = snoop.config.ring_margin.load(Relaxed);
+        match self {
+            GuestQueue::Tap(tap) => ring_room(tap, margin, dev),
+            GuestQueue::Zones(zones) => zones.room(margin),
+        }
+    }
+
+    /// Whether the guest has taken everything queued for it.
+    fn drained(self, dev: &NetDevice) -> bool {
+        match self {
+            GuestQueue::Tap(tap) => tap.ring.refresh(dev.ring_out()) == 0,
+            GuestQueue::Zones(zones) => zones.drained(),
+        }
+    }
+
+    /// How the data segment `skb` would reach the queue, if nothing on the
+    /// way can drop it by policy.
+    fn handoff(self, skb: &Egress<'_>, dev: &NetDevice, rcu: &Guard) -> Option<Handoff<'r>> {
+        match self {
+            GuestQueue::Tap(tap) => skb
+                .plain_path()
+                .filter(|_| tap.reaches_ring(dev, rcu))
+                .map(Handoff::Tap),
+            GuestQueue::Zones(zones) => Some(Handoff::Zones(zones)),
+        }
+    }
+
+    /// A frame that goes to the guest as it would without offload: on to
+    /// the tap, or placed in the zones.
+    fn pass<'a>(self, skb: Egress<'a>) -> Verdict<'a> {
+        match self {
+            GuestQueue::Tap(_) => Verdict::Accept(skb.into_inner()),
+            GuestQueue::Zones(zones) => {
+                let len = skb.skb().len();
+                Zones::place(zones, skb, len)
+            }
+        }
+    }
+
+    /// Sends a held frame again, counted into the queue; `None` if the
+    /// queue has no room for it (counted in ring-drops): it waits for the
+    /// next re-send. Whether it went.
+    fn resend(self, snoop: &Snoop, dev: &NetDevice, skb: HeldSkb, rcu: &Guard) -> Option<bool> {
+        // Re-sends keep to the early-ack limit (ring-margin below the
+        // queue's capacity): they never crowd new frames out of it (which
+        // made the holes they were sent to fill).
+        if !self.room(snoop, dev) {
+            return None;
+        }
+        match self {
+            GuestQueue::Tap(tap) => {
+                let entries = ring_entries(skb.segments(), || skb.needs_gso());
+                admit(snoop, tap, entries, dev).then(|| skb.transmit(rcu))
+            }
+            GuestQueue::Zones(zones) => Some(Zones::place_copy(zones, &skb, skb.len())),
+        }
+    }
+
+    /// Sends `frame`, built here, to the guest.
+    fn send_frame(self, dev: &NetDevice, frame: &[u8], rcu: &Guard) -> bool {
+        match self {
+            GuestQueue::Tap(_) => skb::xmit_frame(dev, frame, rcu),
+            GuestQueue::Zones(zones) => HeldSkb::build(dev, frame, rcu)
+                .is_some_and(|skb| Zones::place_copy(zones, &skb, skb.len())),
+        }
+    }
+}
+
+impl Handoff<'_> {
+    /// Hands the segment to the guest's queue: whether the queue took it,
+    /// and the frame's verdict.
+    fn deliver(self, skb: Egress<'_>) -> (bool, Verdict<'_>) {
+        match self {
+            Handoff::Tap(path) => {
+                let sent = skb.transmit(path);
+                (sent.delivered, Verdict::Stolen(sent))
+            }
+            Handoff::Zones(zones) => {
+                let len = skb.skb().len();
+                let v = Zones::place(zones, skb, len);
+                (matches!(v, Verdict::Stolen(_)), v)
+            }
+        }
+    }
 }
 
 /// Where an early ack goes and what it says.
@@ -395,12 +513,12 @@ fn room(snoop: &Snoop, engine: &Engine, ring: bool) -> Room {
     }
 }
 
-/// A TCP segment the bridge sends out of `dev` toward the guest, already
-/// counted in the tap's ring gauge.
+/// A TCP segment the bridge sends out of `dev` toward the guest's
+/// `queue`, already counted in a tap's ring gauge.
 pub(crate) fn to_guest<'a>(
     snoop: &Snoop,
     engine: &Engine,
-    tap: &Tap,
+    queue: GuestQueue<'_>,
     skb: Egress<'a>,
     seg: Segment,
     dev: &NetDevice,
@@ -408,14 +526,15 @@ pub(crate) fn to_guest<'a>(
 ) -> Verdict<'a> {
     let (now, idle, p) = (time::now_ms(), snoop.idle_ms(), snoop.params());
     if engine.draining() {
-        return follow_only(snoop, engine, &seg, skb, now, idle, &p);
+        follow_only(snoop, engine, &seg, now, idle, &p);
+        return queue.pass(skb);
     }
     // Only data is acked early, and only on a path where nothing after
-    // this hook can drop it by policy; the ring is read for such data
+    // this hook can drop it by policy; the queue is read for such data
     // alone. Both are looked at before the flow's lock is taken.
     let data = seg.payload != 0;
     let path = if data {
-        skb.plain_path().filter(|_| tap.reaches_ring(dev, rcu))
+        queue.handoff(&skb, dev, rcu)
     } else {
         None
     };
@@ -425,7 +544,7 @@ pub(crate) fn to_guest<'a>(
         bump(&snoop.stats.bad_checksums);
     }
     let eligible = !data || (path.is_some() && intact);
-    let room = room(snoop, engine, path.is_some() && ring_room(tap, snoop, dev));
+    let room = room(snoop, engine, path.is_some() && queue.room(snoop, dev));
     let key = FlowKey::to_guest(&seg);
     let found = engine.flows.with(&key, now, idle, &skb, |e, skb| {
         judge_to_guest(snoop, e, &seg, skb, eligible, room, dev, &p, rcu)
@@ -439,18 +558,18 @@ pub(crate) fn to_guest<'a>(
         Found::Missing(_) => Plan::Pass,
     };
     match plan {
-        Plan::Pass => Verdict::Accept(skb.into_inner()),
+        Plan::Pass => queue.pass(skb),
         Plan::Reack(ack) => {
             send_ack(snoop, &seg, &ack, rcu);
-            Verdict::Accept(skb.into_inner())
+            queue.pass(skb)
         }
         Plan::Deliver(ack, before, held) => {
-            // `Deliver` is only decided for data with a plain path.
+            // `Deliver` is only decided for data with a way to the queue.
             let Some(path) = path else {
-                return Verdict::Accept(skb.into_inner());
+                return queue.pass(skb);
             };
-            let sent = skb.transmit(path);
-            let acked = sent.delivered && send_ack(snoop, &seg, &ack, rcu);
+            let (delivered, verdict) = path.deliver(skb);
+            let acked = delivered && send_ack(snoop, &seg, &ack, rcu);
             if acked {
                 let new = ack.spec.ack.wrapping_sub(before.view().acked);
                 snoop.stats.early_acked_bytes.fetch_add(new.into(), Relaxed);
@@ -460,19 +579,19 @@ pub(crate) fn to_guest<'a>(
                 if acked {
                     e.early_acks += 1;
                 }
-                if sent.delivered {
+                if delivered {
                     if !e.hold(held, seg.seq, seg.end_seq(), &engine.flows) {
                         bump(&snoop.stats.held_gaps);
                     }
                     return ((), Keep::Yes);
                 }
-                // The tap did not take it: nothing of it was acked.
+                // The queue did not take it: nothing of it was acked.
                 e.flow = before;
                 let (_, ev) = e.flow.to_guest(&seg, Room::RingFull, &p);
                 snoop.count_offline(ev.offline);
                 ((), snoop.keep(ev.remove))
             });
-            Verdict::Stolen(sent)
+            verdict
         }
     }
 }
@@ -563,7 +682,7 @@ fn judge_to_guest<'r>(
     }
     // New bytes: acked only once the tap took them, and only if they can
     // be kept until the guest acks them.
-    let Some(held) = skb.hold() else {
+    let Some(held) = skb.skb().clone_ref() else {
         e.flow = before;
         let (_, ev) = e.flow.to_guest(seg, Room::HeldFull, p);
         snoop.count_offline(ev.offline);
@@ -586,22 +705,13 @@ fn follow<'r>(snoop: &Snoop, e: &mut Entry, seg: &Segment, p: &Params) -> (Plan<
     (Plan::Pass, snoop.keep(ev.remove))
 }
 
-/// A segment toward the guest while offload drains: it passes, and its
-/// flow follows it.
-fn follow_only<'a>(
-    snoop: &Snoop,
-    engine: &Engine,
-    seg: &Segment,
-    skb: Egress<'a>,
-    now: u64,
-    idle: u64,
-    p: &Params,
-) -> Verdict<'a> {
+/// A segment toward the guest while offload drains: its flow follows it
+/// (the segment passes).
+fn follow_only(snoop: &Snoop, engine: &Engine, seg: &Segment, now: u64, idle: u64, p: &Params) {
     let key = FlowKey::to_guest(seg);
     engine
         .flows
         .with(&key, now, idle, (), |e, ()| follow(snoop, e, seg, p));
-    Verdict::Accept(skb.into_inner())
 }
 
 /// Copies of what a flow's delivery buffer re-sends, made under its lock
@@ -637,26 +747,20 @@ fn take_resends(e: &mut Entry, what: Resend, out: &mut HeldSkbs) {
     e.resends += copied;
 }
 
-/// Sends the re-sends in `frames` to the guest, each counted into the
-/// tap's ring gauge; what the ring cannot take is dropped (ring-drops) and
-/// waits for the next re-send.
-fn send_resends(snoop: &Snoop, tap: &Tap, dev: &NetDevice, mut frames: HeldSkbs, rcu: &Guard) {
+/// Sends the re-sends in `frames` to the guest's `queue`; what the queue
+/// has no room for is dropped (ring-drops) and waits for the next re-send.
+fn send_resends(
+    snoop: &Snoop,
+    queue: GuestQueue<'_>,
+    dev: &NetDevice,
+    mut frames: HeldSkbs,
+    rcu: &Guard,
+) {
     while let Some(skb) = frames.pop_front() {
-        // Re-sends keep to the early-ack limit (ring-margin below the
-        // ring's capacity): they never crowd new frames out of the ring
-        // (which made the holes they were sent to fill).
-        if !ring_room(tap, snoop, dev)
-            || !admit(
-                snoop,
-                tap,
-                ring_entries(skb.segments(), || skb.needs_gso()),
-                dev,
-            )
-        {
-            return;
-        }
-        if skb.transmit(rcu) {
-            bump(&snoop.stats.resends);
+        match queue.resend(snoop, dev, skb, rcu) {
+            Some(true) => bump(&snoop.stats.resends),
+            Some(false) => {}
+            None => return,
         }
     }
 }
@@ -669,12 +773,18 @@ fn send_resends(snoop: &Snoop, tap: &Tap, dev: &NetDevice, mut frames: HeldSkbs,
 ///
 /// A flow that still holds bytes after idle-timeout without a segment
 /// either way is reset: its guest is not taking them.
-pub(crate) fn tick(snoop: &Snoop, engine: &Engine, tap: &Tap, dev: &NetDevice, rcu: &Guard) {
+pub(crate) fn tick(
+    snoop: &Snoop,
+    engine: &Engine,
+    queue: GuestQueue<'_>,
+    dev: &NetDevice,
+    rcu: &Guard,
+) {
     if engine.flows.held_bytes() == 0 {
         return;
     }
     let (now, idle) = (time::now_ms(), snoop.idle_ms());
-    let drained = tap.ring.refresh(dev.ring_out()) == 0;
+    let drained = queue.drained(dev);
     let mut frames = HeldSkbs::new();
     let (mut stale, mut gap) = (false, false);
     engine.flows.for_each_from(0, now, idle, |e| {
@@ -691,19 +801,20 @@ pub(crate) fn tick(snoop: &Snoop, engine: &Engine, tap: &Tap, dev: &NetDevice, r
         }
         true
     });
-    send_resends(snoop, tap, dev, frames, rcu);
+    send_resends(snoop, queue, dev, frames, rcu);
     if stale || gap {
-        reset_held(snoop, engine, dev, true, rcu, |e| {
+        reset_held(snoop, engine, dev, Some(queue), rcu, |e| {
             e.idle(now, idle) || e.head_gap()
         });
     }
 }
 
-/// A TCP segment the bridge received from the guest on the port `dev`.
+/// A TCP segment the bridge received from the guest on the port `dev`,
+/// whose frames toward the guest go to `queue`.
 pub(crate) fn from_guest<'a>(
     snoop: &Snoop,
     engine: &Engine,
-    tap: &Tap,
+    queue: GuestQueue<'_>,
     skb: SkBuff<'a>,
     seg: Segment,
     dev: &NetDevice,
@@ -715,7 +826,7 @@ pub(crate) fn from_guest<'a>(
         judge_from_guest(snoop, engine, e, &seg, skb, &p)
     }) {
         Found::Flow((v, resends)) => {
-            send_resends(snoop, tap, dev, resends, rcu);
+            send_resends(snoop, queue, dev, resends, rcu);
             return v;
         }
         Found::Expired(skb) => {
@@ -830,13 +941,13 @@ fn resets_of(e: &Entry) -> Option<Resets> {
 /// being stopped) whose delivery buffers still hold bytes: their guests
 /// never acked them, so the senders must not go on as if they had
 /// arrived. The reset to the sender leaves by the port its segments came
-/// in by; the one to the guest by `dev`, unless the guest cannot be
-/// reached (its device is going away). Their held frames go.
+/// in by; the one to the guest by its queue (`guest`), unless the guest
+/// cannot be reached (its device is going away). Their held frames go.
 fn reset_held(
     snoop: &Snoop,
     engine: &Engine,
     dev: &NetDevice,
-    guest: bool,
+    guest: Option<GuestQueue<'_>>,
     rcu: &Guard,
     which: impl Fn(&Entry) -> bool,
 ) {
@@ -858,8 +969,8 @@ fn reset_held(
             if let Some(peer) = dev.sibling(r.iif, rcu) {
                 skb::xmit_frame(peer, &r.to_sender.0[..r.to_sender.1], rcu);
             }
-            if guest {
-                skb::xmit_frame(dev, &r.to_guest.0[..r.to_guest.1], rcu);
+            if let Some(queue) = guest {
+                queue.send_frame(dev, &r.to_guest.0[..r.to_guest.1], rcu);
             }
         }
         match next {

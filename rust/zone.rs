@@ -34,7 +34,7 @@ use crate::sys::netdev::{NetDevice, NetDeviceRef, NetRef};
 use crate::sys::netfilter::Verdict;
 use crate::sys::rcu::{Guard, RcuBox};
 use crate::sys::rtnl::{self, Rtnl, RtnlCell};
-use crate::sys::skb::{Egress, ETH_HLEN};
+use crate::sys::skb::{Egress, Frame, ETH_HLEN};
 use crate::sys::usermem::{UserMem, VmArea};
 use crate::sys::workqueue::{ModuleQueue, QueueRegistration};
 use crate::sys::zerocopy::{Completion, InFrame, ZeroCopy};
@@ -367,30 +367,56 @@ impl Zones {
 
     /// Places the frame for the consumer and steals it, or drops it.
     pub(crate) fn place<'a>(this: &Arc<Zones>, skb: Egress<'a>, net_len: u32) -> Verdict<'a> {
-        let placed = {
-            let mut inner = this.inner.lock();
-            if !inner.bound || inner.detached {
-                inner.stats.no_consumer += 1;
-                false
-            } else {
-                this.take_returns(&mut inner);
-                this.arrived(&mut inner, net_len);
-                let placed = this.post(&mut inner, &skb, net_len);
-                this.grow_if_low(&mut inner);
-                match placed {
-                    Ok(()) => this.placed(&mut inner),
-                    Err(why) => inner.stats.dropped(why),
-                }
-                placed.is_ok()
-            }
-        };
         // Freed outside the lock: a frame another zone port sent completes
         // its buffers under that port's lock, of the same class.
-        if placed {
+        if Zones::place_copy(this, skb.skb(), net_len) {
             Verdict::Stolen(skb.consume())
         } else {
             Verdict::Drop(skb.into_inner())
         }
+    }
+
+    /// Places a copy of `frame` (`net_len` bytes from its network header)
+    /// for the consumer; whether it was placed (a drop is counted).
+    pub(crate) fn place_copy(this: &Arc<Zones>, frame: &Frame, net_len: u32) -> bool {
+        let mut inner = this.inner.lock();
+        if !inner.bound || inner.detached {
+            inner.stats.no_consumer += 1;
+            return false;
+        }
+        this.take_returns(&mut inner);
+        this.arrived(&mut inner, net_len);
+        let placed = this.post(&mut inner, frame, net_len);
+        this.grow_if_low(&mut inner);
+        match placed {
+            Ok(()) => this.placed(&mut inner),
+            Err(why) => inner.stats.dropped(why),
+        }
+        placed.is_ok()
+    }
+
+    /// Whether the receive ring and the free buffers each have more than
+    /// `margin` entries to spare: room for frames besides those acked
+    /// early (ack offload's ring-room rule, as on a tap's ring).
+    pub(crate) fn room(&self, margin: u32) -> bool {
+        let mut inner = self.inner.lock();
+        let cons = self.index(self.layout.rx_head, abi::HEAD_CONSUMER);
+        let room = match cons.map(|c| inner.rx.sync(c.load(Ordering::Acquire))) {
+            Some(Ok(room)) => room,
+            _ => return false,
+        };
+        if inner.bound {
+            self.take_returns(&mut inner);
+        }
+        inner.bound && room > margin && inner.bufs.free() > margin
+    }
+
+    /// Whether the consumer has taken every frame placed for it.
+    pub(crate) fn drained(&self) -> bool {
+        let mut inner = self.inner.lock();
+        let cons = self.index(self.layout.rx_head, abi::HEAD_CONSUMER);
+        cons.is_some_and(|c| inner.rx.sync(c.load(Ordering::Acquire)).is_ok())
+            && inner.rx.is_empty()
     }
 
     /// Free buffers running low: another zone, in process context.
@@ -687,8 +713,7 @@ impl Zones {
 
     /// Copies the frame into buffers and publishes its descriptors; on an
     /// error, nothing is taken and the error says which counter to bump.
-    fn post(&self, inner: &mut Inner, skb: &Egress<'_>, net_len: u32) -> Result<(), Dropped> {
-        let s = skb.skb();
+    fn post(&self, inner: &mut Inner, s: &Frame, net_len: u32) -> Result<(), Dropped> {
         let tag = s.vlan_tag();
         let tag_len = if tag.is_some() { 4 } else { 0 };
         let (Some(eth), Some(vnet)) = (s.eth_header(), s.vnet_header(ETH_HLEN + tag_len)) else {
@@ -1129,6 +1154,12 @@ impl ZonePort {
     /// The zones, on the packet path.
     pub(crate) fn get<'a>(&'a self, rcu: &'a Guard) -> Option<&'a Arc<Zones>> {
         self.zones.get(rcu)
+    }
+
+    /// The zones while it is on, for a writer (a reference of its own, so
+    /// that RTNL can be used mutably meanwhile).
+    pub(crate) fn get_held(&self, rtnl: &Rtnl) -> Option<Arc<Zones>> {
+        self.zones.get_locked(rtnl).cloned()
     }
 
     pub(crate) fn is_on(&self) -> bool {

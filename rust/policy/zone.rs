@@ -501,6 +501,11 @@ impl Producer {
         self.size - self.prod.wrapping_sub(self.cons)
     }
 
+    /// Whether the other side had taken every entry as of the last `sync`.
+    pub fn is_empty(&self) -> bool {
+        self.prod == self.cons
+    }
+
     /// The slot of the next entry, if there is room; `commit` publishes.
     pub fn next_slot(&self, k: u32) -> Option<usize> {
         (k < self.room()).then(|| (self.prod.wrapping_add(k) & (self.size - 1)) as usize)

@@ -20,7 +20,7 @@ pub(crate) const ETH_HLEN: u32 = 14;
 /// socket buffers use it.
 pub(crate) const PTR_RING_CACHE_BATCH: u32 = bindings::VASSIST_PTR_RING_CACHE_BATCH;
 
-/// A frame as [`SkBuff::peek`] reads it.
+/// A frame as [`Frame::peek`] reads it.
 pub(crate) struct Peek<'b> {
     pub(crate) len: u32,
     /// EtherType, host order.
@@ -30,7 +30,7 @@ pub(crate) struct Peek<'b> {
     pub(crate) headers: &'b [u8],
 }
 
-/// Where [`SkBuff::peek`] copies headers that are not in the linear area:
+/// Where [`Frame::peek`] copies headers that are not in the linear area:
 /// `N` bytes left uninitialised, since every frame gets one and only what
 /// the copy wrote is ever read.
 pub(crate) struct PeekBuf<const N: usize>(MaybeUninit<[u8; N]>);
@@ -94,81 +94,6 @@ impl<'a> SkBuff<'a> {
         Sent { delivered }
     }
 
-    /// Bytes from the network header on (`skb->len`).
-    fn len(&self) -> u32 {
-        // SAFETY: `ptr` is valid (type invariant).
-        unsafe { bindings::vassist_skb_len(self.ptr.as_ptr()) }
-    }
-
-    /// What the packet path reads of every frame, in one call: its length,
-    /// EtherType, GSO segments, and the first `N` bytes from the network
-    /// header (fewer if the packet is shorter), straight from the linear
-    /// area when they are there, else copied into `buf`.
-    pub(crate) fn peek<'b, const N: usize>(&'b self, buf: &'b mut PeekBuf<N>) -> Peek<'b> {
-        let mut meta = bindings::vassist_skb_meta::default();
-        // SAFETY: `ptr` is valid (type invariant); `buf` has room for `N`
-        // bytes, the most the helper copies.
-        let p = unsafe {
-            bindings::vassist_skb_peek(
-                self.ptr.as_ptr(),
-                buf.0.as_mut_ptr().cast(),
-                N as u32,
-                &mut meta,
-            )
-        };
-        let headers = if p.is_null() {
-            &[][..]
-        } else {
-            // SAFETY: skb_header_pointer returned `meta.peeked` readable,
-            // initialised bytes: in the skb (alive for 'a, which outlives
-            // 'b), or in `buf`, which it copied them into.
-            unsafe { core::slice::from_raw_parts(p.cast::<u8>(), meta.peeked as usize) }
-        };
-        Peek {
-            len: meta.len,
-            protocol: meta.protocol,
-            segments: meta.segs.max(1),
-            headers,
-        }
-    }
-
-    /// Whether the device the frame is for (`skb->dev`) has a GSO frame
-    /// segmented in software before it queues it: it cannot offload the
-    /// frame's GSO type (a tap can when its reader turned the offload on,
-    /// as vhost-net does for a virtio-net guest with TSO).
-    pub(crate) fn needs_gso(&self) -> bool {
-        let skb = self.ptr.as_ptr();
-        // SAFETY: `skb` is valid (type invariant) and its `dev` set: a hook
-        // sees frames on their way through a device. Both calls only read
-        // the frame (they take a non-const pointer but do not write through
-        // it), so `&self` suffices.
-        unsafe { bindings::vassist_netif_needs_gso(skb, bindings::netif_skb_features(skb)) }
-    }
-
-    /// Whether the checksums of the segment at `tcp_offset` (from the
-    /// network header; IPv6 if `v6`) hold: the IPv4 header's, and the
-    /// TCP one, trusted if the device or the sending stack vouched for it
-    /// (CHECKSUM_UNNECESSARY, PARTIAL), else computed over the segment.
-    pub(crate) fn tcp_checksum_ok(&self, tcp_offset: usize, v6: bool) -> bool {
-        let Ok(off) = u32::try_from(tcp_offset) else {
-            return false;
-        };
-        if off > self.len() {
-            return false;
-        }
-        // SAFETY: `ptr` is valid (type invariant) with its network header
-        // set (a bridge hook's frame) and `off` within it; the helper only
-        // reads the frame (skb_checksum walks its data and fragments).
-        unsafe { bindings::vassist_skb_tcp_csum_ok(self.ptr.as_ptr(), off, v6) }
-    }
-
-    /// Whether the checksum is left to the device (CHECKSUM_PARTIAL): the
-    /// field then holds only the pseudo-header sum.
-    pub(crate) fn csum_partial(&self) -> bool {
-        // SAFETY: `ptr` is valid (type invariant).
-        unsafe { bindings::vassist_skb_csum_partial(self.ptr.as_ptr()) }
-    }
-
     /// The first `len` bytes from the network header, linear and not
     /// shared, to rewrite; `None` if the packet is shorter or memory is
     /// short. A checksum of the whole packet (CHECKSUM_COMPLETE) no longer
@@ -186,54 +111,16 @@ impl<'a> SkBuff<'a> {
         // private to this skb, which `&mut self` borrows exclusively.
         Some(unsafe { core::slice::from_raw_parts_mut(p.as_ptr(), len) })
     }
+}
 
-    /// The Ethernet header in front of the network header.
-    pub(crate) fn eth_header(&self) -> Option<[u8; ETH_HLEN as usize]> {
-        let mut h = [0u8; ETH_HLEN as usize];
-        // SAFETY: `ptr` is valid; `h` has room for ETH_HLEN bytes.
-        unsafe { bindings::vassist_skb_eth_header(self.ptr.as_ptr(), h.as_mut_ptr()) }.then_some(h)
-    }
+impl core::ops::Deref for SkBuff<'_> {
+    type Target = Frame;
 
-    /// Interface index of the device the frame entered the host by (0 for
-    /// frames the host sent).
-    pub(crate) fn iif(&self) -> u32 {
-        // SAFETY: `ptr` is valid (type invariant).
-        unsafe { bindings::vassist_skb_iif(self.ptr.as_ptr()) as u32 }
-    }
-
-    pub(super) fn as_ptr(&self) -> *mut bindings::sk_buff {
-        self.ptr.as_ptr()
-    }
-
-    /// The VLAN tag held out of the frame (accelerated): its protocol and
-    /// TCI, which a device that cannot offload it inserts after the
-    /// addresses.
-    pub(crate) fn vlan_tag(&self) -> Option<[u16; 2]> {
-        let (mut proto, mut tci) = (0, 0);
-        // SAFETY: `ptr` is valid (type invariant).
-        unsafe { bindings::vassist_skb_vlan_tag(self.ptr.as_ptr(), &mut proto, &mut tci) }
-            .then_some([proto, tci])
-    }
-
-    /// The frame's offloads as a tap's reader gets them: a little-endian
-    /// virtio-net header, for the frame with `head_len` bytes in front of
-    /// `data` (the Ethernet header, and a tag inserted), which its offsets
-    /// count from. `None` for offloads it cannot express.
-    pub(crate) fn vnet_header(&self, head_len: u32) -> Option<[u8; VNET_HDR_LEN]> {
-        let mut h = [0u8; VNET_HDR_LEN];
-        // SAFETY: `ptr` is valid (type invariant); `h` has room for the
-        // header.
-        let ok = unsafe {
-            bindings::vassist_skb_vnet_hdr(self.ptr.as_ptr(), h.as_mut_ptr(), head_len as i32)
-        };
-        // The helper moved csum_start by `head_len`; hdr_len (the linear
-        // part's length, a GSO frame's) counts from `data` too.
-        let hdr_len = u16::from_le_bytes([h[2], h[3]]);
-        if hdr_len != 0 {
-            let moved = hdr_len.saturating_add(head_len as u16);
-            h[2..4].copy_from_slice(&moved.to_le_bytes());
-        }
-        ok.then_some(h)
+    fn deref(&self) -> &Frame {
+        // SAFETY: `ptr` is a hook's frame (type invariant: valid, used by
+        // this value alone), which nothing writes while `&self` is
+        // borrowed.
+        unsafe { Frame::from_raw(self.ptr) }
     }
 }
 
@@ -287,17 +174,6 @@ impl<'a> Egress<'a> {
         // hook with `skb->dev` its port.
         let delivered = unsafe { xmit_from_network_header(self.0.ptr.as_ptr()) };
         Sent { delivered }
-    }
-
-    /// A reference to the frame's data that outlives the frame: see
-    /// [`HeldSkb`]. `None` when memory is short.
-    pub(crate) fn hold(&self) -> Option<HeldSkb> {
-        // SAFETY: `ptr` is valid (type invariant); skb_clone makes a new
-        // sk_buff sharing the data, which the returned value owns.
-        let clone = unsafe { bindings::vassist_skb_clone_atomic(self.0.ptr.as_ptr()) };
-        // INVARIANT: a fresh clone, ours alone, at the network header
-        // with `dev` the port (as the frame it was cloned from).
-        NonNull::new(clone).map(|ptr| HeldSkb { ptr })
     }
 
     pub(crate) fn into_inner(self) -> SkBuff<'a> {
@@ -367,67 +243,164 @@ unsafe fn xmit_from_network_header(skb: *mut bindings::sk_buff) -> bool {
     rc == bindings::NET_XMIT_SUCCESS as i32
 }
 
-/// A frame's data kept after the frame itself went on to its device: a
-/// clone (`skb_clone`: a new `sk_buff` over the same, then read-only,
-/// data), to send the same bytes again. Owned as [`HeldSkb`], seen in a
-/// [`HeldSkbs`] list by reference.
+/// A frame seen by reference, to read: one a hook was handed
+/// ([`SkBuff`] derefs to it), or a frame's data kept after the frame
+/// itself went on to its device ([`HeldSkb`]: a clone, `skb_clone`, a new
+/// `sk_buff` over the same, then read-only, data, to send the same bytes
+/// again), alone or in a [`HeldSkbs`] list.
 ///
 /// # Invariants
 ///
-/// A `&HeldFrame` is an `sk_buff` owned by a [`HeldSkb`] (alone or in a
-/// list) that outlives the reference, with `data` at the network header,
-/// the Ethernet header in front of it, and `dev` the device the frame
-/// left by.
+/// A `&Frame` is a valid `sk_buff` that outlives the reference and that
+/// nothing writes meanwhile, with `data` at the network header, the
+/// Ethernet header in front of it, and `dev` the device the frame passes.
 #[repr(transparent)]
-pub(crate) struct HeldFrame(Opaque<bindings::sk_buff>);
+pub(crate) struct Frame(Opaque<bindings::sk_buff>);
 
-impl HeldFrame {
+impl Frame {
     /// # Safety
     ///
-    /// `ptr` is owned by a [`HeldSkb`] that outlives `'a`.
-    unsafe fn from_raw<'a>(ptr: NonNull<bindings::sk_buff>) -> &'a HeldFrame {
-        // SAFETY: `HeldFrame` is a transparent wrapper of the sk_buff, which
+    /// `ptr` is a frame as the type invariant describes, for all of `'a`.
+    unsafe fn from_raw<'a>(ptr: NonNull<bindings::sk_buff>) -> &'a Frame {
+        // SAFETY: `Frame` is a transparent wrapper of the sk_buff, which
         // lives for 'a (the caller's promise).
-        unsafe { &*ptr.as_ptr().cast::<HeldFrame>() }
+        unsafe { &*ptr.as_ptr().cast::<Frame>() }
     }
 
-    fn as_ptr(&self) -> *mut bindings::sk_buff {
+    pub(super) fn as_ptr(&self) -> *mut bindings::sk_buff {
         self.0.get()
     }
 
     /// Wire segments the frame stands for: its GSO segment count, or 1.
     pub(crate) fn segments(&self) -> u32 {
-        // SAFETY: a held frame is valid (type invariant); the helper only
+        // SAFETY: the frame is valid (type invariant); the helper only
         // reads it.
         unsafe { bindings::vassist_skb_gso_segs(self.as_ptr()) }
     }
 
-    /// As [`SkBuff::needs_gso`]: its device segments it in software.
+    /// Bytes from the network header on (`skb->len`).
+    pub(crate) fn len(&self) -> u32 {
+        // SAFETY: the frame is valid (type invariant).
+        unsafe { bindings::vassist_skb_len(self.as_ptr()) }
+    }
+
+    /// What the packet path reads of every frame, in one call: its length,
+    /// EtherType, GSO segments, and the first `N` bytes from the network
+    /// header (fewer if the packet is shorter), straight from the linear
+    /// area when they are there, else copied into `buf`.
+    pub(crate) fn peek<'b, const N: usize>(&'b self, buf: &'b mut PeekBuf<N>) -> Peek<'b> {
+        let mut meta = bindings::vassist_skb_meta::default();
+        // SAFETY: the frame is valid (type invariant); `buf` has room for `N`
+        // bytes, the most the helper copies.
+        let p = unsafe {
+            bindings::vassist_skb_peek(
+                self.as_ptr(),
+                buf.0.as_mut_ptr().cast(),
+                N as u32,
+                &mut meta,
+            )
+        };
+        let headers = if p.is_null() {
+            &[][..]
+        } else {
+            // SAFETY: skb_header_pointer returned `meta.peeked` readable,
+            // initialised bytes: in the skb (alive for 'a, which outlives
+            // 'b), or in `buf`, which it copied them into.
+            unsafe { core::slice::from_raw_parts(p.cast::<u8>(), meta.peeked as usize) }
+        };
+        Peek {
+            len: meta.len,
+            protocol: meta.protocol,
+            segments: meta.segs.max(1),
+            headers,
+        }
+    }
+
+    /// Whether the device the frame is for (`skb->dev`) has a GSO frame
+    /// segmented in software before it queues it: it cannot offload the
+    /// frame's GSO type (a tap can when its reader turned the offload on,
+    /// as vhost-net does for a virtio-net guest with TSO).
     pub(crate) fn needs_gso(&self) -> bool {
         let skb = self.as_ptr();
-        // SAFETY: a held frame is valid (type invariant) with `dev` set;
-        // both calls only read it.
+        // SAFETY: `skb` is valid (type invariant) and its `dev` set: a hook
+        // sees frames on their way through a device. Both calls only read
+        // the frame (they take a non-const pointer but do not write through
+        // it), so `&self` suffices.
         unsafe { bindings::vassist_netif_needs_gso(skb, bindings::netif_skb_features(skb)) }
     }
 
-    /// The frame's Ethernet header.
+    /// Whether the checksums of the segment at `tcp_offset` (from the
+    /// network header; IPv6 if `v6`) hold: the IPv4 header's, and the
+    /// TCP one, trusted if the device or the sending stack vouched for it
+    /// (CHECKSUM_UNNECESSARY, PARTIAL), else computed over the segment.
+    pub(crate) fn tcp_checksum_ok(&self, tcp_offset: usize, v6: bool) -> bool {
+        let Ok(off) = u32::try_from(tcp_offset) else {
+            return false;
+        };
+        if off > self.len() {
+            return false;
+        }
+        // SAFETY: the frame is valid (type invariant) with its network header
+        // set (a bridge hook's frame) and `off` within it; the helper only
+        // reads the frame (skb_checksum walks its data and fragments).
+        unsafe { bindings::vassist_skb_tcp_csum_ok(self.as_ptr(), off, v6) }
+    }
+
+    /// Whether the checksum is left to the device (CHECKSUM_PARTIAL): the
+    /// field then holds only the pseudo-header sum.
+    pub(crate) fn csum_partial(&self) -> bool {
+        // SAFETY: the frame is valid (type invariant).
+        unsafe { bindings::vassist_skb_csum_partial(self.as_ptr()) }
+    }
+
+    /// The Ethernet header in front of the network header.
     pub(crate) fn eth_header(&self) -> Option<[u8; ETH_HLEN as usize]> {
         let mut h = [0u8; ETH_HLEN as usize];
-        // SAFETY: a held frame is valid (type invariant); `h` has room for
-        // ETH_HLEN bytes.
+        // SAFETY: `ptr` is valid; `h` has room for ETH_HLEN bytes.
         unsafe { bindings::vassist_skb_eth_header(self.as_ptr(), h.as_mut_ptr()) }.then_some(h)
     }
 
-    /// Interface index of the device the frame entered the host by.
+    /// Interface index of the device the frame entered the host by (0 for
+    /// frames the host sent).
     pub(crate) fn iif(&self) -> u32 {
-        // SAFETY: a held frame is valid (type invariant).
+        // SAFETY: the frame is valid (type invariant).
         unsafe { bindings::vassist_skb_iif(self.as_ptr()) as u32 }
     }
 
+    /// The VLAN tag held out of the frame (accelerated): its protocol and
+    /// TCI, which a device that cannot offload it inserts after the
+    /// addresses.
+    pub(crate) fn vlan_tag(&self) -> Option<[u16; 2]> {
+        let (mut proto, mut tci) = (0, 0);
+        // SAFETY: the frame is valid (type invariant).
+        unsafe { bindings::vassist_skb_vlan_tag(self.as_ptr(), &mut proto, &mut tci) }
+            .then_some([proto, tci])
+    }
+
+    /// The frame's offloads as a tap's reader gets them: a little-endian
+    /// virtio-net header, for the frame with `head_len` bytes in front of
+    /// `data` (the Ethernet header, and a tag inserted), which its offsets
+    /// count from. `None` for offloads it cannot express.
+    pub(crate) fn vnet_header(&self, head_len: u32) -> Option<[u8; VNET_HDR_LEN]> {
+        let mut h = [0u8; VNET_HDR_LEN];
+        // SAFETY: the frame is valid (type invariant); `h` has room for the
+        // header.
+        let ok = unsafe {
+            bindings::vassist_skb_vnet_hdr(self.as_ptr(), h.as_mut_ptr(), head_len as i32)
+        };
+        // The helper moved csum_start by `head_len`; hdr_len (the linear
+        // part's length, a GSO frame's) counts from `data` too.
+        let hdr_len = u16::from_le_bytes([h[2], h[3]]);
+        if hdr_len != 0 {
+            let moved = hdr_len.saturating_add(head_len as u16);
+            h[2..4].copy_from_slice(&moved.to_le_bytes());
+        }
+        ok.then_some(h)
+    }
     /// Another reference to the frame's data, to send it again; `None`
     /// when memory is short.
     pub(crate) fn clone_ref(&self) -> Option<HeldSkb> {
-        // SAFETY: a held frame is valid (type invariant).
+        // SAFETY: the frame is valid (type invariant).
         let clone = unsafe { bindings::vassist_skb_clone_atomic(self.as_ptr()) };
         // INVARIANT: a fresh clone, ours alone, at the network header with
         // the device of the frame it copies.
@@ -435,12 +408,12 @@ impl HeldFrame {
     }
 }
 
-/// An owned [`HeldFrame`].
+/// A [`Frame`] owned: a clone kept, or a frame built here.
 ///
 /// # Invariants
 ///
 /// `ptr` is an `sk_buff` this value owns, on no list (its `next` unused
-/// but by [`HeldSkbs`]), as [`HeldFrame`] describes.
+/// but by [`HeldSkbs`]), as [`Frame`] describes.
 pub(crate) struct HeldSkb {
     ptr: NonNull<bindings::sk_buff>,
 }
@@ -449,6 +422,34 @@ pub(crate) struct HeldSkb {
 unsafe impl Send for HeldSkb {}
 
 impl HeldSkb {
+    /// A frame built from `frame`, an Ethernet frame (headers included),
+    /// to go out of `dev`, a device alive for the call (`rcu` held across
+    /// the lookup that found it held). `None` if it is shorter than an
+    /// Ethernet header or memory is short.
+    pub(crate) fn build(dev: &NetDevice, frame: &[u8], _rcu: &Guard) -> Option<HeldSkb> {
+        let len = u32::try_from(frame.len()).ok().filter(|&l| l >= ETH_HLEN)?;
+        let dev = dev.as_ptr();
+        // SAFETY: `dev` is alive (the caller's RCU section); the reserve
+        // is its link-layer headroom.
+        let reserve = unsafe { bindings::vassist_ll_reserved_space(dev) };
+        // SAFETY: atomic allocation, as the packet path needs.
+        let ptr = NonNull::new(unsafe { bindings::vassist_alloc_skb_atomic(reserve + len) })?;
+        let skb = ptr.as_ptr();
+        // SAFETY: `skb` is fresh and ours, with `reserve + len` bytes of
+        // room: the reserve, then the frame copied in; its headers are set
+        // from the frame's start (Ethernet, then the network header after
+        // it), and `data` moved to the network header.
+        unsafe {
+            bindings::vassist_skb_reserve(skb, reserve);
+            bindings::vassist_skb_put_data(skb, frame.as_ptr().cast(), len);
+            bindings::vassist_skb_set_eth_frame(skb, dev);
+            bindings::skb_pull(skb, ETH_HLEN);
+        }
+        // INVARIANT: ours alone, on no list, at the network header with
+        // the Ethernet header in front and `dev` set.
+        Some(HeldSkb { ptr })
+    }
+
     /// Sends the frame out of the device it left by, which must still be
     /// alive: `rcu` is held across a lookup that found the port (which
     /// holds the device) still attached. Whether the device took it.
@@ -472,12 +473,12 @@ impl HeldSkb {
 }
 
 impl core::ops::Deref for HeldSkb {
-    type Target = HeldFrame;
+    type Target = Frame;
 
-    fn deref(&self) -> &HeldFrame {
+    fn deref(&self) -> &Frame {
         // SAFETY: `ptr` is owned by `self` (type invariant), which outlives
         // the reference.
-        unsafe { HeldFrame::from_raw(self.ptr) }
+        unsafe { Frame::from_raw(self.ptr) }
     }
 }
 
@@ -522,7 +523,7 @@ impl HeldSkbs {
     pub(crate) fn back_tag(&self) -> Option<[u32; 2]> {
         // SAFETY: `tail` is null or the chain's last frame (type
         // invariant), owned by the chain, which `&self` keeps unchanged.
-        NonNull::new(self.tail).map(|p| tag_of(unsafe { HeldFrame::from_raw(p) }))
+        NonNull::new(self.tail).map(|p| tag_of(unsafe { Frame::from_raw(p) }))
     }
 
     pub(crate) fn push_back(&mut self, skb: HeldSkb, tag: [u32; 2]) {
@@ -563,7 +564,7 @@ impl HeldSkbs {
     }
 
     /// The frames in order, with their words.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&HeldFrame, [u32; 2])> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Frame, [u32; 2])> {
         let mut at = self.head.as_ref().map(|h| h.ptr);
         core::iter::from_fn(move || {
             let p = at?;
@@ -572,13 +573,13 @@ impl HeldSkbs {
             at = NonNull::new(unsafe { bindings::vassist_skb_next(p.as_ptr()) });
             // SAFETY: the chain owns `p` and `&self` borrows the chain for
             // as long as the reference lives.
-            let frame = unsafe { HeldFrame::from_raw(p) };
+            let frame = unsafe { Frame::from_raw(p) };
             Some((frame, tag_of(frame)))
         })
     }
 }
 
-fn tag_of(frame: &HeldFrame) -> [u32; 2] {
+fn tag_of(frame: &Frame) -> [u32; 2] {
     // SAFETY: a frame in a list is owned there; its control buffer holds
     // the words `push_back` wrote.
     unsafe {
@@ -596,31 +597,6 @@ impl Drop for HeldSkbs {
 
 /// Sends the Ethernet frame `frame` (headers included) out of `dev`; says
 /// whether the device took it.
-pub(crate) fn xmit_frame(dev: &NetDevice, frame: &[u8], _rcu: &Guard) -> bool {
-    let Ok(len) = u32::try_from(frame.len()) else {
-        return false;
-    };
-    if len < ETH_HLEN {
-        return false;
-    }
-    let dev = dev.as_ptr();
-    // SAFETY: `dev` is alive under RCU; the reserve is its link-layer
-    // headroom.
-    let reserve = unsafe { bindings::vassist_ll_reserved_space(dev) };
-    // SAFETY: atomic allocation, as the packet path needs.
-    let skb = unsafe { bindings::vassist_alloc_skb_atomic(reserve + len) };
-    if skb.is_null() {
-        return false;
-    }
-    // SAFETY: `skb` is fresh and ours, with `reserve + len` bytes of room:
-    // the reserve, then the frame copied in; its headers are set from the
-    // frame's start (Ethernet, then the network header after it).
-    unsafe {
-        bindings::vassist_skb_reserve(skb, reserve);
-        bindings::vassist_skb_put_data(skb, frame.as_ptr().cast(), len);
-        bindings::vassist_skb_set_eth_frame(skb, dev);
-    }
-    // SAFETY: dev_queue_xmit consumes `skb` whatever it returns.
-    let rc = unsafe { bindings::vassist_dev_queue_xmit(skb) };
-    rc == bindings::NET_XMIT_SUCCESS as i32
+pub(crate) fn xmit_frame(dev: &NetDevice, frame: &[u8], rcu: &Guard) -> bool {
+    HeldSkb::build(dev, frame, rcu).is_some_and(|skb| skb.transmit(rcu))
 }

@@ -7,7 +7,7 @@
 //! holds a Rust reference into it: bytes are copied in and out, and the
 //! indices both sides move are atomics.
 
-use super::skb::SkBuff;
+use super::skb::Frame;
 use crate::bindings;
 use core::ptr::NonNull;
 use core::sync::atomic::AtomicU32;
@@ -139,13 +139,7 @@ impl UserMem {
     }
 
     /// Copies `len` bytes of `skb`'s data from `skb_off` in at `off`.
-    pub(crate) fn write_skb(
-        &self,
-        off: usize,
-        skb: &SkBuff<'_>,
-        skb_off: u32,
-        len: u32,
-    ) -> Option<()> {
+    pub(crate) fn write_skb(&self, off: usize, skb: &Frame, skb_off: u32, len: u32) -> Option<()> {
         let p = self.range(off, len as usize)?;
         // SAFETY: `p` has room for `len` bytes (checked); skb_copy_bits
         // fails rather than read past the frame.

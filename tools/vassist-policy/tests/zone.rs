@@ -425,6 +425,7 @@ proptest! {
         for (produce, n) in steps {
             if produce {
                 let room = p.sync(shared_cons).unwrap();
+                prop_assert_eq!(p.is_empty(), room == size);
                 let k = n.min(room);
                 prop_assert!(p.next_slot(room).is_none());
                 for i in 0..k {
