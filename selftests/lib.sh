@@ -172,6 +172,20 @@ check_acked_early() {
 	check_ge "$dev early-acked-bytes" "$got" "$2" &&
 		check_eq "$dev held-gaps" "$(port_stat_of "$dev" held-gaps)" 0
 }
+# held_emptied: the delivery buffer of tap0 empties once the transfers
+# are done (every byte acked early was acked by the guest too).
+held_emptied() {
+	slowwait 5 stat_at_most held-bytes 0 || fail "held-bytes $(port_stat held-bytes) after the transfers"
+}
+# short_transfers: five 100 KB transfers remote -> guest; their last
+# segments have no later ones to show a hole: only the re-send timer finds
+# what the guest lost of them.
+short_transfers() {
+	local i
+	for i in 1 2 3 4 5; do
+		transfer "$REMOTE" "$GUEST" $GUEST_IP 100000 $((5210 + i))
+	done
+}
 # stat_at_least NAME MIN, stat_at_most NAME MAX, flows_at_least MIN:
 # conditions to slowwait for.
 stat_at_least() { [ "$(port_stat "$1")" -ge "$2" ] 2> /dev/null; }
