@@ -63,22 +63,24 @@ handoff_round() {
 # through the guest's proxy to a remote backend; the proxy has the
 # response (BYTES) moved by vpipe_socket_to_socket, then the client's
 # upload (UPLOAD, 64 KB by default) the other way, then relays the
-# backend's trailer itself over the same connections. Prints the proxy's
-# report.
+# backend's trailer ($TRAILER bytes, 64 KB by default) itself over the same
+# connections; $PROXY_OPTS are the proxy's more options. Prints the
+# proxy's report.
 both_listening() { grep -q listening "$TMPD/proxy.log" && grep -q listening "$TMPD/backend.log"; }
 proxy_round() {
 	local gaddr=$1 raddr=$2 n=$3 up=${4:-65536} bpid ppid
+	local sizes=(--bytes "$n" --upload "$up" --trailer "${TRAILER:-65536}")
 	[[ $gaddr == *:* ]] && { gaddr="[$gaddr]"; raddr="[$raddr]"; }
-	in_remote vproxy backend --listen "$raddr:5401" --bytes "$n" --upload "$up" \
-		> "$TMPD/backend.log" 2>&1 &
+	in_remote vproxy backend --listen "$raddr:5401" "${sizes[@]}" > "$TMPD/backend.log" 2>&1 &
 	bpid=$!
+	# shellcheck disable=SC2086 # the options
 	in_guest ${PROXY_AS:-} env VPIPE_HOST_CID=1 vproxy proxy --listen "$gaddr:5400" \
-		--backend "$raddr:5401" --bytes "$n" --upload "$up" --pipe-upload \
+		--backend "$raddr:5401" "${sizes[@]}" --pipe-upload ${PROXY_OPTS:-} \
 		> "$TMPD/proxy.log" 2>&1 &
 	ppid=$!
 	slowwait 10 both_listening ||
 		{ cat "$TMPD"/*.log; fail "proxy or backend did not listen"; }
-	in_remote vproxy client --connect "$gaddr:5400" --bytes "$n" --upload "$up" \
+	in_remote vproxy client --connect "$gaddr:5400" "${sizes[@]}" \
 		> "$TMPD/client.log" 2>&1 || { cat "$TMPD"/*.log; fail "client"; }
 	wait $ppid || { cat "$TMPD"/*.log; fail "proxy"; }
 	wait $bpid || { cat "$TMPD"/*.log; fail "backend"; }
@@ -170,6 +172,19 @@ t_proxy_refused_copies_in_guest() {
 	proxy_round $GUEST_IP $REMOTE_IP $((1 << 20)) > "$TMPD/round"
 	cat "$TMPD/round"
 	grep -q "by guest" "$TMPD/round"
+}
+
+# The backend sent its whole response and closed its side before the
+# proxy asks (the source in CLOSE_WAIT): the host takes established
+# connections only (TCP_REPAIR freezes no other), so the library copies
+# the bytes itself and says why; the trailer and the close follow.
+t_closing_source_copies_in_guest() {
+	proxy_up
+	TRAILER=1000 PROXY_OPTS=--after-backend-closes \
+		proxy_round $GUEST_IP $REMOTE_IP 16384 0 > "$TMPD/round"
+	cat "$TMPD/round"
+	grep -q "moved 16384 by guest (the connection is CLOSE_WAIT" "$TMPD/round" ||
+		fail "not copied by the guest"
 }
 
 # What a broken or hostile guest may send the agent (vpipe_bad_guest.py):
@@ -275,16 +290,25 @@ t_port_detached_mid_pipe() {
 	piped_again
 }
 
-# rmmod while the host moves the response: the same resets; the agent
-# learns nothing (the family goes first), and its pipe ends on the stall
-# time instead.
+# rmmod while the host moves the response: the same resets; the agent,
+# told by the generic netlink controller that vassist went, answers the
+# guest at once, and follows vassist again once it is loaded: a port
+# detached under its next pipe is told as such.
 t_rmmod_mid_pipe() {
 	AGENT_OPTS='"stall-ms": 2000,' proxy_up
 	failing_response lost --until-reset
 	rmmod vassist
+	reset_everywhere
+	grep -q "vassist was unloaded" "$TMPD/proxy.log" || fail "the agent did not say why"
 	insmod "$KO"
 	vctl port add dev tap0 > /dev/null
+	kill $BACKEND_PID 2> /dev/null || true
+	wait $BACKEND_PID 2> /dev/null || true
+	failing_response lost --until-reset
+	vctl port del dev tap0
 	reset_everywhere
+	grep -q "port was detached" "$TMPD/proxy.log" || fail "the agent lost track of vassist"
+	vctl port add dev tap0 > /dev/null
 	piped_again
 }
 
@@ -397,6 +421,7 @@ run_tests "$@" t_pipe_request_errors t_connection_to_host_and_back \
 	t_proxy_piped_through_loss_and_reorder t_proxy_piped_scheduled_guest \
 	t_proxy_piped_unprivileged \
 	t_proxy_refused_copies_in_guest t_agent_refuses_bad_requests t_peer_reset_mid_pipe \
+	t_closing_source_copies_in_guest \
 	t_agent_killed_mid_pipe t_port_detached_mid_pipe t_rmmod_mid_pipe \
 	t_pipe_owner_socket_closes t_shadow_device_removed \
 	t_port_detached_and_rmmod_with_pipes

@@ -133,6 +133,24 @@ t_notifications() {
 	got=$(while read -r l; do json 'j["name"] + "/" + str(j["msg"].get("detach-reason"))' <<< "$l"; done < "$TMPD/mon" | tr '\n' ' ')
 	check_eq "event sequence" "$got" \
 		"port-add-ntf/None port-change-ntf/None port-del-ntf/user port-add-ntf/None port-del-ntf/left-bridge port-add-ntf/None port-del-ntf/unregistered "
+	# Started with vassist unloaded, the monitor follows it as it is
+	# loaded, unloaded and loaded again.
+	rmmod vassist
+	ip netns exec "$HOST" vassistctl monitor > "$TMPD/mon2" 2> "$TMPD/mon2.err" &
+	mon=$!
+	slowwait 5 grep -q "monitoring mgmt" "$TMPD/mon2.err"
+	insmod "$KO"
+	ip -n "$HOST" tuntap add tap0 mode tap
+	ip -n "$HOST" link set tap0 master br0 up
+	vctl port add dev tap0 > /dev/null
+	vctl port del dev tap0
+	rmmod vassist
+	insmod "$KO"
+	vctl port add dev tap0 > /dev/null
+	slowwait 5 sh -c "[ \$(wc -l < $TMPD/mon2) -ge 6 ]"
+	kill $mon
+	check_eq "across reloads" "$(jq -r .name "$TMPD/mon2" | tr '\n' ' ')" \
+		"loaded port-add-ntf port-del-ntf unloaded loaded port-add-ntf "
 }
 
 t_port_device_vanishes() {

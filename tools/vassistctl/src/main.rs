@@ -24,7 +24,7 @@ use vassistctl::nl::binary_text as addr_str;
 use vassistctl::{nl, pipe, spec};
 
 use clap::{Parser, Subcommand};
-use nl::{Attrs, Ctl, Msg};
+use nl::{Attrs, Ctl, Msg, Notice};
 use serde_json::{json, Value};
 use spec::{
     cmd, SET_ACK_OFFLOAD_PARAMS as PARAMS, SET_FLOW as FLOW, SET_PIPE as PIPE, SET_PORT as PORT,
@@ -455,8 +455,42 @@ fn json_of(msgs: &[Msg], set: &'static spec::AttrSet) -> Vec<Value> {
     msgs.iter().map(|m| m.json(set, addr_str)).collect()
 }
 
+/// Prints the family's notifications as they come (and vassist's unload
+/// and load), whether or not it is loaded when this starts.
+fn monitor() -> Result<(), String> {
+    let mgmt = spec::MCGRPS
+        .first()
+        .ok_or("the family has no multicast group")?;
+    for n in Ctl::follow(mgmt)? {
+        let m = match n? {
+            Notice::Msg(m) => m,
+            // Not the spec's: vassist itself went or came.
+            Notice::Gone => {
+                println!("{}", json!({ "name": "unloaded" }));
+                continue;
+            }
+            Notice::Back => {
+                println!("{}", json!({ "name": "loaded" }));
+                continue;
+            }
+        };
+        let (name, set) = match m.cmd() {
+            cmd::PORT_ADD_NTF => ("port-add-ntf", &PORT),
+            cmd::PORT_CHANGE_NTF => ("port-change-ntf", &PORT),
+            cmd::PORT_DEL_NTF => ("port-del-ntf", &PORT),
+            cmd::PIPE_DEL_NTF => ("pipe-del-ntf", &PIPE),
+            _ => continue,
+        };
+        println!("{}", json!({ "name": name, "msg": m.json(set, addr_str) }));
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), String> {
-    let ctl = Ctl::open()?;
+    let ctl = match cli.cmd {
+        Cmd::Monitor => return monitor(),
+        _ => Ctl::open()?,
+    };
     let show = |ports: &[Value]| {
         if cli.json {
             println!("{}", Value::Array(ports.to_vec()));
@@ -565,22 +599,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
             }
         },
-        Cmd::Monitor => {
-            let mgmt = spec::MCGRPS
-                .first()
-                .ok_or("the family has no multicast group")?;
-            for m in ctl.monitor(mgmt)? {
-                let m = m?;
-                let (name, set) = match m.cmd() {
-                    cmd::PORT_ADD_NTF => ("port-add-ntf", &PORT),
-                    cmd::PORT_CHANGE_NTF => ("port-change-ntf", &PORT),
-                    cmd::PORT_DEL_NTF => ("port-del-ntf", &PORT),
-                    cmd::PIPE_DEL_NTF => ("pipe-del-ntf", &PIPE),
-                    _ => continue,
-                };
-                println!("{}", json!({ "name": name, "msg": m.json(set, addr_str) }));
-            }
-        }
+        // Followed above: it needs no family to start.
+        Cmd::Monitor => {}
     }
     Ok(())
 }

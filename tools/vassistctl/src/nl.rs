@@ -21,6 +21,7 @@ use neli::{
 };
 use serde_json::{json, Map, Value};
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::fmt::{Debug, Display};
 
 type Genl = Genlmsghdr<u8, u16, NoUserHeader>;
@@ -182,16 +183,8 @@ const DUMP_TRIES: usize = 3;
 
 impl Ctl {
     pub fn open() -> Result<Ctl, String> {
-        let sock =
-            NlSocketHandle::connect(NlFamily::Generic, None, Groups::empty()).map_err(text)?;
-        sock.enable_ext_ack(true).map_err(text)?;
-        sock.enable_strict_checking(true).map_err(text)?;
-        let mut ctl = Ctl {
-            sock,
-            family: 0,
-            seq: Cell::new(0),
-        };
-        let (family, _) = ctl.resolve().map_err(|_| {
+        let mut ctl = Ctl::connect()?;
+        let (family, _) = ctl.resolve(spec::FAMILY).map_err(|_| {
             format!(
                 "generic netlink family '{}' not found: is vassist.ko loaded?",
                 spec::FAMILY
@@ -199,6 +192,19 @@ impl Ctl {
         })?;
         ctl.family = family;
         Ok(ctl)
+    }
+
+    /// A generic netlink socket, no family resolved yet.
+    fn connect() -> Result<Ctl, String> {
+        let sock =
+            NlSocketHandle::connect(NlFamily::Generic, None, Groups::empty()).map_err(text)?;
+        sock.enable_ext_ack(true).map_err(text)?;
+        sock.enable_strict_checking(true).map_err(text)?;
+        Ok(Ctl {
+            sock,
+            family: 0,
+            seq: Cell::new(0),
+        })
     }
 
     fn send<T: NlType + Debug, P: Size + ToBytes + Debug>(
@@ -252,9 +258,9 @@ impl Ctl {
         }
     }
 
-    /// The family's id and multicast groups (name, id), from the
+    /// Family `family`'s id and multicast groups (name, id), from the
     /// controller.
-    fn resolve(&self) -> Result<(u16, Vec<(String, u32)>), String> {
+    fn resolve(&self, family: &str) -> Result<(u16, Vec<(String, u32)>), String> {
         let name = NlattrBuilder::default()
             .nla_type(
                 AttrTypeBuilder::default()
@@ -262,7 +268,7 @@ impl Ctl {
                     .build()
                     .map_err(text)?,
             )
-            .nla_payload(spec::FAMILY)
+            .nla_payload(family)
             .build()
             .map_err(text)?;
         let req = GenlmsghdrBuilder::<CtrlCmd, CtrlAttr, NoUserHeader>::default()
@@ -326,9 +332,8 @@ impl Ctl {
         unreachable!("the last try returns")
     }
 
-    /// The notifications of multicast group `group`, as they come.
-    pub fn monitor(self, group: &str) -> Result<impl Iterator<Item = Result<Msg, String>>, String> {
-        let (_, groups) = self.resolve()?;
+    /// Joins multicast group `group` of the family `family`'s `groups`.
+    fn join(&self, groups: &[(String, u32)], group: &str) -> Result<(), String> {
         let id = groups
             .iter()
             .find(|(n, _)| n == group)
@@ -336,21 +341,128 @@ impl Ctl {
             .ok_or_else(|| format!("the family has no '{group}' group"))?;
         self.sock
             .add_mcast_membership(Groups::new_groups(&[id]))
-            .map_err(text)?;
+            .map_err(text)
+    }
+
+    /// The notifications of multicast group `group`, as they come, also
+    /// across vassist's unload and load: the controller's notifications
+    /// say when the family goes and comes back (its group is joined
+    /// again). Whether or not vassist is loaded when it starts.
+    pub fn follow(group: &str) -> Result<Follow, String> {
+        let mut ctl = Ctl::connect()?;
+        let (ctrl, groups) = ctl.resolve(CTRL_FAMILY)?;
+        ctl.join(&groups, CTRL_NOTIFY)?;
+        // Joined first: a family that comes from now on is told there.
+        let family = match ctl.resolve(spec::FAMILY) {
+            Ok((id, groups)) => {
+                ctl.join(&groups, group)?;
+                Some(id)
+            }
+            Err(_) => None,
+        };
+        ctl.family = family.unwrap_or(0);
         // Said once subscribed, so a script knows no event is missed after.
         eprintln!("vassistctl: monitoring {group}");
-        Ok(
-            std::iter::from_fn(move || match self.sock.recv::<u16, Genl>() {
-                Ok((msgs, _)) => Some(Ok(msgs
-                    .filter_map(|m| m.ok()?.get_payload().cloned().map(Msg))
-                    .collect::<Vec<_>>())),
-                Err(e) => Some(Err(text(e))),
-            })
-            .flat_map(|batch: Result<Vec<Msg>, String>| match batch {
-                Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
-                Err(e) => vec![Err(e)],
-            }),
-        )
+        Ok(Follow {
+            ctl,
+            ctrl,
+            group: group.to_string(),
+            present: family.is_some(),
+            queue: VecDeque::new(),
+        })
+    }
+}
+
+/// The generic netlink controller, and its group that tells of families
+/// as they come and go.
+const CTRL_FAMILY: &str = "nlctrl";
+const CTRL_NOTIFY: &str = "notify";
+
+/// What following the family's notifications shows.
+pub enum Notice {
+    /// One of its notifications.
+    Msg(Msg),
+    /// The family went (vassist unloaded), and all it held with it.
+    Gone,
+    /// The family came (vassist loaded); its group is followed again.
+    Back,
+}
+
+/// The notifications [`Ctl::follow`] sees, as they come.
+pub struct Follow {
+    ctl: Ctl,
+    /// The controller's family id.
+    ctrl: u16,
+    group: String,
+    /// The family is there (`ctl.family` is its id).
+    present: bool,
+    queue: VecDeque<Result<Notice, String>>,
+}
+
+impl Follow {
+    /// What a controller's message says of the family, if anything.
+    fn controller(&mut self, m: &Genl) -> Option<Result<Notice, String>> {
+        let attrs = m.attrs().get_attr_handle();
+        let name = attrs
+            .get_attr_payload_as_with_len::<String>(CtrlAttr::FamilyName.into())
+            .ok()?;
+        if name != spec::FAMILY {
+            return None;
+        }
+        let cmd = CtrlCmd::from(*m.cmd());
+        if cmd == CtrlCmd::Delfamily && self.present {
+            self.present = false;
+            return Some(Ok(Notice::Gone));
+        }
+        if cmd != CtrlCmd::Newfamily || self.present {
+            return None;
+        }
+        let id = attrs
+            .get_attr_payload_as::<u16>(CtrlAttr::FamilyId.into())
+            .ok()?;
+        let mut groups = Vec::new();
+        if let Ok(g) = attrs.get_nested_attributes::<u16>(CtrlAttr::McastGroups.into()) {
+            for item in g.iter() {
+                let Ok(grp) = item.get_attr_handle::<u16>() else {
+                    continue;
+                };
+                if let (Ok(n), Ok(i)) = (
+                    grp.get_attr_payload_as_with_len::<String>(CtrlAttrMcastGrp::Name.into()),
+                    grp.get_attr_payload_as::<u32>(CtrlAttrMcastGrp::Id.into()),
+                ) {
+                    groups.push((n, i));
+                }
+            }
+        }
+        self.ctl.family = id;
+        self.present = true;
+        Some(self.ctl.join(&groups, &self.group).map(|()| Notice::Back))
+    }
+}
+
+impl Iterator for Follow {
+    type Item = Result<Notice, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.queue.is_empty() {
+            let msgs = match self.ctl.sock.recv::<u16, Genl>() {
+                Ok((msgs, _)) => msgs.collect::<Vec<_>>(),
+                Err(e) => return Some(Err(text(e))),
+            };
+            for m in msgs {
+                let Ok(m) = m else { continue };
+                let Some(p) = m.get_payload() else { continue };
+                let notice = if *m.nl_type() == self.ctrl {
+                    self.controller(p)
+                } else if self.present && *m.nl_type() == self.ctl.family {
+                    Some(Ok(Notice::Msg(Msg(p.clone()))))
+                } else {
+                    None
+                };
+                self.queue.extend(notice);
+            }
+        }
+        self.queue.pop_front()
     }
 }
 

@@ -5,11 +5,12 @@
 //! ends, and the shadow sockets, cut off, would wait for their peers for
 //! minutes. The watch follows vassist's notifications and wakes the
 //! sessions whose pipes went (their sockets shut down), so they answer
-//! their guests at once.
+//! their guests at once; when vassist is unloaded (its pipes all end),
+//! every session; and it follows vassist again once it is loaded.
 
 use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
-use vassistctl::nl::{binary_text, Ctl};
+use vassistctl::nl::{binary_text, Ctl, Notice};
 use vassistctl::spec::{cmd, MCGRPS, SET_PIPE, SET_PORT};
 use vpipe::protocol::Endpoints;
 
@@ -52,21 +53,19 @@ impl Watch {
     /// cannot start leaves sessions to their sockets' timeouts.
     pub fn start(self: &Arc<Self>) {
         let me = self.clone();
-        let ctl = match Ctl::open() {
-            Ok(c) => c,
-            Err(e) => return eprintln!("vassistd: no watch of the pipes: {e}"),
-        };
         let Some(group) = MCGRPS.first() else {
             return;
         };
-        let msgs = match ctl.monitor(group) {
-            Ok(m) => m,
+        let notices = match Ctl::follow(group) {
+            Ok(n) => n,
             Err(e) => return eprintln!("vassistd: no watch of the pipes: {e}"),
         };
         std::thread::spawn(move || {
-            for m in msgs {
-                match m {
-                    Ok(m) => me.notified(m.cmd(), &m),
+            for n in notices {
+                match n {
+                    Ok(Notice::Msg(m)) => me.notified(m.cmd(), &m),
+                    Ok(Notice::Gone) => me.cut_all("vassist was unloaded"),
+                    Ok(Notice::Back) => eprintln!("vassistd: vassist loaded, watching its pipes"),
                     Err(e) => {
                         eprintln!("vassistd: watch of the pipes ended: {e}");
                         break;
@@ -117,14 +116,28 @@ impl Watch {
             if command == cmd::PIPE_DEL_NTF && !w.conns.iter().any(|c| is_pipe(&v, c)) {
                 continue;
             }
-            *w.why.lock().unwrap() = Some(why.clone());
-            // Wakes the splice; the entry is in the list, so the sockets
-            // are open.
-            for fd in w.socks {
-                // SAFETY: a plain syscall on a socket the session keeps
-                // open while its entry is listed.
-                unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
-            }
+            w.cut(&why);
+        }
+    }
+
+    /// Every pipe went, for `why`.
+    fn cut_all(&self, why: &str) {
+        for w in self.list.lock().unwrap().iter() {
+            w.cut(why);
+        }
+    }
+}
+
+impl Watched {
+    /// Its pipes went, for `why`: the session is woken.
+    fn cut(&self, why: &str) {
+        *self.why.lock().unwrap() = Some(why.to_string());
+        // Wakes the splice; the entry is in the list, so the sockets are
+        // open.
+        for fd in self.socks {
+            // SAFETY: a plain syscall on a socket the session keeps open
+            // while its entry is listed.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
         }
     }
 }

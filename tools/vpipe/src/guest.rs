@@ -113,9 +113,8 @@ fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<(u64, Handoff), Fail
     let start = Instant::now();
     let mut t = start;
     let mut h = Handoff::default();
-    let (Ok(c0), Ok(c1)) = (endpoints(in_fd), endpoints(out_fd)) else {
-        return Err(Failed::Before(io::Error::from(io::ErrorKind::InvalidInput)));
-    };
+    let c0 = endpoints(in_fd).map_err(Failed::Before)?;
+    let c1 = endpoints(out_fd).map_err(Failed::Before)?;
     let cid = env_u32("VPIPE_HOST_CID", HOST_CID);
     let port = env_u32("VPIPE_PORT", DEFAULT_PORT);
     let mut s = VsockStream::connect_with_cid_port(cid, port).map_err(Failed::Before)?;
@@ -230,9 +229,44 @@ fn by_host(in_fd: RawFd, out_fd: RawFd, len: u64) -> Result<(u64, Handoff), Fail
     Ok((moved, h))
 }
 
+/// The connection's endpoints, if the host can take it: only an
+/// established one (TCP_REPAIR freezes no other, and a state cannot carry
+/// a FIN or a close under way).
 fn endpoints(fd: RawFd) -> io::Result<Endpoints> {
+    let state = repair::tcp_state(fd)?;
+    if state != TCP_ESTABLISHED {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the connection is {}, not established: the host takes established ones only",
+                state_name(state)
+            ),
+        ));
+    }
     let (local, peer) = repair::endpoints(fd)?;
     Ok(Endpoints { local, peer })
+}
+
+/// `tcpi_state` of an established connection.
+const TCP_ESTABLISHED: u8 = 1;
+
+/// A TCP state's name (include/net/tcp_states.h).
+fn state_name(state: u8) -> &'static str {
+    const NAMES: [&str; 12] = [
+        "?",
+        "ESTABLISHED",
+        "SYN_SENT",
+        "SYN_RECV",
+        "FIN_WAIT1",
+        "FIN_WAIT2",
+        "TIME_WAIT",
+        "CLOSE",
+        "CLOSE_WAIT",
+        "LAST_ACK",
+        "LISTEN",
+        "CLOSING",
+    ];
+    NAMES.get(usize::from(state)).copied().unwrap_or("?")
 }
 
 /// Both sockets probed, then frozen and dumped; on an error neither stays

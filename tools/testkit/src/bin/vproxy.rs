@@ -16,7 +16,9 @@
 //!   upload, reads the trailer and the close.
 //!
 //! The proxy prints how the response went: `moved N by host` or `moved N
-//! by guest (reason)`.
+//! by guest (reason)`. With `--after-backend-closes` it waits for the
+//! backend's FIN first (the backend must then fit its response and
+//! trailer in the proxy's receive window, with no upload to wait for).
 //!
 //! With `client --reset-after N --go FILE`, the client reads N bytes of the
 //! response, waits for FILE, and resets its connection. `proxy --fails
@@ -80,6 +82,10 @@ enum Cmd {
         /// Move the client's upload the same way (else relayed).
         #[arg(long)]
         pipe_upload: bool,
+        /// Move the response only once the backend has closed its side
+        /// (its connection in CLOSE_WAIT here).
+        #[arg(long)]
+        after_backend_closes: bool,
         #[command(flatten)]
         sizes: Sizes,
     },
@@ -199,18 +205,41 @@ fn move_bytes(
     Ok(())
 }
 
+/// Waits until the peer of `s` has closed its side (its FIN is in).
+fn wait_peer_closed(s: &TcpStream) -> Result<(), String> {
+    let mut pfd = libc::pollfd {
+        fd: s.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&mut pfd, 1, TIMEOUT.as_millis() as libc::c_int) };
+    if n == 1 && pfd.revents & libc::POLLRDHUP != 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "the backend did not close: poll {n}, events {:#x}",
+            pfd.revents
+        ))
+    }
+}
+
 fn proxy(
     listen: SocketAddr,
     to: SocketAddr,
     local: bool,
     fails: Option<Fails>,
     pipe_upload: bool,
+    after_backend_closes: bool,
     z: Sizes,
 ) -> Result<(), String> {
     let mut client = accept_one(listen)?;
     let mut back = connect_retrying(to, TIMEOUT)?;
     if let Some(how) = fails {
         return failing(client, back, how);
+    }
+    if after_backend_closes {
+        wait_peer_closed(&back)?;
     }
     move_bytes("moved", &back, &client, z.bytes, local)?;
     if pipe_upload && z.upload > 0 {
@@ -278,8 +307,17 @@ fn main() -> ExitCode {
             local,
             fails,
             pipe_upload,
+            after_backend_closes,
             sizes,
-        } => proxy(listen, to, local, fails, pipe_upload, sizes),
+        } => proxy(
+            listen,
+            to,
+            local,
+            fails,
+            pipe_upload,
+            after_backend_closes,
+            sizes,
+        ),
         Cmd::Client {
             connect,
             reset_after: Some(n),
