@@ -298,9 +298,9 @@ t_rmmod_mid_pipe() {
 	AGENT_OPTS='"stall-ms": 2000,' proxy_up
 	failing_response lost --until-reset
 	rmmod vassist
+	insmod "$KO"
 	reset_everywhere
 	grep -q "vassist was unloaded" "$TMPD/proxy.log" || fail "the agent did not say why"
-	insmod "$KO"
 	vctl port add dev tap0 > /dev/null
 	kill $BACKEND_PID 2> /dev/null || true
 	wait $BACKEND_PID 2> /dev/null || true
