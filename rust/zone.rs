@@ -773,11 +773,11 @@ impl Zones {
                 return false;
             };
             let base = addr.offset as usize;
-            // The header part, then the frame's data from the network
-            // header on.
-            let hs = (start as usize).min(head_len);
-            let he = (end as usize).min(head_len);
-            if hs < he && mem.write(base, head.get(hs..he).unwrap_or(&[])).is_none() {
+            // The header (in the first buffer: a buffer holds more than
+            // the longest; written whole, its bytes past `head_len` are
+            // the data's, copied over them next), then the frame's data
+            // from the network header on.
+            if start == 0 && mem.write(base, &head).is_none() {
                 return false;
             }
             let ds = start.max(head_len as u32);

@@ -308,12 +308,9 @@ impl RingEngine {
                 masked = false;
             }
         }
-        let state = if masked {
-            Event::Masked
-        } else {
-            Event::Unmasked
-        };
-        self.engine.on(0, state);
+        // What the Masked or Unmasked event does, without its dispatch:
+        // this runs twice per packet.
+        self.engine.masked = masked;
         self.engine.on_at(now, ev)
     }
 

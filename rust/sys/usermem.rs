@@ -120,12 +120,13 @@ impl UserMem {
         Some(unsafe { AtomicU32::from_ptr(p.cast()) })
     }
 
-    /// Copies `data` in at `off`.
-    pub(crate) fn write(&self, off: usize, data: &[u8]) -> Option<()> {
-        let p = self.range(off, data.len())?;
+    /// Copies `data` in at `off` (`N` bytes: a copy the compiler sees
+    /// whole, a few stores rather than a call, per frame).
+    pub(crate) fn write<const N: usize>(&self, off: usize, data: &[u8; N]) -> Option<()> {
+        let p = self.range(off, N)?;
         // SAFETY: in bounds; the destination is never referenced by Rust,
         // and the process writing it meanwhile only garbles its own data.
-        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) };
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), p, N) };
         Some(())
     }
 
