@@ -8,21 +8,23 @@ import sys
 PHASES = ("prepare", "freeze", "take", "transfer", "give", "thaw")
 runs = {}
 handoffs = []
+# The trailer's relay right after the response, by mode.
+trailers = {}
 # Per phase, then the states' bytes each way, then the congestion state a
 # restore starts afresh (cwnd at the hand-off and at the hand-back, srtt).
 phases = [[] for _ in range(len(PHASES) + 5)]
 for line in open(sys.argv[1]):
     f = line.split()
-    if len(f) < 6:
+    if len(f) < 7:
         continue
-    rnd, size, mode, us, cpu_ms, handoff = f[:6]
+    rnd, size, mode, us, cpu_ms, trailer, handoff = f[:7]
     if rnd == "warm":
         continue
     runs.setdefault((int(size), mode), []).append((int(us), int(cpu_ms)))
+    trailers.setdefault(mode, []).append(int(trailer))
     if handoff != "-":
         handoffs.append(int(handoff))
-        # Older runs' lines have the total only.
-        for i, v in enumerate(f[6:6 + len(phases)]):
+        for i, v in enumerate(f[7:7 + len(phases)]):
             phases[i].append(int(v))
 
 def mb(n):
@@ -64,6 +66,12 @@ if all(phases[-3:]):
           f"segments at the hand-off, {cwnd1:.0f} at the hand-back, srtt {srtt:.0f} us; "
           f"regrowing from 10 takes {rtts} round trips, {rtts * srtt / 1000:.1f} ms "
           f"for a sender that needs the full window at once")
+if len(trailers) == 2:
+    t = {m: statistics.median(v) / 1000 for m, v in trailers.items()}
+    print(f"the restart, timed: the proxy relays the backend's 256 KB trailer right after the "
+          f"response in {t['vpipe']:.1f} ms after a hand-back (p50 of "
+          f"{len(trailers['vpipe'])}), {t['splice']:.1f} ms after an in-guest splice "
+          f"(p50 of {len(trailers['splice'])}): {t['vpipe'] - t['splice']:+.1f} ms")
 big, small = 100 << 20, 1 << 20
 if big in ratio and ratio[big] < 3:
     print(f"target: 100MB >= 3x in-guest splice: not reached ({ratio[big]:.2f}x); "

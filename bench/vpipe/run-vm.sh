@@ -10,10 +10,13 @@
 #   splice  the proxy splices the response in the guest (vproxy --local)
 #   vpipe   vpipe_socket_to_socket: the host's agent pipes it
 # Lines go to $1/vpipe.txt:
-#   round size mode response_us cpu_ms handoff_us [phases_us... state_bytes back_bytes
-#   cwnd_handoff cwnd_handback srtt_us]
+#   round size mode response_us cpu_ms trailer_us handoff_us [phases_us...
+#   state_bytes back_bytes cwnd_handoff cwnd_handback srtt_us]
 # (response_us: the client's time for the response; cpu_ms: all CPUs'
-# busy time over the run, from /proc/stat; handoff_us: vpipe's hand-off
+# busy time over the run, from /proc/stat; trailer_us: the proxy's time to
+# relay the backend's 256 KB trailer itself right after the response: after
+# a hand-back its connections restart from the initial window, after an
+# in-guest splice they do not; handoff_us: vpipe's hand-off
 # both ways, the call's time less the host's moving the bytes; then where
 # it went: prepare freeze take transfer give thaw, and the bytes of the
 # request that carried the states and of the answer that brought them
@@ -30,27 +33,29 @@ vctl port add dev tap0 > /dev/null
 shadow_up
 agent_up
 run() {
-	local round=$1 size=$2 mode=$3 opt= c0 c1 rus hus
+	local round=$1 size=$2 mode=$3 opt= c0 c1 rus tus hus
+	local sizes=(--bytes "$size" --trailer $((256 << 10)))
 	[ "$mode" = splice ] && opt=--local
-	in_remote vproxy backend --listen "$REMOTE_IP:5401" --bytes "$size" > "$TMPD/backend.log" 2>&1 &
+	in_remote vproxy backend --listen "$REMOTE_IP:5401" "${sizes[@]}" > "$TMPD/backend.log" 2>&1 &
 	local b=$!
 	in_guest env VPIPE_HOST_CID=1 vproxy proxy --listen "$GUEST_IP:5400" \
-		--backend "$REMOTE_IP:5401" --bytes "$size" $opt > "$TMPD/proxy.log" 2>&1 &
+		--backend "$REMOTE_IP:5401" "${sizes[@]}" $opt > "$TMPD/proxy.log" 2>&1 &
 	local p=$!
 	slowwait 10 grep -q listening "$TMPD/proxy.log"
 	slowwait 10 grep -q listening "$TMPD/backend.log"
 	c0=$(cpu_ms)
-	in_remote vproxy client --connect "$GUEST_IP:5400" --bytes "$size" > "$TMPD/client.log" 2>&1 ||
+	in_remote vproxy client --connect "$GUEST_IP:5400" "${sizes[@]}" > "$TMPD/client.log" 2>&1 ||
 		{ cat "$TMPD"/*.log; exit 1; }
 	c1=$(cpu_ms)
 	wait $p && wait $b || { cat "$TMPD"/*.log; exit 1; }
 	rus=$(sed -n 's/^response [0-9]* bytes in \([0-9]*\) us/\1/p' "$TMPD/client.log")
+	tus=$(sed -n 's/^trailer [0-9]* in \([0-9]*\) us/\1/p' "$TMPD/proxy.log")
 	hus=$(sed -n 's/.*by host (handoff \(.*\)) in [0-9]* us$/\1/p' "$TMPD/proxy.log" | head -1 |
 		grep -o '[0-9]\+' | tr '\n' ' ')
 	if [ "$mode" = vpipe ] && [ -z "$hus" ]; then
 		cat "$TMPD/proxy.log"; exit 1
 	fi
-	echo "$round $size $mode $rus $((c1 - c0)) ${hus:--}" | sed "s/ *$//" | tee -a "$out/vpipe.txt"
+	echo "$round $size $mode $rus $((c1 - c0)) $tus ${hus:--}" | sed "s/ *$//" | tee -a "$out/vpipe.txt"
 }
 : > "$out/vpipe.txt"
 # One run unmeasured first: caches and allocators cold after boot.

@@ -16,7 +16,7 @@
 //!   upload, reads the trailer and the close.
 //!
 //! The proxy prints how the response went: `moved N by host` or `moved N
-//! by guest (reason)`. With `--after-backend-closes` it waits for the
+//! by guest (reason)`, and how long it took to relay the trailer. With `--after-backend-closes` it waits for the
 //! backend's FIN first (the backend must then fit its response and
 //! trailer in the proxy's receive window, with no upload to wait for).
 //!
@@ -247,7 +247,11 @@ fn proxy(
     } else {
         relay(&mut client, &mut back, z.upload)?;
     }
+    // Timed: after a hand-back, the guest's connections start again from
+    // the initial window and no RTT estimate (what TCP_REPAIR cannot carry).
+    let start = Instant::now();
     relay(&mut back, &mut client, z.trailer)?;
+    println!("trailer {} in {} us", z.trailer, start.elapsed().as_micros());
     expect_close(&mut back)?;
     client
         .shutdown(Shutdown::Write)
