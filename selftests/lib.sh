@@ -186,6 +186,19 @@ short_transfers() {
 		transfer "$REMOTE" "$GUEST" $GUEST_IP 100000 $((5210 + i))
 	done
 }
+# lossy_transfers V4_BYTES V6_BYTES MIN_EARLY: remote -> guest over IPv4
+# and IPv6, then the short ones, to a guest that loses frames after taking
+# them: every transfer verifies, at least MIN_EARLY bytes were acked early,
+# some were re-sent from the delivery buffer, which ends empty.
+lossy_transfers() {
+	transfer "$REMOTE" "$GUEST" $GUEST_IP "$1"
+	transfer "$REMOTE" "$GUEST" $GUEST_IP6 "$2" 5202
+	short_transfers
+	vctl port show dev tap0
+	check_acked_early $(($1 + $2 + 500000)) "$3"
+	check_ge resends "$(port_stat resends)" 1
+	held_emptied
+}
 # stat_at_least NAME MIN, stat_at_most NAME MAX, flows_at_least MIN:
 # conditions to slowwait for.
 stat_at_least() { [ "$(port_stat "$1")" -ge "$2" ] 2> /dev/null; }
