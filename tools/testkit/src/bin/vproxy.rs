@@ -251,7 +251,11 @@ fn proxy(
     // the initial window and no RTT estimate (what TCP_REPAIR cannot carry).
     let start = Instant::now();
     relay(&mut back, &mut client, z.trailer)?;
-    println!("trailer {} in {} us", z.trailer, start.elapsed().as_micros());
+    println!(
+        "trailer {} in {} us",
+        z.trailer,
+        start.elapsed().as_micros()
+    );
     expect_close(&mut back)?;
     client
         .shutdown(Shutdown::Write)
