@@ -290,17 +290,16 @@ t_port_detached_mid_pipe() {
 	piped_again
 }
 
-# rmmod while the host moves the response: the same resets; the agent,
-# told by the generic netlink controller that vassist went, answers the
-# guest at once, and follows vassist again once it is loaded: a port
-# detached under its next pipe is told as such.
+# rmmod while the host moves the response: the same resets; the pipe ends
+# on the agent's stall time (the family goes before the resets: a cut then
+# could send the peers a FIN first), and the agent follows vassist again
+# once it is loaded: a port detached under its next pipe is told as such.
 t_rmmod_mid_pipe() {
 	AGENT_OPTS='"stall-ms": 2000,' proxy_up
 	failing_response lost --until-reset
 	rmmod vassist
 	insmod "$KO"
 	reset_everywhere
-	grep -q "vassist was unloaded" "$TMPD/proxy.log" || fail "the agent did not say why"
 	vctl port add dev tap0 > /dev/null
 	kill $BACKEND_PID 2> /dev/null || true
 	wait $BACKEND_PID 2> /dev/null || true

@@ -5,8 +5,8 @@
 //! ends, and the shadow sockets, cut off, would wait for their peers for
 //! minutes. The watch follows vassist's notifications and wakes the
 //! sessions whose pipes went (their sockets shut down), so they answer
-//! their guests at once; when vassist is unloaded (its pipes all end),
-//! every session; and it follows vassist again once it is loaded.
+//! their guests at once; it follows vassist again once it is loaded
+//! after an unload.
 
 use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
@@ -64,7 +64,11 @@ impl Watch {
             for n in notices {
                 match n {
                     Ok(Notice::Msg(m)) => me.notified(m.cmd(), &m),
-                    Ok(Notice::Gone) => me.cut_all("vassist was unloaded"),
+                    // Not cut here: the family goes before the module resets
+                    // the pipes' ends, and a shutdown's FIN could reach a
+                    // peer first, ending its stream short as if whole. The
+                    // pipes end on their stall time.
+                    Ok(Notice::Gone) => eprintln!("vassistd: vassist unloaded"),
                     Ok(Notice::Back) => eprintln!("vassistd: vassist loaded, watching its pipes"),
                     Err(e) => {
                         eprintln!("vassistd: watch of the pipes ended: {e}");
@@ -117,13 +121,6 @@ impl Watch {
                 continue;
             }
             w.cut(&why);
-        }
-    }
-
-    /// Every pipe went, for `why`.
-    fn cut_all(&self, why: &str) {
-        for w in self.list.lock().unwrap().iter() {
-            w.cut(why);
         }
     }
 }
