@@ -88,6 +88,15 @@ impl Port {
         GuestQueue::new(&self.tap, self.zone.get(rcu))
     }
 
+    /// Stops ack offload: flows that hold bytes are reset, toward the
+    /// guest too (by its queue) if `guest_reachable`.
+    fn stop_offload(&self, guest_reachable: bool, rtnl: &mut Rtnl) {
+        let zones = self.zone.get_held(rtnl);
+        let queue = GuestQueue::new(&self.tap, zones.as_ref());
+        self.snoop
+            .stop(self.dev(), guest_reachable.then_some(queue), rtnl);
+    }
+
     /// Applies the zone `params` and ack offload `settings`, each on or
     /// off as `features` says (with the flow table `prepared`, if any); on
     /// an error nothing of it stays.
@@ -260,9 +269,7 @@ impl NetPorts {
         let old = self.ports.table.get(&rcu);
         self.unpublish(rtnl);
         for p in old.iter().flat_map(|t| t.ports.iter()) {
-            let zones = p.zone.get_held(rtnl);
-            let queue = GuestQueue::new(&p.tap, zones.as_ref());
-            p.snoop.stop(p.dev(), Some(queue), rtnl);
+            p.stop_offload(true, rtnl);
             p.zone.stop(rtnl);
             p.pipes
                 .stop(Removal::Device, p.dev(), true, rtnl, |_, _| {});
@@ -438,9 +445,7 @@ pub(crate) fn detach(port: &Port, guest_gone: bool, rtnl: &mut Rtnl) -> Result<(
     let dev = port.dev();
     let nets = NetPorts::of(dev.net()).ok_or(VaError::from(ENODEV))?;
     nets.republish(|p| !p.dev().is(dev), None, rtnl)?;
-    let zones = port.zone.get_held(rtnl);
-    let queue = GuestQueue::new(&port.tap, zones.as_ref());
-    port.snoop.stop(dev, (!guest_gone).then_some(queue), rtnl);
+    port.stop_offload(!guest_gone, rtnl);
     port.zone.stop(rtnl);
     port.pipes
         .stop(Removal::Device, dev, !guest_gone, rtnl, |_, _| {});

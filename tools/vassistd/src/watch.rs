@@ -120,21 +120,14 @@ impl Watch {
             if command == cmd::PIPE_DEL_NTF && !w.conns.iter().any(|c| is_pipe(&v, c)) {
                 continue;
             }
-            w.cut(&why);
-        }
-    }
-}
-
-impl Watched {
-    /// Its pipes went, for `why`: the session is woken.
-    fn cut(&self, why: &str) {
-        *self.why.lock().unwrap() = Some(why.to_string());
-        // Wakes the splice; the entry is in the list, so the sockets are
-        // open.
-        for fd in self.socks {
-            // SAFETY: a plain syscall on a socket the session keeps open
-            // while its entry is listed.
-            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+            *w.why.lock().unwrap() = Some(why.clone());
+            // Wakes the splice; the entry is in the list, so the sockets
+            // are open.
+            for fd in w.socks {
+                // SAFETY: a plain syscall on a socket the session keeps
+                // open while its entry is listed.
+                unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+            }
         }
     }
 }
