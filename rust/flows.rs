@@ -34,6 +34,8 @@ pub(crate) struct Entry {
     pub(crate) flow: Flow,
     /// Jiffies clock (ms) of its last segment.
     pub(crate) last_ms: u64,
+    /// ... and of the guest's last one.
+    pub(crate) guest_ms: u64,
     pub(crate) early_acks: u64,
     pub(crate) acks_dropped: u64,
     pub(crate) acks_rewritten: u64,
@@ -46,10 +48,13 @@ pub(crate) struct Entry {
     /// The guest's MAC address, from its own frames: a frame toward it
     /// with another (flooded after a corrupted address) is not for it.
     pub(crate) guest_mac: Option<[u8; 6]>,
-    /// The delivery buffer: frames acked early, each with its sequence
-    /// range, oldest first.
+    /// The delivery buffer: frames acked early and handed to the guest,
+    /// each with its sequence range, oldest first ...
     held: HeldSkbs,
-    /// Their bytes.
+    /// ... then those parked past its window (window growth), to be
+    /// handed in order.
+    parked: HeldSkbs,
+    /// Their bytes, both lists.
     held_bytes: u32,
 }
 
@@ -67,59 +72,123 @@ impl Entry {
     }
 
     /// Keeps the frame of the segment `seq..end`, acked early, until the
-    /// guest acks it; `table` counts the bytes. Says whether every byte
-    /// from the guest's ack to `end` is now held: a gap would be bytes
-    /// acked early that nothing can re-send.
-    pub(crate) fn hold(&mut self, skb: HeldSkb, seq: u32, end: u32, table: &FlowTable) -> bool {
+    /// guest acks it, handed or `parked`; `table` counts the bytes. Says
+    /// whether every byte from the guest's ack to `end` is now held: a gap
+    /// would be bytes acked early that nothing can re-send.
+    pub(crate) fn hold(
+        &mut self,
+        skb: HeldSkb,
+        seq: u32,
+        end: u32,
+        parked: bool,
+        table: &FlowTable,
+    ) -> bool {
         let from = self.flow.held_from();
-        let covered = self
-            .held
-            .back_tag()
-            .map_or(from, |[_, last]| seq_max(last, from));
+        let last = self.parked.back_tag().or(self.held.back_tag());
+        let covered = last.map_or(from, |[_, last]| seq_max(last, from));
         let bytes = end.wrapping_sub(seq);
-        self.held.push_back(skb, [seq, end]);
+        if parked {
+            self.parked.push_back(skb, [seq, end]);
+        } else {
+            self.held.push_back(skb, [seq, end]);
+        }
         self.held_bytes = self.held_bytes.saturating_add(bytes);
         table.held.fetch_add(u64::from(bytes), Ordering::Relaxed);
         !before(covered, seq)
     }
 
-    /// Lets go of the held frames the guest has acked in full.
+    /// Lets go of the held frames the guest has acked in full (parked
+    /// ones too: it may have got their bytes from the sender's own
+    /// retransmission).
     pub(crate) fn release(&mut self, table: &FlowTable) {
         let acked = self.flow.held_from();
-        while let Some([seq, end]) = self.held.front_tag() {
-            if before(acked, end) {
+        let mut bytes = 0u32;
+        for list in [&mut self.held, &mut self.parked] {
+            while let Some([seq, end]) = list.front_tag() {
+                if before(acked, end) {
+                    break;
+                }
+                list.pop_front();
+                bytes = bytes.wrapping_add(end.wrapping_sub(seq));
+            }
+        }
+        self.held_bytes = self.held_bytes.saturating_sub(bytes);
+        table.held.fetch_sub(u64::from(bytes), Ordering::Relaxed);
+    }
+
+    /// Hands the parked frames from `from` on that start before `to`, in
+    /// order, while `room` takes each: moved to the handed ones, a copy of
+    /// each into `out` to send. Returns where the last one ends (`from` if
+    /// none).
+    pub(crate) fn hand_parked(
+        &mut self,
+        from: u32,
+        to: u32,
+        mut room: impl FnMut(&Frame) -> bool,
+        out: &mut HeldSkbs,
+    ) -> u32 {
+        // Frames handed from `from` on go back to the parked ones first:
+        // the guest dropped them, they are handed again in order.
+        if self
+            .held
+            .back_tag()
+            .is_some_and(|[_, end]| before(from, end))
+        {
+            let mut back = self.held.split_off(|[_, end]| before(from, end));
+            back.append(core::mem::replace(&mut self.parked, HeldSkbs::new()));
+            self.parked = back;
+        }
+        let mut at = from;
+        while let Some([seq, end]) = self.parked.front_tag() {
+            // One that `at` cuts (the guest's ack reached into it) goes
+            // whole; one above it would leave a gap.
+            if before(at, seq) || !before(seq, to) {
                 break;
             }
-            self.held.pop_front();
-            let bytes = end.wrapping_sub(seq);
-            self.held_bytes = self.held_bytes.saturating_sub(bytes);
-            table.held.fetch_sub(u64::from(bytes), Ordering::Relaxed);
+            let Some(copy) = self
+                .parked
+                .front()
+                .filter(|f| room(f))
+                .and_then(Frame::clone_ref)
+            else {
+                break;
+            };
+            if let Some(skb) = self.parked.pop_front() {
+                self.held.push_back(skb, [seq, end]);
+            }
+            out.push_back(copy, [0; 2]);
+            at = end;
         }
+        at
     }
 
     /// Whether bytes from the guest's ack on were acked early yet the
     /// held frames start above them: what nothing can re-send.
     pub(crate) fn head_gap(&self) -> bool {
         let from = self.flow.held_from();
-        self.flow.held() != 0
-            && self
-                .held
-                .front_tag()
-                .map_or(true, |[seq, _]| before(from, seq))
+        let first = self.held.front_tag().or(self.parked.front_tag());
+        self.flow.held() != 0 && first.map_or(true, |[seq, _]| before(from, seq))
     }
 
     /// Lets go of every held frame: the flow was reset.
     pub(crate) fn forget_held(&mut self, table: &FlowTable) {
         self.held = HeldSkbs::new();
+        self.parked = HeldSkbs::new();
         table
             .held
             .fetch_sub(u64::from(self.held_bytes), Ordering::Relaxed);
         self.held_bytes = 0;
     }
 
-    /// Every held frame with its sequence range, oldest first.
+    /// Every frame handed to the guest and held, with its sequence range,
+    /// oldest first: what may be re-sent.
     pub(crate) fn held_frames(&self) -> impl Iterator<Item = (&Frame, u32, u32)> {
         self.held.iter().map(|(f, [seq, end])| (f, seq, end))
+    }
+
+    /// The oldest frame held, handed or parked.
+    pub(crate) fn first_held(&self) -> Option<&Frame> {
+        self.held.front().or(self.parked.front())
     }
 
     pub(crate) fn held_bytes(&self) -> u32 {
@@ -166,6 +235,9 @@ pub(crate) struct FlowTable {
     live: AtomicU32,
     /// Bytes in the flows' delivery buffers.
     held: AtomicU64,
+    /// Of them, parked (window growth): kept in step with the flows' own
+    /// count around each change under a slot's lock.
+    parked: AtomicU64,
     insert: Pin<KBox<BhSpinLock<()>>>,
 }
 
@@ -187,6 +259,7 @@ impl FlowTable {
             max,
             live: AtomicU32::new(0),
             held: AtomicU64::new(0),
+            parked: AtomicU64::new(0),
             insert: KBox::pin_init(new_bh_spinlock!((), "vassist_flow_insert"), GFP_KERNEL)?,
         })
     }
@@ -194,6 +267,26 @@ impl FlowTable {
     /// Bytes the flows' delivery buffers hold.
     pub(crate) fn held_bytes(&self) -> u64 {
         self.held.load(Ordering::Relaxed)
+    }
+
+    /// Bytes the flows have parked.
+    pub(crate) fn parked_bytes(&self) -> u64 {
+        self.parked.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f` on `e`, counting the change it makes to the bytes parked.
+    fn changing<R>(&self, e: &mut Entry, f: impl FnOnce(&mut Entry) -> R) -> R {
+        let before = e.flow.parked();
+        let r = f(e);
+        let after = e.flow.parked();
+        if after > before {
+            self.parked
+                .fetch_add(u64::from(after - before), Ordering::Relaxed);
+        } else if before > after {
+            self.parked
+                .fetch_sub(u64::from(before - after), Ordering::Relaxed);
+        }
+        r
     }
 
     /// The number of flows the table was made for.
@@ -234,7 +327,7 @@ impl FlowTable {
                 return Found::Expired(arg);
             }
             entry.last_ms = now_ms;
-            let (r, keep) = f(entry, arg);
+            let (r, keep) = self.changing(entry, |e| f(e, arg));
             if let Keep::Remove = keep {
                 self.remove(slot, &mut guard);
             }
@@ -247,6 +340,8 @@ impl FlowTable {
         if let Some(e) = entry.take() {
             self.held
                 .fetch_sub(u64::from(e.held_bytes), Ordering::Relaxed);
+            self.parked
+                .fetch_sub(u64::from(e.flow.parked()), Ordering::Relaxed);
         }
         slot.tag.store(REMOVED, Ordering::Release);
         self.live.fetch_sub(1, Ordering::Relaxed);
@@ -297,6 +392,7 @@ impl FlowTable {
             key: *key,
             flow,
             last_ms: now_ms,
+            guest_ms: now_ms,
             early_acks: 0,
             acks_dropped: 0,
             acks_rewritten: 0,
@@ -304,6 +400,7 @@ impl FlowTable {
             resends: 0,
             guest_mac,
             held: HeldSkbs::new(),
+            parked: HeldSkbs::new(),
             held_bytes: 0,
         });
         self.live.fetch_add(1, Ordering::Relaxed);
@@ -329,7 +426,7 @@ impl FlowTable {
             }
             let mut guard = slot.entry.lock();
             if let Some(e) = guard.as_mut().filter(|e| !e.expired(now_ms, idle_ms)) {
-                if !f(e) {
+                if !self.changing(e, &mut f) {
                     return Some(i);
                 }
             }

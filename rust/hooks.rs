@@ -115,7 +115,7 @@ fn to_port<'a>(port: &Port, skb: Egress<'a>, dev: &NetDevice, rcu: &Guard) -> Ve
         return match offloaded(port, tcp, rcu) {
             Some((engine, seg)) => {
                 let queue = GuestQueue::Zones(zones);
-                snoop::to_guest(&port.snoop, engine, queue, skb, seg, dev, rcu)
+                snoop::to_guest(&port.snoop, engine, queue, skb, seg, true, dev, rcu)
             }
             None => Zones::place(zones, skb, len),
         };
@@ -145,15 +145,15 @@ fn offload_to_guest<'a>(
     dev: &NetDevice,
     rcu: &Guard,
 ) -> Verdict<'a> {
-    if !snoop::admit(&port.snoop, &port.tap, entries, dev) {
-        return Verdict::Drop(skb.into_inner());
-    }
+    // A segment the ring has no room for may still be parked.
+    let admitted = snoop::admit(&port.tap, entries, dev);
     match seg {
         Some(seg) => {
             let queue = GuestQueue::Tap(&port.tap);
-            snoop::to_guest(&port.snoop, engine, queue, skb, seg, dev, rcu)
+            snoop::to_guest(&port.snoop, engine, queue, skb, seg, admitted, dev, rcu)
         }
-        None => Verdict::Accept(skb.into_inner()),
+        None if admitted => Verdict::Accept(skb.into_inner()),
+        None => snoop::ring_drop(&port.snoop, skb),
     }
 }
 

@@ -298,7 +298,7 @@ fn fill_port(msg: &mut Msg, port: &Port, rtnl: &Rtnl) -> Result<(), MsgFull> {
 
 fn fill_snoop_stats(m: &mut Msg, s: &Stats) -> Result<(), MsgFull> {
     use stats::*;
-    let all: [(u32, &AtomicU64); 21] = [
+    let all: [(u32, &AtomicU64); 23] = [
         (EARLY_ACKS, &s.early_acks),
         (EARLY_ACK_ERRORS, &s.early_ack_errors),
         (ACK_INELIGIBLE, &s.ack_ineligible),
@@ -320,6 +320,8 @@ fn fill_snoop_stats(m: &mut Msg, s: &Stats) -> Result<(), MsgFull> {
         (FLOWS_RESET, &s.flows_reset),
         (EARLY_ACKED_BYTES, &s.early_acked_bytes),
         (HELD_GAPS, &s.held_gaps),
+        (PARKED, &s.parked),
+        (RELEASED, &s.released),
     ];
     for (attr, c) in all {
         m.put_uint(attr, c.load(Relaxed))?;
@@ -546,7 +548,8 @@ fn fill_flow(m: &mut Msg, ifindex: u32, e: &Entry, now: u64) -> Result<(), MsgFu
     m.put_uint(ACKS_DROPPED, e.acks_dropped)?;
     m.put_uint(ACKS_REWRITTEN, e.acks_rewritten)?;
     m.put_u32(HELD_BYTES, e.held_bytes())?;
-    m.put_uint(RESENDS, e.resends)
+    m.put_uint(RESENDS, e.resends)?;
+    m.put_u32(PARKED_BYTES, v.parked)
 }
 
 /// The connection a pipe request names.

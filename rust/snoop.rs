@@ -9,7 +9,10 @@
 //! what it sends is sent after the lock is released.
 //!
 //! Each segment acked early is kept (a clone of its frame) in its flow's
-//! delivery buffer until the guest's own ACK covers it. The holes the
+//! delivery buffer until the guest's own ACK covers it. With window
+//! growth, a segment acked past the guest's window edge is parked: the
+//! frame itself is kept, not handed, and handed (a clone of it) when the
+//! guest's ACKs open its window that far. The holes the
 //! guest's duplicate ACKs and SACK blocks show are sent to it again; when
 //! it goes quiet below the host's ack point with its ring drained, the
 //! port's timer ([`tick`]) sends it everything held again, with backoff.
@@ -32,14 +35,16 @@ use crate::error::VaError;
 use crate::flows::{Entry, FlowTable, Found, InsertError, Keep};
 use crate::policy::snoop::{
     apply_rewrite, build_ack, build_reset, ring_entries, tun_ring_limit, AckSpec, Flow, FlowKey,
-    FromGuest, Offline, Params, Resend, Room, ToGuest, ACK_FRAME_MAX,
+    FromGuest, Offline, Params, Resend, Room, ToGuest, ACK_FRAME_MAX, GUEST_AWAY_MS, SCHEDULED_MS,
 };
 use crate::policy::tcp::{self, before, Segment};
 use crate::sys::netdev::NetDevice;
 use crate::sys::netfilter::Verdict;
 use crate::sys::rcu::{Guard, RcuBox};
 use crate::sys::rtnl::Rtnl;
-use crate::sys::skb::{self, Egress, HeldSkb, HeldSkbs, PlainPath, SkBuff, PTR_RING_CACHE_BATCH};
+use crate::sys::skb::{
+    self, Egress, Frame, HeldSkb, HeldSkbs, PlainPath, SkBuff, PTR_RING_CACHE_BATCH,
+};
 use crate::sys::time;
 use crate::tap::Tap;
 use crate::zone::Zones;
@@ -134,6 +139,8 @@ pub(crate) struct Stats {
     pub(crate) offline_flags: AtomicU64,
     pub(crate) offline_buffer_full: AtomicU64,
     pub(crate) resends: AtomicU64,
+    pub(crate) parked: AtomicU64,
+    pub(crate) released: AtomicU64,
     pub(crate) bad_checksums: AtomicU64,
     /// Segments acked early with bytes below them neither held nor acked
     /// by the guest (must stay 0; such a flow is reset).
@@ -188,6 +195,8 @@ pub(crate) struct Snoop {
     pub(crate) config: Config,
     pub(crate) stats: Stats,
     engine: RcuBox<Engine>,
+    /// When a flow last saw its guest away (ms, jiffies clock; 0: never).
+    away_ms: AtomicU64,
 }
 
 impl Snoop {
@@ -319,6 +328,17 @@ impl Snoop {
         u64::from(self.config.idle_timeout_ms.load(Relaxed))
     }
 
+    /// Notes a guest away now.
+    fn saw_away(&self, now: u64) {
+        self.away_ms.store(now.max(1), Relaxed);
+    }
+
+    /// Whether the guest runs in turns: seen away lately.
+    fn scheduled(&self, now: u64) -> bool {
+        let at = self.away_ms.load(Relaxed);
+        at != 0 && now.saturating_sub(at) < SCHEDULED_MS
+    }
+
     fn count_offline(&self, why: Option<Offline>) {
         let c = match why {
             None => return,
@@ -343,18 +363,20 @@ impl Snoop {
 
 /// Counts a frame of `entries` into the tap's ring. While offload is on,
 /// the ring and its reader's undelivered batch are kept within the ring's
-/// capacity ([`RingGauge::admit`]): `false` says the frame is to be dropped
-/// (counted in `ring_drops`), as the tap itself would drop it when full.
+/// capacity ([`RingGauge::admit`]): `false` says the frame is not to go to
+/// the device (dropped, [`ring_drop`], as the tap itself would drop it
+/// when full, unless window growth parks it).
 ///
 /// [`RingGauge::admit`]: crate::policy::snoop::RingGauge::admit
-pub(crate) fn admit(snoop: &Snoop, tap: &Tap, entries: u32, dev: &NetDevice) -> bool {
-    let ok = tap
-        .ring
-        .admit(entries, u64::from(dev.tx_queue_len()), || dev.ring_out());
-    if !ok {
-        bump(&snoop.stats.ring_drops);
-    }
-    ok
+pub(crate) fn admit(tap: &Tap, entries: u32, dev: &NetDevice) -> bool {
+    tap.ring
+        .admit(entries, u64::from(dev.tx_queue_len()), || dev.ring_out())
+}
+
+/// Drops a frame the ring had no room for (counted in `ring_drops`).
+pub(crate) fn ring_drop<'a>(snoop: &Snoop, skb: Egress<'a>) -> Verdict<'a> {
+    bump(&snoop.stats.ring_drops);
+    Verdict::Drop(skb.into_inner())
 }
 
 /// Whether the tap's ring, with every frame handed to it so far, stays
@@ -401,6 +423,28 @@ impl<'r> GuestQueue<'r> {
         }
     }
 
+    /// Queue entries to spare above ring-margin now: what parked frames
+    /// may take ([`take_release`]).
+    fn spare(self, snoop: &Snoop, dev: &NetDevice) -> u32 {
+        let margin = snoop.config.ring_margin.load(Relaxed);
+        match self {
+            GuestQueue::Tap(tap) => {
+                let limit = tun_ring_limit(dev.tx_queue_len(), PTR_RING_CACHE_BATCH, margin);
+                let spare = tap.ring.spare(limit, || dev.ring_out());
+                u32::try_from(spare).unwrap_or(u32::MAX)
+            }
+            GuestQueue::Zones(zones) => zones.spare(margin),
+        }
+    }
+
+    /// Entries a frame takes in the queue.
+    fn entries(self, frame: &Frame) -> u32 {
+        match self {
+            GuestQueue::Tap(_) => ring_entries(frame.segments(), || frame.needs_gso()),
+            GuestQueue::Zones(_) => 1,
+        }
+    }
+
     /// Whether the guest has taken everything queued for it.
     fn drained(self, dev: &NetDevice) -> bool {
         match self {
@@ -418,6 +462,16 @@ impl<'r> GuestQueue<'r> {
                 .filter(|_| tap.reaches_ring(dev, rcu))
                 .map(Handoff::Tap),
             GuestQueue::Zones(zones) => Some(Handoff::Zones(zones)),
+        }
+    }
+
+    /// A frame kept instead of going to the queue (parked): what was
+    /// counted for it into a tap's ring is taken back.
+    fn withdraw(self, skb: &Egress<'_>) {
+        if let GuestQueue::Tap(tap) = self {
+            let skb = skb.skb();
+            tap.ring
+                .withdraw(ring_entries(skb.segments(), || skb.needs_gso()));
         }
     }
 
@@ -446,7 +500,11 @@ impl<'r> GuestQueue<'r> {
         match self {
             GuestQueue::Tap(tap) => {
                 let entries = ring_entries(skb.segments(), || skb.needs_gso());
-                admit(snoop, tap, entries, dev).then(|| skb.transmit(rcu))
+                if !admit(tap, entries, dev) {
+                    bump(&snoop.stats.ring_drops);
+                    return None;
+                }
+                Some(skb.transmit(rcu))
             }
             GuestQueue::Zones(zones) => Some(Zones::place_copy(zones, &skb, skb.len())),
         }
@@ -499,35 +557,48 @@ enum Plan<'r> {
     /// tap does not take it, the flow goes back to `before` (it is marked
     /// busy meanwhile).
     Deliver(Ack<'r>, Flow, HeldSkb),
+    /// It is kept (parked) and acked; the flow is marked busy until it is
+    /// held. Then the parked frames `Resend::Release` names are handed.
+    Park(Ack<'r>, Resend),
 }
 
 /// Whether an early ack may follow: the ring's room and the port's
 /// delivery buffers.
 fn room(snoop: &Snoop, engine: &Engine, ring: bool) -> Room {
-    if !ring {
-        Room::RingFull
-    } else if engine.flows.held_bytes() >= u64::from(snoop.config.buffer_max.load(Relaxed)) {
+    if engine.flows.held_bytes() >= u64::from(snoop.config.buffer_max.load(Relaxed)) {
         Room::HeldFull
+    } else if !ring {
+        Room::RingFull
     } else {
         Room::Free
     }
 }
 
 /// A TCP segment the bridge sends out of `dev` toward the guest's
-/// `queue`, already counted in a tap's ring gauge.
+/// `queue`, already counted in a tap's ring gauge if `admitted`; one the
+/// ring had no room for is dropped, unless window growth parks it.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn to_guest<'a>(
     snoop: &Snoop,
     engine: &Engine,
     queue: GuestQueue<'_>,
     skb: Egress<'a>,
     seg: Segment,
+    admitted: bool,
     dev: &NetDevice,
     rcu: &Guard,
 ) -> Verdict<'a> {
     let (now, idle, p) = (time::now_ms(), snoop.idle_ms(), snoop.params());
+    let pass = |skb: Egress<'a>| {
+        if admitted {
+            queue.pass(skb)
+        } else {
+            ring_drop(snoop, skb)
+        }
+    };
     if engine.draining() {
         follow_only(snoop, engine, &seg, now, idle, &p);
-        return queue.pass(skb);
+        return pass(skb);
     }
     // Only data is acked early, and only on a path where nothing after
     // this hook can drop it by policy; the queue is read for such data
@@ -544,9 +615,22 @@ pub(crate) fn to_guest<'a>(
         bump(&snoop.stats.bad_checksums);
     }
     let eligible = !data || (path.is_some() && intact);
-    let room = room(snoop, engine, path.is_some() && queue.room(snoop, dev));
+    let room = room(
+        snoop,
+        engine,
+        admitted && path.is_some() && queue.room(snoop, dev),
+    );
     let key = FlowKey::to_guest(&seg);
     let found = engine.flows.with(&key, now, idle, &skb, |e, skb| {
+        let away = guest_away(e, now);
+        if away {
+            snoop.saw_away(now);
+        }
+        let room = match room {
+            Room::Free if away => Room::Away,
+            Room::Free if snoop.scheduled(now) => Room::Scheduled,
+            room => room,
+        };
         judge_to_guest(snoop, e, &seg, skb, eligible, room, dev, &p, rcu)
     });
     let plan = match found {
@@ -558,15 +642,16 @@ pub(crate) fn to_guest<'a>(
         Found::Missing(_) => Plan::Pass,
     };
     match plan {
-        Plan::Pass => queue.pass(skb),
+        Plan::Pass => pass(skb),
         Plan::Reack(ack) => {
             send_ack(snoop, &seg, &ack, rcu);
-            queue.pass(skb)
+            pass(skb)
         }
         Plan::Deliver(ack, before, held) => {
-            // `Deliver` is only decided for data with a way to the queue.
+            // `Deliver` is only decided for data with a way to the queue,
+            // which has room (so it was admitted).
             let Some(path) = path else {
-                return queue.pass(skb);
+                return pass(skb);
             };
             let (delivered, verdict) = path.deliver(skb);
             let acked = delivered && send_ack(snoop, &seg, &ack, rcu);
@@ -580,20 +665,56 @@ pub(crate) fn to_guest<'a>(
                     e.early_acks += 1;
                 }
                 if delivered {
-                    if !e.hold(held, seg.seq, seg.end_seq(), &engine.flows) {
+                    if !e.hold(held, seg.seq, seg.end_seq(), false, &engine.flows) {
                         bump(&snoop.stats.held_gaps);
                     }
                     return ((), Keep::Yes);
                 }
                 // The queue did not take it: nothing of it was acked.
                 e.flow = before;
-                let (_, ev) = e.flow.to_guest(&seg, Room::RingFull, &p);
+                let (_, ev) = e.flow.to_guest(&seg, Room::NoAck, &p);
                 snoop.count_offline(ev.offline);
                 ((), snoop.keep(ev.remove))
             });
             verdict
         }
+        Plan::Park(ack, release) => {
+            if admitted {
+                queue.withdraw(&skb);
+            }
+            let mut budget = Budget::of(queue, snoop, engine, dev);
+            let mut frames = HeldSkbs::new();
+            let (held, sent) = skb.keep();
+            if send_ack(snoop, &seg, &ack, rcu) {
+                snoop
+                    .stats
+                    .early_acked_bytes
+                    .fetch_add(seg.payload.into(), Relaxed);
+            }
+            bump(&snoop.stats.parked);
+            let found = engine.flows.with(&key, now, idle, held, |e, held| {
+                e.busy = false;
+                e.early_acks += 1;
+                if !e.hold(held, seg.seq, seg.end_seq(), true, &engine.flows) {
+                    bump(&snoop.stats.held_gaps);
+                }
+                take_resends(e, release, &mut budget, &mut frames);
+                ((), Keep::Yes)
+            });
+            if !matches!(found, Found::Flow(())) {
+                // Acked, and gone with its flow: nothing can bring it.
+                bump(&snoop.stats.held_gaps);
+            }
+            send_resends(snoop, queue, dev, frames, &snoop.stats.released, rcu);
+            Verdict::Stolen(sent)
+        }
     }
+}
+
+/// Whether the flow's guest is away: quiet for a while, bytes handed to
+/// it unacked.
+fn guest_away(e: &Entry, now: u64) -> bool {
+    now.saturating_sub(e.guest_ms) >= GUEST_AWAY_MS && e.flow.held() != e.flow.parked()
 }
 
 /// Sends the early ack; whether it went.
@@ -657,9 +778,13 @@ fn judge_to_guest<'r>(
     }
     let before = e.flow;
     let (decision, ev) = e.flow.to_guest(seg, room, p);
-    let ToGuest::PassAndAck(spec) = decision else {
-        snoop.count_offline(ev.offline);
-        return (Plan::Pass, snoop.keep(ev.remove));
+    let (spec, park) = match decision {
+        ToGuest::PassAndAck(spec) => (spec, false),
+        ToGuest::ParkAndAck(spec) => (spec, true),
+        ToGuest::Pass => {
+            snoop.count_offline(ev.offline);
+            return (Plan::Pass, snoop.keep(ev.remove));
+        }
     };
     // An ack is due: only now is the way back looked up.
     let Some((out, guest_mac, sender_mac)) = ack_route(skb.skb(), dev, rcu)
@@ -679,6 +804,10 @@ fn judge_to_guest<'r>(
         // Bytes acked before, sent again: the guest has them already.
         e.early_acks += 1;
         return (Plan::Reack(ack), keep);
+    }
+    if park {
+        e.busy = true;
+        return (Plan::Park(ack, ev.resend), keep);
     }
     // New bytes: acked only once the tap took them, and only if they can
     // be kept until the guest acks them.
@@ -701,7 +830,7 @@ fn ineligible<'r>(snoop: &Snoop, e: &mut Entry, seg: &Segment, p: &Params) -> (P
 
 /// The flow follows the segment, which gets no early ack.
 fn follow<'r>(snoop: &Snoop, e: &mut Entry, seg: &Segment, p: &Params) -> (Plan<'r>, Keep) {
-    let (_, ev) = e.flow.to_guest(seg, Room::RingFull, p);
+    let (_, ev) = e.flow.to_guest(seg, Room::NoAck, p);
     (Plan::Pass, snoop.keep(ev.remove))
 }
 
@@ -714,13 +843,43 @@ fn follow_only(snoop: &Snoop, engine: &Engine, seg: &Segment, now: u64, idle: u6
         .with(&key, now, idle, (), |e, ()| follow(snoop, e, seg, p));
 }
 
-/// Copies of what a flow's delivery buffer re-sends, made under its lock
-/// (into `out`), sent after it by [`send_resends`].
-fn take_resends(e: &mut Entry, what: Resend, out: &mut HeldSkbs) {
+/// Room in the guest's queue for parked frames, counted down as they are
+/// released.
+struct Budget<'q> {
+    queue: GuestQueue<'q>,
+    entries: u32,
+}
+
+impl<'q> Budget<'q> {
+    /// What `queue` has to spare, read only if any flow has parked bytes.
+    fn of(queue: GuestQueue<'q>, snoop: &Snoop, engine: &Engine, dev: &NetDevice) -> Self {
+        let entries = if engine.flows.parked_bytes() != 0 {
+            queue.spare(snoop, dev)
+        } else {
+            0
+        };
+        Budget { queue, entries }
+    }
+
+    /// Takes room for `frame`, if there is.
+    fn take(&mut self, frame: &Frame) -> bool {
+        let n = self.queue.entries(frame);
+        let ok = n <= self.entries;
+        if ok {
+            self.entries -= n;
+        }
+        ok
+    }
+}
+
+/// Copies of what a flow's delivery buffer re-sends or releases (within
+/// `budget`), made under its lock (into `out`), sent after it by
+/// [`send_resends`].
+fn take_resends(e: &mut Entry, what: Resend, budget: &mut Budget<'_>, out: &mut HeldSkbs) {
     let (n, holes) = match what {
         Resend::Nothing => return,
+        Resend::Release { from, to } => return take_release(e, from, to, budget, out),
         Resend::Head => (1, None),
-        Resend::All => (usize::MAX, None),
         Resend::Holes {
             from,
             to,
@@ -747,18 +906,30 @@ fn take_resends(e: &mut Entry, what: Resend, out: &mut HeldSkbs) {
     e.resends += copied;
 }
 
-/// Sends the re-sends in `frames` to the guest's `queue`; what the queue
-/// has no room for is dropped (ring-drops) and waits for the next re-send.
+/// Copies of the parked frames from `from` on that start before `to`, in
+/// order, as many as `budget` has room for (the rest stay parked, for the
+/// next ACK or tick); the flow learns where they end. One that the queue
+/// then has no room for after all is lost on the way in, as any frame can
+/// be: the guest's ACKs or the timer bring it again.
+fn take_release(e: &mut Entry, from: u32, to: u32, budget: &mut Budget<'_>, out: &mut HeldSkbs) {
+    let end = e.hand_parked(from, to, |f| budget.take(f), out);
+    e.flow.handed_to(end);
+}
+
+/// Sends the frames in `frames` to the guest's `queue`, each counted in
+/// `sent`; what the queue has no room for is dropped (ring-drops) and
+/// waits for the next re-send.
 fn send_resends(
     snoop: &Snoop,
     queue: GuestQueue<'_>,
     dev: &NetDevice,
     mut frames: HeldSkbs,
+    sent: &AtomicU64,
     rcu: &Guard,
 ) {
     while let Some(skb) = frames.pop_front() {
         match queue.resend(snoop, dev, skb, rcu) {
-            Some(true) => bump(&snoop.stats.resends),
+            Some(true) => bump(sent),
             Some(false) => {}
             None => return,
         }
@@ -785,23 +956,33 @@ pub(crate) fn tick(
     }
     let (now, idle) = (time::now_ms(), snoop.idle_ms());
     let drained = queue.drained(dev);
-    let mut frames = HeldSkbs::new();
-    let (mut stale, mut gap) = (false, false);
+    let mut budget = Budget::of(queue, snoop, engine, dev);
+    let (mut frames, mut released) = (HeldSkbs::new(), HeldSkbs::new());
+    let (mut stale, mut gap, mut away) = (false, false, false);
     engine.flows.for_each_from(0, now, idle, |e| {
         stale |= e.held_bytes() != 0 && e.idle(now, idle);
+        away |= guest_away(e, now);
         if drained {
             let what = if engine.draining() {
                 e.flow.drain_tick()
             } else {
                 e.flow.tick()
             };
+            if let Resend::Release { .. } = what {
+                take_resends(e, what, &mut budget, &mut released);
+                return true;
+            }
             // Quiet below a byte nothing holds: only a reset ends it.
             gap |= what != Resend::Nothing && e.head_gap();
-            take_resends(e, what, &mut frames);
+            take_resends(e, what, &mut budget, &mut frames);
         }
         true
     });
-    send_resends(snoop, queue, dev, frames, rcu);
+    if away {
+        snoop.saw_away(now);
+    }
+    send_resends(snoop, queue, dev, frames, &snoop.stats.resends, rcu);
+    send_resends(snoop, queue, dev, released, &snoop.stats.released, rcu);
     if stale || gap {
         reset_held(snoop, engine, dev, Some(queue), rcu, |e| {
             e.idle(now, idle) || e.head_gap()
@@ -822,11 +1003,18 @@ pub(crate) fn from_guest<'a>(
 ) -> Verdict<'a> {
     let key = FlowKey::from_guest(&seg);
     let (now, idle, p) = (time::now_ms(), snoop.idle_ms(), snoop.params());
+    let mut budget = Budget::of(queue, snoop, engine, dev);
     let skb = match engine.flows.with(&key, now, idle, skb, |e, skb| {
-        judge_from_guest(snoop, engine, e, &seg, skb, &p)
+        e.guest_ms = now;
+        judge_from_guest(snoop, engine, e, &seg, skb, &p, &mut budget)
     }) {
-        Found::Flow((v, resends)) => {
-            send_resends(snoop, queue, dev, resends, rcu);
+        Found::Flow((v, resends, release)) => {
+            let sent = if release {
+                &snoop.stats.released
+            } else {
+                &snoop.stats.resends
+            };
+            send_resends(snoop, queue, dev, resends, sent, rcu);
             return v;
         }
         Found::Expired(skb) => {
@@ -863,19 +1051,21 @@ fn judge_from_guest<'a>(
     seg: &Segment,
     mut skb: SkBuff<'a>,
     p: &Params,
-) -> ((Verdict<'a>, HeldSkbs), Keep) {
+    budget: &mut Budget<'_>,
+) -> ((Verdict<'a>, HeldSkbs, bool), Keep) {
     let mut resends = HeldSkbs::new();
     // A segment toward the guest is being delivered: the flow's state
     // stays as it was until that is known; this one passes as it is.
     if e.busy {
-        return ((Verdict::Accept(skb), resends), Keep::Yes);
+        return ((Verdict::Accept(skb), resends, false), Keep::Yes);
     }
     let (decision, ev) = e.flow.from_guest(seg, p);
     e.release(&engine.flows);
     if e.guest_mac.is_none() {
         e.guest_mac = guest_mac(&skb);
     }
-    take_resends(e, ev.resend, &mut resends);
+    let release = matches!(ev.resend, Resend::Release { .. });
+    take_resends(e, ev.resend, budget, &mut resends);
     if ev.window_capped {
         bump(&snoop.stats.windows_capped);
     }
@@ -902,7 +1092,7 @@ fn judge_from_guest<'a>(
             Verdict::Accept(skb)
         }
     };
-    ((verdict, resends), keep)
+    ((verdict, resends, release), keep)
 }
 
 /// The frames that reset one flow, built under its lock.
@@ -916,7 +1106,7 @@ struct Resets {
 /// The resets of a flow whose delivery buffer holds bytes, addressed as
 /// its held frames are (they carry both ends' MACs and the sender's port).
 fn resets_of(e: &Entry) -> Option<Resets> {
-    let (frame, _, _) = e.held_frames().next()?;
+    let frame = e.first_held()?;
     let (guest_mac, peer_mac) = macs(&frame.eth_header()?);
     let (to_sender, to_guest) = e.flow.resets();
     let mut r = Resets {

@@ -399,16 +399,23 @@ impl Zones {
     /// `margin` entries to spare: room for frames besides those acked
     /// early (ack offload's ring-room rule, as on a tap's ring).
     pub(crate) fn room(&self, margin: u32) -> bool {
+        self.spare(margin) > 0
+    }
+
+    /// Frames that can be placed, each in one buffer, before the receive
+    /// ring or the free buffers are down to `margin`.
+    pub(crate) fn spare(&self, margin: u32) -> u32 {
         let mut inner = self.inner.lock();
         let cons = self.index(self.layout.rx_head, abi::HEAD_CONSUMER);
         let room = match cons.map(|c| inner.rx.sync(c.load(Ordering::Acquire))) {
             Some(Ok(room)) => room,
-            _ => return false,
+            _ => return 0,
         };
-        if inner.bound {
-            self.take_returns(&mut inner);
+        if !inner.bound {
+            return 0;
         }
-        inner.bound && room > margin && inner.bufs.free() > margin
+        self.take_returns(&mut inner);
+        room.min(inner.bufs.free()).saturating_sub(margin)
     }
 
     /// Whether the consumer has taken every frame placed for it.

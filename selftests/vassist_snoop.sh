@@ -150,9 +150,11 @@ t_frames_lost_after_the_ring_are_resent() {
 
 # Window growth behind a guest of the paper's scheduling (60% busy, a 30 ms
 # slice of every 90) whose backend also loses 1% of what it takes: the
-# sender is invited past the guest's window, what the guest drops there
-# is re-sent from the delivery buffer; every transfer verifies and the
-# buffer ends empty.
+# sender is invited past the guest's window; what the guest is not handed
+# at once (it is handed all while away, a window past its edge while it
+# runs) is parked and handed as its ACKs open its window; what the
+# backend loses is re-sent from the delivery buffer. Every transfer
+# verifies and the buffer ends empty.
 t_window_growth_scheduled_lossy_guest() {
 	guest_up --vms 3 --slice-ms 30 --load 60 --lose-permille 10
 	snoop_on window-growth 1

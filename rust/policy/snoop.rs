@@ -17,7 +17,10 @@
 //! can still be lost on the way in (a reader that stops and purges its
 //! queue, a ring the device drops from): the guest's ACKs then stall below
 //! the host's point, and the host re-sends from the buffer to the guest,
-//! never to the sender. Early acks stay inside the guest's own window.
+//! never to the sender. Early acks stay inside the guest's own window;
+//! with window growth (the paper's rule) they go past it, and the bytes
+//! past it are *parked*: held, not handed to the guest (it would drop
+//! them), and handed as its ACKs open its window.
 //! The sender never sees the ack point move back: the host's acks and the
 //! guest ACKs it lets through never go below the highest ack the host
 //! already sent.
@@ -32,8 +35,9 @@ pub struct Params {
     /// what a flow's delivery buffer holds.
     pub buf_size: u32,
     /// The window offered to the sender grows past the guest's own edge
-    /// (the paper's rule, section III-C): bytes beyond it that the guest
-    /// drops are re-sent from the delivery buffer when its window opens.
+    /// (the paper's rule, section III-C), up to what the flow's delivery
+    /// buffer can hold: bytes beyond the guest's edge are parked there and
+    /// handed to it as its window opens.
     pub grow: bool,
 }
 
@@ -80,8 +84,19 @@ enum Ts {
 pub enum Room {
     /// The ring has room and the port's delivery buffer can hold it.
     Free,
-    /// The guest's receive ring is (nearly) full.
+    /// As `Free`, and the guest runs in turns: it was seen away
+    /// recently. Growth invites the sender past its window.
+    Scheduled,
+    /// As `Scheduled`, and the guest is away now: it has not acked bytes
+    /// handed to it for a while ([`GUEST_AWAY_MS`]), so it is not running,
+    /// and takes what it is handed in one batch at its next turn.
+    Away,
+    /// The guest's receive ring is (nearly) full: no segment is handed
+    /// (one that growth parks is kept instead).
     RingFull,
+    /// The segment gets no early ack whatever the flow's state: the flow
+    /// only follows it.
+    NoAck,
     /// The port's delivery buffers hold their cap.
     HeldFull,
 }
@@ -102,8 +117,11 @@ pub enum Resend {
         sacked: [(u32, u32); 4],
         sacks: u8,
     },
-    /// Every held segment (the guest went quiet below the host's point).
-    All,
+    /// The parked segments from `from` (the hand-off point) that start
+    /// before `to` (the guest's window edge), in order: they are handed to
+    /// the guest now, and the flow told where they end
+    /// ([`Flow::handed_to`]).
+    Release { from: u32, to: u32 },
 }
 
 impl Resend {
@@ -123,6 +141,15 @@ impl Resend {
 /// segments, so one went missing on the way in). Two, not TCP's three:
 /// the way into a guest does not reorder.
 pub const RESEND_DUPACKS: u8 = 2;
+
+/// A guest that has sent nothing on a flow for this long (ms) while bytes
+/// handed to it wait for its ACK is taken not to be running
+/// ([`Room::Away`]): longer than a running guest's ACKs of data keep it
+/// quiet, shorter than a scheduler's slice.
+pub const GUEST_AWAY_MS: u64 = 20;
+/// A guest seen away within this long (ms) runs in turns
+/// ([`Room::Scheduled`]).
+pub const SCHEDULED_MS: u64 = 1000;
 
 /// The period (ms) of a port's re-send timer: coarse, as the guest's own
 /// delayed ACKs (up to 40 ms in Linux) and scheduling turns (tens of ms)
@@ -157,10 +184,6 @@ struct Delivery {
     /// Where this recovery's re-sends end: holes below it were re-sent
     /// already (the timer re-sends them if they are lost again).
     resent_to: u32,
-    /// This recovery began with bytes acked past the guest's window edge
-    /// (growth invited them): it dropped all of them, so what fits its
-    /// window is re-sent, not one segment per ACK.
-    overshoot: bool,
 }
 
 /// What to send back to the sender for the guest.
@@ -181,6 +204,9 @@ pub enum ToGuest {
     Pass,
     /// Forward it and acknowledge it now.
     PassAndAck(AckSpec),
+    /// Keep it (parked) and acknowledge it now: it goes to the guest when
+    /// its window opens to it ([`Resend::Release`]).
+    ParkAndAck(AckSpec),
 }
 
 /// Decision for a segment from the guest.
@@ -214,13 +240,20 @@ pub struct Flow {
     told_right: u32,
     /// RCV_WIN (bytes).
     rcv_win: u32,
-    /// The largest window the guest advertised (bytes): room its receive
-    /// buffer has shown.
-    vm_wmax: u32,
-    /// Growth invited bytes past the guest's edge that it then dropped:
-    /// from then on the sender is invited no further than the guest's
-    /// ack plus the largest window it advertised.
-    grow_capped: bool,
+    /// Bytes up to here went to the guest's queue; from here to `acked`
+    /// they are parked (acked early past the guest's window edge).
+    handed: u32,
+    /// Growth hands the guest more than its window: a Linux guest takes
+    /// more than its last window in one batch, as its window grows while
+    /// it acks (receive-side slow start, 2 MSS a segment), as far as its
+    /// buffer holds. A window's worth past its edge while it runs, all
+    /// while it is away ([`Room::Away`]). Cleared when it drops some: from
+    /// then on it is handed no further than its window.
+    ahead: bool,
+    /// The guest ran in turns ([`Room::Scheduled`]) at the last segment:
+    /// growth invites the sender past its window only then (a guest that
+    /// keeps running updates its window as fast as the host acks).
+    scheduled: bool,
     /// Next sequence number of the guest (the seq of the host's acks).
     guest_seq: u32,
     /// The sender's latest ack: where it expects the guest's next byte
@@ -317,8 +350,9 @@ impl Flow {
             vm_right: seg.ack.wrapping_add(u32::from(seg.window)),
             told_right: seg.ack.wrapping_add(u32::from(seg.window)),
             rcv_win: u32::from(seg.window).min(p.buf_size),
-            vm_wmax: u32::from(seg.window),
-            grow_capped: false,
+            handed: seg.ack,
+            ahead: true,
+            scheduled: false,
             guest_seq: seg.end_seq(),
             peer_ack: seg.seq,
             wscale: None,
@@ -384,6 +418,57 @@ impl Flow {
         self.vm_ack
     }
 
+    /// Held bytes not handed to the guest yet (parked past its window).
+    pub fn parked(&self) -> u32 {
+        if before(self.handed, self.acked) {
+            self.acked.wrapping_sub(self.handed)
+        } else {
+            0
+        }
+    }
+
+    /// Notes that the parked segments up to `end` went to the guest's
+    /// queue ([`Resend::Release`]).
+    pub fn handed_to(&mut self, end: u32) {
+        if before(self.handed, end) && !before(self.acked, end) {
+            self.handed = end;
+        }
+    }
+
+    /// Where the guest is handed bytes up to: its window edge, and a
+    /// window beyond while it takes that ([`Flow::ahead`]).
+    fn hand_edge(&self) -> u32 {
+        if self.ahead {
+            let window = self.vm_right.wrapping_sub(self.vm_ack);
+            self.vm_right.wrapping_add(window)
+        } else {
+            self.vm_right
+        }
+    }
+
+    /// The parked bytes the guest's window takes now, if any.
+    fn release(&self) -> Resend {
+        let to = self.hand_edge();
+        if before(self.handed, self.acked) && before(self.handed, to) {
+            Resend::Release {
+                from: self.handed,
+                to,
+            }
+        } else {
+            Resend::Nothing
+        }
+    }
+
+    /// The guest dropped what it was handed past its window edge: all it
+    /// has not acked is parked again, handed as its window takes it, and
+    /// never again ahead of its window.
+    fn overshot(&mut self) -> Resend {
+        self.ahead = false;
+        self.handed = self.vm_ack;
+        self.delivery.recover = None;
+        self.release()
+    }
+
     /// The resets that end the flow when bytes acked early cannot reach
     /// the guest: (to the sender, to the guest), each at the sequence
     /// number its receiver expects as far as the host saw (the sender's
@@ -403,14 +488,13 @@ impl Flow {
         )
     }
 
-    /// A tick of the port's re-send timer: all held bytes are re-sent
-    /// when the guest's ack has not moved for a while; after growth
-    /// invited bytes past the guest's window edge, only those that fit
-    /// it (it would drop the rest again).
+    /// A tick of the port's re-send timer: parked bytes the guest's window
+    /// takes are handed (its queue had no room when the window opened);
+    /// what was handed is re-sent when the guest's ack has not moved for
+    /// a while. Parked bytes beyond its window wait for it.
     pub fn tick(&mut self) -> Resend {
-        let (held, acked) = (self.held(), self.acked);
-        let (from, edge) = (self.vm_ack, self.vm_right);
-        let overshoot = before(edge, acked);
+        let (held, from, handed) = (self.held(), self.vm_ack, self.handed);
+        let release = self.release();
         let d = &mut self.delivery;
         if held == 0 {
             *d = Delivery {
@@ -419,22 +503,26 @@ impl Flow {
             };
             return Resend::Nothing;
         }
+        if release != Resend::Nothing {
+            return release;
+        }
+        if !before(from, handed) {
+            // It has all it was handed; its window is closed to the rest.
+            d.ticks = 0;
+            return Resend::Nothing;
+        }
         d.ticks = d.ticks.saturating_add(1);
         if d.ticks < RESEND_TICKS << d.backoff {
             return Resend::Nothing;
         }
         d.ticks = 0;
         d.backoff = (d.backoff + 1).min(RESEND_BACKOFF_MAX);
-        d.recover = Some(acked);
-        d.overshoot = overshoot;
-        self.grow_capped |= overshoot;
-        let d = &mut self.delivery;
-        if overshoot && before(from, edge) {
-            d.resent_to = edge;
-            return Resend::range(from, edge);
+        d.recover = Some(handed);
+        d.resent_to = handed;
+        if before(self.vm_right, handed) {
+            return self.overshot();
         }
-        d.resent_to = acked;
-        Resend::All
+        Resend::range(from, handed)
     }
 
     /// A tick while offload drains: as [`Flow::tick`], backing off no
@@ -445,11 +533,13 @@ impl Flow {
     }
 
     /// Notes a guest ACK for the delivery buffer: a duplicate that shows a
-    /// hole starts a recovery; while recovering, an ACK shows the holes
-    /// not re-sent yet; one at the point where it began ends it.
+    /// hole in what was handed starts a recovery; while recovering, an
+    /// ACK shows the holes not re-sent yet; one at the point where it
+    /// began ends it. Otherwise, parked bytes its window now takes go.
     fn guest_acked(&mut self, seg: &Segment, before_ack: u32, pure: bool) -> Resend {
         let held = self.held() != 0;
-        let (vm_ack, acked, edge) = (self.vm_ack, self.acked, self.vm_right);
+        let (vm_ack, handed) = (self.vm_ack, self.handed);
+        let release = self.release();
         let d = &mut self.delivery;
         // A D-SACK (a first block below the ack, RFC 2883) answers a
         // duplicate the guest got, often one re-sent here: not a hole.
@@ -472,33 +562,32 @@ impl Flow {
                 Some(r) if before(vm_ack, r) => {}
                 _ => {
                     d.recover = None;
-                    return Resend::Nothing;
+                    return release;
                 }
             }
-        } else if d.recover.is_some() && d.overshoot {
-            // Refilling after an overshoot: an ACK that opens the window
-            // (the guest's application read) re-sends what it opened to.
         } else {
-            if !dup {
-                return Resend::Nothing;
+            // At the hand-off point nothing handed is missing.
+            if !dup || !before(vm_ack, handed) {
+                return release;
             }
             d.dupacks = d.dupacks.saturating_add(1);
             if d.dupacks != RESEND_DUPACKS {
                 return Resend::Nothing;
             }
             // The guest got frames handed after anything re-sent so far,
-            // and still lacks its ack's segment: fill holes from there.
+            // and still lacks its ack's segment: fill holes from there;
+            // without SACK blocks, handed past its window edge, it dropped
+            // them all.
             d.ticks = 0;
-            d.recover = Some(d.recover.unwrap_or(acked));
+            d.recover = Some(d.recover.unwrap_or(handed));
             d.resent_to = vm_ack;
-            d.overshoot = before(edge, acked);
-            self.grow_capped |= d.overshoot;
+            if blocks.is_empty() && before(self.vm_right, handed) {
+                return self.overshot();
+            }
         }
-        let d = &mut self.delivery;
         // What the guest lacks below data it has (its SACK blocks), not
-        // re-sent yet; without blocks, what fits its window after an
-        // overshoot, else the segment at its ack once the last re-send got
-        // in (NewReno's partial ack).
+        // re-sent yet; without blocks, the segment at its ack once the
+        // last re-send got in (NewReno's partial ack).
         let top = blocks
             .iter()
             .map(|b| b.1)
@@ -508,8 +597,7 @@ impl Flow {
             });
         let from = seq_max(vm_ack, d.resent_to);
         let (to, sacked, sacks) = match top {
-            Some(t) => (seq_min(t, acked), seg.opts.sack, seg.opts.sacks),
-            None if d.overshoot => (seq_min(edge, acked), [(0, 0); 4], 0),
+            Some(t) => (seq_min(t, handed), seg.opts.sack, seg.opts.sacks),
             None if !before(vm_ack, d.resent_to) => {
                 d.resent_to = vm_ack.wrapping_add(1);
                 return Resend::Head;
@@ -558,7 +646,7 @@ impl Flow {
                 self.vm_right = self.next_seq.wrapping_add(syn.window);
                 self.told_right = self.vm_right;
                 self.rcv_win = syn.window.min(p.buf_size);
-                self.vm_wmax = syn.window;
+                self.handed = self.next_seq;
                 self.mss = seg.opts.mss.map_or(syn.mss, |m| u32::from(m).min(syn.mss));
             }
             return (ToGuest::Pass, ev);
@@ -578,10 +666,7 @@ impl Flow {
         // Bytes the sender already had acknowledged: it missed the ack, so
         // say it again (the guest's own duplicate ACK would be dropped).
         if !before(self.acked, end) {
-            return (
-                ToGuest::PassAndAck(self.ack_spec(self.acked, seg, p.grow)),
-                ev,
-            );
+            return (ToGuest::PassAndAck(self.ack_spec(self.acked, seg, p)), ev);
         }
         if seg.seq != self.next_seq {
             self.go_offline(Offline::UnexpectedSeq, &mut ev);
@@ -607,8 +692,22 @@ impl Flow {
         } else {
             room
         };
+        // At or past the guest's edge (growth) it would be dropped: parked,
+        // which takes no ring room; so is what follows parked bytes (the
+        // guest takes bytes in order), and, with growth, what the ring has
+        // no room for now (a sender invited past the guest's window sends
+        // in bursts). One that starts inside its window is taken whole
+        // (Linux queues an in-order segment while its window is not zero).
+        if matches!(room, Room::Free | Room::Scheduled | Room::Away) {
+            self.scheduled = room != Room::Free;
+        }
+        let away = self.ahead && room == Room::Away;
+        let park = before(self.handed, self.acked)
+            || (!away && !before(seg.seq, self.hand_edge()))
+            || (p.grow && room == Room::RingFull);
         match room {
-            Room::RingFull => {
+            Room::RingFull if park => {}
+            Room::RingFull | Room::NoAck => {
                 self.go_offline(Offline::NoBuf, &mut ev);
                 return (ToGuest::Pass, ev);
             }
@@ -616,15 +715,31 @@ impl Flow {
                 self.go_offline(Offline::BufferFull, &mut ev);
                 return (ToGuest::Pass, ev);
             }
-            Room::Free => {}
+            Room::Free | Room::Scheduled | Room::Away => {}
         }
         self.mode = Mode::Active;
         self.next_seq = end;
         self.acked = end;
+        if !park {
+            self.handed = end;
+        }
         if self.wscale.is_some() {
             self.rcv_win = self.rcv_win.saturating_add(2 * self.mss).min(p.buf_size);
         }
-        (ToGuest::PassAndAck(self.ack_spec(end, seg, p.grow)), ev)
+        let spec = self.ack_spec(end, seg, p);
+        if park && away {
+            // Parked while it ran, now away: all of it is handed, this
+            // segment last.
+            ev.resend = Resend::Release {
+                from: self.handed,
+                to: end,
+            };
+        }
+        if park {
+            (ToGuest::ParkAndAck(spec), ev)
+        } else {
+            (ToGuest::PassAndAck(spec), ev)
+        }
     }
 
     fn ts_or(&self, seg: &Segment) -> Ts {
@@ -634,18 +749,16 @@ impl Flow {
         }
     }
 
-    fn ack_spec(&mut self, ack: u32, seg: &Segment, grow: bool) -> AckSpec {
-        // Without growth the sender is never invited past the guest's own
-        // window edge; with it, once the guest dropped what it was invited
-        // past it, no further than the room its buffer has shown.
-        let edge = if grow && self.grow_capped {
-            seq_max(self.vm_right, self.vm_ack.wrapping_add(self.vm_wmax))
+    fn ack_spec(&mut self, ack: u32, seg: &Segment, p: &Params) -> AckSpec {
+        // Without growth (or with the guest running) the sender is never
+        // invited past the guest's own window edge; with it, no further
+        // than the flow's delivery buffer holds from the guest's ack.
+        let edge = if p.grow && self.scheduled {
+            seq_max(self.vm_right, self.vm_ack.wrapping_add(p.buf_size))
         } else {
             self.vm_right
         };
-        let to_edge = if grow && !self.grow_capped {
-            u32::MAX
-        } else if before(ack, edge) {
+        let to_edge = if before(ack, edge) {
             edge.wrapping_sub(ack)
         } else {
             0
@@ -693,7 +806,7 @@ impl Flow {
         let before_ack = self.vm_ack;
         self.vm_ack = seq_max(self.vm_ack, seg.ack);
         self.vm_right = seq_max(self.vm_right, seg.ack.wrapping_add(win));
-        self.vm_wmax = self.vm_wmax.max(win);
+        self.handed = seq_max(self.handed, self.vm_ack);
         let pure = seg.payload == 0 && !seg.has(SYN | FIN | URG);
         ev.resend = self.guest_acked(seg, before_ack, pure);
         // Unknown scale: echo what the guest says, uncapped (unreadable).
@@ -805,8 +918,14 @@ impl RingGauge {
         if self.room(capacity, counters) {
             return true;
         }
-        self.handed.fetch_sub(u64::from(entries), Relaxed);
+        self.withdraw(entries);
         false
+    }
+
+    /// Takes back `entries` handed for a frame that did not go to the
+    /// device after all.
+    pub fn withdraw(&self, entries: u32) {
+        self.handed.fetch_sub(u64::from(entries), Relaxed);
     }
 
     /// Whether the ring, with everything handed so far, holds at most
@@ -814,6 +933,12 @@ impl RingGauge {
     /// only when the estimate is too high.
     pub fn room(&self, limit: u64, counters: impl FnOnce() -> u64) -> bool {
         self.estimate() <= limit || self.refresh(counters()) <= limit
+    }
+
+    /// Entries the ring can take before it holds more than `limit`, as
+    /// of the counters now (`counters` reads tx_packets + tx_dropped).
+    pub fn spare(&self, limit: u64, counters: impl FnOnce() -> u64) -> u64 {
+        limit.saturating_sub(self.refresh(counters()))
     }
 
     /// Reads the counters (tx_packets + tx_dropped now) and returns the
@@ -926,6 +1051,8 @@ pub struct FlowView {
     pub timestamps: bool,
     /// Bytes in the delivery buffer.
     pub held: u32,
+    /// Of them, parked past the guest's window.
+    pub parked: u32,
 }
 
 impl Flow {
@@ -940,6 +1067,7 @@ impl Flow {
             mss: self.mss,
             timestamps: matches!(self.ts, Ts::On { .. }),
             held: self.held(),
+            parked: self.parked(),
         }
     }
 }

@@ -514,6 +514,11 @@ impl HeldSkbs {
         }
     }
 
+    /// The first frame.
+    pub(crate) fn front(&self) -> Option<&Frame> {
+        self.head.as_deref()
+    }
+
     /// The owner's words of the first frame.
     pub(crate) fn front_tag(&self) -> Option<[u32; 2]> {
         self.head.as_deref().map(tag_of)
@@ -561,6 +566,57 @@ impl HeldSkbs {
             self.tail = core::ptr::null_mut();
         }
         Some(head)
+    }
+
+    /// Cuts the list before its first frame whose words `from` accepts:
+    /// that frame and those after it are returned, in order.
+    pub(crate) fn split_off(&mut self, from: impl Fn([u32; 2]) -> bool) -> HeldSkbs {
+        if self.head.as_deref().map(tag_of).is_some_and(&from) {
+            return core::mem::replace(self, HeldSkbs::new());
+        }
+        let Some(mut prev) = self.head.as_ref().map(|h| h.ptr) else {
+            return HeldSkbs::new();
+        };
+        loop {
+            // SAFETY: `prev` is in the chain (type invariant).
+            let next = NonNull::new(unsafe { bindings::vassist_skb_next(prev.as_ptr()) });
+            let Some(n) = next else {
+                return HeldSkbs::new();
+            };
+            // SAFETY: `n` is in the chain, which `self` owns and keeps
+            // unchanged while the reference lives.
+            if from(tag_of(unsafe { Frame::from_raw(n) })) {
+                // SAFETY: `prev` is in the chain; the link to `n` is cut.
+                unsafe { bindings::vassist_skb_set_next(prev.as_ptr(), core::ptr::null_mut()) };
+                let tail = core::mem::replace(&mut self.tail, prev.as_ptr());
+                // INVARIANT: `self` now ends at `prev`; the chain from `n`
+                // to the old tail, owned through the links as before, is
+                // the new list's.
+                return HeldSkbs {
+                    head: Some(HeldSkb { ptr: n }),
+                    tail,
+                };
+            }
+            prev = n;
+        }
+    }
+
+    /// Puts `other`'s frames after this list's.
+    pub(crate) fn append(&mut self, mut other: HeldSkbs) {
+        let Some(head) = other.head.take() else {
+            return;
+        };
+        let tail = core::mem::take(&mut other.tail);
+        if self.tail.is_null() {
+            self.head = Some(head);
+        } else {
+            // SAFETY: `tail` is this chain's last frame (type invariant).
+            unsafe { bindings::vassist_skb_set_next(self.tail, head.ptr.as_ptr()) };
+            // The chain owns it now, through its predecessor's link.
+            core::mem::forget(head);
+        }
+        // INVARIANT: `other`'s chain follows, its last frame last.
+        self.tail = tail;
     }
 
     /// The frames in order, with their words.

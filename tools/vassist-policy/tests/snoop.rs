@@ -6,7 +6,7 @@ use common::{seg, xorshift};
 use vassist_policy::frame::{self, ETH_P_IP, ETH_P_IPV6};
 use vassist_policy::snoop::{
     apply_rewrite, tun_ring_limit, Flow, FlowKey, FromGuest, Mode, Offline, Params, Resend,
-    RingGauge, Room, ToGuest, RESEND_DUPACKS, RESEND_TICKS,
+    RingGauge, Room, ToGuest, RESEND_DUPACKS,
 };
 use vassist_policy::tcp::{self, Segment, ACK, FIN, RST, SYN};
 
@@ -236,25 +236,50 @@ fn in_order_segment_is_acked_with_grown_window_and_echoed_timestamp() {
     assert_eq!(u32::from(last) << 7, P.buf_size);
 }
 
+/// Segments from `seq` up to `to` while the guest is away (each handed):
+/// growth invites the sender past its window. Returns where they end.
+fn invite(f: &mut Flow, p: &Params, mut seq: u32, to: u32) -> u32 {
+    while seq < to {
+        let (v, _) = f.to_guest(&data(seq, 1448), Room::Away, p);
+        assert!(matches!(v, ToGuest::PassAndAck(_)), "{seq}: {v:?}");
+        seq += 1448;
+    }
+    seq
+}
+
 #[test]
 fn with_growth_the_window_passes_the_guest_edge_and_so_do_early_acks() {
     let p = Params { grow: true, ..P };
     let mut f = server_flow();
+    // A running guest's window is not grown past.
     let (v, _) = f.to_guest(&data(1001, 1448), Room::Free, &p);
     let ToGuest::PassAndAck(a) = v else {
         panic!("{v:?}")
     };
-    // RCV_WIN 64256 + 2 * MSS 1460, past the guest's edge 1001 + 64256.
-    assert_eq!(a.window, ((64256 + 2 * 1460) >> 7) as u16);
-    // Segments up to the edge the sender was told are acked early, past
-    // the guest's own.
-    let mut seq = 1001 + 1448;
-    while seq < 1001 + 64256 + 1448 {
+    assert_eq!(a.window, ((64256 - 1448) >> 7) as u16);
+    // An away one's is: RCV_WIN 64256 + 2 * 2 * MSS 1460, past the guest's
+    // edge 1001 + 64256.
+    let (v, _) = f.to_guest(&data(1001 + 1448, 1448), Room::Away, &p);
+    let ToGuest::PassAndAck(a) = v else {
+        panic!("{v:?}")
+    };
+    assert_eq!(a.window, ((64256 + 4 * 1460) >> 7) as u16);
+    let seq = invite(&mut f, &p, 1001 + 2 * 1448, 1001 + 64256);
+    // Running again: segments up to the edge the sender was told are
+    // acked early, past the guest's own: handed up to a window past it,
+    // parked beyond.
+    let mut seq = seq;
+    while seq < 1001 + 2 * 64256 + 1448 {
         let (v, _) = f.to_guest(&data(seq, 1448), Room::Free, &p);
-        assert!(matches!(v, ToGuest::PassAndAck(_)), "{seq}: {v:?}");
+        if seq < 1001 + 2 * 64256 {
+            assert!(matches!(v, ToGuest::PassAndAck(_)), "{seq}: {v:?}");
+        } else {
+            assert!(matches!(v, ToGuest::ParkAndAck(_)), "{seq}: {v:?}");
+        }
         seq += 1448;
     }
     assert!(f.view().acked > 1001 + 64256);
+    assert!(f.view().parked > 0);
     // Without growth the guest's edge stops them.
     let mut g = server_flow();
     let mut seq = 1001;
@@ -269,68 +294,157 @@ fn with_growth_the_window_passes_the_guest_edge_and_so_do_early_acks() {
 }
 
 #[test]
-fn growth_past_what_the_guest_holds_is_capped_and_refilled_by_its_window() {
+fn growth_hands_a_window_ahead_then_only_its_window_once_it_drops() {
     let p = Params { grow: true, ..P };
     let mut f = server_flow();
-    // Growth invites the sender far past the guest's edge 1001 + 64256.
-    let mut seq = 1001;
-    while seq < 1001 + 3 * 64256 {
-        f.to_guest(&data(seq, 1448), Room::Free, &p);
+    let w = 64256_u32;
+    // Growth invites the sender past the guest's edge 1001 + 64256, up to
+    // buf-size past its ack, while it is away; running, it is handed a
+    // window past its edge (it takes more than its window in a batch); the
+    // rest is parked.
+    let mut seq = invite(&mut f, &p, 1001, 1001 + w);
+    while let (v @ (ToGuest::PassAndAck(a) | ToGuest::ParkAndAck(a)), _) =
+        f.to_guest(&data(seq, 1448), Room::Free, &p)
+    {
+        let right = a.ack + (u32::from(a.window) << 7);
+        assert!(right <= 1001 + P.buf_size, "{right}");
+        let handed = seq < 1001 + 2 * w;
+        assert_eq!(matches!(v, ToGuest::PassAndAck(_)), handed, "{seq}");
         seq += 1448;
     }
     let acked = f.view().acked;
-    assert!(acked > 1001 + 2 * 64256, "{acked}");
-    // The guest took its window (it had room for 64256 more, as it
-    // says) and dropped the rest: its ACKs repeat, with the window its
-    // buffer has.
-    let ack = 1001 + 64256;
-    for _ in 0..RESEND_DUPACKS {
-        f.from_guest(&guest_ack(ack, 502), &p);
+    assert!(acked > 1001 + 2 * w, "{acked}");
+    assert!(f.view().held <= P.buf_size);
+    let handed_now = |f: &Flow| f.view().acked - f.view().parked;
+    assert_eq!(handed_now(&f), 1001 + (2 * w).div_ceil(1448) * 1448);
+    // It takes only part, and its duplicate ACKs (no SACK blocks) show it
+    // dropped what was past its window: all it has not acked is parked
+    // and handed as its window takes it, never again past it.
+    let part = 1001 + 30 * 1448;
+    let (_, ev) = f.from_guest(&guest_ack(part, 100), &p);
+    assert_eq!(ev.resend, Resend::Nothing);
+    let edge = 1001 + w;
+    for _ in 0..RESEND_DUPACKS - 1 {
+        let (_, ev) = f.from_guest(&guest_ack(part, 100), &p);
+        assert_eq!(ev.resend, Resend::Nothing);
     }
-    let (_, ev) = f.from_guest(&guest_ack(ack, 502), &p);
-    // What fits its window is re-sent at once, not one segment a turn.
-    assert_eq!(ev.resend, Resend::range(ack, ack + 502 * 128));
-    // Each ACK of it opens the window further: the rest follows.
-    let (_, ev) = f.from_guest(&guest_ack(ack + 20 * 1448, 502), &p);
+    let (_, ev) = f.from_guest(&guest_ack(part, 100), &p);
     assert_eq!(
         ev.resend,
-        Resend::range(ack + 502 * 128, ack + 20 * 1448 + 502 * 128)
+        Resend::Release {
+            from: part,
+            to: edge
+        }
     );
-    // A window update (its application read) re-sends what it opened to.
-    let (_, ev) = f.from_guest(&guest_ack(ack + 20 * 1448, 600), &p);
+    assert_eq!(handed_now(&f), part);
+    assert_eq!(f.view().parked, acked - part);
+    let sent = part + (edge - part).div_ceil(1448) * 1448;
+    f.handed_to(sent);
+    assert_eq!(handed_now(&f), sent);
+    // Not past what was acked, never back.
+    f.handed_to(acked + 1);
+    f.handed_to(part);
+    assert_eq!(handed_now(&f), sent);
+    // Each ACK that moves its edge hands what it opened to, no further.
+    let (_, ev) = f.from_guest(&guest_ack(sent - 1448, 100), &p);
+    let edge = sent - 1448 + 100 * 128;
     assert_eq!(
         ev.resend,
-        Resend::range(ack + 20 * 1448 + 502 * 128, ack + 20 * 1448 + 600 * 128)
+        Resend::Release {
+            from: sent,
+            to: edge
+        }
     );
-    let (_, ev) = f.from_guest(&guest_ack(ack + 20 * 1448, 600), &p);
-    assert_eq!(ev.resend, Resend::Nothing, "nothing more opened");
-    // From now on the sender is invited no further than the guest's ack
-    // plus the largest window it advertised.
-    let (v, _) = f.to_guest(&data(1001, 1448), Room::Free, &p);
-    let ToGuest::PassAndAck(a) = v else {
-        panic!("{v:?}")
-    };
-    assert_eq!(a.ack, acked);
-    let edge = ack + 20 * 1448 + 600 * 128;
-    assert_eq!(a.window, 0, "acked {acked} is past the edge {edge}");
-    f.from_guest(&guest_ack(acked, 502), &p);
-    // (Segments up to the edge it was told before are still acked.)
-    let mut seq = acked;
-    while let (ToGuest::PassAndAck(a), _) = f.to_guest(&data(seq, 1448), Room::Free, &p) {
-        let right = a.ack + (u32::from(a.window) << 7);
-        assert!(a.window == 0 || right <= acked + 600 * 128, "{right}");
+    // A release the queue could not take is handed by the timer.
+    assert_eq!(
+        f.tick(),
+        Resend::Release {
+            from: sent,
+            to: edge
+        }
+    );
+    // A segment lost on the way in is re-sent from what was handed,
+    // never from what is parked.
+    f.handed_to(sent + 1448);
+    let ack = sent - 1448;
+    for _ in 0..RESEND_DUPACKS - 1 {
+        f.from_guest(&guest_ack(ack, 100), &p);
+    }
+    let (_, ev) = f.from_guest(&guest_ack(ack, 100), &p);
+    assert_eq!(ev.resend, Resend::Head);
+    // All it was handed acked, its window closed: nothing re-sent, the
+    // parked bytes wait; duplicates there show no hole.
+    let at = edge;
+    f.handed_to(at);
+    let (_, ev) = f.from_guest(&guest_ack(at, 0), &p);
+    assert_eq!(ev.resend, Resend::Nothing);
+    assert!((0..20).all(|_| f.tick() == Resend::Nothing));
+    for _ in 0..3 {
+        let (_, ev) = f.from_guest(&guest_ack(at, 0), &p);
+        assert_eq!(ev.resend, Resend::Nothing);
+    }
+    // Its application reads; new segments follow the parked ones: parked
+    // too.
+    let (_, ev) = f.from_guest(&guest_ack(at, 4000), &p);
+    assert!(matches!(ev.resend, Resend::Release { .. }));
+    let (v, _) = f.to_guest(&data(acked, 1448), Room::Free, &p);
+    assert!(matches!(v, ToGuest::ParkAndAck(_)), "{v:?}");
+    // Even with the ring full: parking takes no room in it.
+    let (v, _) = f.to_guest(&data(acked + 1448, 1448), Room::RingFull, &p);
+    assert!(matches!(v, ToGuest::ParkAndAck(_)), "{v:?}");
+    // All handed and acked: nothing parked, segments in its window pass.
+    let end = acked + 2 * 1448;
+    let (_, ev) = f.from_guest(&guest_ack(at, 4000), &p);
+    assert_eq!(
+        ev.resend,
+        Resend::Release {
+            from: at,
+            to: at + 4000 * 128
+        }
+    );
+    f.handed_to(end);
+    f.from_guest(&guest_ack(end, 4000), &p);
+    assert_eq!(f.view().parked, 0);
+    let (v, _) = f.to_guest(&data(end, 1448), Room::Free, &p);
+    assert!(matches!(v, ToGuest::PassAndAck(_)), "{v:?}");
+    // With growth a full ring parks it; without, it passes unacked.
+    let (v, _) = f.to_guest(&data(end + 1448, 1448), Room::RingFull, &P);
+    assert_eq!(v, ToGuest::Pass);
+    let (v, _) = f.to_guest(&data(end + 1448, 1448), Room::RingFull, &p);
+    assert!(matches!(v, ToGuest::ParkAndAck(_)), "{v:?}");
+}
+
+#[test]
+fn growth_hands_an_away_guest_all_and_what_was_parked_when_it_left() {
+    let p = Params { grow: true, ..P };
+    let w = 64256_u32;
+    // Away (not running): everything the sender sends is handed.
+    let mut f = server_flow();
+    let mut seq = 1001;
+    while let (ToGuest::PassAndAck(_), _) = f.to_guest(&data(seq, 1448), Room::Away, &p) {
         seq += 1448;
     }
-    assert!(seq > acked + 502 * 128, "past the guest's own edge: {seq}");
-    // A quiet guest past an overshoot gets what fits its window.
+    assert!(f.view().acked > 1001 + 2 * w);
+    assert_eq!(f.view().parked, 0);
+    // Running: past a window beyond its edge, parked; once it is away,
+    // the next segment hands them all, itself last.
     let mut g = server_flow();
-    let mut seq = 1001;
-    while seq < 1001 + 3 * 64256 {
+    let mut seq = invite(&mut g, &p, 1001, 1001 + w);
+    while seq < 1001 + 3 * w {
         g.to_guest(&data(seq, 1448), Room::Free, &p);
         seq += 1448;
     }
-    let resends: Vec<_> = (0..RESEND_TICKS).map(|_| g.tick()).collect();
-    assert_eq!(resends.last(), Some(&Resend::range(1001, 1001 + 64256)));
+    let handed = g.view().acked - g.view().parked;
+    assert_eq!(handed, 1001 + (2 * w).div_ceil(1448) * 1448);
+    let (v, ev) = g.to_guest(&data(seq, 1448), Room::Away, &p);
+    assert!(matches!(v, ToGuest::ParkAndAck(_)), "{v:?}");
+    assert_eq!(
+        ev.resend,
+        Resend::Release {
+            from: handed,
+            to: seq + 1448
+        }
+    );
 }
 
 #[test]
@@ -542,12 +656,15 @@ fn a_flow_holds_at_most_buf_size() {
 
 #[test]
 fn a_quiet_guest_gets_everything_held_resent_with_backoff() {
+    let resent = |r: Resend| matches!(r, Resend::Holes { .. });
     let mut f = server_flow();
     assert_eq!(f.tick(), Resend::Nothing);
     f.to_guest(&data(1001, 1448), Room::Free, &P);
     let mut at = vec![];
     for t in 1..=40 {
-        if f.tick() == Resend::All {
+        let r = f.tick();
+        if resent(r) {
+            assert_eq!(r, Resend::range(1001, 2449));
             at.push(t);
         }
     }
@@ -557,15 +674,18 @@ fn a_quiet_guest_gets_everything_held_resent_with_backoff() {
     f.from_guest(&guest_ack(1001, 502), &P);
     f.to_guest(&data(2449, 1448), Room::Free, &P);
     f.from_guest(&guest_ack(2449, 502), &P);
-    assert_eq!((f.tick(), f.tick()), (Resend::Nothing, Resend::All));
+    assert_eq!(
+        (f.tick(), f.tick()),
+        (Resend::Nothing, Resend::range(2449, 2449 + 1448))
+    );
     f.from_guest(&guest_ack(2449 + 1448, 502), &P);
     assert!((0..10).all(|_| f.tick() == Resend::Nothing));
     // While offload drains, re-sends back off to 4 ticks at most, from
     // wherever the backoff stood.
     f.to_guest(&data(2449 + 1448, 1448), Room::Free, &P);
-    let ticks: Vec<_> = (1..=30).filter(|_| f.tick() == Resend::All).collect();
+    let ticks: Vec<_> = (1..=30).filter(|_| resent(f.tick())).collect();
     assert_eq!(ticks, [2, 6, 14, 30]);
-    let ticks: Vec<_> = (1..=20).filter(|_| f.drain_tick() == Resend::All).collect();
+    let ticks: Vec<_> = (1..=20).filter(|_| resent(f.drain_tick())).collect();
     assert_eq!(ticks, [4, 8, 12, 16, 20]);
 }
 
@@ -1086,13 +1206,15 @@ fn resets_go_to_both_ends_at_their_expected_sequence() {
 /// Random interleavings of a sender, a way into the guest that loses
 /// frames (single drops, and whole purges as a stopped vhost-net reader's
 /// queue sees), a guest TCP that acks out-of-order arrivals at once, the
-/// host's delivery buffer with its re-sends, and timer ticks: once the
-/// losses stop, every byte the host acked to the sender reaches the guest.
+/// host's delivery buffer with its re-sends, segments parked past the
+/// guest's window (growth) and handed as it opens, and timer ticks: once
+/// the losses stop, every byte the host acked to the sender reaches the
+/// guest.
 #[test]
 fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
     use std::collections::VecDeque;
     let mut rnd = xorshift(0xdead_beef);
-    let (mut resent_heads, mut resent_all, mut resent_holes) = (0, 0, 0);
+    let (mut resent_heads, mut resent_all, mut resent_holes, mut released) = (0, 0, 0, 0);
     for _ in 0..400 {
         let (p, guest_buf, isn, mut f) = random_case(&mut rnd, true);
         let cap = 2 + rnd(16) as usize;
@@ -1115,29 +1237,56 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
             );
             let lossy = round < rounds;
             round += 1;
-            // What the guest would see sent to it now.
-            let resend = |what: Resend, ring: &mut VecDeque<(u32, u32)>, held: &VecDeque<_>| {
-                let (n, from, to, sacked) = match what {
-                    Resend::Nothing => (0, 0, 0, vec![]),
-                    Resend::Head => (1, 0, u32::MAX, vec![]),
-                    Resend::All => (held.len(), 0, u32::MAX, vec![]),
+            // What the guest would see sent to it now; a release moves the
+            // flow's hand-off point past what it hands.
+            let resend = |what: Resend,
+                          ring: &mut VecDeque<(u32, u32)>,
+                          held: &VecDeque<(u32, u32)>,
+                          f: &mut Flow| {
+                let (from, to, sacked) = match what {
+                    Resend::Nothing => return,
+                    Resend::Head => (0, 0, None),
                     Resend::Holes {
                         from,
                         to,
                         sacked,
                         sacks,
-                    } => (held.len(), from, to, sacked[..usize::from(sacks)].to_vec()),
+                    } => (from, to, Some(sacked[..usize::from(sacks)].to_vec())),
+                    Resend::Release { from, to } => {
+                        let mut at = from;
+                        for &(s, l) in held.iter() {
+                            if before_or_eq(s.wrapping_add(l), at) {
+                                continue;
+                            }
+                            if tcp::before(at, s) || !tcp::before(s, to) {
+                                break;
+                            }
+                            if ring.len() < cap {
+                                ring.push_back((s, l));
+                            }
+                            at = s.wrapping_add(l);
+                        }
+                        f.handed_to(at);
+                        return;
+                    }
+                };
+                let Some(sacked) = sacked else {
+                    if let Some(&h) = held.front() {
+                        if ring.len() < cap {
+                            ring.push_back(h);
+                        }
+                    }
+                    return;
                 };
                 let within = |&&(s, l): &&(u32, u32)| {
                     let end = s.wrapping_add(l);
                     let inside =
                         |&&(a, b): &&(u32, u32)| before_or_eq(a, s) && before_or_eq(end, b);
-                    to == u32::MAX
-                        || (tcp::before(from, end)
-                            && tcp::before(s, to)
-                            && !sacked.iter().any(|b| inside(&b)))
+                    tcp::before(from, end)
+                        && tcp::before(s, to)
+                        && !sacked.iter().any(|b| inside(&b))
                 };
-                for &h in held.iter().filter(within).take(n) {
+                for &h in held.iter().filter(within) {
                     if ring.len() < cap {
                         ring.push_back(h);
                     }
@@ -1166,17 +1315,19 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
                     if start == snd_nxt {
                         snd_nxt = end;
                     }
-                    let room = if ring.len() + 1 < cap {
-                        Room::Free
-                    } else {
+                    // The guest away (not running), running in turns, or
+                    // running, at random.
+                    let room = if ring.len() + 1 >= cap {
                         Room::RingFull
+                    } else {
+                        [Room::Away, Room::Scheduled, Room::Free][rnd(3) as usize]
                     };
                     let before_acked = f.view().acked;
-                    let (v, _) = f.to_guest(&seg(start, 9, ACK, 100, len), room, &p);
-                    if ring.len() < cap {
+                    let (v, ev) = f.to_guest(&seg(start, 9, ACK, 100, len), room, &p);
+                    if ring.len() < cap && !matches!(v, ToGuest::ParkAndAck(_)) {
                         ring.push_back((start, len));
                     }
-                    if let ToGuest::PassAndAck(a) = v {
+                    if let ToGuest::PassAndAck(a) | ToGuest::ParkAndAck(a) = v {
                         if tcp::before(before_acked, a.ack) {
                             held.push_back((start, len));
                         }
@@ -1184,6 +1335,8 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
                         snd_una = tcp::seq_max(snd_una, a.ack);
                         snd_wnd = u32::from(a.window) << 2;
                     }
+                    released += usize::from(matches!(ev.resend, Resend::Release { .. }));
+                    resend(ev.resend, &mut ring, &held, &mut f);
                 }
                 // The guest runs: in-order data in its window is taken (one
                 // ACK at the end); data past a hole, in its window, is kept
@@ -1262,7 +1415,8 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
                         }
                         resent_heads += usize::from(ev.resend == Resend::Head);
                         resent_holes += usize::from(matches!(ev.resend, Resend::Holes { .. }));
-                        resend(ev.resend, &mut ring, &held);
+                        released += usize::from(matches!(ev.resend, Resend::Release { .. }));
+                        resend(ev.resend, &mut ring, &held, &mut f);
                         let seen = match v {
                             FromGuest::Drop => None,
                             FromGuest::Pass => Some((ack, win)),
@@ -1279,8 +1433,8 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
                 // The port's timer.
                 4 | 5 => {
                     let r = f.tick();
-                    resent_all += usize::from(r == Resend::All);
-                    resend(r, &mut ring, &held);
+                    resent_all += usize::from(matches!(r, Resend::Holes { .. }));
+                    resend(r, &mut ring, &held, &mut f);
                 }
                 // Losses on the way in.
                 6 => {
@@ -1298,5 +1452,5 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
         );
         assert_eq!(f.held(), 0);
     }
-    assert!(resent_heads > 0 && resent_all > 0 && resent_holes > 0);
+    assert!(resent_heads > 0 && resent_all > 0 && resent_holes > 0 && released > 0);
 }

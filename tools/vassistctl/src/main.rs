@@ -280,11 +280,12 @@ fn print_flow(f: &Value) {
         n("idle-ms")
     );
     println!(
-        "    early-acks {} acks-dropped {} acks-rewritten {} held-bytes {} resends {}",
+        "    early-acks {} acks-dropped {} acks-rewritten {} held-bytes {} parked-bytes {} resends {}",
         n("early-acks"),
         n("acks-dropped"),
         n("acks-rewritten"),
         n("held-bytes"),
+        n("parked-bytes"),
         n("resends")
     );
 }
@@ -375,6 +376,7 @@ fn print_port(p: &Value) {
         s("bad-checksums"),
         s("held-gaps")
     );
+    println!("    parked {} released {}", s("parked"), s("released"));
 }
 
 /// A zone port's geometry, state and counters.
