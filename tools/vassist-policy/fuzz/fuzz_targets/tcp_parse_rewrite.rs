@@ -56,7 +56,18 @@ fuzz_target!(|data: &[u8]| {
         grow: ctl & 0x80 != 0,
     };
     if let Some(mut f) = Flow::from_guest_syn(&seg, &p).or_else(|| Flow::from_guest_ack(&seg, &p)) {
-        let room = |bits: u8| [Room::Free, Room::RingFull, Room::HeldFull, Room::Free][usize::from(bits & 3)];
+        let room = |bits: u8| {
+            [
+                Room::Free,
+                Room::RingFull,
+                Room::HeldFull,
+                Room::Away,
+                Room::Scheduled,
+                Room::NoAck,
+                Room::Free,
+                Room::Free,
+            ][usize::from(bits & 7)]
+        };
         let _ = f.to_guest(&seg, room(ctl >> 1), &p);
         let _ = f.from_guest(&seg, &p);
         let _ = f.tick();
