@@ -9,10 +9,12 @@
 //! what it sends is sent after the lock is released.
 //!
 //! Each segment acked early is kept (a clone of its frame) in its flow's
-//! delivery buffer until the guest's own ACK covers it. With window
-//! growth, a segment acked past the guest's window edge is parked: the
-//! frame itself is kept, not handed, and handed (a clone of it) when the
-//! guest's ACKs open its window that far. The holes the
+//! delivery buffer until the guest's own ACK covers it. Window growth
+//! invites the sender past the guest's window only for a guest the port
+//! sees running in turns (away: bytes handed to it unacked for
+//! [`GUEST_AWAY_MS`]); a segment acked that the guest is not handed at
+//! once is parked: the frame itself is kept, and handed (a clone of it)
+//! when the guest's ACKs open its window that far. The holes the
 //! guest's duplicate ACKs and SACK blocks show are sent to it again; when
 //! it goes quiet below the host's ack point with its ring drained, the
 //! port's timer ([`tick`]) sends it everything held again, with backoff.
