@@ -624,13 +624,14 @@ pub(crate) fn to_guest<'a>(
     );
     let key = FlowKey::to_guest(&seg);
     let found = engine.flows.with(&key, now, idle, &skb, |e, skb| {
-        let away = guest_away(e, now);
+        // The guest's scheduling matters only to growth.
+        let away = p.grow && guest_away(e, now);
         if away {
             snoop.saw_away(now);
         }
         let room = match room {
             Room::Free if away => Room::Away,
-            Room::Free if snoop.scheduled(now) => Room::Scheduled,
+            Room::Free if p.grow && snoop.scheduled(now) => Room::Scheduled,
             room => room,
         };
         judge_to_guest(snoop, e, &seg, skb, eligible, room, dev, &p, rcu)
@@ -956,14 +957,14 @@ pub(crate) fn tick(
     if engine.flows.held_bytes() == 0 {
         return;
     }
-    let (now, idle) = (time::now_ms(), snoop.idle_ms());
+    let (now, idle, p) = (time::now_ms(), snoop.idle_ms(), snoop.params());
     let drained = queue.drained(dev);
     let mut budget = Budget::of(queue, snoop, engine, dev);
     let (mut frames, mut released) = (HeldSkbs::new(), HeldSkbs::new());
     let (mut stale, mut gap, mut away) = (false, false, false);
     engine.flows.for_each_from(0, now, idle, |e| {
         stale |= e.held_bytes() != 0 && e.idle(now, idle);
-        away |= guest_away(e, now);
+        away |= p.grow && guest_away(e, now);
         if drained {
             let what = if engine.draining() {
                 e.flow.drain_tick()
