@@ -517,11 +517,12 @@ impl Flow {
         }
         d.ticks = 0;
         d.backoff = (d.backoff + 1).min(RESEND_BACKOFF_MAX);
-        d.recover = Some(handed);
-        d.resent_to = handed;
         if before(self.vm_right, handed) {
             return self.overshot();
         }
+        let d = &mut self.delivery;
+        d.recover = Some(handed);
+        d.resent_to = handed;
         Resend::range(from, handed)
     }
 
