@@ -64,14 +64,17 @@ pub fn tcp_offset(ethertype: u16, hdr: &[u8]) -> Option<TcpAt<'_>> {
 }
 
 fn ipv4_tcp_offset(hdr: &[u8]) -> Option<usize> {
-    let (&ver_ihl, rest) = hdr.split_first()?;
-    let ihl = usize::from(ver_ihl & 0x0f) * 4;
-    if ver_ihl >> 4 != 4 || ihl < 20 || hdr.len() < ihl {
+    // The protocol first: a frame that is not TCP leaves at once.
+    if *hdr.get(9)? != IPPROTO_TCP {
+        return None;
+    }
+    let ihl = usize::from(hdr[0] & 0x0f) * 4;
+    if hdr[0] >> 4 != 4 || ihl < 20 || hdr.len() < ihl {
         return None;
     }
     // Fragment offset (13 bits) must be 0: later fragments carry no header.
-    let frag = u16::from_be_bytes([rest[5], rest[6]]) & 0x1fff;
-    (rest[8] == IPPROTO_TCP && frag == 0).then_some(ihl)
+    let frag = u16::from_be_bytes([hdr[6], hdr[7]]) & 0x1fff;
+    (frag == 0).then_some(ihl)
 }
 
 fn ipv6_tcp_offset(hdr: &[u8]) -> Option<usize> {
