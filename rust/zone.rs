@@ -427,6 +427,7 @@ impl Zones {
     }
 
     /// Free buffers running low: another zone, in process context.
+    #[inline]
     fn grow_if_low(self: &Arc<Zones>, inner: &mut Inner) {
         let low = inner.bufs.free() < inner.bufs.geometry().bufs_per_zone() / 4;
         if low && inner.bufs.can_grow() && !inner.growing {
@@ -965,15 +966,26 @@ impl Zones {
         }
     }
 
-    /// Takes in the buffers the consumer gave back.
+    /// Takes in the buffers the consumer gave back, if it gave any since
+    /// the last time (every frame placed looks).
+    #[inline]
     fn take_returns(&self, inner: &mut Inner) {
-        let (Some(prod), Some(cons)) = (
-            self.index(self.layout.ret_head, abi::HEAD_PRODUCER),
-            self.index(self.layout.ret_head, abi::HEAD_CONSUMER),
-        ) else {
+        let Some(prod) = self.index(self.layout.ret_head, abi::HEAD_PRODUCER) else {
             return;
         };
-        let Ok(avail) = inner.ret.sync(prod.load(Ordering::Acquire)) else {
+        let prod = prod.load(Ordering::Acquire);
+        if !inner.ret.is_done_at(prod) {
+            self.take_returned(inner, prod);
+        }
+    }
+
+    /// Takes in the returns up to `prod`, which moved.
+    #[inline(never)]
+    fn take_returned(&self, inner: &mut Inner, prod: u32) {
+        let Some(cons) = self.index(self.layout.ret_head, abi::HEAD_CONSUMER) else {
+            return;
+        };
+        let Ok(avail) = inner.ret.sync(prod) else {
             inner.stats.bad_desc += 1;
             return;
         };

@@ -566,6 +566,13 @@ impl Consumer {
         Ok(avail)
     }
 
+    /// Whether `prod`, read from shared memory, shows nothing since the
+    /// last `sync` and every entry then available was released: no
+    /// `sync` needed.
+    pub fn is_done_at(&self, prod: u32) -> bool {
+        prod == self.prod && self.prod == self.cons
+    }
+
     /// Entries available as of the last `sync`.
     pub fn available(&self) -> u32 {
         self.prod.wrapping_sub(self.cons)

@@ -434,7 +434,11 @@ proptest! {
                 }
                 shared_prod = p.commit(k);
             } else {
+                // The consumer's shortcut: nothing to take exactly when a
+                // sync would show nothing available.
+                let done = c.is_done_at(shared_prod);
                 let avail = c.sync(shared_prod).unwrap();
+                prop_assert_eq!(done, avail == 0);
                 prop_assert!(avail <= size);
                 let k = n.min(avail);
                 for i in 0..k {
