@@ -98,6 +98,39 @@ n=${#modes[@]}
 : > "$out/rx.txt"
 # One run unmeasured first: caches and allocators cold after boot.
 run warm 64 zone > /dev/null
+# BENCH_PROFILE=mode: one 64-byte run of that mode under perf instead, to
+# $1/profile.txt: instructions per frame by process (the sender's softirqs
+# are the path to the port) and object, by function, and samples by offset
+# in the module's functions (for objdump of the .ko). A sample every
+# 10,000 instructions: perf's hrtimer fires no more often, whatever -c
+# asks.
+if [ -n "${BENCH_PROFILE:-}" ]; then
+	sysctl -qw kernel.kptr_restrict=0 kernel.perf_event_paranoid=-1
+	perf record -q -a -e cpu-clock -c 10000 -o "$TMPD/perf.data" 2> /dev/null &
+	p=$!
+	sleep 1
+	run prof 64 "$BENCH_PROFILE"
+	kill -INT $p
+	wait $p || true
+	perf script -i "$TMPD/perf.data" --comms rxbench -F pid,ip,sym,symoff,dso 2> /dev/null |
+		awk '{ f = $3; sub(/\+0x[0-9a-f]+$/, "", f); print $1, $NF, f, $3 }' > "$TMPD/samples"
+	# per_frame FIELDS LINES: instructions per frame by the fields' values.
+	per_frame() {
+		awk -v f="$frames" -v k="$1" '{ split(k, i, ","); key = $i[1]; for (j = 2; j in i; j++) key = key " " $i[j]; n[key]++ }
+			END { for (key in n) printf "%8.0f %s\n", n[key] * 10000 / f, key }' "$TMPD/samples" |
+			sort -rn | head -"$2"
+	}
+	{
+		echo "# instructions per frame by process and object"
+		per_frame 1,2 12
+		echo "# instructions per frame by function"
+		per_frame 3 40
+		echo "# samples by offset in vassist's functions"
+		awk '$2 ~ /vassist/ { n[$4]++ } END { for (k in n) print n[k], k }' "$TMPD/samples" |
+			sort -rn | head -80
+	} > "$out/profile.txt"
+	exit 0
+fi
 for i in $(seq 0 $((rounds - 1))); do
 	for size in 64 1514; do
 		for j in $(seq 0 $((n - 1))); do
