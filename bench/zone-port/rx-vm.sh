@@ -39,6 +39,11 @@ bridge -n "$HOST" fdb add $mac dev tap0 master static
 mod_load
 vctl port add dev tap0 > /dev/null
 zone_stat() { zone_stat_of tap0 "$1"; }
+# The receiver runs in the host's namespace; profiled, without a mount
+# namespace of its own (ip netns exec makes one), so that perf finds its
+# binary by the path it has here.
+in_host=(ip netns exec "$HOST")
+[ -z "${BENCH_PROFILE:-}" ] || in_host=(nsenter --net=/run/netns/"$HOST")
 run() {
 	local round=$1 size=$2 mode=$3 recv=$3 sent busy got notes own
 	# Zone turned on afresh: its counters start at zero.
@@ -50,7 +55,7 @@ run() {
 	local dev=tap0
 	[ $mode != xdp ] || dev=vxdp1
 	bridge -n "$HOST" fdb replace $mac dev ${dev/vxdp1/vxdp0} master static
-	ip netns exec "$HOST" rxbench recv --dev $dev --mode $recv > "$TMPD/recv" 2>&1 &
+	"${in_host[@]}" rxbench recv --dev $dev --mode $recv > "$TMPD/recv" 2>&1 &
 	local r=$!
 	slowwait 5 grep -q ready "$TMPD/recv"
 	sleep 0.5
