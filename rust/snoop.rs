@@ -471,9 +471,7 @@ impl<'r> GuestQueue<'r> {
     /// counted for it into a tap's ring is taken back.
     fn withdraw(self, skb: &Egress<'_>) {
         if let GuestQueue::Tap(tap) = self {
-            let skb = skb.skb();
-            tap.ring
-                .withdraw(ring_entries(skb.segments(), || skb.needs_gso()));
+            tap.ring.withdraw(self.entries(skb.skb()));
         }
     }
 
@@ -501,8 +499,7 @@ impl<'r> GuestQueue<'r> {
         }
         match self {
             GuestQueue::Tap(tap) => {
-                let entries = ring_entries(skb.segments(), || skb.needs_gso());
-                if !admit(tap, entries, dev) {
+                if !admit(tap, self.entries(&skb), dev) {
                     bump(&snoop.stats.ring_drops);
                     return None;
                 }
