@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """Figures of bench/ack-offload/growth-vm.sh: per case, each mode's
 completion time (median, p90) at the guest's application, growth's ratio
-to offload without it, the port's growth counters and the guest's drops."""
+to offload without it, and per mode the port's counters, the sender's loss
+recovery and the guest's drops and duplicates."""
 import glob
 import json
 import os
@@ -11,6 +12,16 @@ import statistics as st
 import sys
 
 d = sys.argv[1]
+
+# Per mode: what the port did, the segments the sender took in (acks) and
+# its retransmissions (and the duplicates the guest reported), what the
+# guest sent (acks), dropped or got twice.
+COUNTERS = (
+    ("port", ("early-acks", "resends", "ring-drops", "parked", "released")),
+    ("sender", ("InSegs", "RetransSegs", "TCPSackRecovery", "TCPLossProbes", "TCPTimeouts",
+                "TCPDSACKRecv")),
+    ("guest", ("OutSegs", "TCPDSACKOldSent", "TCPRcvQDrop", "TCPZeroWindowDrop")),
+)
 
 
 def pct(v, q):
@@ -39,13 +50,7 @@ for path in sorted(glob.glob(f"{d}/n*.jsonl"), key=case_key):
     ratio = ""
     if "on" in t and "grow" in t:
         ratio = f"; growth {st.median(t['on']) / st.median(t['grow']):.2f}x"
-    s = json.load(open(path.replace(".jsonl", ".port.json")))[0]["stats"]
-    drops = {}
-    for line in open(path.replace(".jsonl", ".nstat")):
-        f = line.split()
-        if len(f) >= 2 and f[0] in ("TcpExtTCPZeroWindowDrop", "TcpExtTCPRcvQDrop", "TcpExtTCPDSACKOldSent"):
-            drops[f[0].replace("TcpExt", "")] = int(f[1])
     print(f"N={n} {size // 1000} KB: " + "; ".join(parts) + ratio + f"; {bad} incomplete or wrong")
-    print(f"  port: parked {s.get('parked', 0)} released {s.get('released', 0)} resends {s.get('resends', 0)} "
-          f"ring-drops {s.get('ring-drops', 0)} held-gaps {s.get('held-gaps', 0)}; guest: "
-          + " ".join(f"{k} {v}" for k, v in sorted(drops.items())))
+    for mode, c in json.load(open(path.replace(".jsonl", ".stats.json"))).items():
+        print(f"  {mode}: " + "; ".join(
+            f"{who} " + " ".join(f"{k} {c[who].get(k, 0)}" for k in keys) for who, keys in COUNTERS))

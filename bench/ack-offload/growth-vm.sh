@@ -3,9 +3,9 @@
 # In the test VM (benchmark kernel): window growth against offload without
 # it, side by side in blocks of 5, for a guest that keeps running (N=1) and
 # one that runs in turns (N=3: the guest helper's round-robin model, 30 ms
-# slice, 60% load). Per case: the transfers ($1/CASE.jsonl), the port's
-# counters after ($1/CASE.port.json) and the guest's TCP drop counters
-# ($1/CASE.nstat).
+# slice, 60% load). Per case: the transfers ($1/CASE.jsonl) and what each
+# mode's blocks changed in the port's counters, the sender's and the
+# guest's TCP counters ($1/CASE.stats.json).
 #   BENCH_GROWTH_CASES (N:BYTES:COUNT,...), BENCH_GROWTH_MODES (on,grow)
 out=$1
 . "$(dirname "$0")/../../selftests/lib.sh"
@@ -16,13 +16,10 @@ for spec in ${cases//,/ }; do
 	IFS=: read -r n size count <<< "$spec"
 	if [ "$n" = 1 ]; then topo_up; else topo_up --vms "$n" --slice-ms 30 --load 60; fi
 	vctl port add dev tap0 > /dev/null
-	in_guest nstat -n
 	python3 "$VASSIST_ROOT/bench/ack-offload/transfers.py" --host-ns "$HOST" \
 		--remote-ns "$REMOTE" --guest-ns "$GUEST" --guest-ip $GUEST_IP --size "$size" \
 		--n "$count" --block 5 --modes "${BENCH_GROWTH_MODES:-on,grow}" \
-		--out "$out/n$n-$size.jsonl"
-	vctl -j port show dev tap0 > "$out/n$n-$size.port.json"
-	in_guest nstat > "$out/n$n-$size.nstat"
+		--out "$out/n$n-$size.jsonl" --stats "$out/n$n-$size.stats.json"
 	echo "growth n$n-$size: $(wc -l < "$out/n$n-$size.jsonl")"
 	topo_down
 done

@@ -6,7 +6,8 @@ guest's application, which verifies every byte. One process: a receiver
 thread in the guest's netns, the sender in the remote's (setns per
 thread). Writes one JSON line per transfer: mode, t0 (sender starts),
 t_end (guest application has every byte), bytes verified, the sender's
-port."""
+port. With --stats FILE, also what each mode's blocks changed: the port's
+counters, the sender's and the guest's TCP counters (JSON by mode)."""
 import argparse, ctypes, json, os, socket, subprocess, threading, time
 
 CLONE_NEWNET = 0x40000000
@@ -39,8 +40,42 @@ def pattern(size):
     return (bytes(range(251)) * (size // 251 + 1))[:size]
 
 
-def receiver(args, ends, ready):
+class TcpCounters:
+    """The TCP counters of the calling thread's netns (/proc/net/snmp and
+    netstat, opened now: a read later gives that netns's counters)."""
+
+    def __init__(self):
+        self.files = [open(f"/proc/thread-self/net/{f}") for f in ("snmp", "netstat")]
+
+    def read(self):
+        c = {}
+        for f in self.files:
+            f.seek(0)
+            lines = f.read().splitlines()
+            for names, values in zip(lines[::2], lines[1::2]):
+                kind, names = names.split(":")
+                if kind in ("Tcp", "TcpExt"):
+                    for k, v in zip(names.split(), values.split(":")[1].split()):
+                        c[k] = int(v)
+        return c
+
+
+def port_counters(args):
+    out = subprocess.run(["ip", "netns", "exec", args.host_ns, "vassistctl", "-j", "port", "show",
+                          "dev", "tap0"], check=True, capture_output=True, text=True).stdout
+    return {k: v for k, v in json.loads(out)[0]["stats"].items() if isinstance(v, int)}
+
+
+def add_delta(into, before, after):
+    for k, v in after.items():
+        d = v - before.get(k, 0)
+        if d:
+            into[k] = into.get(k, 0) + d
+
+
+def receiver(args, ends, ready, counters):
     enter(args.guest_ns)
+    counters.append(TcpCounters())
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("0.0.0.0", args.port))
@@ -76,21 +111,37 @@ def main():
                     help="port settings taken in turn, a block each: "
                     + ", ".join(MODES) + ", each with an optional @BUF_SIZE")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--stats", help="per-mode counters to this file (JSON)")
     args = ap.parse_args()
-    ends, ready = {}, threading.Event()
-    t = threading.Thread(target=receiver, args=(args, ends, ready), daemon=True)
+    ends, ready, guest = {}, threading.Event(), []
+    t = threading.Thread(target=receiver, args=(args, ends, ready, guest), daemon=True)
     t.start()
     ready.wait()
-    starts = []
+    starts, stats = [], {}
 
     def sender():
         enter(args.remote_ns)
+        remote = TcpCounters()
         data = pattern(args.size)
-        mode = None
+        mode, was = None, None
+
+        def snapshot():
+            return {"port": port_counters(args), "sender": remote.read(), "guest": guest[0].read()}
+
+        def account():
+            now = snapshot()
+            if mode is not None:
+                m = stats.setdefault(mode, {"port": {}, "sender": {}, "guest": {}})
+                for k in now:
+                    add_delta(m[k], was[k], now[k])
+            return now
+
         modes = args.modes.split(",")
         for i in range(args.n):
             want = modes[(i // args.block) % len(modes)]
             if want != mode:
+                if args.stats:
+                    was = account()
                 subprocess.run(["ip", "netns", "exec", args.host_ns, "vassistctl", "port",
                                 "set", "dev", "tap0"] + settings(want), check=True,
                                stdout=subprocess.DEVNULL)
@@ -103,6 +154,9 @@ def main():
             s.recv(1)
             starts.append((s.getsockname()[1], mode, t0))
             s.close()
+        if args.stats:
+            time.sleep(0.2)
+            account()
 
     st = threading.Thread(target=sender)
     st.start()
@@ -113,6 +167,9 @@ def main():
             t_end, got = ends.get(port, (None, 0))
             f.write(json.dumps({"port": port, "mode": mode, "t0": t0, "t_end": t_end,
                                 "bytes": got}) + "\n")
+    if args.stats:
+        with open(args.stats, "w") as f:
+            json.dump(stats, f, indent=1)
 
 
 if __name__ == "__main__":
