@@ -243,6 +243,9 @@ pub struct Flow {
     /// Bytes up to here went to the guest's queue; from here to `acked`
     /// they are parked (acked early past the guest's window edge).
     handed: u32,
+    /// End of the highest data that went toward the guest inside its
+    /// window (what it may hold out of order and SACK).
+    sent_top: u32,
     /// Growth hands the guest more than its window: a Linux guest takes
     /// more than its last window in one batch, as its window grows while
     /// it acks (receive-side slow start, 2 MSS a segment), as far as its
@@ -351,6 +354,7 @@ impl Flow {
             told_right: seg.ack.wrapping_add(u32::from(seg.window)),
             rcv_win: u32::from(seg.window).min(p.buf_size),
             handed: seg.ack,
+            sent_top: seg.ack,
             ahead: true,
             scheduled: false,
             guest_seq: seg.end_seq(),
@@ -648,6 +652,7 @@ impl Flow {
                 self.told_right = self.vm_right;
                 self.rcv_win = syn.window.min(p.buf_size);
                 self.handed = self.next_seq;
+                self.sent_top = self.next_seq;
                 self.mss = seg.opts.mss.map_or(syn.mss, |m| u32::from(m).min(syn.mss));
             }
             return (ToGuest::Pass, ev);
@@ -664,12 +669,21 @@ impl Flow {
             return (ToGuest::Pass, ev);
         }
         let end = seg.end_seq();
+        let top = self.sent_top;
+        if before(seg.seq, self.vm_right) {
+            self.sent_top = seq_max(top, end);
+        }
         // Bytes the sender already had acknowledged: it missed the ack, so
         // say it again (the guest's own duplicate ACK would be dropped).
         if !before(self.acked, end) {
             return (ToGuest::PassAndAck(self.ack_spec(self.acked, seg, p)), ev);
         }
-        if seg.seq != self.next_seq {
+        // Not in order; or the sender's retransmission of a hole below
+        // data that went to the guest already (one the ring dropped): the
+        // guest recovers it with the sender, whose SACK scoreboard needs
+        // the guest's duplicate ACKs, which an early ack would make
+        // redundant (dropped).
+        if seg.seq != self.next_seq || before(seg.seq, top) {
             self.go_offline(Offline::UnexpectedSeq, &mut ev);
             return (ToGuest::Pass, ev);
         }
@@ -833,10 +847,20 @@ impl Flow {
         // A pure one is redundant unless it opens the window past the edge
         // the sender knows: the host's acks stop at the guest's edge, so
         // without it a sender told "window 0" waits for its persist timer.
-        let edge = self
-            .acked
-            .wrapping_add(self.decode(self.encode(win.min(p.buf_size))));
-        if pure && (self.wscale.is_none() || !before(self.told_right, edge)) {
+        // And only once it at least doubles what the sender may still
+        // send, as a Linux receiver updates its window: the host's acks
+        // carry the guest's edge while data flows, and each update passed
+        // on costs the sender an ACK to process (a guest that keeps up
+        // opens its window on nearly every ACK).
+        let offered = self.decode(self.encode(win.min(p.buf_size)));
+        let edge = self.acked.wrapping_add(offered);
+        let usable = if before(self.acked, self.told_right) {
+            self.told_right.wrapping_sub(self.acked)
+        } else {
+            0
+        };
+        let opens = before(self.told_right, edge) && offered / 2 >= usable;
+        if pure && (self.wscale.is_none() || !opens) {
             return (FromGuest::Drop, ev);
         }
         (self.capped(seg, Some(self.acked), win, p, &mut ev), ev)

@@ -408,7 +408,8 @@ fn growth_hands_a_window_ahead_then_only_its_window_once_it_drops() {
     let (v, _) = f.to_guest(&data(end, 1448), Room::Free, &p);
     assert!(matches!(v, ToGuest::PassAndAck(_)), "{v:?}");
     // With growth a full ring parks it; without, it passes unacked.
-    let (v, _) = f.to_guest(&data(end + 1448, 1448), Room::RingFull, &P);
+    let mut without = f;
+    let (v, _) = without.to_guest(&data(end + 1448, 1448), Room::RingFull, &P);
     assert_eq!(v, ToGuest::Pass);
     let (v, _) = f.to_guest(&data(end + 1448, 1448), Room::RingFull, &p);
     assert!(matches!(v, ToGuest::ParkAndAck(_)), "{v:?}");
@@ -455,11 +456,12 @@ fn out_of_order_goes_offline_and_guest_acks_bring_it_back() {
         (v, ev.offline),
         (ToGuest::Pass, Some(Offline::UnexpectedSeq))
     );
-    // The guest acks what it got (nothing new): NEXT_SEQ stays; the missing
-    // segment arrives in order and the flow is active again.
+    // The missing segment arrives: the guest has the one after it, so it
+    // recovers with the sender, without early acks.
     let (v, _) = f.to_guest(&data(1001, 1448), Room::Free, &P);
-    assert!(matches!(v, ToGuest::PassAndAck(a) if a.ack == 1001 + 1448));
-    // The guest then acks both, which moves NEXT_SEQ past the gap.
+    assert_eq!(v, ToGuest::Pass);
+    // The guest then acks both, which moves NEXT_SEQ past the gap, and
+    // the flow is active again.
     f.to_guest(&data(1001 + 2 * 1448, 100), Room::Free, &P);
     let ack = parse(&raw(
         false,
@@ -596,6 +598,38 @@ fn sack_blocks_say_what_the_guest_lacks() {
     g.from_guest(&guest_sack(at(0), 502, &[(at(1), at(3))]), &P);
     let (_, ev) = g.from_guest(&guest_sack(at(1), 502, &[(at(2), at(3))]), &P);
     assert_eq!(ev.resend, Resend::Nothing);
+}
+
+#[test]
+fn a_retransmission_below_data_the_guest_got_is_not_acked_early() {
+    let mut f = server_flow();
+    let at = |i: u32| 1001 + i * 1448;
+    f.to_guest(&data(at(0), 1448), Room::Free, &P);
+    // The ring had no room for segment 1 (not acked; the tap drops it),
+    // 2 to 4 pass behind it.
+    let (v, ev) = f.to_guest(&data(at(1), 1448), Room::RingFull, &P);
+    assert_eq!((v, ev.offline), (ToGuest::Pass, Some(Offline::NoBuf)));
+    for i in 2..5 {
+        let (v, _) = f.to_guest(&data(at(i), 1448), Room::Free, &P);
+        assert_eq!(v, ToGuest::Pass);
+    }
+    f.from_guest(&guest_ack(at(1), 502), &P);
+    // The sender's retransmission of 1 is the guest's next byte, but it
+    // has 2 to 4: the sender needs its duplicate ACKs, which go through.
+    let (v, _) = f.to_guest(&data(at(1), 1448), Room::Free, &P);
+    assert_eq!(v, ToGuest::Pass);
+    assert_eq!(f.mode(), Mode::Offline(Offline::UnexpectedSeq));
+    for i in 3..=5 {
+        let (v, ev) = f.from_guest(&guest_sack(at(1), 502, &[(at(2), at(i))]), &P);
+        assert_eq!((v, ev.resend), (FromGuest::Pass, Resend::Nothing), "{i}");
+    }
+    // Recovered: new data is acked early again.
+    f.from_guest(&guest_ack(at(5), 502), &P);
+    let (v, _) = f.to_guest(&data(at(5), 1448), Room::Free, &P);
+    assert!(
+        matches!(v, ToGuest::PassAndAck(a) if a.ack == at(6)),
+        "{v:?}"
+    );
 }
 
 #[test]
@@ -763,6 +797,14 @@ fn a_window_update_behind_the_hosts_point_is_let_through_raised() {
     assert_eq!(f.from_guest(&update, &P).0, FromGuest::Drop);
     let older = parse(&raw(false, 5001, 2449, ACK, 501, &ts, 0));
     assert_eq!(f.from_guest(&older, &P).0, FromGuest::Drop);
+    // While the sender may still send more than half of what the update
+    // would offer, the update is redundant too.
+    let mut g = server_flow();
+    for i in 0..4 {
+        g.to_guest(&data(1001 + i * 1448, 1448), Room::Free, &P);
+    }
+    let wider = parse(&raw(false, 5001, 2449, ACK, 600, &ts, 0));
+    assert_eq!(g.from_guest(&wider, &P).0, FromGuest::Drop);
 }
 
 #[test]
