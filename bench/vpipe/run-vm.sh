@@ -60,6 +60,34 @@ run() {
 : > "$out/vpipe.txt"
 # One run unmeasured first: caches and allocators cold after boot.
 run warm $((1 << 20)) vpipe > /dev/null
+# BENCH_PROFILE=splice|vpipe: one 100 MB run of that mode under perf
+# instead, to $1/profile.txt: where all CPUs' time went, by process and
+# object, and by function (a sample every 10 ms of CPU time).
+if [ -n "${BENCH_PROFILE:-}" ]; then
+	sysctl -qw kernel.kptr_restrict=0 kernel.perf_event_paranoid=-1
+	perf record -q -a -e cpu-clock -c 10000000 -o "$TMPD/perf.data" 2> /dev/null &
+	p=$!
+	sleep 1
+	run prof $((100 << 20)) "$BENCH_PROFILE"
+	kill -INT $p
+	wait $p || true
+	perf script -i "$TMPD/perf.data" -F comm,sym,dso 2> /dev/null |
+		awk '{ print $1 "\t" $NF "\t" $(NF-1) }' > "$TMPD/samples"
+	# top FIELDS LINES: share of the samples by the fields' values.
+	top() {
+		awk -F '\t' -v k="$1" '{ split(k, i, ","); key = $i[1]; for (j = 2; j in i; j++) key = key " " $i[j]; n[key]++; all++ }
+			END { for (key in n) printf "%5.1f%% %s\n", n[key] * 100 / all, key }' "$TMPD/samples" |
+			sort -rn | head -"$2"
+	}
+	{
+		echo "# CPU time by process and object"
+		top 1,2 25
+		echo "# CPU time by function"
+		top 3 50
+	} > "$out/profile.txt"
+	kill "$AGENT_PID"
+	exit 0
+fi
 for r in $(seq 1 "$rounds"); do
 	for size in $((1 << 20)) $((100 << 20)); do
 		if [ $((r % 2)) = 1 ]; then modes="splice vpipe"; else modes="vpipe splice"; fi
