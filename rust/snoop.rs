@@ -1077,12 +1077,21 @@ fn judge_from_guest<'a>(
             bump(&snoop.stats.guest_acks_dropped);
             Verdict::Drop(skb)
         }
-        FromGuest::Rewrite { ack, window } => {
+        FromGuest::Rewrite {
+            ack,
+            window,
+            sack_from,
+        } => {
             let partial = skb.csum_partial();
-            let end = seg.tcp_offset + tcp::OFF_CHECK + 2;
+            let sack = sack_from.zip(seg.opts.sack_offset).map(|(f, o)| (o, f));
+            // The options too when the SACK blocks change.
+            let end = match sack {
+                Some(_) => seg.tcp_offset + seg.header_len,
+                None => seg.tcp_offset + tcp::OFF_CHECK + 2,
+            };
             let done = skb
                 .header_mut(end)
-                .and_then(|h| apply_rewrite(&mut h[seg.tcp_offset..], ack, window, partial));
+                .and_then(|h| apply_rewrite(&mut h[seg.tcp_offset..], ack, window, sack, partial));
             if done.is_some() {
                 e.acks_rewritten += 1;
                 bump(&snoop.stats.acks_rewritten);

@@ -184,6 +184,12 @@ struct Delivery {
     /// Where this recovery's re-sends end: holes below it were re-sent
     /// already (the timer re-sends them if they are lost again).
     resent_to: u32,
+    /// A segment handed to fill a hole below data that went to the guest
+    /// before it (the sender's retransmission of one the ring dropped):
+    /// the end of that data. The guest's duplicate ACKs show the fill
+    /// lost only if they SACK data beyond it; the others left the guest
+    /// before the fill could reach it.
+    fill_top: Option<u32>,
 }
 
 /// What to send back to the sender for the guest.
@@ -215,10 +221,13 @@ pub enum FromGuest {
     Pass,
     /// A redundant pure ACK.
     Drop,
-    /// Forward with these fields rewritten (checksum to be fixed).
+    /// Forward with these fields rewritten (checksum to be fixed), and
+    /// its SACK blocks clipped to start at `sack_from` (the ack it was
+    /// raised to: a block below the ack is a D-SACK to the sender).
     Rewrite {
         ack: Option<u32>,
         window: Option<u16>,
+        sack_from: Option<u32>,
     },
 }
 
@@ -550,7 +559,19 @@ impl Flow {
         // duplicate the guest got, often one re-sent here: not a hole.
         let blocks = seg.opts.sack_blocks();
         let dsack = blocks.first().is_some_and(|b| before(b.0, seg.ack));
-        let dup = held && pure && !dsack && seg.ack == before_ack && seg.window == d.guest_window;
+        if d.fill_top.is_some_and(|t| !before(vm_ack, t)) {
+            d.fill_top = None;
+        }
+        let after_fill = match d.fill_top {
+            Some(t) => blocks.iter().any(|b| before(t, b.1)),
+            None => true,
+        };
+        let dup = held
+            && pure
+            && !dsack
+            && after_fill
+            && seg.ack == before_ack
+            && seg.window == d.guest_window;
         d.guest_window = seg.window;
         if !held {
             *d = Delivery {
@@ -678,12 +699,7 @@ impl Flow {
         if !before(self.acked, end) {
             return (ToGuest::PassAndAck(self.ack_spec(self.acked, seg, p)), ev);
         }
-        // Not in order; or the sender's retransmission of a hole below
-        // data that went to the guest already (one the ring dropped): the
-        // guest recovers it with the sender, whose SACK scoreboard needs
-        // the guest's duplicate ACKs, which an early ack would make
-        // redundant (dropped).
-        if seg.seq != self.next_seq || before(seg.seq, top) {
+        if seg.seq != self.next_seq {
             self.go_offline(Offline::UnexpectedSeq, &mut ev);
             return (ToGuest::Pass, ev);
         }
@@ -737,6 +753,9 @@ impl Flow {
         self.acked = end;
         if !park {
             self.handed = end;
+            if before(seg.seq, top) {
+                self.delivery.fill_top = Some(top);
+            }
         }
         if self.wscale.is_some() {
             self.rcv_win = self.rcv_win.saturating_add(2 * self.mss).min(p.buf_size);
@@ -860,7 +879,16 @@ impl Flow {
             0
         };
         let opens = before(self.told_right, edge) && offered / 2 >= usable;
-        if pure && (self.wscale.is_none() || !opens) {
+        // Nor is one whose SACK blocks tell of data past the host's point
+        // (passed while the flow was offline, past a hole the ring made):
+        // without them the sender's scoreboard lacks what the guest has,
+        // and it sends that again.
+        let sacks = seg
+            .opts
+            .sack_blocks()
+            .iter()
+            .any(|b| before(self.acked, b.1));
+        if pure && !sacks && (self.wscale.is_none() || !opens) {
             return (FromGuest::Drop, ev);
         }
         (self.capped(seg, Some(self.acked), win, p, &mut ev), ev)
@@ -883,9 +911,14 @@ impl Flow {
             (raw != seg.window).then_some(raw)
         });
         self.told(ack.unwrap_or(seg.ack), window.unwrap_or(seg.window));
+        let sack_from = ack.filter(|&a| seg.opts.sack_blocks().iter().any(|b| before(b.0, a)));
         match (ack, window) {
             (None, None) => FromGuest::Pass,
-            (ack, window) => FromGuest::Rewrite { ack, window },
+            (ack, window) => FromGuest::Rewrite {
+                ack,
+                window,
+                sack_from,
+            },
         }
     }
 }
@@ -1098,11 +1131,14 @@ impl Flow {
 }
 
 /// Rewrites `window` and `ack` in a TCP header in place (`tcp`: the
-/// header's bytes) and fixes its checksum; `partial`: CHECKSUM_PARTIAL.
+/// header's bytes), clips the SACK option at `sack.0` to `sack.1`
+/// ([`tcp::clip_sack`]), and fixes its checksum; `partial`:
+/// CHECKSUM_PARTIAL.
 pub fn apply_rewrite(
     tcp: &mut [u8],
     ack: Option<u32>,
     window: Option<u16>,
+    sack: Option<(usize, u32)>,
     partial: bool,
 ) -> Option<()> {
     let field = |t: &[u8], at: usize| t.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
@@ -1118,6 +1154,9 @@ pub fn apply_rewrite(
         tcp.get_mut(tcp::OFF_WINDOW..tcp::OFF_WINDOW + 2)?
             .copy_from_slice(&w.to_be_bytes());
         check = tcp::csum_replace2(check, old, w, partial);
+    }
+    if let Some((off, from)) = sack {
+        check = tcp::clip_sack(tcp, off, from, check, partial)?;
     }
     tcp.get_mut(tcp::OFF_CHECK..tcp::OFF_CHECK + 2)?
         .copy_from_slice(&check.to_be_bytes());

@@ -42,6 +42,8 @@ pub struct Options {
     /// SACK blocks (left edge, right edge), the first `sacks` of them.
     pub sack: [(u32, u32); 4],
     pub sacks: u8,
+    /// Offset of the SACK option (its kind) within the TCP header.
+    pub sack_offset: Option<usize>,
 }
 
 impl Options {
@@ -177,12 +179,16 @@ fn parse_options(mut o: &[u8]) -> Option<Options> {
                 opts.ts = Some((v, e));
                 opts.ts_offset = Some(pos + 2);
             }
+            // One SACK option: with two, which one the sender reads is
+            // its choice, and a rewrite must know.
+            (OPT_SACK, _) if opts.sack_offset.is_some() => return None,
             (OPT_SACK, 10 | 18 | 26 | 34) => {
                 for (i, b) in body.chunks_exact(8).enumerate() {
                     let word = |w: &[u8]| u32::from_be_bytes([w[0], w[1], w[2], w[3]]);
                     opts.sack[i] = (word(&b[..4]), word(&b[4..]));
                 }
                 opts.sacks = ((len - 2) / 8) as u8;
+                opts.sack_offset = Some(pos);
             }
             (OPT_MSS | OPT_WSCALE | OPT_SACK_OK | OPT_SACK | OPT_TS, _) => return None,
             _ => {}
@@ -191,6 +197,48 @@ fn parse_options(mut o: &[u8]) -> Option<Options> {
         pos += len;
     }
     Some(opts)
+}
+
+/// Clips the SACK option at `off` of the TCP header `tcp` to sequence
+/// numbers from `from` on: blocks that end at or before it go (the option
+/// shortened, the bytes it leaves padded with NOPs; all of it NOPs when no
+/// block is left), one that straddles it starts there. Returns `check`
+/// updated for the bytes changed; `partial`: CHECKSUM_PARTIAL.
+pub fn clip_sack(tcp: &mut [u8], off: usize, from: u32, check: u16, partial: bool) -> Option<u16> {
+    let len = usize::from(*tcp.get(off + 1)?);
+    if *tcp.get(off)? != OPT_SACK || len < 10 || (len - 2) % 8 != 0 {
+        return None;
+    }
+    // The 16-bit words the option touches, as they were.
+    let (lo, hi) = (off & !1, (off + len + 1) & !1);
+    let mut old = [0u8; 40];
+    old.get_mut(..hi - lo)?.copy_from_slice(tcp.get(lo..hi)?);
+    let word = |b: &[u8], at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let mut kept = 0;
+    for i in 0..(len - 2) / 8 {
+        let at = off + 2 + 8 * i;
+        let (start, end) = (word(tcp, at), word(tcp, at + 4));
+        if !before(from, end) {
+            continue;
+        }
+        let to = off + 2 + 8 * kept;
+        tcp[to..to + 4].copy_from_slice(&seq_max(start, from).to_be_bytes());
+        tcp[to + 4..to + 8].copy_from_slice(&end.to_be_bytes());
+        kept += 1;
+    }
+    if kept == 0 {
+        tcp[off..off + len].fill(OPT_NOP);
+    } else {
+        tcp[off + 1] = (2 + 8 * kept) as u8;
+        tcp[off + 2 + 8 * kept..off + len].fill(OPT_NOP);
+    }
+    let mut check = check;
+    for (i, w) in (lo..hi).step_by(2).enumerate() {
+        let was = u16::from_be_bytes([old[2 * i], old[2 * i + 1]]);
+        let now = u16::from_be_bytes([tcp[w], tcp[w + 1]]);
+        check = csum_replace2(check, was, now, partial);
+    }
+    Some(check)
 }
 
 /// `a` is before `b` in sequence space.

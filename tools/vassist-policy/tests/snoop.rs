@@ -142,6 +142,12 @@ fn sack_blocks_are_parsed_and_bad_ones_rejected() {
     let mut odd = raw(false, 1, 2, ACK, 10, &opts, 0);
     odd[20 + 20 + 3] = 14; // not 2 + 8n
     assert!(tcp_parse(ETH_P_IP, &odd).is_none());
+    // Two SACK options (the second written as an unknown kind first).
+    let mut other = opts.clone();
+    other[2] = 30;
+    let mut twice = raw(false, 1, 2, ACK, 10, &[&opts[..], &other[..]].concat(), 0);
+    twice[20 + 20 + opts.len() + 2] = 5;
+    assert!(tcp_parse(ETH_P_IP, &twice).is_none());
 }
 
 #[test]
@@ -150,7 +156,7 @@ fn rewrite_keeps_the_checksum_valid() {
         let mut b = raw(v6, 77, 1000, ACK | PSH, 500, &[], 333);
         let s = parse(&b);
         let t = s.tcp_offset;
-        apply_rewrite(&mut b[t..], Some(123_456), Some(65000), false).unwrap();
+        apply_rewrite(&mut b[t..], Some(123_456), Some(65000), None, false).unwrap();
         let after = parse(&b);
         assert_eq!((after.ack, after.window), (123_456, 65000));
         // A valid checksum sums (with the field) to zero.
@@ -163,9 +169,42 @@ fn rewrite_with_checksum_partial_leaves_the_field() {
     let mut b = raw(false, 1, 2, ACK, 3, &[], 0);
     let t = 20;
     let before = b[t + 16..t + 18].to_vec();
-    apply_rewrite(&mut b[t..], Some(9), Some(9), true).unwrap();
+    apply_rewrite(&mut b[t..], Some(9), Some(9), None, true).unwrap();
     assert_eq!(&b[t + 16..t + 18], &before[..]);
-    assert!(apply_rewrite(&mut b[t..t + 10], Some(1), None, false).is_none());
+    assert!(apply_rewrite(&mut b[t..t + 10], Some(1), None, None, false).is_none());
+}
+
+/// A SACK option with `blocks`, after two NOPs (the way Linux aligns it).
+fn sack_opts(blocks: &[(u32, u32)]) -> Vec<u8> {
+    let mut o = vec![1, 1, 5, 2 + 8 * blocks.len() as u8];
+    for (l, r) in blocks {
+        o.extend(l.to_be_bytes());
+        o.extend(r.to_be_bytes());
+    }
+    o
+}
+
+#[test]
+fn raised_acks_have_their_sack_blocks_clipped_to_the_ack() {
+    let blocks = [(100, 200), (300, 400), (500, 600)];
+    for (v6, from, left) in [
+        (false, 250, vec![(300, 400), (500, 600)]),
+        (true, 350, vec![(350, 400), (500, 600)]),
+        (false, 600, vec![]),
+        (true, 50, blocks.to_vec()),
+    ] {
+        let mut b = raw(v6, 7, 90, ACK, 500, &sack_opts(&blocks), 0);
+        let s = parse(&b);
+        let (t, off) = (s.tcp_offset, s.opts.sack_offset.unwrap());
+        apply_rewrite(&mut b[t..], Some(from), None, Some((off, from)), false).unwrap();
+        let after = parse(&b);
+        assert_eq!(after.opts.sack_blocks(), &left[..], "from {from}");
+        assert_eq!(after.header_len, s.header_len);
+        assert_eq!(tcp::checksum(&after.addrs, &b[t..]), 0, "from {from}");
+    }
+    // Not a SACK option there: nothing written.
+    let mut b = raw(false, 7, 90, ACK, 500, &sack_opts(&blocks), 0);
+    assert!(apply_rewrite(&mut b[20..], Some(1), None, Some((20, 1)), false).is_none());
 }
 
 /// A flow from a guest SYN-ACK with window scale 7 and timestamps.
@@ -456,12 +495,11 @@ fn out_of_order_goes_offline_and_guest_acks_bring_it_back() {
         (v, ev.offline),
         (ToGuest::Pass, Some(Offline::UnexpectedSeq))
     );
-    // The missing segment arrives: the guest has the one after it, so it
-    // recovers with the sender, without early acks.
+    // The guest acks what it got (nothing new): NEXT_SEQ stays; the missing
+    // segment arrives in order and the flow is active again.
     let (v, _) = f.to_guest(&data(1001, 1448), Room::Free, &P);
-    assert_eq!(v, ToGuest::Pass);
-    // The guest then acks both, which moves NEXT_SEQ past the gap, and
-    // the flow is active again.
+    assert!(matches!(v, ToGuest::PassAndAck(a) if a.ack == 1001 + 1448));
+    // The guest then acks both, which moves NEXT_SEQ past the gap.
     f.to_guest(&data(1001 + 2 * 1448, 100), Room::Free, &P);
     let ack = parse(&raw(
         false,
@@ -601,7 +639,7 @@ fn sack_blocks_say_what_the_guest_lacks() {
 }
 
 #[test]
-fn a_retransmission_below_data_the_guest_got_is_not_acked_early() {
+fn a_filled_hole_is_acked_early_and_the_guests_sacks_reach_the_sender() {
     let mut f = server_flow();
     let at = |i: u32| 1001 + i * 1448;
     f.to_guest(&data(at(0), 1448), Room::Free, &P);
@@ -614,21 +652,55 @@ fn a_retransmission_below_data_the_guest_got_is_not_acked_early() {
         assert_eq!(v, ToGuest::Pass);
     }
     f.from_guest(&guest_ack(at(1), 502), &P);
-    // The sender's retransmission of 1 is the guest's next byte, but it
-    // has 2 to 4: the sender needs its duplicate ACKs, which go through.
+    // The sender's retransmission of 1 is acked early and handed.
     let (v, _) = f.to_guest(&data(at(1), 1448), Room::Free, &P);
-    assert_eq!(v, ToGuest::Pass);
-    assert_eq!(f.mode(), Mode::Offline(Offline::UnexpectedSeq));
+    assert!(
+        matches!(v, ToGuest::PassAndAck(a) if a.ack == at(2)),
+        "{v:?}"
+    );
+    // The guest's duplicate ACKs for 2 to 4 left it before 1 got there:
+    // no re-send; their SACK blocks go to the sender, its ack raised to
+    // the host's and the blocks clipped there, so it does not send 2 to
+    // 4 again.
     for i in 3..=5 {
         let (v, ev) = f.from_guest(&guest_sack(at(1), 502, &[(at(2), at(i))]), &P);
-        assert_eq!((v, ev.resend), (FromGuest::Pass, Resend::Nothing), "{i}");
+        assert_eq!(ev.resend, Resend::Nothing, "{i}");
+        assert!(
+            matches!(v, FromGuest::Rewrite { ack: Some(a), sack_from: None, .. } if a == at(2)),
+            "{v:?}"
+        );
     }
-    // Recovered: new data is acked early again.
-    f.from_guest(&guest_ack(at(5), 502), &P);
-    let (v, _) = f.to_guest(&data(at(5), 1448), Room::Free, &P);
+    // A block that reaches below the raised ack is clipped there.
+    let (v, _) = f.from_guest(&guest_sack(at(1), 502, &[(at(1) + 100, at(5))]), &P);
     assert!(
-        matches!(v, ToGuest::PassAndAck(a) if a.ack == at(6)),
+        matches!(v, FromGuest::Rewrite { ack: Some(a), sack_from: Some(s), .. } if a == at(2) && s == at(2)),
         "{v:?}"
+    );
+    // One wholly below the host's point tells the sender nothing: dropped.
+    let mut g = server_flow();
+    for i in 0..4 {
+        g.to_guest(&data(at(i), 1448), Room::Free, &P);
+    }
+    for _ in 0..3 {
+        let (v, _) = g.from_guest(&guest_sack(at(0), 502, &[(at(1), at(2))]), &P);
+        assert_eq!(v, FromGuest::Drop);
+    }
+    // A duplicate ACK that SACKs data which went after the fill shows it
+    // lost: it is re-sent.
+    let (v, _) = f.to_guest(&data(at(5), 1448), Room::Free, &P);
+    assert_eq!(v, ToGuest::Pass);
+    let late = guest_sack(at(1), 502, &[(at(2), at(6))]);
+    assert_eq!(f.from_guest(&late, &P).1.resend, Resend::Nothing);
+    let mut sacked = [(0, 0); 4];
+    sacked[0] = (at(2), at(6));
+    assert_eq!(
+        f.from_guest(&late, &P).1.resend,
+        Resend::Holes {
+            from: at(1),
+            to: at(2),
+            sacked,
+            sacks: 1
+        }
     );
 }
 
@@ -758,7 +830,8 @@ fn guest_acks_dropped_passed_or_rewritten() {
         v,
         FromGuest::Rewrite {
             ack: Some(3449),
-            window: Some(((502 << 7) - 1000) >> 7)
+            window: Some(((502 << 7) - 1000) >> 7),
+            sack_from: None
         }
     );
     // A FIN-less RST removes the flow.
@@ -790,7 +863,8 @@ fn a_window_update_behind_the_hosts_point_is_let_through_raised() {
         f.from_guest(&update, &P).0,
         FromGuest::Rewrite {
             ack: Some(seq),
-            window: Some(((2449 + 64256 - seq) >> 7) as u16)
+            window: Some(((2449 + 64256 - seq) >> 7) as u16),
+            sack_from: None
         }
     );
     // The same edge again, or a smaller one, is redundant.
@@ -824,7 +898,8 @@ fn windows_above_buf_size_are_capped() {
         v,
         FromGuest::Rewrite {
             ack: None,
-            window: Some((P.buf_size >> 7) as u16)
+            window: Some((P.buf_size >> 7) as u16),
+            sack_from: None
         }
     );
     assert!(ev.window_capped);
@@ -1114,7 +1189,7 @@ fn never_acks_what_the_guest_will_not_receive() {
                     let seen = match v {
                         FromGuest::Drop => None,
                         FromGuest::Pass => Some((rcv_nxt, win)),
-                        FromGuest::Rewrite { ack, window } => {
+                        FromGuest::Rewrite { ack, window, .. } => {
                             Some((ack.unwrap_or(rcv_nxt), window.unwrap_or(win)))
                         }
                     };
@@ -1462,7 +1537,7 @@ fn every_byte_acked_early_is_delivered_despite_losses_on_the_way_in() {
                         let seen = match v {
                             FromGuest::Drop => None,
                             FromGuest::Pass => Some((ack, win)),
-                            FromGuest::Rewrite { ack: a, window } => {
+                            FromGuest::Rewrite { ack: a, window, .. } => {
                                 Some((a.unwrap_or(ack), window.unwrap_or(win)))
                             }
                         };

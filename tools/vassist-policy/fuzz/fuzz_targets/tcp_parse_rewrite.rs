@@ -34,9 +34,11 @@ fuzz_target!(|data: &[u8]| {
     let end = (t + seg.header_len + seg.payload as usize).min(buf.len());
     let whole = end - t == seg.header_len + seg.payload as usize;
     let valid_before = whole && tcp::checksum(&seg.addrs, &buf[t..end]) == 0;
-    apply_rewrite(&mut buf[t..], Some(ack), Some(window), false).unwrap();
+    let sack = seg.opts.sack_offset.map(|o| (o, ack));
+    apply_rewrite(&mut buf[t..], Some(ack), Some(window), sack, false).unwrap();
     let after = tcp_parse(ethertype, &buf).expect("still parses");
     assert_eq!((after.ack, after.window), (ack, window));
+    assert!(after.opts.sack_blocks().iter().all(|b| !tcp::before(b.0, ack)), "a SACK block below the ack");
     assert_eq!((after.seq, after.flags, after.sport, after.dport), (seg.seq, seg.flags, seg.sport, seg.dport));
     if valid_before {
         assert_eq!(tcp::checksum(&after.addrs, &buf[t..end]), 0, "checksum broken by the rewrite");
