@@ -71,7 +71,7 @@ if [ -n "${BENCH_PROFILE:-}" ]; then
 	run prof $((100 << 20)) "$BENCH_PROFILE"
 	kill -INT $p
 	wait $p || true
-	perf script -i "$TMPD/perf.data" -F comm,sym,dso 2> /dev/null |
+	perf script -i "$TMPD/perf.data" -F comm,ip,sym,dso 2> /dev/null |
 		awk '{ print $1 "\t" $NF "\t" $(NF-1) }' > "$TMPD/samples"
 	# top FIELDS LINES: share of the samples by the fields' values.
 	top() {
