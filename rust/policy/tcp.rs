@@ -37,8 +37,6 @@ pub struct Options {
     pub sack_ok: bool,
     /// (TSval, TSecr)
     pub ts: Option<(u32, u32)>,
-    /// Offset of the timestamp option's TSval within the TCP header.
-    pub ts_offset: Option<usize>,
     /// SACK blocks (left edge, right edge), the first `sacks` of them.
     pub sack: [(u32, u32); 4],
     pub sacks: u8,
@@ -177,7 +175,6 @@ fn parse_options(mut o: &[u8]) -> Option<Options> {
                 let v = u32::from_be_bytes([body[0], body[1], body[2], body[3]]);
                 let e = u32::from_be_bytes([body[4], body[5], body[6], body[7]]);
                 opts.ts = Some((v, e));
-                opts.ts_offset = Some(pos + 2);
             }
             // One SACK option: with two, which one the sender reads is
             // its choice, and a rewrite must know.
