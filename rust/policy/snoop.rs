@@ -882,13 +882,14 @@ impl Flow {
         // Nor is one whose SACK blocks tell of data past the host's point
         // (passed while the flow was offline, past a hole the ring made):
         // without them the sender's scoreboard lacks what the guest has,
-        // and it sends that again.
+        // and it sends that again. (Scale unknown, the window cannot be
+        // shrunk to keep the guest's edge: dropped.)
         let sacks = seg
             .opts
             .sack_blocks()
             .iter()
             .any(|b| before(self.acked, b.1));
-        if pure && !sacks && (self.wscale.is_none() || !opens) {
+        if pure && (self.wscale.is_none() || !(sacks || opens)) {
             return (FromGuest::Drop, ev);
         }
         (self.capped(seg, Some(self.acked), win, p, &mut ev), ev)

@@ -957,6 +957,13 @@ fn mid_connection_flows_echo_the_window_and_never_grow_it() {
         &P,
     );
     assert_eq!((v, ev.offline), (ToGuest::Pass, Some(Offline::Window)));
+    // Its window unreadable, a duplicate ACK behind the host's point is
+    // dropped, SACK blocks past that point or not: raised, its window
+    // could not be shrunk to keep the guest's edge.
+    let mut sack = sack_opts(&[(500, 600)]);
+    sack.extend([1, 1]);
+    let dup = parse(&raw(false, 9000, 150, ACK, 300, &sack, 0));
+    assert_eq!(f.from_guest(&dup, &P).0, FromGuest::Drop);
 }
 
 #[test]
