@@ -172,6 +172,13 @@ check_acked_early() {
 	check_ge "$dev early-acked-bytes" "$got" "$2" &&
 		check_eq "$dev held-gaps" "$(port_stat_of "$dev" held-gaps)" 0
 }
+# early_acks_reach N LOG: waits (20 s) for tap0's early acks to reach N;
+# fails otherwise, with the transfer's LOG and both ends' sockets.
+early_acks_reach() {
+	slowwait 20 stat_at_least early-acks "$1" ||
+		fail "early-acks $(port_stat early-acks), not $1: $(cat "$2"; in_guest ss -tani; in_remote ss -tani)"
+}
+
 # held_emptied: the delivery buffer of tap0 empties once the transfers
 # are done (every byte acked early was acked by the guest too).
 held_emptied() {

@@ -109,7 +109,7 @@ t_ring_full_paused_guest() {
 	snoop_on ring-margin 8
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((8 << 20)) > "$TMPD/a" &
 	local a=$! pid
-	slowwait 20 stat_at_least early-acks 10
+	early_acks_reach 10 "$TMPD/a"
 	pid=$TAPGUEST_PID
 	kill -USR1 $pid
 	# The scenario's timing: the ring fills within 0.5 s of the pause, then
@@ -241,14 +241,14 @@ t_detach_and_rmmod_mid_transfer() {
 	snoop_on
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((8 << 20)) > "$TMPD/a" &
 	local a=$!
-	slowwait 20 stat_at_least early-acks 10
+	early_acks_reach 10 "$TMPD/a"
 	vctl port del dev tap0
 	wait $a
 	cat "$TMPD/a"
 	snoop_on
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((8 << 20)) > "$TMPD/b" &
 	local b=$!
-	slowwait 20 stat_at_least early-acks 10
+	early_acks_reach 10 "$TMPD/b"
 	rmmod vassist
 	wait $b
 	cat "$TMPD/b"
@@ -264,7 +264,7 @@ t_offload_stops_mid_transfer_without_loss() {
 	snoop_on
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((8 << 20)) > "$TMPD/a" &
 	local a=$! e t0
-	slowwait 20 stat_at_least early-acks 10
+	early_acks_reach 10 "$TMPD/a"
 	echo "held-bytes at snoop off: $(port_stat held-bytes)"
 	t0=$(date +%s%N)
 	vctl port set dev tap0 snoop off
@@ -277,7 +277,7 @@ t_offload_stops_mid_transfer_without_loss() {
 	e=$(port_stat early-acks)
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((8 << 20)) 5202 > "$TMPD/b" &
 	local b=$!
-	slowwait 20 stat_at_least early-acks $((e + 10))
+	early_acks_reach $((e + 10)) "$TMPD/b"
 	echo "held-bytes at detach: $(port_stat held-bytes)"
 	vctl port del dev tap0
 	wait $b || fail "transfer broke after detach"
@@ -295,7 +295,7 @@ t_stopped_guest_is_reset_when_offload_stops() {
 	snoop_on
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((64 << 20)) > "$TMPD/a" 2>&1 &
 	local a=$! t0 ms
-	slowwait 20 stat_at_least early-acks 10
+	early_acks_reach 10 "$TMPD/a"
 	kill -USR1 $TAPGUEST_PID
 	slowwait 5 stat_at_least held-bytes 1 || fail "nothing held"
 	sleep 0.5
@@ -319,7 +319,7 @@ t_stopped_guest_is_reset_when_offload_stops() {
 	local c e=$(port_stat early-acks)
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((64 << 20)) 5203 > "$TMPD/c" 2>&1 &
 	c=$!
-	slowwait 20 stat_at_least early-acks $((e + 10))
+	early_acks_reach $((e + 10)) "$TMPD/c"
 	kill -USR1 $TAPGUEST_PID
 	slowwait 5 stat_at_least held-bytes 1 || fail "nothing held"
 	# The sender's retransmissions back off until the flow is idle 1 s.
