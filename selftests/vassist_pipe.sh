@@ -79,11 +79,11 @@ proxy_round() {
 		> "$TMPD/proxy.log" 2>&1 &
 	ppid=$!
 	slowwait 10 both_listening ||
-		{ cat "$TMPD"/*.log; fail "proxy or backend did not listen"; }
+		{ cat "$TMPD"/*.log >&2; fail "proxy or backend did not listen"; }
 	in_remote vproxy client --connect "$gaddr:5400" "${sizes[@]}" \
-		> "$TMPD/client.log" 2>&1 || { cat "$TMPD"/*.log; fail "client"; }
-	wait $ppid || { cat "$TMPD"/*.log; fail "proxy"; }
-	wait $bpid || { cat "$TMPD"/*.log; fail "backend"; }
+		> "$TMPD/client.log" 2>&1 || { cat "$TMPD"/*.log >&2; fail "client"; }
+	wait $ppid || { cat "$TMPD"/*.log >&2; fail "proxy"; }
+	wait $bpid || { cat "$TMPD"/*.log >&2; fail "backend"; }
 	grep -E "moved|uploaded" "$TMPD/proxy.log"
 	check_eq pipes-left "$(pipes | jq length)" 0
 }
