@@ -143,7 +143,8 @@ t_ack_offload_on_zone_port() {
 	transfer "$REMOTE" "$GUEST" $GUEST_IP $((8 << 20)) 5220 > "$TMPD/a" 2>&1 &
 	local a=$! acked
 	acked=$(port_stat early-acked-bytes)
-	slowwait 20 stat_at_least early-acked-bytes $((acked + (1 << 20)))
+	slowwait 20 stat_at_least early-acked-bytes $((acked + (1 << 20))) ||
+		fail "early-acked-bytes $(port_stat early-acked-bytes), not $((acked + (1 << 20))): $(cat "$TMPD/a")"
 	vctl port set dev tap0 snoop off > /dev/null
 	wait $a || { cat "$TMPD/a"; fail "transfer under snoop off"; }
 	check_eq flows-reset "$(port_stat flows-reset)" 0
